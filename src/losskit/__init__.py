@@ -1,0 +1,14 @@
+"""losskit: every loss of ``mxnet.gluon.loss`` and more, on NumPy, PyTorch and JAX arrays.
+
+Port Gluon code by changing the import::
+
+    from losskit import L2Loss, SoftmaxCrossEntropyLoss   # was: from mxnet.gluon.loss import ...
+"""
+
+from . import functional
+from .losses import *  # noqa: F403
+from .losses import __all__ as _loss_names
+from .registry import get_loss, list_losses, loss_info
+
+__version__ = "0.1.0"
+__all__ = [*_loss_names, "functional", "get_loss", "list_losses", "loss_info"]

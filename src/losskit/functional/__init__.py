@@ -1,0 +1,35 @@
+"""Functional forms of every loss: pure functions with the same semantics as the classes.
+
+Each takes its arrays positionally (as the class's call does) and its options as keywords::
+
+    losskit.functional.l2_loss(pred, label, sample_weight, weight=1.0, batch_axis=0)
+"""
+
+from .classification import (
+    hinge_loss,
+    kl_div,
+    logistic_loss,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    squared_hinge_loss,
+)
+from .metric import cosine_embedding_loss, sdml_loss, triplet_loss
+from .regression import huber_loss, l1_loss, l2_loss, poisson_nll_loss
+from .sequence import ctc_loss
+
+__all__ = [
+    "l2_loss",
+    "l1_loss",
+    "huber_loss",
+    "poisson_nll_loss",
+    "sigmoid_binary_cross_entropy",
+    "softmax_cross_entropy",
+    "kl_div",
+    "hinge_loss",
+    "squared_hinge_loss",
+    "logistic_loss",
+    "triplet_loss",
+    "cosine_embedding_loss",
+    "sdml_loss",
+    "ctc_loss",
+]

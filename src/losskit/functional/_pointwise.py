@@ -1,0 +1,38 @@
+"""The shared skeleton of losses that compare ``pred`` and ``label`` element by element."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._array import Array, namespace
+from .._core import check_batch_axis, check_sample_weight, check_weight, finish, float_input, like
+
+Formula = Callable[[Any, Array, Array], Array]
+
+
+def pointwise(
+    formula: Formula,
+    pred: Array,
+    label: Array,
+    sample_weight: Any,
+    *,
+    weight: float | None,
+    batch_axis: int,
+    extra: tuple[Any, ...] = (),
+) -> Array:
+    """Check inputs, evaluate ``formula(xp, pred, label)`` elementwise, weight and reduce.
+
+    ``extra`` lists further array arguments of the call (``pos_weight``, say) so that they
+    take part in the namespace check.
+    """
+    xp = namespace(pred, label, sample_weight, *extra)
+    pred_c = float_input(xp, pred, "pred")
+    label_c = like(xp, label, pred_c, "label")
+    axis = check_batch_axis(batch_axis, pred.ndim)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(pred.shape))
+    loss = formula(xp, pred_c, label_c)
+    return finish(
+        xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis
+    )

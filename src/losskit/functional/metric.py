@@ -1,0 +1,120 @@
+"""Ranking and metric-learning losses: functional forms. The classes in
+:mod:`losskit.losses.metric` document them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._array import Array, device, log_softmax, namespace, relu, xlogx
+from .._core import (
+    check_batch_axis,
+    check_sample_weight,
+    check_weight,
+    finish,
+    float_input,
+    like,
+    reshape_to,
+)
+
+
+def triplet_loss(
+    pred: Array,
+    positive: Array,
+    negative: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 1.0,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``max(0, |pos - pred|^2 - |neg - pred|^2 + margin)`` per example. See :class:`losskit.TripletLoss`."""
+    xp = namespace(pred, positive, negative, sample_weight)
+    anchor = float_input(xp, pred, "pred")
+    pos = like(xp, positive, anchor, "positive")
+    neg = like(xp, negative, anchor, "negative")
+    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, (pred.shape[b_axis],) if pred.ndim else ())
+    gap = xp.square(pos - anchor) - xp.square(neg - anchor)
+    axes = tuple(i for i in range(gap.ndim) if i != b_axis)
+    if axes:
+        gap = xp.sum(gap, axis=axes)
+    loss = relu(xp, gap + margin)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+
+
+# Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does; it is computed as
+# sqrt(max(|a|^2 |b|^2, 1e-24)) so that a zero vector has a zero, not NaN, gradient.
+_NORM_EPS_SQ = 1e-24
+
+
+def cosine_similarity(xp: Any, a: Array, b: Array, axis: int = -1) -> Array:
+    dot = xp.sum(a * b, axis=axis)
+    sq = xp.sum(xp.square(a), axis=axis) * xp.sum(xp.square(b), axis=axis)
+    return dot / xp.sqrt(xp.maximum(sq, xp.full_like(sq, _NORM_EPS_SQ)))
+
+
+def cosine_embedding_loss(
+    input1: Array,
+    input2: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 0.0,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``1 - cos`` for label 1, ``max(0, cos - margin)`` for label -1. See :class:`losskit.CosineEmbeddingLoss`."""
+    xp = namespace(input1, input2, label, sample_weight)
+    b = float_input(xp, input2, "input2")
+    a = like(xp, input1, b, "input1", "input2")
+    if input2.ndim < 1:
+        raise ValueError("input1 and input2 need at least one axis (the vector axis, last)")
+    pair_shape = tuple(input2.shape[:-1])
+    b_axis = check_batch_axis(batch_axis, max(len(pair_shape), 1))
+    check_weight(weight)
+    y = reshape_to(xp, label, pair_shape, "label", "the pairs (input2's shape without its last axis)")
+    check_sample_weight(xp, sample_weight, pair_shape)
+    cos = cosine_similarity(xp, a, b)
+    zero = xp.zeros_like(cos)
+    loss = xp.where(y == 1, 1 - cos, zero) + xp.where(y == -1, relu(xp, cos - margin), zero)
+    return finish(xp, loss, out_dtype=input2.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def sdml_loss(
+    x1: Array,
+    x2: Array,
+    sample_weight: Any = None,
+    *,
+    smoothing_parameter: float = 0.3,
+    weight: float | None = 1.0,
+    batch_axis: int = 0,
+) -> Array:
+    """Batchwise smoothed deep metric learning loss. See :class:`losskit.SDMLLoss`."""
+    xp = namespace(x1, x2, sample_weight)
+    a = float_input(xp, x1, "x1")
+    b = like(xp, x2, a, "x2", "x1")
+    if x1.ndim != 2 or tuple(x1.shape) != tuple(x2.shape):
+        raise ValueError(
+            f"x1 and x2 must both have shape (batch_size, dim); got {tuple(x1.shape)} and {tuple(x2.shape)}"
+        )
+    if batch_axis not in (0, -2):
+        raise ValueError(f"SDMLLoss supports batch_axis=0 only, got {batch_axis}")
+    if not 0 <= smoothing_parameter < 1:
+        raise ValueError(f"smoothing_parameter must be in [0, 1), got {smoothing_parameter!r}")
+    n = x1.shape[0]
+    if n < 2:
+        raise ValueError(f"SDMLLoss needs a batch of at least 2 pairs (the other pairs are the negatives), got {n}")
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, (n,))
+    # squared euclidean distance of every x1 row to every x2 row, as MXNet computes it
+    dist = xp.sum(xp.square(a[:, None, :] - b[None, :, :]), axis=2)
+    logp = log_softmax(xp, -dist, axis=1)
+    eye = xp.eye(n, dtype=a.dtype, device=device(a))
+    s = smoothing_parameter
+    target = eye * (1 - s) + (1 - eye) * (s / (n - 1))
+    kl = xp.sum(xlogx(xp, target) - target * logp, axis=1)
+    return finish(xp, kl, out_dtype=x1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+
+
+__all__ = ["triplet_loss", "cosine_embedding_loss", "sdml_loss", "cosine_similarity"]

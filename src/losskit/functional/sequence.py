@@ -1,0 +1,175 @@
+"""Sequence losses: Connectionist Temporal Classification. :class:`losskit.CTCLoss` documents it.
+
+One generic array-API implementation (the log-space forward algorithm) serves every backend
+and is the reference; PyTorch arrays take ``torch.nn.functional.ctc_loss`` and JAX arrays
+``optax.ctc_loss`` (when optax is installed), both checked against the generic path in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+
+from .._array import Array, log_softmax, namespace
+from .._core import check_labels_in_range, check_sample_weight, check_weight, finish, float_input, index_dtype
+
+LAYOUTS = ("NTC", "TNC")
+LABEL_LAYOUTS = ("NT", "TN")
+
+# A log-probability that stands for log(0) in the recursion. Finite on purpose: with -inf,
+# logaddexp(-inf, -inf) has a NaN gradient in some frameworks. exp(-1e30) is 0 in every float
+# dtype, and -1e30 plus any log-probability stays far below every reachable path.
+_LOG_ZERO = -1e30
+
+
+def check_layouts(layout: str, label_layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if label_layout not in LABEL_LAYOUTS:
+        raise ValueError(f"label_layout must be one of {LABEL_LAYOUTS}, got {label_layout!r}")
+
+
+def ctc_loss(
+    pred: Array,
+    label: Array,
+    pred_lengths: Array | None = None,
+    label_lengths: Array | None = None,
+    sample_weight: Any = None,
+    *,
+    layout: str = "NTC",
+    label_layout: str = "NT",
+    weight: float | None = None,
+    backend: str = "auto",
+) -> Array:
+    """CTC negative log-likelihood per sequence; blank is the last class. See :class:`losskit.CTCLoss`.
+
+    ``backend="generic"`` forces the array-API implementation (the reference the fast paths
+    are tested against); ``"auto"`` uses the host framework's CTC where there is one.
+    """
+    check_layouts(layout, label_layout)
+    if backend not in ("auto", "generic"):
+        raise ValueError(f"backend must be 'auto' or 'generic', got {backend!r}")
+    xp = namespace(pred, label, pred_lengths, label_lengths, sample_weight)
+    logits = float_input(xp, pred, "pred")
+    if pred.ndim != 3:
+        raise ValueError(f"pred must have 3 axes ({layout}), got shape {tuple(pred.shape)}")
+    if label.ndim != 2:
+        raise ValueError(f"label must have 2 axes ({label_layout}), got shape {tuple(label.shape)}")
+    if layout == "NTC":
+        logits = xp.permute_dims(logits, (1, 0, 2))
+    if label_layout == "TN":
+        label = xp.permute_dims(label, (1, 0))
+    t_max, n, c = logits.shape
+    s_max = label.shape[1]
+    if label.shape[0] != n:
+        raise ValueError(
+            f"label has batch size {label.shape[0]} but pred has {n} "
+            f"(pred shape {tuple(pred.shape)} as {layout}, label shape {tuple(label.shape)} as {label_layout})"
+        )
+    for name, lengths in (("pred_lengths", pred_lengths), ("label_lengths", label_lengths)):
+        if lengths is not None and tuple(lengths.shape) != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {tuple(lengths.shape)}")
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, (n,))
+    # -1 pads the labels; the blank (c - 1) may not appear as a label
+    check_labels_in_range(xp, label, -1, c - 1, what="labels (-1 for padding, blank = last class excluded)")
+    if pred_lengths is not None:
+        check_labels_in_range(xp, pred_lengths, 0, t_max + 1, "pred_lengths", "lengths")
+    if label_lengths is not None:
+        check_labels_in_range(xp, label_lengths, 0, s_max + 1, "label_lengths", "lengths")
+
+    idx = index_dtype(xp)
+    label = xp.astype(label, idx, copy=False)
+    if label_lengths is None:
+        # the length is the count of labels before the first -1
+        padded = xp.astype(label < 0, idx)
+        label_lengths = xp.sum(xp.astype(xp.cumulative_sum(padded, axis=1) == 0, idx), axis=1)
+    label_lengths = xp.astype(label_lengths, idx, copy=False)
+    if pred_lengths is None:
+        pred_lengths = xp.full((n,), t_max, dtype=idx, device=array_api_compat.device(logits))
+    pred_lengths = xp.astype(pred_lengths, idx, copy=False)
+    label = xp.where(label < 0, xp.zeros_like(label), label)  # padding -> any valid index
+
+    fast = _fast_path(logits) if backend == "auto" else None
+    impl = fast or _ctc_generic
+    loss = impl(xp, logits, label, pred_lengths, label_lengths)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+
+
+def _fast_path(logits: Array) -> Any:
+    if array_api_compat.is_torch_array(logits):
+        return _ctc_torch
+    if array_api_compat.is_jax_array(logits):
+        try:
+            import optax  # noqa: F401
+        except ImportError:
+            return None
+        return _ctc_optax
+    return None
+
+
+def _ctc_torch(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
+    import torch
+
+    log_probs = torch.log_softmax(logits, dim=-1)
+    return torch.nn.functional.ctc_loss(
+        log_probs,
+        label,
+        pred_lengths,
+        label_lengths,
+        blank=logits.shape[-1] - 1,
+        reduction="none",
+        zero_infinity=False,
+    )
+
+
+def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
+    import jax.numpy as jnp
+    import optax
+
+    t_max, _, c = logits.shape
+    batch_logits = jnp.transpose(logits, (1, 0, 2))
+    logit_pad = (jnp.arange(t_max)[None, :] >= pred_lengths[:, None]).astype(logits.dtype)
+    label_pad = (jnp.arange(label.shape[1])[None, :] >= label_lengths[:, None]).astype(logits.dtype)
+    return optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1)
+
+
+def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
+    """Forward algorithm in log space over the blank-extended label (Graves et al., 2006)."""
+    t_max, n, c = logits.shape
+    s_max = label.shape[1]
+    logp = log_softmax(xp, logits, axis=-1)
+    blank = c - 1
+    dev = array_api_compat.device(logits)
+    idx = label.dtype
+    # extended label: blank, l1, blank, l2, ..., blank  -> (n, 2 * s_max + 1)
+    blanks = xp.full((n, s_max), blank, dtype=idx, device=dev)
+    ext = xp.reshape(xp.stack([blanks, label], axis=2), (n, 2 * s_max))
+    ext = xp.concat([ext, xp.full((n, 1), blank, dtype=idx, device=dev)], axis=1)
+    width = 2 * s_max + 1
+    # emissions: logp[t, b, ext[b, s]]  -> (t_max, n, width)
+    emit = xp.take_along_axis(logp, xp.broadcast_to(ext[None, ...], (t_max, n, width)), axis=2)
+    # a transition may skip a blank between two different labels
+    prev2 = xp.concat([xp.full((n, 2), blank, dtype=idx, device=dev), ext[:, :-2]], axis=1)
+    can_skip = (ext != blank) & (ext != prev2)
+
+    log_zero = xp.full((n, width), _LOG_ZERO, dtype=logits.dtype, device=dev)
+    position = xp.arange(width, device=dev)[None, :]
+    alpha = xp.where(position < 2, emit[0, ...], log_zero)
+    for t in range(1, t_max):
+        shift1 = xp.concat([log_zero[:, :1], alpha[:, :-1]], axis=1)
+        shift2 = xp.concat([log_zero[:, :2], alpha[:, :-2]], axis=1)
+        shift2 = xp.where(can_skip, shift2, log_zero)
+        step = xp.logaddexp(xp.logaddexp(alpha, shift1), shift2) + emit[t, ...]
+        alpha = xp.where((pred_lengths > t)[:, None], step, alpha)  # frozen past each input's end
+    last = xp.take_along_axis(alpha, (2 * label_lengths)[:, None], axis=1)[:, 0]
+    before = xp.take_along_axis(alpha, xp.maximum(2 * label_lengths - 1, 0 * label_lengths)[:, None], axis=1)[:, 0]
+    before = xp.where(label_lengths > 0, before, log_zero[:, 0])
+    log_likelihood = xp.logaddexp(last, before)
+    # a label that no alignment of the input can produce has likelihood 0: loss +inf, as torch
+    infeasible = log_likelihood < _LOG_ZERO / 2
+    return xp.where(infeasible, xp.full_like(log_likelihood, float("inf")), -log_likelihood)
+
+
+__all__ = ["ctc_loss"]

@@ -1,0 +1,139 @@
+"""Ranking and metric-learning losses (Gluon names and semantics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import functional as F
+from .._array import Array
+from ..registry import register
+from .base import Loss
+
+
+@register("metric")
+class TripletLoss(Loss):
+    r"""Triplet loss: the anchor ``pred`` should be nearer ``positive`` than ``negative`` by ``margin``.
+
+    .. math::
+        \ell = \max\Bigl(0,\ \sum_{i \ne \text{batch}} (p_i - a_i)^2 - (n_i - a_i)^2 + m\Bigr)
+
+    Squared distances are **summed** over the non-batch axes (as in Gluon).
+    ``sample_weight`` is accepted, as in MXNet 2.x (1.9.1 had none).
+
+    Shape:
+        - pred, positive, negative: the same number of elements, batch along ``batch_axis``.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``.
+
+    Stability: polynomial; the kink at 0 takes the framework's ``maximum`` gradient.
+
+    >>> import numpy as np, losskit
+    >>> a, p, n = np.zeros((1, 2)), np.ones((1, 2)), 2 * np.ones((1, 2))
+    >>> losskit.TripletLoss(margin=1)(a, p, n)  # max(0, 2 - 8 + 1)
+    array([0.])
+    >>> losskit.TripletLoss(margin=1)(a, n, p)  # max(0, 8 - 2 + 1)
+    array([7.])
+    """
+
+    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        if margin < 0:
+            raise ValueError(f"margin must be non-negative, got {margin!r}")
+        self._margin = margin
+
+    def forward(self, pred: Array, positive: Array, negative: Array, sample_weight: Any = None) -> Array:
+        return F.triplet_loss(
+            pred,
+            positive,
+            negative,
+            sample_weight,
+            margin=self._margin,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("metric")
+class CosineEmbeddingLoss(Loss):
+    r"""Cosine embedding loss: pull pairs labelled 1 together, push pairs labelled -1 apart.
+
+    .. math::
+        \ell = \begin{cases} 1 - \cos(a, b) & y = 1 \\ \max(0, \cos(a, b) - m) & y = -1 \end{cases},
+        \qquad \cos(a, b) = \frac{a \cdot b}{\max(\lVert a\rVert \lVert b\rVert, 10^{-12})}
+
+    Shape:
+        - input1, input2: ``(N, D)`` (vectors along the last axis), the same number of elements.
+        - label: ``(N,)`` of 1 and -1.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)`` (MXNet 1.9.1 returned ``(N, 1)``; this follows MXNet 2.x).
+
+    Stability: the norm product is floored at 1e-12, computed as
+    ``sqrt(max(|a|^2 |b|^2, 1e-24))`` so that a zero vector gets a zero gradient, not NaN.
+
+    >>> import numpy as np, losskit
+    >>> a = np.array([[1.0, 0.0], [1.0, 0.0]])
+    >>> b = np.array([[0.0, 1.0], [1.0, 1.0]])
+    >>> losskit.CosineEmbeddingLoss()(a, b, np.array([1, -1]))
+    array([1.        , 0.70710678])
+    """
+
+    def __init__(self, weight: float | None = None, batch_axis: int = 0, margin: float = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._margin = margin
+
+    def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.cosine_embedding_loss(
+            input1,
+            input2,
+            label,
+            sample_weight,
+            margin=self._margin,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("metric")
+class SDMLLoss(Loss):
+    r"""Batchwise Smoothed Deep Metric Learning loss (Bonadiman et al., 2019).
+
+    Row ``i`` of ``x1`` is paired with row ``i`` of ``x2``; the other rows of the batch are its
+    negatives. With squared distances :math:`d_{ij} = \lVert x1_i - x2_j \rVert^2` and the
+    smoothed identity :math:`q_{ij} = 1 - s` on the diagonal, :math:`s / (N - 1)` elsewhere:
+
+    .. math:: \ell_i = \sum_j q_{ij} \bigl(\log q_{ij} - \log \operatorname{softmax}_j(-d_{i\cdot})\bigr)
+
+    Shape:
+        - x1, x2: ``(N, D)`` with ``N >= 2``.
+        - output: ``(N,)``.
+
+    ``weight`` (default 1) scales the result; MXNet 1.9.1 stored it but never applied it.
+
+    Stability: ``log_softmax`` via ``logsumexp``; ``q log q`` is 0 where ``q = 0`` (``s = 0``).
+
+    >>> import numpy as np, losskit
+    >>> x = np.array([[0.0, 0.0], [3.0, 4.0]])
+    >>> losskit.SDMLLoss(smoothing_parameter=0.0)(x, x).round(6)  # log(1 + exp(-25))
+    array([0., 0.])
+    """
+
+    def __init__(
+        self, smoothing_parameter: float = 0.3, weight: float | None = 1.0, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        if not 0 <= smoothing_parameter < 1:
+            raise ValueError(f"smoothing_parameter must be in [0, 1), got {smoothing_parameter!r}")
+        self._smoothing_parameter = smoothing_parameter
+
+    def forward(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
+        return F.sdml_loss(
+            x1,
+            x2,
+            sample_weight,
+            smoothing_parameter=self._smoothing_parameter,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+__all__ = ["TripletLoss", "CosineEmbeddingLoss", "SDMLLoss"]

@@ -1,0 +1,154 @@
+"""Regression losses (Gluon names and semantics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import functional as F
+from .._array import Array
+from ..registry import register
+from .base import Loss
+
+
+@register("regression", curve="regression")
+class L2Loss(Loss):
+    r"""Half the squared error between ``label`` and ``pred``, averaged per example.
+
+    .. math:: L = \frac{w}{2} \operatorname{mean}_{i \ne \text{batch}} (\text{label}_i - \text{pred}_i)^2
+
+    Unlike the other Gluon losses, ``weight`` defaults to 1 and is halved.
+
+    Shape:
+        - pred: any shape, with the batch along ``batch_axis``.
+        - label: same number of elements as ``pred`` (reshaped to its shape).
+        - sample_weight: broadcastable to ``pred`` with as many axes, e.g. ``(N, 1)``.
+        - output: ``(N,)``, the mean over every axis but ``batch_axis``.
+
+    Stability: a polynomial; float16/bfloat16 inputs are computed in float32.
+
+    >>> import numpy as np, losskit
+    >>> x, y = np.ones(2), 2 * np.ones(2)
+    >>> losskit.L2Loss()(x, y)
+    array([0.5, 0.5])
+    >>> losskit.L2Loss()(x, y, np.array([1.0, 2.0]))
+    array([0.5, 1. ])
+    """
+
+    def __init__(self, weight: float | None = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.l2_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
+
+
+@register("regression", curve="regression")
+class L1Loss(Loss):
+    r"""Absolute error between ``label`` and ``pred``, averaged per example.
+
+    .. math:: L = w \operatorname{mean}_{i \ne \text{batch}} |\text{label}_i - \text{pred}_i|
+
+    Shape:
+        - pred: any shape, with the batch along ``batch_axis``.
+        - label: same number of elements as ``pred``.
+        - sample_weight: broadcastable to ``pred`` with as many axes.
+        - output: ``(N,)``.
+
+    Stability: exact; the gradient at ``pred == label`` is the framework's choice for ``abs`` (0).
+
+    >>> import numpy as np, losskit
+    >>> losskit.L1Loss()(np.array([[1.0, -1.0], [0.5, 0.5]]), np.zeros((2, 2)))
+    array([1. , 0.5])
+    """
+
+    def __init__(self, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.l1_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
+
+
+@register("regression", curve="regression")
+class HuberLoss(Loss):
+    r"""Smoothed L1 loss: quadratic within ``rho`` of the label, linear beyond.
+
+    .. math::
+        \ell_i = \begin{cases} \frac{1}{2\rho} d_i^2 & d_i \le \rho \\
+                               d_i - \frac{\rho}{2} & d_i > \rho \end{cases},
+        \quad d_i = |\text{label}_i - \text{pred}_i|
+
+    Note ``1/(2 rho) d^2``: this is ``torch.nn.functional.smooth_l1_loss(beta=rho)``, which is
+    ``huber_loss(delta=rho) / rho``.
+
+    Shape:
+        - pred, label: any shape, the same number of elements; sample_weight broadcastable.
+        - output: ``(N,)``.
+
+    Stability: continuous with a continuous gradient at ``d = rho``. ``rho`` must be positive.
+
+    >>> import numpy as np, losskit
+    >>> losskit.HuberLoss(rho=1)(np.array([[0.5, 3.0]]), np.zeros((1, 2)))
+    array([1.3125])
+    """
+
+    def __init__(self, rho: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        if not rho > 0:
+            raise ValueError(f"rho must be positive, got {rho!r}")
+        self._rho = rho
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.huber_loss(
+            pred, label, sample_weight, rho=self._rho, weight=self._weight, batch_axis=self._batch_axis
+        )
+
+
+@register("regression")
+class PoissonNLLLoss(Loss):
+    r"""Negative log-likelihood of ``target`` counts under a Poisson rate predicted by ``pred``.
+
+    .. math::
+        \ell_i = \begin{cases} e^{p_i} - t_i p_i & \text{from\_logits (p is the log-rate)} \\
+                               p_i - t_i \log(p_i + \epsilon) & \text{otherwise} \end{cases}
+        \;+\; [t_i > 1]\,\bigl(t_i \log t_i - t_i + \tfrac12 \log(2\pi t_i)\bigr)_{\text{compute\_full}}
+
+    Returns one value per example, as MXNet 2.x (MXNet 1.9.1 returned the scalar mean over
+    everything, which equals the mean of this result).
+
+    Shape:
+        - pred, target: any shape, the same number of elements; sample_weight broadcastable.
+        - output: ``(N,)``.
+
+    Stability: the Stirling term is evaluated only where ``target > 1`` (``log 0`` never enters
+    the graph, so targets of 0 give finite values and gradients, where MXNet 1.9.1 gave NaN).
+
+    >>> import numpy as np, losskit
+    >>> losskit.PoissonNLLLoss()(np.zeros((1, 2)), np.array([[1.0, 2.0]]))
+    array([1.])
+    """
+
+    def __init__(
+        self,
+        weight: float | None = None,
+        from_logits: bool = True,
+        batch_axis: int = 0,
+        compute_full: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._from_logits = bool(from_logits)
+        self._compute_full = bool(compute_full)
+
+    def forward(self, pred: Array, target: Array, sample_weight: Any = None, epsilon: float = 1e-08) -> Array:
+        return F.poisson_nll_loss(
+            pred,
+            target,
+            sample_weight,
+            epsilon,
+            from_logits=self._from_logits,
+            compute_full=self._compute_full,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+__all__ = ["L2Loss", "L1Loss", "HuberLoss", "PoissonNLLLoss"]

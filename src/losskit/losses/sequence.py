@@ -1,0 +1,72 @@
+"""Sequence losses (Gluon names and semantics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import functional as F
+from .._array import Array
+from ..functional.sequence import check_layouts
+from ..registry import register
+from .base import Loss
+
+
+@register("sequence")
+class CTCLoss(Loss):
+    r"""Connectionist Temporal Classification loss (Graves et al., 2006).
+
+    The negative log-likelihood of the label sequence, summed over every alignment of it
+    (with blanks and repeats) to the input frames:
+
+    .. math:: \ell = -\log \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_t \operatorname{softmax}(x_t)_{\pi_t}
+
+    The blank is the **last** class (``C - 1``), as in Gluon; labels are padded with ``-1``
+    unless ``label_lengths`` is given.
+
+    Shape:
+        - pred: ``(N, T, C)`` for ``layout='NTC'``, ``(T, N, C)`` for ``'TNC'``; unnormalised scores.
+        - label: ``(N, S)`` for ``label_layout='NT'``, ``(S, N)`` for ``'TN'``; integers in ``[0, C-1)``.
+        - pred_lengths, label_lengths: optional ``(N,)`` integer lengths.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``. A label no alignment can produce gives ``inf`` (as PyTorch).
+
+    Backends: PyTorch arrays use ``torch.nn.functional.ctc_loss``, JAX arrays ``optax.ctc_loss``
+    (if optax is installed); other arrays a log-space forward algorithm on the array API, which
+    the tests check the fast paths against.
+
+    Stability: the recursion runs in log space with ``logaddexp``; log(0) is a finite -1e30 so
+    that no NaN reaches a gradient.
+
+    >>> import numpy as np, losskit
+    >>> pred = np.zeros((1, 2, 3))  # uniform over {a, b, blank} at both frames
+    >>> round(float(losskit.CTCLoss()(pred, np.array([[0, -1]]))[0]), 6)  # -log(3/9): "a-", "-a", "aa"
+    1.098612
+    """
+
+    def __init__(self, layout: str = "NTC", label_layout: str = "NT", weight: float | None = None, **kwargs: Any) -> None:
+        check_layouts(layout, label_layout)
+        super().__init__(weight, label_layout.find("N"), **kwargs)
+        self._layout = layout
+        self._label_layout = label_layout
+
+    def forward(
+        self,
+        pred: Array,
+        label: Array,
+        pred_lengths: Array | None = None,
+        label_lengths: Array | None = None,
+        sample_weight: Any = None,
+    ) -> Array:
+        return F.ctc_loss(
+            pred,
+            label,
+            pred_lengths,
+            label_lengths,
+            sample_weight,
+            layout=self._layout,
+            label_layout=self._label_layout,
+            weight=self._weight,
+        )
+
+
+__all__ = ["CTCLoss"]
