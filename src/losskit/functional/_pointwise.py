@@ -33,6 +33,4 @@ def pointwise(
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
     loss = formula(xp, pred_c, label_c)
-    return finish(
-        xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis
-    )
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)

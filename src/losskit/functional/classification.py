@@ -37,8 +37,7 @@ def sigmoid_binary_cross_entropy(
     if pos_weight is not None and not isinstance(pos_weight, (int, float)):
         if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
             raise ValueError(
-                f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape "
-                f"{tuple(pred.shape)}"
+                f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape {tuple(pred.shape)}"
             )
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
@@ -55,9 +54,7 @@ def sigmoid_binary_cross_entropy(
             pos = pos * pw
         return -(pos + xp.log(1.0 - x + _PROB_EPS) * (1.0 - z))
 
-    return pointwise(
-        formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight,)
-    )
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight,))
 
 
 def logistic_loss(
@@ -175,9 +172,7 @@ def softmax_cross_entropy(
         soft = like(xp, label, pred_c, "label")
         logp = pred_c if from_logits else log_softmax(xp, pred_c, axis=cls)
         loss = -xp.sum(logp * soft, axis=cls, keepdims=True)
-    return finish(
-        xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis
-    )
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
 def kl_div(

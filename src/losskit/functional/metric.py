@@ -44,7 +44,7 @@ def triplet_loss(
 
 
 # Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does; it is computed as
-# sqrt(max(|a|^2 |b|^2, 1e-24)) so that a zero vector has a zero, not NaN, gradient.
+# sqrt(max(|a|^2 |b|^2, 1e-24)) so that a zero vector gets a finite gradient (b / 1e-12), never NaN.
 _NORM_EPS_SQ = 1e-24
 
 
@@ -74,6 +74,10 @@ def cosine_embedding_loss(
     b_axis = check_batch_axis(batch_axis, max(len(pair_shape), 1))
     check_weight(weight)
     y = reshape_to(xp, label, pair_shape, "label", "the pairs (input2's shape without its last axis)")
+    if getattr(sample_weight, "ndim", None) == len(pair_shape) + 1:
+        # Gluon 1.9.1's loss had a trailing axis of 1, so its weights were (N, 1): accept both
+        check_sample_weight(xp, sample_weight, pair_shape + (1,))
+        sample_weight = sample_weight[..., 0]
     check_sample_weight(xp, sample_weight, pair_shape)
     cos = cosine_similarity(xp, a, b)
     zero = xp.zeros_like(cos)

@@ -14,18 +14,14 @@ def l2_loss(
 ) -> Array:
     """``weight/2 * (label - pred)**2``, averaged per example. See :class:`losskit.L2Loss`."""
     half = 0.5 if weight is None else weight / 2
-    return pointwise(
-        lambda xp, p, y: xp.square(y - p), pred, label, sample_weight, weight=half, batch_axis=batch_axis
-    )
+    return pointwise(lambda xp, p, y: xp.square(y - p), pred, label, sample_weight, weight=half, batch_axis=batch_axis)
 
 
 def l1_loss(
     pred: Array, label: Array, sample_weight: Any = None, *, weight: float | None = None, batch_axis: int = 0
 ) -> Array:
     """``|label - pred|``, averaged per example. See :class:`losskit.L1Loss`."""
-    return pointwise(
-        lambda xp, p, y: xp.abs(y - p), pred, label, sample_weight, weight=weight, batch_axis=batch_axis
-    )
+    return pointwise(lambda xp, p, y: xp.abs(y - p), pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
 
 
 def huber_loss(
@@ -81,4 +77,3 @@ def poisson_nll_loss(
 
 
 __all__ = ["l2_loss", "l1_loss", "huber_loss", "poisson_nll_loss"]
-

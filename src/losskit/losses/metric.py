@@ -68,7 +68,8 @@ class CosineEmbeddingLoss(Loss):
         - output: ``(N,)`` (MXNet 1.9.1 returned ``(N, 1)``; this follows MXNet 2.x).
 
     Stability: the norm product is floored at 1e-12, computed as
-    ``sqrt(max(|a|^2 |b|^2, 1e-24))`` so that a zero vector gets a zero gradient, not NaN.
+    ``sqrt(max(|a|^2 |b|^2, 1e-24))`` so that a zero vector gets a finite gradient (as MXNet),
+    never NaN. Inputs must keep ``|a|^2 |b|^2`` finite in the compute dtype (``|x| < ~1e9`` in float32).
 
     >>> import numpy as np, losskit
     >>> a = np.array([[1.0, 0.0], [1.0, 0.0]])

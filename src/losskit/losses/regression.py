@@ -97,9 +97,7 @@ class HuberLoss(Loss):
         self._rho = rho
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.huber_loss(
-            pred, label, sample_weight, rho=self._rho, weight=self._weight, batch_axis=self._batch_axis
-        )
+        return F.huber_loss(pred, label, sample_weight, rho=self._rho, weight=self._weight, batch_axis=self._batch_axis)
 
 
 @register("regression")

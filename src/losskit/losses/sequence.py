@@ -43,7 +43,9 @@ class CTCLoss(Loss):
     1.098612
     """
 
-    def __init__(self, layout: str = "NTC", label_layout: str = "NT", weight: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, layout: str = "NTC", label_layout: str = "NT", weight: float | None = None, **kwargs: Any
+    ) -> None:
         check_layouts(layout, label_layout)
         super().__init__(weight, label_layout.find("N"), **kwargs)
         self._layout = layout

@@ -1,0 +1,83 @@
+"""Test helpers: the installed array backends, conversion to and from NumPy, result checks."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+BACKENDS = [
+    name
+    for name, module in (("numpy", "numpy"), ("torch", "torch"), ("jax", "jax"), ("strict", "array_api_strict"))
+    if importlib.util.find_spec(module) is not None
+]
+AUTOGRAD_BACKENDS = [b for b in BACKENDS if b in ("torch", "jax")]
+
+if "jax" in BACKENDS:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # float64 tests; int64 labels stay int64
+
+
+def float_dtype(backend: str, name: str) -> Any:
+    if backend == "numpy":
+        return np.dtype(name) if name != "bfloat16" else None
+    if backend == "torch":
+        import torch
+
+        return getattr(torch, name)
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return getattr(jnp, name)
+    import array_api_strict as xp
+
+    return getattr(xp, name, None)
+
+
+def dtypes_for(backend: str) -> list[str]:
+    names = ["float32", "float64", "float16"]
+    return names + ["bfloat16"] if backend in ("torch", "jax") else names
+
+
+def to_backend(x: Any, backend: str, dtype: str | None = None) -> Any:
+    """A NumPy array (or scalar) as an array of ``backend``; floats cast to ``dtype`` if given."""
+    if x is None or isinstance(x, (int, float)):
+        return x
+    x = np.asarray(x)
+    is_float = np.issubdtype(x.dtype, np.floating)
+    if backend == "numpy":
+        return x.astype(dtype) if (dtype and is_float) else x.copy()
+    if backend == "torch":
+        import torch
+
+        t = torch.from_numpy(x.copy())
+        return t.to(float_dtype("torch", dtype)) if (dtype and is_float) else t
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(x, dtype=float_dtype("jax", dtype) if (dtype and is_float) else None)
+    import array_api_strict as xp
+
+    return xp.asarray(x, dtype=float_dtype("strict", dtype) if (dtype and is_float) else None)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    if array_api_compat.is_torch_array(x):
+        x = x.detach().cpu()
+        if x.dtype.is_floating_point and x.element_size() < 4:
+            x = x.float()
+        return x.numpy()
+    if array_api_compat.is_jax_array(x):
+        return np.asarray(x.astype("float32") if x.dtype.itemsize < 4 and x.dtype.kind in "fV" else x)
+    return np.asarray(np.from_dlpack(x) if not isinstance(x, np.ndarray) else x)
+
+
+def assert_result(out: Any, pred: Any, shape: tuple[int, ...]) -> None:
+    """The result is an array of ``pred``'s library, dtype and device, with ``shape``."""
+    assert array_api_compat.array_namespace(out) is array_api_compat.array_namespace(pred)
+    assert out.dtype == pred.dtype, (out.dtype, pred.dtype)
+    assert tuple(out.shape) == shape, (tuple(out.shape), shape)
+    assert array_api_compat.device(out) == array_api_compat.device(pred)

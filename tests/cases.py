@@ -1,0 +1,137 @@
+"""One input recipe per loss configuration, shared by the backend, gradient and JAX tests.
+
+Each case builds NumPy inputs in the order the loss is called; ``float_args`` marks the
+inputs that are differentiated and cast to the dtype under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+N, C = 4, 5
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    loss: str
+    init: dict[str, Any]
+    make: Callable[[np.random.Generator], tuple[Any, ...]]
+    float_args: tuple[int, ...] = (0,)
+    out_shape: tuple[int, ...] = (N,)
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _reg(rng):
+    return rng.normal(size=(N, 3)), rng.normal(size=(N, 3)), rng.uniform(0.5, 2, size=(N, 1))
+
+
+def _signed(rng):
+    return rng.normal(size=(N, 3)), rng.choice([-1.0, 1.0], size=(N, 3)), rng.uniform(0.5, 2, size=(N, 1))
+
+
+def _binary(rng):
+    return rng.normal(size=(N, 3)), rng.uniform(0, 1, size=(N, 3)), rng.uniform(0.5, 2, size=(N, 1))
+
+
+def _ctc(rng):
+    label = np.array([[0, 1, 1], [2, -1, -1], [1, 2, -1], [0, 0, 2]])
+    return rng.normal(size=(N, 8, 4)), label
+
+
+CASES = [
+    Case("l2", "L2Loss", {}, _reg, (0, 1, 2)),
+    Case("l1", "L1Loss", {"weight": 2.0}, _reg, (0, 1, 2)),
+    Case("huber", "HuberLoss", {"rho": 0.7}, _reg, (0, 1, 2)),
+    # the Stirling term switches on at target > 1 (a jump at 1): differentiate pred only
+    Case(
+        "poisson_logits_full",
+        "PoissonNLLLoss",
+        {"compute_full": True},
+        lambda r: (r.normal(size=(N, 3)), r.integers(0, 6, size=(N, 3)).astype(float)),
+        (0,),
+    ),
+    Case(
+        "poisson_rate",
+        "PoissonNLLLoss",
+        {"from_logits": False},
+        lambda r: (r.uniform(0.2, 3, size=(N, 3)), r.integers(0, 6, size=(N, 3)).astype(float)),
+        (0, 1),
+    ),
+    Case("bce", "SigmoidBCELoss", {}, _binary, (0, 1, 2)),
+    Case("bce_pos_weight", "SigmoidBCELoss", {}, lambda r: (*_binary(r), r.uniform(0.5, 3, size=(1, 3))), (0, 1, 2, 3)),
+    Case(
+        "bce_from_sigmoid",
+        "SigmoidBCELoss",
+        {"from_sigmoid": True},
+        lambda r: (r.uniform(0.05, 0.95, size=(N, 3)), r.uniform(0, 1, size=(N, 3))),
+        (0, 1),
+    ),
+    Case(
+        "ce_sparse",
+        "SoftmaxCELoss",
+        {},
+        lambda r: (r.normal(size=(N, C)), r.integers(0, C, size=(N,)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        "ce_dense",
+        "SoftmaxCELoss",
+        {"sparse_label": False},
+        lambda r: (r.normal(size=(N, C)), _softmax(r.normal(size=(N, C)))),
+        (0, 1),
+    ),
+    Case(
+        "ce_axis1_3d",
+        "SoftmaxCELoss",
+        {"axis": 1},
+        lambda r: (r.normal(size=(N, C, 2)), r.integers(0, C, size=(N, 2))),
+        (0,),
+    ),
+    Case(
+        "kl_logits",
+        "KLDivLoss",
+        {"from_logits": False},
+        lambda r: (r.normal(size=(N, C)), _softmax(r.normal(size=(N, C)))),
+        (0, 1),
+    ),
+    Case("hinge", "HingeLoss", {"margin": 1.5}, _signed, (0, 2)),
+    Case("squared_hinge", "SquaredHingeLoss", {}, _signed, (0, 2)),
+    Case("logistic", "LogisticLoss", {}, _signed, (0, 2)),
+    Case(
+        "logistic_binary",
+        "LogisticLoss",
+        {"label_format": "binary"},
+        lambda r: (r.normal(size=(N, 3)), r.integers(0, 2, size=(N, 3)).astype(float)),
+        (0,),
+    ),
+    Case(
+        "triplet",
+        "TripletLoss",
+        {"margin": 2.0},
+        lambda r: (r.normal(size=(N, 3)), r.normal(size=(N, 3)), r.normal(size=(N, 3))),
+        (0, 1, 2),
+    ),
+    Case(
+        "cosine",
+        "CosineEmbeddingLoss",
+        {"margin": 0.1},
+        lambda r: (r.normal(size=(N, 3)), r.normal(size=(N, 3)), np.array([1.0, -1.0, 1.0, -1.0])),
+        (0, 1),
+    ),
+    Case("sdml", "SDMLLoss", {}, lambda r: (r.normal(size=(N, 3)), r.normal(size=(N, 3))), (0, 1)),
+    Case("ctc", "CTCLoss", {}, _ctc, (0,)),
+]
+
+
+def case_ids() -> list[str]:
+    return [c.id for c in CASES]

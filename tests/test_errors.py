@@ -1,0 +1,127 @@
+"""Bad input gets a clear error, raised before any work, and nothing is modified."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import losskit
+import losskit.functional as F
+from backends import BACKENDS, to_backend
+
+
+def test_mismatched_sizes_name_both_shapes():
+    with pytest.raises(ValueError, match=re.escape("label shape (4,) does not match pred shape (4, 3)")):
+        losskit.L2Loss()(np.zeros((4, 3)), np.zeros(4))
+
+
+def test_no_silent_n1_by_n_broadcast():
+    # (N, 1) against (N,) has the same size: reshaped, never broadcast to (N, N)
+    out = losskit.L1Loss()(np.zeros((4, 1)), np.arange(4.0))
+    np.testing.assert_allclose(out, np.arange(4.0))
+    with pytest.raises(
+        ValueError, match=re.escape("sample_weight shape (4,) does not broadcast to the loss shape (4, 3)")
+    ):
+        losskit.L2Loss()(np.zeros((4, 3)), np.zeros((4, 3)), np.ones(4))
+    with pytest.raises(ValueError, match=re.escape("use shape (4, 1)")):
+        losskit.L2Loss()(np.zeros((4, 3)), np.zeros((4, 3)), np.ones(4))
+    with pytest.raises(ValueError, match="sample_weight shape"):
+        losskit.SoftmaxCELoss()(np.zeros((4, 3)), np.zeros(4, dtype=int), np.ones((4, 3)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_class_index_out_of_range(backend):
+    pred = to_backend(np.zeros((3, 4)), backend, "float32")
+    for bad in ([0, 4, 1], [0, -1, 1]):
+        with pytest.raises(ValueError, match=r"outside the valid range \[0, 3\]"):
+            losskit.SoftmaxCELoss()(pred, to_backend(np.array(bad), backend))
+    with pytest.raises(ValueError, match="non-integer"):
+        losskit.SoftmaxCELoss()(pred, to_backend(np.array([0.5, 1.0, 2.0]), backend, "float32"))
+
+
+def test_sparse_label_shape():
+    with pytest.raises(ValueError, match=re.escape("sparse label shape (3, 4) does not match pred shape (3, 4)")):
+        losskit.SoftmaxCELoss()(np.zeros((3, 4)), np.zeros((3, 4), dtype=int))
+
+
+def test_mixed_libraries_raise_type_error():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="same array library"):
+        losskit.L2Loss()(torch.zeros(3), np.zeros(3))
+    with pytest.raises(TypeError, match="same array library"):
+        losskit.SoftmaxCELoss()(np.zeros((2, 3)), torch.zeros(2, dtype=torch.int64))
+
+
+def test_non_arrays_and_integer_predictions_raise_type_error():
+    with pytest.raises(TypeError):
+        losskit.L2Loss()([1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(TypeError, match="pred must be a real floating-point array"):
+        losskit.L2Loss()(np.array([1, 2]), np.array([1, 2]))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: losskit.LogisticLoss(label_format="onehot"),
+        lambda: losskit.CTCLoss(layout="NCT"),
+        lambda: losskit.CTCLoss(label_layout="TT"),
+        lambda: losskit.HingeLoss(margin=-1),
+        lambda: losskit.SquaredHingeLoss(margin=-0.5),
+        lambda: losskit.TripletLoss(margin=-1),
+        lambda: losskit.HuberLoss(rho=0),
+        lambda: losskit.SDMLLoss(smoothing_parameter=1.0),
+    ],
+)
+def test_invalid_constructor_values(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_invalid_weight_and_unknown_kwargs():
+    with pytest.raises(TypeError, match="weight must be a number"):
+        losskit.L1Loss(weight="2")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        losskit.L1Loss(wieght=2.0)
+    losskit.L1Loss(prefix="l1_")  # Gluon's block keyword is accepted for porting
+
+
+def test_batch_axis_out_of_range():
+    with pytest.raises(ValueError, match="batch_axis=2 is out of range"):
+        losskit.L1Loss(batch_axis=2)(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_ctc_errors():
+    pred = np.zeros((2, 5, 4))
+    with pytest.raises(ValueError, match="blank"):
+        F.ctc_loss(pred, np.array([[3, -1], [0, 1]]))  # 3 is the blank
+    with pytest.raises(ValueError, match="batch size"):
+        F.ctc_loss(pred, np.array([[0, 1]]))
+    with pytest.raises(ValueError, match=re.escape("pred_lengths must have shape (2,)")):
+        F.ctc_loss(pred, np.array([[0, 1], [1, 2]]), np.array([5]))
+    with pytest.raises(ValueError, match="pred_lengths"):
+        F.ctc_loss(pred, np.array([[0, 1], [1, 2]]), np.array([5, 6]))
+
+
+def test_pos_weight_shape():
+    with pytest.raises(ValueError, match=re.escape("pos_weight shape (4,) does not broadcast to pred shape (2, 3)")):
+        losskit.SigmoidBCELoss()(np.zeros((2, 3)), np.zeros((2, 3)), None, np.ones(4))
+
+
+def test_errors_leave_inputs_unchanged():
+    pred, label = np.arange(6.0).reshape(2, 3), np.array([0, 5])
+    before = pred.copy(), label.copy()
+    with pytest.raises(ValueError):
+        losskit.SoftmaxCELoss()(pred, label)
+    np.testing.assert_array_equal(pred, before[0])
+    np.testing.assert_array_equal(label, before[1])
+
+
+def test_jit_does_not_check_class_range_documented():
+    """Under jax.jit the values are symbolic: no check (documented), no error raised."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    out = jax.jit(lambda p, y: losskit.SoftmaxCELoss()(p, y))(jnp.zeros((2, 3)), jnp.array([0, 1]))
+    assert out.shape == (2,)
