@@ -1,0 +1,211 @@
+"""Benchmark: large-vocabulary linear cross-entropy, fused vs unfused, on a GPU (or CPU).
+
+Compares, forward + backward, time (median of alternating rounds) and peak memory:
+
+- ``torch-naive``: ``cross_entropy(linear(h, W).float(), y)``, the logits materialised;
+- ``torch-chunked``: ``torch.nn.functional.linear_cross_entropy`` with chunking, where the
+  installed PyTorch has it;
+- ``liger``: Liger-Kernel's ``liger_fused_linear_cross_entropy``, where installed;
+- ``cce``: Cut Cross-Entropy's ``linear_cross_entropy`` (``impl='cce'``), where installed;
+- ``losskit``: ``losskit.fused.linear_cross_entropy``;
+- ``jax-naive`` / ``jax-losskit``: the same under ``jax.jit(jax.grad)`` when JAX sees the device.
+
+Every implementation is first checked against a float64-accumulated reference on a smaller
+problem (loss and both gradients); the table says how far each is.
+
+    python benchmarks/fused_linear_ce.py --device cuda --tokens 8192 --dim 4096 --vocab 128256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from losskit.fused import linear_cross_entropy  # noqa: E402
+
+
+def torch_impls() -> dict[str, Callable[..., torch.Tensor]]:
+    impls: dict[str, Callable[..., torch.Tensor]] = {
+        "torch-naive": lambda h, w, y: F.cross_entropy(F.linear(h, w).float(), y),
+        "losskit": lambda h, w, y: linear_cross_entropy(h, w, y),
+    }
+    if hasattr(F, "linear_cross_entropy") and hasattr(torch.nn, "LinearCrossEntropyOptions"):
+        try:
+            opts = torch.nn.LinearCrossEntropyOptions(chunking_strategy="batch")
+        except TypeError:
+            opts = torch.nn.LinearCrossEntropyOptions()
+        impls["torch-chunked"] = lambda h, w, y: F.linear_cross_entropy(h, w, y, options=opts)
+    try:
+        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+
+        impls["liger"] = lambda h, w, y: liger_fused_linear_cross_entropy(h, w, y)
+    except Exception as exc:  # noqa: BLE001 - report any import failure and go on
+        print(f"liger: not available ({type(exc).__name__}: {exc})")
+    try:
+        from cut_cross_entropy import linear_cross_entropy as cce
+
+        impls["cce"] = lambda h, w, y: cce(h, w, y, impl="cce")
+    except Exception as exc:  # noqa: BLE001
+        print(f"cce: not available ({type(exc).__name__}: {exc})")
+    return impls
+
+
+def make_inputs(n: int, d: int, v: int, dtype: torch.dtype, device: str, seed: int = 0):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    h = (torch.randn(n, d, generator=g) / d**0.25).to(device=device, dtype=dtype)
+    w = (torch.randn(v, d, generator=g) / d**0.25).to(device=device, dtype=dtype)
+    y = torch.randint(0, v, (n,), generator=g).to(device)
+    y[::17] = -100
+    return h, w, y
+
+
+def check(impls: dict, n: int, d: int, v: int, device: str, dtype: torch.dtype) -> dict[str, dict[str, float]]:
+    h, w, y = make_inputs(min(n, 1024), min(d, 512), min(v, 32000), dtype, device, seed=1)
+    hr, wr = h.double().requires_grad_(), w.double().requires_grad_()
+    ref = F.cross_entropy(F.linear(hr, wr), y)
+    ref_gh, ref_gw = torch.autograd.grad(ref, (hr, wr))
+    errors = {}
+    for name, fn in impls.items():
+        hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
+        try:
+            out = fn(hh, ww, y)
+            gh, gw = torch.autograd.grad(out, (hh, ww))
+        except Exception as exc:  # noqa: BLE001
+            errors[name] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+            continue
+
+        def rel(a, b):
+            return float((a.double() - b).norm() / b.norm())
+
+        errors[name] = {"loss": abs(out.item() - ref.item()), "grad_h": rel(gh, ref_gh), "grad_w": rel(gw, ref_gw)}
+    return errors
+
+
+def time_torch(impls: dict, n: int, d: int, v: int, dtype: torch.dtype, device: str, rounds: int) -> dict:
+    h, w, y = make_inputs(n, d, v, dtype, device)
+    cuda = device.startswith("cuda")
+    times: dict[str, list[float]] = {k: [] for k in impls}
+    peaks: dict[str, float] = {}
+
+    def once(name: str) -> float:
+        hh, ww = h.detach().requires_grad_(), w.detach().requires_grad_()
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        t0 = time.perf_counter()
+        out = impls[name](hh, ww, y)
+        out.backward()
+        if cuda:
+            torch.cuda.synchronize()
+            peaks[name] = (torch.cuda.max_memory_allocated() - base) / 2**30
+        elapsed = time.perf_counter() - t0
+        del out, hh, ww
+        return elapsed
+
+    alive = dict(impls)
+    for name in list(alive):  # warm-up (and triton autotune) outside the timed rounds
+        try:
+            once(name)
+            once(name)
+        except Exception as exc:  # noqa: BLE001
+            print(f"{name}: failed at this size ({type(exc).__name__}: {str(exc)[:120]})")
+            alive.pop(name)
+            times.pop(name)
+            if cuda:
+                torch.cuda.empty_cache()
+    for _ in range(rounds):  # alternate the implementations round by round
+        for name in alive:
+            times[name].append(once(name))
+    return {k: {"ms": 1e3 * statistics.median(t), "peak_gib": peaks.get(k)} for k, t in times.items()}
+
+
+def time_jax(n: int, d: int, v: int, rounds: int) -> dict:
+    try:
+        import jax
+        import jax.numpy as jnp
+        import optax
+    except ImportError as exc:
+        return {"skipped": str(exc)}
+    key = jax.random.PRNGKey(0)
+    k1, k2, k3 = jax.random.split(key, 3)
+    h = (jax.random.normal(k1, (n, d)) / d**0.25).astype(jnp.bfloat16)
+    w = (jax.random.normal(k2, (v, d)) / d**0.25).astype(jnp.bfloat16)
+    y = jax.random.randint(k3, (n,), 0, v)
+
+    def naive(h, w):
+        logits = jnp.matmul(h, w.T, preferred_element_type=jnp.float32)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def fused(h, w):
+        return linear_cross_entropy(h, w, y)
+
+    result = {}
+    fns = {
+        "jax-naive": jax.jit(jax.grad(naive, argnums=(0, 1))),
+        "jax-losskit": jax.jit(jax.grad(fused, argnums=(0, 1))),
+    }
+    for name, fn in fns.items():
+        compiled = fn.lower(h, w).compile()
+        mem = compiled.memory_analysis()
+        temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
+        jax.block_until_ready(fn(h, w))
+        result[name] = {"temp_gib": temp / 2**30 if temp else None, "times": []}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(h, w))
+            result[name]["times"].append(time.perf_counter() - t0)
+    return {k: {"ms": 1e3 * statistics.median(r.pop("times")), **r} for k, r in result.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--tokens", type=int, default=8192)
+    parser.add_argument("--dim", type=int, default=4096)
+    parser.add_argument("--vocab", type=int, default=128256)
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--no-jax", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    dtype = getattr(torch, args.dtype)
+    impls = torch_impls()
+    report: dict[str, Any] = {
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "shape": {"tokens": args.tokens, "dim": args.dim, "vocab": args.vocab, "dtype": args.dtype},
+    }
+    report["accuracy"] = check(impls, args.tokens, args.dim, args.vocab, args.device, dtype)
+    report["torch"] = time_torch(impls, args.tokens, args.dim, args.vocab, dtype, args.device, args.rounds)
+    if not args.no_jax:
+        report["jax"] = time_jax(args.tokens, args.dim, args.vocab, args.rounds)
+    base = report["torch"].get("torch-naive", {}).get("ms")
+    print(f"\n{report['device']}  tokens={args.tokens} dim={args.dim} vocab={args.vocab} {args.dtype}")
+    print(f"{'implementation':<16}{'fwd+bwd ms':>12}{'vs naive':>10}{'peak GiB':>10}  accuracy vs float64")
+    for name, r in {**report["torch"], **report.get("jax", {})}.items():
+        if not isinstance(r, dict) or "ms" not in r:
+            continue
+        acc = report["accuracy"].get(name, {})
+        acc_s = ", ".join(f"{k} {v:.1e}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items())
+        peak = r.get("peak_gib", r.get("temp_gib"))
+        ratio = f"{r['ms'] / base:.2f}x" if base and name.startswith(("torch", "losskit", "liger", "cce")) else ""
+        print(f"{name:<16}{r['ms']:>12.2f}{ratio:>10}{(f'{peak:.2f}' if peak else '-'):>10}  {acc_s}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
