@@ -1,3 +1,6 @@
+"""``python -m losskit``: the same as the ``losskit`` command."""
+
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,18 +1,209 @@
-"""The ``losskit`` command line."""
+"""The ``losskit`` command line: ``tour``, ``plot``, ``gallery`` and ``list``.
+
+Usage errors (an unknown loss, parameter or backend) print one line naming what is valid and
+exit with status 2; a missing optional dependency exits with status 1. Figures are drawn on
+:class:`matplotlib.figure.Figure` objects outside pyplot, so no GUI backend is ever involved.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .registry import LossInfo, list_losses, loss_info
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported on one line, exit status 2."""
+
+
+def parse_value(text: str) -> Any:
+    """A ``--param`` value: a Python literal (``2``, ``0.5``, ``True``), ``true``/``false``/``none``, or a string.
+
+    >>> parse_value("2"), parse_value("0.5"), parse_value("false"), parse_value("binary")
+    (2, 0.5, False, 'binary')
+    """
+    lowered = {"true": True, "false": False, "none": None}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _valid_params(info: LossInfo) -> list[str]:
+    return sorted({*info.params, "weight"})
+
+
+def assign_params(infos: Sequence[LossInfo], assignments: Sequence[str]) -> list[dict[str, Any]]:
+    """Share ``NAME=VALUE`` (every loss that has ``NAME``) and ``LOSS.NAME=VALUE`` out among ``infos``."""
+    params: list[dict[str, Any]] = [{} for _ in infos]
+    names = ", ".join(info.name for info in infos)
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param takes NAME=VALUE or LOSS.NAME=VALUE, got {item!r}")
+        target, _, name = key.rpartition(".")
+        chosen = range(len(infos))
+        if target:
+            chosen = [
+                i for i, info in enumerate(infos) if target.lower() in (n.lower() for n in (info.name, *info.aliases))
+            ]
+            if not chosen:
+                raise UsageError(f"--param {item!r}: {target!r} is not among the plotted losses ({names})")
+        hits = [i for i in chosen if name in _valid_params(infos[i])]
+        if not hits:
+            valid = "; ".join(f"{infos[i].name}: {', '.join(_valid_params(infos[i]))}" for i in chosen)
+            raise UsageError(f"unknown parameter {name!r} for {names}; valid parameters: {valid}")
+        for i in hits:
+            params[i][name] = parse_value(text)
+    return params
+
+
+def _info(name: str) -> LossInfo:
+    try:
+        return loss_info(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# the commands
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    from .tour import check_backend, run_tour
+
+    try:
+        backend = check_backend(args.backend)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    run_tour(backend, out=args.out, plots=not args.no_plots)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from . import plot
+
+    infos = [_info(name) for name in args.losses]
+    per_loss = assign_params(infos, args.param or [])
+    curves = []
+    for info, params in zip(infos, per_loss):
+        try:
+            curve = plot.curve_for(info, args.label, **params)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{info.name}: {exc}") from None
+        if curve.fn is None:
+            raise UsageError(f"{info.name} has no 1-D curve: {curve.reason}")
+        curves.append(curve)
+    if args.points < 2:
+        raise UsageError(f"--points needs at least 2, got {args.points}")
+    if args.grad:
+        try:
+            plot.autograd_backend()
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
+    x = None
+    if args.range is not None:
+        import numpy as np
+
+        start, stop = args.range
+        if not start < stop:
+            raise UsageError(f"--range A B needs A < B, got {start:g} {stop:g}")
+        x = np.linspace(start, stop, args.points)
+    out = Path(args.out)
+    fig, axes = plot.new_figure(grad=args.grad)
+    if out.suffix.lstrip(".").lower() not in fig.canvas.get_supported_filetypes():
+        raise UsageError(f"--out {out}: unknown image format; use .png, .svg or .pdf")
+    plot.draw(curves, x, grad=args.grad, ax=axes, points=args.points)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from .gallery import build_gallery
+
+    page = build_gallery(args.out, points=args.points, progress=not args.no_progress)
+    print(f"wrote {page} ({len(list_losses())} losses); open it in a browser")
+    return 0
+
+
+def _plain(text: str) -> str:
+    return text.replace("``", "").replace(":math:", "").replace("`", "")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    infos = [loss_info(name) for name in list_losses(args.family)]
+    rows = [("name", "family", "aliases", "summary")]
+    rows += [(i.name, i.family, ", ".join(i.aliases), _plain(i.summary)) for i in infos]
+    widths = [max(len(row[k]) for row in rows) for k in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .registry import FAMILIES
+    from .tour import BACKENDS, DEFAULT_OUT
+
+    parser = argparse.ArgumentParser(
+        prog="losskit",
+        description="losskit: every Gluon loss on NumPy, PyTorch and JAX arrays. Start with `losskit tour`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    tour = sub.add_parser("tour", help="the Gluon loss tutorial, cell by cell, on real arrays")
+    tour.add_argument("--backend", choices=BACKENDS, help="array library (default: torch where installed, else numpy)")
+    tour.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="folder for the figures (default: %(default)s)")
+    tour.add_argument("--no-plots", action="store_true", help="print the numbers only, write no figures")
+    tour.set_defaults(handler=cmd_tour)
+
+    plot = sub.add_parser("plot", help="plot losses against the prediction, in one figure")
+    plot.add_argument("losses", nargs="+", metavar="LOSS", help="loss names or Gluon aliases, any case")
+    plot.add_argument("--label", type=float, help="the fixed label (default: 0 for regression, 1 for binary losses)")
+    plot.add_argument("--range", nargs=2, type=float, metavar=("A", "B"), help="x from A to B (default: -5 5)")
+    plot.add_argument("--grad", action="store_true", help="add the derivative w.r.t. x (by autograd) as a panel")
+    plot.add_argument(
+        "--param",
+        nargs="+",
+        action="extend",
+        metavar="NAME=VALUE",
+        help="a loss parameter, e.g. margin=2 (every loss that has it) or HuberLoss.rho=2",
+    )
+    plot.add_argument("--points", type=int, default=201, help="points on each curve (default: %(default)s)")
+    plot.add_argument("--out", default="losskit-plot.png", metavar="FILE", help="image file (default: %(default)s)")
+    plot.set_defaults(handler=cmd_plot)
+
+    gallery = sub.add_parser("gallery", help="write a static HTML page with one card per loss")
+    gallery.add_argument("--out", default="losskit-gallery", metavar="DIR", help="folder (default: %(default)s)")
+    gallery.add_argument("--points", type=int, default=161, help="points on each curve (default: %(default)s)")
+    gallery.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gallery.set_defaults(handler=cmd_gallery)
+
+    listing = sub.add_parser("list", help="a table of every loss with its one-line summary")
+    listing.add_argument("--family", choices=FAMILIES, help="only the losses of this family")
+    listing.set_defaults(handler=cmd_list)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="losskit", description="losskit: loss functions on every array library")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("tour", help="walk through the Gluon loss tutorial with losskit")
-    args = parser.parse_args(argv)
-    if args.command == "tour":
-        from .tour import run_tour
-
-        return run_tour()
-    return 2
+    """Run the ``losskit`` command line on ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"losskit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"losskit {args.command}: error: {exc}", file=sys.stderr)
+        return 1

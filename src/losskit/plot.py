@@ -1,0 +1,577 @@
+"""Plot losses against the prediction: the one place that knows how to draw a loss as a 1-D curve.
+
+Every figure of losskit (``losskit plot``, ``losskit tour``, ``losskit gallery``) goes through
+:func:`curve_for`, which reads only the registry: ``curve="regression"`` losses are drawn against
+the prediction ``x`` with the label fixed at 0, ``curve="binary"`` losses with the label fixed
+at 1, and the losses without a ``curve`` get a small named slice (two-class logits ``[x, 0]``
+for softmax cross-entropy, say) or a rule of their family. Gradients come from autograd
+(PyTorch, else JAX), never from finite differences.
+
+matplotlib is imported lazily (it is in the optional ``plot`` extra), and this module never
+chooses a matplotlib backend, so plots show inline in Jupyter.
+
+>>> from losskit.plot import compare
+>>> ax = compare(["L1Loss", "L2Loss", "HuberLoss"])
+>>> [line.get_label() for line in ax.get_lines()]
+['L1Loss', 'L2Loss', 'HuberLoss']
+>>> ax.get_title()
+'label fixed at 0'
+>>> import matplotlib.pyplot as plt; plt.close("all")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import array_api_compat
+import numpy as np
+
+from . import _array
+from .losses.base import Loss
+from .registry import LossInfo, get_loss, loss_info
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+Array = Any
+LossLike = str | LossInfo | Loss
+CurveFn = Callable[[Array], Array]
+
+DEFAULT_RANGE = (-5.0, 5.0)
+DEFAULT_POINTS = 201
+AUTOGRAD_BACKENDS = ("torch", "jax")
+PLOT_EXTRA_HINT = "pip install 'losskit[plot]'"
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def require(module: str, purpose: str = "plotting") -> Any:
+    """Import an optional dependency, or raise ``ImportError`` naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"losskit {purpose} needs {module.split('.')[0]}: {PLOT_EXTRA_HINT}") from exc
+
+
+def importable(module: str) -> bool:
+    """True when the top-level ``module`` is installed (found without importing it: torch takes seconds)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A loss seen as a function of one number ``x``, ready to draw.
+
+    ``fn`` maps a 1-D array of points (NumPy, PyTorch or JAX) to the loss at each point, in
+    the same library, so that autograd can differentiate it. It is ``None`` when the loss has
+    no 1-D curve; ``reason`` then says why.
+    """
+
+    name: str
+    label: str
+    fn: CurveFn | None
+    what: str = ""
+    xlabel: str = "prediction x"
+    x_range: tuple[float, float] = DEFAULT_RANGE
+    reason: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# From a loss to a curve
+
+
+def _resolve(loss: LossLike, params: Mapping[str, Any]) -> tuple[LossInfo, Loss, dict[str, Any]]:
+    """The registry entry, an instance, and every constructor parameter's effective value."""
+    if not isinstance(loss, Loss):
+        info = loss if isinstance(loss, LossInfo) else loss_info(loss)
+        return info, get_loss(info.name, **params), {**info.params, **params}
+    if params:
+        raise ValueError("pass parameters to the loss's constructor, not with an instance")
+    info = loss_info(type(loss).__name__)
+    # Loss.__repr__'s convention: each constructor parameter is stored as ``self._<name>``
+    return info, loss, {name: getattr(loss, "_" + name, default) for name, default in info.params.items()}
+
+
+def display_name(loss: LossLike, **params: Any) -> str:
+    """The loss's name with the parameters that differ from their defaults, e.g. ``HuberLoss(rho=2)``.
+
+    >>> display_name("huberloss", rho=2)
+    'HuberLoss(rho=2)'
+    >>> display_name("HingeLoss")
+    'HingeLoss'
+    """
+    info, _, effective = _resolve(loss, params)
+    return _display(info, effective)
+
+
+def _display(info: LossInfo, effective: Mapping[str, Any]) -> str:
+    changed = [f"{k}={v!r}" for k, v in effective.items() if v != info.params.get(k, v)]
+    return f"{info.name}({', '.join(changed)})" if changed else info.name
+
+
+def _int_like(xp: Any, x: Array, value: int) -> Array:
+    # the library's default integer dtype (int32 in JAX without x64, int64 elsewhere)
+    return xp.full(x.shape, value, dtype=xp.asarray(0).dtype, device=_array.device(x))
+
+
+def _two_class_logits(xp: Any, x: Array) -> Array:
+    return xp.stack([x, xp.zeros_like(x)], axis=-1)
+
+
+def _pointwise(loss: Loss, label: float) -> CurveFn:
+    """The tutorial's curve: ``loss(x, label)`` with the label the same at every point."""
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        return loss(x, xp.full(x.shape, label, dtype=x.dtype, device=_array.device(x)))
+
+    return fn
+
+
+def _softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    cls = 0 if label is None else int(label)
+    if cls not in (0, 1):
+        raise ValueError(f"the softmax curve has two classes: label must be 0 or 1, got {label!r}")
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        logits = _two_class_logits(xp, x)
+        if params.get("sparse_label", True):
+            return loss(logits, _int_like(xp, x, cls))
+        target = xp.stack([xp.ones_like(x), xp.zeros_like(x)], axis=-1)
+        return loss(logits, target if cls == 0 else xp.flip(target, axis=-1))
+
+    return Curve("", "", fn, f"two classes, pred [x, 0], true class {cls}", "pred of class 0, x")
+
+
+def _kl_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    p = 0.75 if label is None else float(label)
+    if not 0 <= p <= 1:
+        raise ValueError(f"the KL curve's label is the target probability of class 0, in [0, 1]; got {label!r}")
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        logits = _two_class_logits(xp, x)
+        pred = _array.log_softmax(xp, logits, axis=-1) if params.get("from_logits", True) else logits
+        target = xp.stack([xp.full(x.shape, p, dtype=x.dtype), xp.full(x.shape, 1 - p, dtype=x.dtype)], axis=-1)
+        return loss(pred, target)
+
+    what = f"log softmax([x, 0]) against target ({p:g}, {1 - p:g})"
+    return Curve("", "", fn, what, "logit of class 0, x")
+
+
+def _poisson_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    count = 1.0 if label is None else float(label)
+    fn = _pointwise(loss, count)
+    if params.get("from_logits", True):
+        return Curve("", "", fn, f"log-rate x, target count {count:g}", "predicted log-rate x")
+    return Curve("", "", fn, f"rate x, target count {count:g}", "predicted rate x", x_range=(0.0, 5.0))
+
+
+def _triplet_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    _no_label("TripletLoss", label)
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        anchor = xp.reshape(x, (-1, 1))
+        return loss(anchor, xp.zeros_like(anchor), 2 * xp.ones_like(anchor))
+
+    return Curve("", "", fn, "1-D embeddings: anchor x, positive 0, negative 2", "anchor x")
+
+
+def _cosine_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    y = 1 if label is None else int(label)
+    if y not in (1, -1):
+        raise ValueError(f"the cosine embedding curve's label is 1 or -1, got {label!r}")
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        a = xp.stack([x, xp.ones_like(x)], axis=-1)
+        b = xp.stack([xp.ones_like(x), xp.zeros_like(x)], axis=-1)
+        return loss(a, b, _int_like(xp, x, y))
+
+    return Curve("", "", fn, f"pair (x, 1) and (1, 0), label {y}", "first coordinate x")
+
+
+def _sdml_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    _no_label("SDMLLoss", label)
+
+    def fn(x: Array) -> Array:
+        # the batch is the set of negatives, so each point needs a batch of its own
+        xp = array_api_compat.array_namespace(x)
+        other = xp.ones((1, 1), dtype=x.dtype)
+        x2 = xp.concat([xp.zeros_like(other), other])
+
+        def at(v: Array) -> Array:
+            return loss(xp.concat([xp.reshape(v, (1, 1)), other]), x2)[0]
+
+        if array_api_compat.is_jax_array(x):
+            import jax
+
+            return jax.vmap(at)(x)  # a Python loop would trace (and compile) every point apart
+        return xp.stack([at(x[i]) for i in range(x.shape[0])])
+
+    return Curve("", "", fn, "batch of 2 pairs of 1-D points: (x, 0) and (1, 1); loss of pair 0", "x")
+
+
+def _ctc_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    _no_label("CTCLoss", label)
+    if params.get("layout", "NTC") != "NTC" or params.get("label_layout", "NT") != "NT":
+        return Curve("", "", None, reason="the CTC curve is drawn for layout='NTC', label_layout='NT' only")
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        frame = _two_class_logits(xp, x)  # (N, 2): scores of "a" and of the blank
+        return loss(xp.stack([frame, frame], axis=1), _int_like(xp, xp.reshape(x, (-1, 1)), 0))
+
+    return Curve("", "", fn, "2 frames scoring [x, 0] for {a, blank}, label 'a'", "score of 'a', x")
+
+
+def _no_label(name: str, label: float | None) -> None:
+    if label is not None:
+        raise ValueError(f"{name}'s curve has no label to set")
+
+
+# Named slices of the Gluon losses that the registry gives no ``curve``; new losses need none of
+# these: they register with curve="regression"/"binary", or fall back to their family's rule.
+_SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
+    "SoftmaxCrossEntropyLoss": _softmax_slice,
+    "KLDivLoss": _kl_slice,
+    "PoissonNLLLoss": _poisson_slice,
+    "TripletLoss": _triplet_slice,
+    "CosineEmbeddingLoss": _cosine_slice,
+    "SDMLLoss": _sdml_slice,
+    "CTCLoss": _ctc_slice,
+}
+
+_RULE_LABEL = {"regression": 0.0, "binary": 1.0, "fill": 0.0}
+# what a family's loss without ``curve`` is tried as, in order ("fill": see _fill_curve)
+_FAMILY_RULES = {
+    "regression": ("regression", "fill", "binary"),
+    "classification": ("binary", "softmax", "fill"),
+    "metric": ("fill",),
+    "segmentation": ("binary", "regression"),
+}
+
+
+def _inputs(loss: Loss) -> list[str]:
+    """The names of the arrays the loss's call requires (those without a default)."""
+    params = list(inspect.signature(type(loss).forward).parameters.values())[1:]
+    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _fill_curve(loss: Loss, label: float | None) -> Curve:
+    """A call of three or more arrays: ``x``, the label, then ones (a variance of 1, say)."""
+    names = _inputs(loss)
+    if len(names) < 3:
+        return Curve("", "", None)
+    value = _RULE_LABEL["fill"] if label is None else float(label)
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        rest = [xp.ones_like(x) for _ in names[2:]]
+        return loss(x, xp.full(x.shape, value, dtype=x.dtype, device=_array.device(x)), *rest)
+
+    what = f"{names[1]} fixed at {value:g}, " + ", ".join(f"{name} = 1" for name in names[2:])
+    return Curve("", "", fn, what, f"{names[0]} x")
+
+
+def _rule_curve(rule: str, loss: Loss, label: float | None) -> Curve:
+    if rule == "softmax":
+        return _softmax_slice(loss, label, {})
+    if rule == "fill":
+        return _fill_curve(loss, label)
+    value = _RULE_LABEL[rule] if label is None else float(label)
+    return Curve("", "", _pointwise(loss, value), f"label fixed at {value:g}")
+
+
+def _fits(fn: CurveFn) -> bool:
+    probe = np.linspace(-1.0, 1.0, 3)
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(fn(probe))
+    except Exception:
+        return False
+    return out.shape == probe.shape
+
+
+def curve_for(loss: LossLike, label: float | None = None, **params: Any) -> Curve:
+    """How to draw ``loss`` (a registry name, a :class:`LossInfo` or an instance) as a 1-D curve.
+
+    ``label`` replaces the label the curve fixes (0 for regression, 1 for binary losses); the
+    loss is built with ``params``. A loss that cannot be drawn gets ``fn=None`` and a ``reason``.
+
+    >>> import numpy as np
+    >>> curve = curve_for("L2Loss")
+    >>> curve.what, curve.fn(np.array([-1.0, 0.0, 2.0]))
+    ('label fixed at 0', array([0.5, 0. , 2. ]))
+    >>> curve_for("HingeLoss", margin=2).label
+    'HingeLoss(margin=2)'
+    """
+    info, instance, effective = _resolve(loss, params)
+    if info.curve is not None:
+        curve = _rule_curve(info.curve, instance, label)
+    elif info.name in _SLICES:
+        curve = _SLICES[info.name](instance, label, effective)
+    else:
+        call = f"{info.name}({', '.join(_inputs(instance))})"
+        reason = f"the registry gives this {info.family} loss no curve kind, and no generic 1-D slice fits {call}"
+        curve = Curve("", "", None, reason=reason)
+        for rule in _FAMILY_RULES.get(info.family, ()):
+            candidate = _rule_curve(rule, instance, label)
+            if candidate.fn is not None and _fits(candidate.fn):
+                curve = candidate
+                break
+    return dataclasses.replace(curve, name=info.name, label=_display(info, effective))
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluating a curve, with gradients by autograd
+
+
+def autograd_backend(backend: str | None = None) -> str:
+    """The library that differentiates curves: ``backend`` if given, else PyTorch, else JAX."""
+    if backend == "numpy":
+        raise ValueError("NumPy has no autograd: gradients need backend='torch' or backend='jax'")
+    if backend is not None and backend not in AUTOGRAD_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: numpy, torch, jax")
+    for name in (backend,) if backend else AUTOGRAD_BACKENDS:
+        if importable(name):
+            return name
+    wanted = backend or "torch or jax"
+    raise RuntimeError(f"gradients are computed by autograd and need {wanted}: pip install 'losskit[torch]'")
+
+
+def curve_data(
+    curve: Curve,
+    x: Array | None = None,
+    *,
+    grad: bool = False,
+    backend: str | None = None,
+    points: int = DEFAULT_POINTS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The points, the loss at each, and (with ``grad``) its derivative, as NumPy arrays.
+
+    Values are computed on ``backend`` (``"numpy"`` by default; with ``grad``, the autograd
+    library of :func:`autograd_backend`), in float64 (float32 on JAX, whose default it is).
+
+    >>> x, y, g = curve_data(curve_for("L2Loss"), [-1.0, 1.0, 3.0], grad=True)
+    >>> y.tolist(), g.tolist()
+    ([0.5, 0.5, 4.5], [-1.0, 1.0, 3.0])
+    """
+    if curve.fn is None:
+        raise ValueError(f"{curve.label} has no 1-D curve: {curve.reason}")
+    xs = np.linspace(*curve.x_range, points) if x is None else np.asarray(x, dtype=np.float64)
+    if xs.ndim != 1:
+        raise ValueError(f"x must be 1-D, got shape {xs.shape}")
+    if not grad:
+        backend = backend or "numpy"
+        if backend == "numpy":
+            with np.errstate(all="ignore"):
+                return xs, np.asarray(curve.fn(xs), dtype=np.float64), None
+        values, _ = _autograd(curve.fn, xs, autograd_backend(backend), grad=False)
+        return xs, values, None
+    values, grads = _autograd(curve.fn, xs, autograd_backend(backend), grad=True)
+    return xs, values, grads
+
+
+def _autograd(fn: CurveFn, xs: np.ndarray, backend: str, grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    # Each value depends on its own point only, so the gradient of the sum is the pointwise derivative.
+    if backend == "torch":
+        import torch
+
+        x = torch.tensor(xs, dtype=torch.float64, requires_grad=grad)
+        y = fn(x)
+        g = torch.autograd.grad(y.sum(), x)[0].numpy() if grad else None
+        return y.detach().numpy(), g
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(xs, dtype=jnp.float32)
+    # jit compiles the curve once; eager JAX compiles each operation of it apart, several times slower
+    if not grad:
+        return np.asarray(jax.jit(fn)(x), dtype=np.float64), None
+
+    def total(v: Array) -> tuple[Array, Array]:
+        y = fn(v)
+        return jnp.sum(y), y
+
+    (_, y), g = jax.jit(jax.value_and_grad(total, has_aux=True))(x)
+    return np.asarray(y, dtype=np.float64), np.asarray(g, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing
+
+
+def _axes_pair(ax: Any, grad: bool) -> tuple[Any, Any | None]:
+    if ax is None:
+        plt = require("matplotlib.pyplot")
+        if grad:
+            _, (value_ax, grad_ax) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+            return value_ax, grad_ax
+        _, value_ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+        return value_ax, None
+    if grad:
+        if not (isinstance(ax, Sequence) and len(ax) == 2) and not (isinstance(ax, np.ndarray) and ax.size == 2):
+            raise ValueError("with grad=True, ax must be a pair of Axes: (values, gradient)")
+        value_ax, grad_ax = ax if isinstance(ax, Sequence) else ax.ravel()
+        return value_ax, grad_ax
+    if isinstance(ax, (Sequence, np.ndarray)):
+        raise ValueError("with grad=False, ax must be one Axes")
+    return ax, None
+
+
+def draw(
+    curves: Sequence[Curve],
+    x: Array | None = None,
+    *,
+    grad: bool = False,
+    ax: Any = None,
+    backend: str | None = None,
+    points: int = DEFAULT_POINTS,
+    title: str | None = None,
+    legend: bool = True,
+) -> tuple[Axes, Axes | None]:
+    """Draw ready :class:`Curve` objects; the engine of :func:`plot_loss` and :func:`compare`.
+
+    Each curve is a line whose label is the loss's display name and whose ``gid`` is
+    ``"loss:<name>"`` (``"grad:<name>"`` on the gradient panel), so that it can be found again
+    in the Axes and in a saved SVG.
+    """
+    require("matplotlib")
+    if not curves:
+        raise ValueError("nothing to plot: no losses given")
+    for curve in curves:
+        if curve.fn is None:
+            raise ValueError(f"{curve.label} has no 1-D curve: {curve.reason}")
+    value_ax, grad_ax = _axes_pair(ax, grad)
+    shared = len({c.what for c in curves}) == 1
+    for k, curve in enumerate(curves):
+        xs, ys, gs = curve_data(curve, x, grad=grad, backend=backend, points=points)
+        label = curve.label if shared or not curve.what else f"{curve.label} [{curve.what}]"
+        # dashes keep curves that coincide (LogisticLoss and SigmoidBCELoss at label 1) both visible
+        style = {"label": label, "linestyle": _LINESTYLES[k % len(_LINESTYLES)]}
+        (line,) = value_ax.plot(xs, ys, gid=f"loss:{curve.label}", **style)
+        if grad_ax is not None:
+            grad_ax.plot(xs, gs, gid=f"grad:{curve.label}", color=line.get_color(), **style)
+    xlabels = {c.xlabel for c in curves}
+    xlabel = xlabels.pop() if len(xlabels) == 1 else "x"
+    value_ax.set_title(title if title is not None else (curves[0].what if shared else ""))
+    value_ax.set(xlabel=xlabel, ylabel="loss")
+    panels = [value_ax]
+    if grad_ax is not None:
+        grad_ax.set(xlabel=xlabel, ylabel="d loss / d x", title="gradient (autograd)")
+        panels.append(grad_ax)
+    for panel in panels:
+        panel.grid(True, alpha=0.3)
+        if legend:
+            panel.legend()
+    return value_ax, grad_ax
+
+
+@overload
+def plot_loss(
+    loss: LossLike,
+    label: float | None = ...,
+    x: Array | None = ...,
+    grad: Literal[False] = ...,
+    ax: Axes | None = ...,
+    *,
+    backend: str | None = ...,
+    points: int = ...,
+    **params: Any,
+) -> Axes: ...
+@overload
+def plot_loss(
+    loss: LossLike,
+    label: float | None = ...,
+    x: Array | None = ...,
+    grad: Literal[True] = ...,
+    ax: Sequence[Axes] | None = ...,
+    *,
+    backend: str | None = ...,
+    points: int = ...,
+    **params: Any,
+) -> tuple[Axes, Axes]: ...
+def plot_loss(
+    loss: LossLike,
+    label: float | None = None,
+    x: Array | None = None,
+    grad: bool = False,
+    ax: Any = None,
+    *,
+    backend: str | None = None,
+    points: int = DEFAULT_POINTS,
+    **params: Any,
+) -> Any:
+    """Plot one loss against the prediction ``x`` (label fixed at 0 for regression, 1 for binary).
+
+    Args:
+        loss: a registry name (any case, or a Gluon alias), a :class:`LossInfo`, or an instance.
+        label: the fixed label, instead of the curve's default.
+        x: the points; by default ``points`` points over -5..5 (or the curve's own range).
+        grad: add a second panel with the derivative w.r.t. ``x``, computed by autograd.
+        ax: the Axes to draw on (a pair of Axes with ``grad``); a new figure when ``None``.
+        backend: the array library that computes the values (``"numpy"``, ``"torch"``, ``"jax"``).
+        params: constructor parameters of the loss, e.g. ``rho=2`` or ``margin=0.5``.
+
+    Returns:
+        The Axes, or the pair ``(values, gradient)`` of Axes with ``grad=True``.
+
+    >>> from losskit.plot import plot_loss
+    >>> ax = plot_loss("HuberLoss", rho=2.0)
+    >>> ax.get_xlabel(), ax.get_ylabel(), ax.get_lines()[0].get_label()
+    ('prediction x', 'loss', 'HuberLoss(rho=2.0)')
+    >>> value_ax, grad_ax = plot_loss("LogisticLoss", grad=True, x=[-1.0, 0.0, 1.0])
+    >>> grad_ax.get_lines()[0].get_ydata().round(4).tolist()
+    [-0.7311, -0.5, -0.2689]
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    value_ax, grad_ax = draw([curve_for(loss, label, **params)], x, grad=grad, ax=ax, backend=backend, points=points)
+    return (value_ax, grad_ax) if grad else value_ax
+
+
+def compare(
+    losses: Sequence[LossLike],
+    label: float | None = None,
+    x: Array | None = None,
+    grad: bool = False,
+    ax: Any = None,
+    *,
+    backend: str | None = None,
+    points: int = DEFAULT_POINTS,
+    title: str | None = None,
+) -> Any:
+    """Plot several losses on one figure, with a legend; the arguments are those of :func:`plot_loss`.
+
+    Give losses their parameters by passing instances: ``compare([HuberLoss(rho=2), "L1Loss"])``.
+
+    >>> import losskit
+    >>> from losskit.plot import compare
+    >>> ax = compare(["LogisticLoss", losskit.HingeLoss(margin=2)], title="label 1")
+    >>> [line.get_label() for line in ax.get_lines()], ax.get_title()
+    (['LogisticLoss', 'HingeLoss(margin=2)'], 'label 1')
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    curves = [curve_for(loss, label) for loss in losses]
+    value_ax, grad_ax = draw(curves, x, grad=grad, ax=ax, backend=backend, points=points, title=title)
+    return (value_ax, grad_ax) if grad else value_ax
+
+
+def new_figure(
+    grad: bool = False, width: float | None = None, height: float = 4.2, layout: str | None = "constrained"
+) -> tuple[Any, Any]:
+    """A figure outside pyplot (for files: no GUI, no global state) and its Axes (a pair with ``grad``)."""
+    figure_mod = require("matplotlib.figure")
+    fig = figure_mod.Figure(figsize=(width or (11 if grad else 6.4), height), layout=layout)
+    axes = fig.subplots(1, 2) if grad else fig.subplots()
+    return fig, (tuple(axes) if grad else axes)

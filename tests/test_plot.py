@@ -1,0 +1,274 @@
+"""losskit.plot: the curves hold what the losses compute, gradients come from autograd, errors are clear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+import array_api_compat  # noqa: E402
+import matplotlib  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+import losskit  # noqa: E402
+from losskit import plot, registry  # noqa: E402
+from losskit.losses.base import Loss  # noqa: E402
+
+X = np.linspace(-5.0, 5.0, 41)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def lines_by_gid(ax: Any) -> dict[str, Any]:
+    return {line.get_gid(): line for line in ax.get_lines()}
+
+
+def pointwise_names(kind: str) -> list[str]:
+    return [n for n in losskit.list_losses() if losskit.loss_info(n).curve == kind]
+
+
+@pytest.mark.parametrize(("kind", "label"), [("regression", 0.0), ("binary", 1.0)])
+def test_compare_draws_each_registered_loss_with_the_tutorials_label(kind: str, label: float) -> None:
+    names = pointwise_names(kind)
+    assert names
+    ax = plot.compare(names, x=X)
+    lines = lines_by_gid(ax)
+    assert ax.get_title() == f"label fixed at {label:g}"
+    assert ax.get_xlabel() == "prediction x" and ax.get_ylabel() == "loss"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == names
+    for name in names:
+        line = lines[f"loss:{name}"]
+        expected = losskit.get_loss(name)(X, np.full_like(X, label))  # the tutorial's show_*_loss
+        np.testing.assert_allclose(line.get_xdata(), X)
+        np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_plot_loss_applies_params_label_and_default_range() -> None:
+    ax = plot.plot_loss("huberloss", label=2.0, rho=0.5)
+    (line,) = ax.get_lines()
+    x = np.asarray(line.get_xdata())
+    assert x[0] == -5.0 and x[-1] == 5.0 and x.size == plot.DEFAULT_POINTS
+    expected = losskit.HuberLoss(rho=0.5)(x, np.full_like(x, 2.0))
+    np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-12)
+    assert line.get_label() == "HuberLoss(rho=0.5)"
+    assert ax.get_title() == "label fixed at 2"
+
+
+def _two_class(x: np.ndarray) -> np.ndarray:
+    return np.stack([x, np.zeros_like(x)], axis=-1)
+
+
+# each slice of a loss without a registry ``curve``, rebuilt here by hand from its description
+DIRECT = {
+    "SoftmaxCrossEntropyLoss": lambda loss, x: loss(_two_class(x), np.zeros(x.shape, dtype=np.int64)),
+    "KLDivLoss": lambda loss, x: loss(
+        _two_class(x) - np.log(np.exp(x) + 1)[:, None], np.tile([0.75, 0.25], (x.size, 1))
+    ),
+    "PoissonNLLLoss": lambda loss, x: loss(x, np.ones_like(x)),
+    "TripletLoss": lambda loss, x: loss(x[:, None], np.zeros((x.size, 1)), np.full((x.size, 1), 2.0)),
+    "CosineEmbeddingLoss": lambda loss, x: loss(
+        np.stack([x, np.ones_like(x)], -1), np.tile([1.0, 0.0], (x.size, 1)), np.ones(x.size, dtype=np.int64)
+    ),
+    "SDMLLoss": lambda loss, x: np.array([loss(np.array([[v], [1.0]]), np.array([[0.0], [1.0]]))[0] for v in x]),
+    "CTCLoss": lambda loss, x: loss(
+        np.repeat(_two_class(x)[:, None, :], 2, axis=1), np.zeros((x.size, 1), dtype=np.int64)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIRECT))
+def test_slices_of_losses_without_a_registry_curve(name: str) -> None:
+    assert losskit.loss_info(name).curve is None
+    ax = plot.plot_loss(name, x=X)
+    (line,) = ax.get_lines()
+    expected = DIRECT[name](losskit.get_loss(name), X)
+    np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-10, atol=1e-12)
+    assert ax.get_title()  # the slice says what it fixes
+
+
+def test_every_registered_loss_has_a_curve_or_a_reason() -> None:
+    for name in losskit.list_losses():
+        curve = plot.curve_for(name)
+        if curve.fn is None:
+            assert curve.reason, name
+            continue
+        _, values, _ = plot.curve_data(curve, points=11)
+        assert values.shape == (11,) and np.isfinite(values).any(), name
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "derivative"),
+    [
+        ("L2Loss", {}, lambda x: x),
+        ("HuberLoss", {"rho": 2.0}, lambda x: np.clip(x / 2.0, -1, 1)),
+        ("LogisticLoss", {}, lambda x: -_sigmoid(-x)),
+        ("SquaredHingeLoss", {"margin": 1.0}, lambda x: -2 * np.maximum(1 - x, 0)),
+        ("SoftmaxCrossEntropyLoss", {}, lambda x: -_sigmoid(-x)),
+    ],
+)
+def test_grad_panel_holds_the_derivative(name: str, params: dict, derivative: Any) -> None:
+    x = np.array([-3.0, -1.5, -0.25, 0.5, 2.5, 4.0])  # away from kinks
+    value_ax, grad_ax = plot.plot_loss(name, x=x, grad=True, **params)
+    assert value_ax.figure is grad_ax.figure and grad_ax.get_ylabel() == "d loss / d x"
+    (line,) = grad_ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), derivative(x), rtol=1e-9, atol=1e-12)
+    loss = losskit.get_loss(name, **params)
+    expected = DIRECT[name](loss, x) if name in DIRECT else loss(x, np.full_like(x, _tutorial_label(name)))
+    np.testing.assert_allclose(value_ax.get_lines()[0].get_ydata(), expected, rtol=1e-12)
+
+
+def _tutorial_label(name: str) -> float:
+    return 0.0 if losskit.loss_info(name).curve == "regression" else 1.0
+
+
+def test_gradients_use_torch_then_jax_then_fail_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    present = {name for name in plot.AUTOGRAD_BACKENDS if plot.importable(name)}
+    if not present:
+        pytest.skip("neither torch nor jax is installed")
+    assert plot.autograd_backend() == ("torch" if "torch" in present else "jax")
+    if "jax" in present:
+        monkeypatch.setattr(plot, "importable", lambda name: name == "jax")
+        assert plot.autograd_backend() == "jax"
+        x, values, grads = plot.curve_data(plot.curve_for("L2Loss"), [-2.0, 1.0, 3.0], grad=True)
+        np.testing.assert_allclose(grads, x, rtol=1e-6)
+    monkeypatch.setattr(plot, "importable", lambda name: False)
+    with pytest.raises(RuntimeError, match=r"autograd.*pip install"):
+        plot.curve_data(plot.curve_for("L2Loss"), grad=True)
+    with pytest.raises(ValueError, match="NumPy has no autograd"):
+        plot.autograd_backend("numpy")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_values_agree_on_every_installed_backend(backend: str) -> None:
+    if not plot.importable(backend):
+        pytest.skip(f"{backend} is not installed")
+    ax = plot.plot_loss("LogisticLoss", x=X, backend=backend)
+    expected = losskit.LogisticLoss()(X, np.ones_like(X))
+    tol = 1e-6 if backend == "jax" else 1e-12  # JAX computes in float32 (eps 1.2e-7, values up to 5)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), expected, rtol=tol, atol=tol)
+
+
+def test_plot_loss_draws_on_given_axes() -> None:
+    fig, (a, b) = plt.subplots(1, 2)
+    assert plot.plot_loss("L1Loss", ax=a) is a
+    assert plot.plot_loss("L2Loss", grad=True, ax=(a, b), x=[0.5, 1.0]) == (a, b)
+    assert len(a.get_lines()) == 2 and len(b.get_lines()) == 1
+    with pytest.raises(ValueError, match="pair of Axes"):
+        plot.plot_loss("L2Loss", grad=True, ax=a)
+
+
+def test_compare_with_instances_and_mixed_slices() -> None:
+    ax = plot.compare([losskit.HingeLoss(margin=2), "L2Loss"], x=X)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["HingeLoss(margin=2) [label fixed at 1]", "L2Loss [label fixed at 0]"]
+    np.testing.assert_allclose(
+        lines_by_gid(ax)["loss:HingeLoss(margin=2)"].get_ydata(), losskit.HingeLoss(margin=2)(X, np.ones_like(X))
+    )
+
+
+def test_api_errors_name_what_is_valid() -> None:
+    with pytest.raises(ValueError, match="valid names: .*L2Loss"):
+        plot.plot_loss("NoSuchLoss")
+    with pytest.raises(ValueError, match="valid parameters: batch_axis, margin, weight"):
+        plot.plot_loss("HingeLoss", gamma=2)
+    with pytest.raises(ValueError, match="label must be 0 or 1"):
+        plot.curve_for("SoftmaxCELoss", label=3)
+    with pytest.raises(ValueError, match="no label"):
+        plot.curve_for("TripletLoss", label=1)
+    with pytest.raises(ImportError, match=r"pip install 'losskit\[plot\]'"):
+        plot.require("losskit_no_such_module")
+
+
+def test_plot_module_leaves_the_matplotlib_backend_alone() -> None:
+    import subprocess
+    import sys
+
+    code = "import losskit.plot, sys; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # imported lazily: notebooks keep their inline backend
+    assert matplotlib.get_backend()  # and the tests' own backend is untouched
+
+
+# ----------------------------------------------------------------------------------------------
+# losses registered later: the plot code relies on the registry only
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_LOOKUP", dict(registry._LOOKUP))
+
+
+class _Pinball(Loss):
+    r"""Quantile (pinball) loss.
+
+    .. math:: \ell = \max(q d, (q - 1) d), \quad d = \text{label} - \text{pred}
+    """
+
+    def __init__(self, quantile: float = 0.5, weight: float | None = None, batch_axis: int = 0) -> None:
+        super().__init__(weight, batch_axis)
+        self._quantile = quantile
+
+    def forward(self, pred: Any, label: Any, sample_weight: Any = None) -> Any:
+        xp = array_api_compat.array_namespace(pred)
+        d = label - pred
+        return xp.maximum(self._quantile * d, (self._quantile - 1) * d)
+
+
+def test_a_later_loss_is_drawn_from_its_registry_entry(scratch_registry: None) -> None:
+    cls = type("QuantileLoss", (_Pinball,), {})
+    registry.register("regression", curve="regression")(cls)
+    ax = plot.plot_loss("quantileloss", x=X, quantile=0.9)
+    expected = np.maximum(0.9 * -X, -0.1 * -X)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), expected)
+    assert ax.get_lines()[0].get_label() == "QuantileLoss(quantile=0.9)"
+
+
+def test_a_later_loss_without_curve_gets_its_familys_rule_or_a_reason(scratch_registry: None) -> None:
+    registry.register("classification")(type("FocalishLoss", (_Pinball,), {}))
+    curve = plot.curve_for("FocalishLoss")
+    assert curve.what == "label fixed at 1"
+    np.testing.assert_allclose(curve.fn(X), np.maximum(0.5 * (1 - X), -0.5 * (1 - X)))
+
+    class WeirdLoss(Loss):
+        def __init__(self, weight: float | None = None, batch_axis: int = 0) -> None:
+            super().__init__(weight, batch_axis)
+
+        def forward(self, a: Any, b: Any, c: Any, d: Any) -> Any:
+            return a
+
+    registry.register("sequence")(WeirdLoss)  # the sequence family has no rule
+    curve = plot.curve_for("WeirdLoss")
+    assert curve.fn is None and curve.reason.endswith("no generic 1-D slice fits WeirdLoss(a, b, c, d)")
+    with pytest.raises(ValueError, match="no 1-D curve"):
+        plot.plot_loss("WeirdLoss")
+
+
+def test_a_later_loss_of_three_inputs_gets_the_rest_as_ones(scratch_registry: None) -> None:
+    class VarianceLoss(Loss):
+        def __init__(self, weight: float | None = None, batch_axis: int = 0) -> None:
+            super().__init__(weight, batch_axis)
+
+        def forward(self, pred: Any, label: Any, var: Any, sample_weight: Any = None) -> Any:
+            return (pred - label) ** 2 / var + 0 * var
+
+    registry.register("regression")(VarianceLoss)
+    curve = plot.curve_for("VarianceLoss", label=1.0)
+    assert (curve.what, curve.xlabel) == ("label fixed at 1, var = 1", "pred x")
+    np.testing.assert_allclose(curve.fn(X), (X - 1) ** 2)
+
+
+def test_display_name_lists_changed_params_only() -> None:
+    assert plot.display_name("HuberLoss") == "HuberLoss"
+    assert plot.display_name(losskit.HuberLoss(rho=3)) == "HuberLoss(rho=3)"
+    assert plot.display_name("LogisticLoss", label_format="binary") == "LogisticLoss(label_format='binary')"

@@ -1,0 +1,169 @@
+"""``losskit tour`` on every installed backend: the tutorial's numbers, and figures that hold the losses."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import losskit
+from losskit import cli, tour
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def _run(backend: str, out: Path | None, plots: bool = True) -> tuple[tour.TourResult, str]:
+    if backend not in tour.installed_backends():
+        pytest.skip(f"{backend} is not installed")
+    if plots:
+        pytest.importorskip("matplotlib")
+    stream = io.StringIO()
+    result = tour.run_tour(backend, out=out, plots=plots, stream=stream)
+    return result, stream.getvalue()
+
+
+@pytest.fixture(scope="module", params=tour.BACKENDS)
+def toured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    out = tmp_path_factory.mktemp(f"tour-{request.param}")
+    result, text = _run(request.param, out)
+    yield result, text, out
+    for fig in result.figures.values():
+        fig.clear()
+
+
+def test_l2_loss_and_its_definition(toured: tuple) -> None:
+    result, text, _ = toured
+    np.testing.assert_allclose(result.values["l2"], [0.5, 0.5])
+    np.testing.assert_allclose(result.values["l2_definition"], [0.5, 0.5])
+    assert ">>> loss(x, y)\n   [0.5, 0.5]\n" in text
+    assert ">>> 0.5 * (x - y)**2\n   [0.5, 0.5]\n" in text
+    assert "same numbers: yes" in text
+
+
+def test_sample_weights(toured: tuple) -> None:
+    result, text, _ = toured
+    np.testing.assert_allclose(result.values["l2_weighted"], [0.5, 1.0])
+    assert "[1.0, 2.0]))\n   [0.5, 1.0]\n" in text
+
+
+def test_weight_gradient_of_the_dense_layer(toured: tuple) -> None:
+    result, text, _ = toured
+    X, W, y = (result.values[k].astype(np.float64) for k in ("X", "W", "y"))
+    # L2Loss per example is (pred - y)^2 / 2 and Gluon's backward() sums them: dL/dW = (pred - y)^T X
+    expected = ((X @ W.T)[:, 0] - y)[None, :] @ X
+    np.testing.assert_allclose(result.values["weight_grad"], expected, rtol=1e-5)
+    assert f"\n   {tour.fmt(result.values['weight_grad'])}\n" in text
+    if result.backend == "torch":
+        assert ">>> net.weight.grad\n" in text and "l.sum().backward()" in text
+    elif result.backend == "jax":
+        assert "jax.grad(" in text
+    else:
+        assert "NumPy has no autograd" in text and "--backend torch" in text
+
+
+def test_softmax_cross_entropy_as_mxnet(toured: tuple) -> None:
+    result, text, _ = toured
+    np.testing.assert_allclose(result.values["softmax_ce"], [9.0001234, 6.00247569], rtol=1e-6)
+    assert "   [9.0001, 6.0025]    # MXNet: [9.0001, 6.0025]\n" in text
+    assert np.isinf(result.values["softmax_ce_two_steps"]).all()
+    np.testing.assert_allclose(result.values["softmax_ce_fused"], [200.0])
+
+
+def test_sigmoid_binary_cross_entropy(toured: tuple) -> None:
+    result, text, _ = toured
+    x, z = np.array([-2.0, 0.0, 3.0]), np.array([0.0, 1.0, 1.0])
+    p = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(result.values["sigmoid_bce"], -(z * np.log(p) + (1 - z) * np.log(1 - p)), rtol=1e-5)
+    assert "[0.1269, 0.6931, 0.0486]" in text
+    assert np.isinf(result.values["sigmoid_bce_two_steps"]).all()
+    np.testing.assert_allclose(result.values["sigmoid_bce_fused"], [100.0])
+
+
+def test_sample_values_of_the_figures_losses(toured: tuple) -> None:
+    result, text, _ = toured
+    sample = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    for *_, names, _ in tour.FIGURES:
+        for name in names:
+            label = 0.0 if losskit.loss_info(name).curve == "regression" else 1.0
+            expected = losskit.get_loss(name)(sample, np.full_like(sample, label))
+            np.testing.assert_allclose(result.values[f"curve:{name}"], expected, rtol=1e-5, atol=1e-6)
+            assert f"   {name:<31} {tour.fmt(result.values[f'curve:{name}'])}\n" in text
+
+
+def test_figures_are_valid_png_and_svg(toured: tuple) -> None:
+    result, text, out = toured
+    expected = [out / f"{stem}.{ext}" for stem, *_ in tour.FIGURES for ext in ("png", "svg")]
+    assert result.files == expected
+    for stem, _, names, _ in tour.FIGURES:
+        assert (out / f"{stem}.png").read_bytes()[:8] == PNG_MAGIC
+        root = ET.parse(out / f"{stem}.svg").getroot()
+        assert root.tag == f"{SVG_NS}svg"
+        ids = {el.get("id") for el in root.iter()}
+        assert {f"loss:{name}" for name in names} <= ids  # one drawn line per loss
+    # it ends by saying where the figures are
+    tail = text.rstrip().splitlines()
+    assert f"Figures (PNG and SVG) are in {out}:" in tail[-6:][0]
+    assert [line.strip() for line in tail[-5:-1]] == [str(path) for path in expected]
+
+
+def test_figure_curves_hold_the_losses_values(toured: tuple) -> None:
+    result, _, _ = toured
+    tol = 1e-5  # the tour's arrays are float32 on JAX
+    for stem, title, names, _ in tour.FIGURES:
+        (ax,) = result.figures[stem].axes
+        assert ax.get_title() == title and ax.get_xlabel() == "prediction x" and ax.get_ylabel() == "loss"
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == list(names)
+        lines = {line.get_gid(): line for line in ax.get_lines()}
+        for name in names:
+            x, y = np.asarray(lines[f"loss:{name}"].get_xdata()), np.asarray(lines[f"loss:{name}"].get_ydata())
+            assert x[0] == -5.0 and x[-1] == 5.0
+            label = 0.0 if "regression" in stem else 1.0
+            picks = np.linspace(0, x.size - 1, 9).astype(int)
+            direct = losskit.get_loss(name)(x[picks], np.full(picks.size, label))
+            np.testing.assert_allclose(y[picks], direct, rtol=tol, atol=tol)
+
+
+def test_no_plots_writes_nothing_and_says_so(tmp_path: Path) -> None:
+    result, text = _run("numpy", tmp_path / "figs", plots=False)
+    assert not (tmp_path / "figs").exists() and not result.files and not result.figures
+    assert "No figures were written (--no-plots)." in text
+    assert "[9.0001, 6.0025]" in text
+
+
+def test_default_backend_is_torch_where_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tour, "installed_backends", lambda: ["numpy", "jax"])
+    assert tour.default_backend() == "numpy"
+    monkeypatch.setattr(tour, "installed_backends", lambda: ["numpy", "torch"])
+    assert tour.default_backend() == "torch"
+
+
+def test_cli_rejects_a_backend_that_is_not_installed(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(tour, "installed_backends", lambda: ["numpy"])
+    assert cli.main(["tour", "--backend", "jax", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "backend 'jax' is not installed; installed: numpy" in err
+
+
+def test_python_dash_m_losskit_tour() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "losskit", "tour", "--no-plots"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"on {tour.default_backend()} arrays" in proc.stdout.splitlines()[0]
+    assert "[0.5, 0.5]" in proc.stdout and "[0.5, 1.0]" in proc.stdout and "[9.0001, 6.0025]" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("Next: ")
+
+
+def test_cli_tour_writes_the_figures_where_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "figs"
+    assert cli.main(["tour", "--backend", "numpy", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{e}" for s, *_ in tour.FIGURES for e in ("png", "svg"))
+    assert f"Figures (PNG and SVG) are in {out}:" in stdout
