@@ -135,3 +135,137 @@ CASES = [
 
 def case_ids() -> list[str]:
     return [c.id for c in CASES]
+
+
+# ---- beyond Gluon (issue 4): the new options of SoftmaxCE and the new losses ------------------
+
+CW = [1.0, 2.0, 0.5, 1.5, 0.25]  # class weights (a list: the same loss object serves every backend)
+
+
+def _ignored(r, shape, ignore=-100):
+    label = r.integers(0, C, size=shape)
+    label[r.uniform(size=shape) < 0.3] = ignore
+    label.flat[0] = 1  # at least one target counts
+    return label
+
+
+def _onehot_masks(r, shape, c):
+    idx = r.integers(0, c, size=(shape[0],) + shape[2:])
+    return np.moveaxis(np.eye(c)[idx], -1, 1)
+
+
+EXTENDED_CASES = [
+    Case(
+        "ce_ignore_smooth_weight_z",
+        "SoftmaxCELoss",
+        {"ignore_index": -100, "label_smoothing": 0.1, "class_weight": CW, "z_loss": 1e-2},
+        lambda r: (r.normal(size=(N, C)), _ignored(r, (N,)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        "ce_dense_smooth_weight_z",
+        "SoftmaxCELoss",
+        {"sparse_label": False, "label_smoothing": 0.2, "class_weight": CW, "z_loss": 1e-2},
+        lambda r: (r.normal(size=(N, C)), _softmax(r.normal(size=(N, C)))),
+        (0, 1),
+    ),
+    Case(
+        "ce_mean_ignore_weight_smooth",
+        "SoftmaxCELoss",
+        {"ignore_index": -1, "class_weight": CW, "label_smoothing": 0.1, "reduction": "mean"},
+        lambda r: (r.normal(size=(N, C)), _ignored(r, (N,), -1), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+        out_shape=(),
+    ),
+    Case(
+        "ce_sum_axis1_ignore_z",
+        "SoftmaxCELoss",
+        {"axis": 1, "ignore_index": -100, "z_loss": 1e-3, "reduction": "sum"},
+        lambda r: (r.normal(size=(N, C, 3)), _ignored(r, (N, 3))),
+        (0,),
+        out_shape=(),
+    ),
+    Case(
+        "nll_nchw_ignore_weight_mean",
+        "NLLLoss",
+        {"ignore_index": -100, "class_weight": CW, "reduction": "mean"},
+        lambda r: (np.log(_softmax(r.normal(size=(N, C, 2)), axis=1)), _ignored(r, (N, 2))),
+        (0,),
+        out_shape=(),
+    ),
+    Case(
+        "sigmoid_focal_pos_weight_gamma_half",
+        "SigmoidFocalLoss",
+        {"gamma": 0.5},
+        lambda r: (*_binary(r), r.uniform(0.5, 3, size=(1, 3))),
+        (0, 1, 2, 3),
+    ),
+    Case(
+        "softmax_focal_sparse_alpha",
+        "SoftmaxFocalLoss",
+        {"alpha": CW},
+        lambda r: (r.normal(size=(N, C)), r.integers(0, C, size=(N,)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        "poly_sparse",
+        "PolyLoss",
+        {"epsilon": 2.0},
+        lambda r: (r.normal(size=(N, C)), r.integers(0, C, size=(N,))),
+        (0,),
+    ),
+    Case("soft_margin", "SoftMarginLoss", {}, _signed, (0, 2)),
+    Case("multilabel_soft_margin", "MultiLabelSoftMarginLoss", {"class_weight": [1.0, 0.5, 2.0]}, _binary, (0, 1, 2)),
+    Case(
+        "multi_margin_p2_weight",
+        "MultiMarginLoss",
+        {"p": 2, "margin": 0.5, "class_weight": CW},
+        lambda r: (r.normal(size=(N, C)), r.integers(0, C, size=(N,))),
+        (0,),
+    ),
+    Case(
+        "jsd_logits",
+        "JSDLoss",
+        {"from_logits": False},
+        lambda r: (r.normal(size=(N, C)), _softmax(r.normal(size=(N, C)))),
+        (0, 1),
+    ),
+    Case(
+        "gaussian_nll_full_shared_var",
+        "GaussianNLLLoss",
+        {"full": True},
+        lambda r: (*_reg(r)[:2], r.uniform(0.5, 2, size=(N, 1)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 1, 2, 3),
+    ),
+    Case("log_cosh", "LogCoshLoss", {}, _reg, (0, 1, 2)),
+    Case("quantile", "QuantileLoss", {"quantile": 0.3}, _reg, (0, 1, 2)),
+    Case(
+        "margin_ranking",
+        "MarginRankingLoss",
+        {"margin": 0.2},
+        lambda r: (r.normal(size=(N, 3)), r.normal(size=(N, 3)), r.choice([-1.0, 1.0], size=(N, 3))),
+        (0, 1),
+    ),
+    Case(
+        "info_nce",
+        "InfoNCELoss",
+        {},
+        lambda r: (r.normal(size=(N, 3)), r.normal(size=(N, 3)), r.uniform(0.5, 2, size=(N,))),
+        (0, 1, 2),
+    ),
+    Case(
+        "dice",
+        "DiceLoss",
+        {},
+        lambda r: (r.normal(size=(N, 3, 4, 4)), _onehot_masks(r, (N, 3, 4, 4), 3), r.uniform(0.5, 2, size=(N,))),
+        (0, 2),
+    ),
+    Case(
+        "tversky_binary",
+        "TverskyLoss",
+        {"alpha": 0.3, "beta": 0.7, "smooth": 0.5},
+        lambda r: (r.normal(size=(N, 1, 6)), r.uniform(0, 1, size=(N, 1, 6))),
+        (0, 1),
+    ),
+]
+CASES = CASES + EXTENDED_CASES

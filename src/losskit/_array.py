@@ -113,3 +113,50 @@ def broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
         if s != t and s != 1:
             return False
     return True
+
+
+# A log-probability that stands for log(0): finite on purpose, so that where-masked branches and
+# logaddexp never see -inf (whose gradients are NaN in some frameworks). exp(-1e30) is 0 in every
+# float dtype, and the compute dtype (float32 or wider) holds -1e30 with room to spare.
+LOG_ZERO = -1e30
+
+
+def safe_log(xp: Any, x: Array) -> Array:
+    """``log(x)`` where ``x > 0``, :data:`LOG_ZERO` elsewhere; the gradient is 0 where ``x <= 0``."""
+    positive = x > 0
+    safe = xp.where(positive, x, xp.ones_like(x))  # keeps log(0) out of the backward pass
+    return xp.where(positive, xp.log(safe), xp.full_like(x, LOG_ZERO))
+
+
+def log_cosh(xp: Any, x: Array) -> Array:
+    """``log(cosh(x))`` to full relative precision: no overflow for large ``|x|``, and no
+    cancellation (``log 2 - log 2``) near 0, where it is ``x**2 / 2``."""
+    a = xp.abs(x)
+    near = xp.minimum(a, xp.ones_like(a))  # keeps sinh finite in the branch not taken
+    # |x| <= 1: log(cosh x) = log1p(cosh x - 1) = log1p(2 sinh(x/2)^2)
+    small = xp.log1p(2 * xp.square(xp.sinh(near / 2)))
+    # |x| > 1: log(cosh x) = |x| + log(1 + exp(-2|x|)) - log 2 = |x| + softplus(-2|x|) - log 2
+    large = a + softplus(xp, -2 * a) - math.log(2.0)
+    return xp.where(a <= 1, small, large)
+
+
+def log1m_softmax(xp: Any, x: Array, axis: int) -> Array:
+    """``log(1 - softmax(x))`` along ``axis``, exact with a finite gradient also where a
+    probability rounds to 1 (where ``log1p(-softmax(x))`` gives ``-inf`` and a NaN gradient).
+
+    Only the top class can have ``p > 1/2``; every ``p <= 1/2`` takes ``log1p(-p)``, exact there.
+    For the top class above 1/2, ``1 - p = sum_{j != top} exp(x_j) / sum_j exp(x_j)``: the
+    ``logsumexp`` of the other classes minus that of all, never formed as ``1 - p``.
+    """
+    n = x.shape[axis]
+    lse = logsumexp(xp, x, axis=axis, keepdims=True)
+    p = xp.exp(x - lse)  # softmax(x) = exp(x - logsumexp(x))
+    shape = [1] * x.ndim
+    shape[axis] = n
+    position = xp.reshape(xp.arange(n, device=device(x)), tuple(shape))
+    big = (position == xp.argmax(x, axis=axis, keepdims=True)) & (p > 0.5)
+    # p <= 1/2: log(1 - p) = log1p(-p); 1/2 stands in where p > 1/2 so the unused branch stays finite
+    low = xp.log1p(-xp.where(big, xp.full_like(p, 0.5), p))
+    # the top class, p > 1/2: log(1 - p_top) = logsumexp_{j != top}(x) - logsumexp(x)
+    rest = logsumexp(xp, xp.where(big, xp.full_like(x, LOG_ZERO), x), axis=axis, keepdims=True) - lse
+    return xp.where(big, rest, low)

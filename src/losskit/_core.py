@@ -7,10 +7,11 @@ formula in the compute dtype, and hands the unreduced loss to :func:`finish`.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
-from ._array import Array, broadcasts_to, compute_dtype, is_floating, is_traced, size
+from ._array import Array, broadcasts_to, compute_dtype, device, is_floating, is_traced, size
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
@@ -80,9 +81,18 @@ def check_labels_in_range(
     a non-integer. Skipped for traced arrays (``jax.jit``, ``torch.compile``)."""
     if is_traced(label) or size(label.shape) == 0:
         return
-    if is_floating(xp, label) and not bool(xp.all(label == xp.floor(label))):
-        raise ValueError(f"{name} holds non-integer values; {what} must be whole numbers")
-    lo, hi = int(xp.min(label)), int(xp.max(label))
+    # a concrete array captured by jax.jit's function is not a tracer, but what is computed from
+    # it there is: each reduction is checked before it is turned into a Python value
+    if is_floating(xp, label):
+        whole = xp.all(label == xp.floor(label))
+        if is_traced(whole):
+            return
+        if not bool(whole):
+            raise ValueError(f"{name} holds non-integer values; {what} must be whole numbers")
+    low_value, high_value = xp.min(label), xp.max(label)
+    if is_traced(low_value):
+        return
+    lo, hi = int(low_value), int(high_value)
     if lo < low or hi >= high:
         raise ValueError(f"{name} holds {what} in [{lo}, {hi}], outside the valid range [{low}, {high - 1}]")
 
@@ -116,3 +126,106 @@ def finish(
         # never reduce with axis=(): torch.mean(dim=()) reduces *every* axis
         loss = xp.mean(loss, axis=axes) if reduce == "mean" else xp.sum(loss, axis=axes)
     return xp.astype(loss, out_dtype, copy=False)
+
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a float, if it is a finite real number (not a bool) within the given bounds; else an error."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    too_low = low is not None and (v <= low if low_open else v < low)
+    too_high = high is not None and (v >= high if high_open else v > high)
+    if too_low or too_high or not math.isfinite(v):
+        lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+        raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")
+    return v
+
+
+def check_class_vector(value: Any, name: str) -> Any:
+    """A per-class vector given to a loss's constructor: ``None``, a sequence of real numbers
+    (stored as a tuple, usable with every array library), or a 1-D array (whose library must
+    then be the one of the inputs; the namespace check of the call enforces it)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if not value or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+            raise TypeError(f"{name} must be a non-empty sequence of real numbers or a 1-D array, got {value!r}")
+        return tuple(float(v) for v in value)
+    if not hasattr(value, "shape") or len(tuple(value.shape)) != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array or a sequence of numbers (one per class), "
+            f"got {getattr(value, 'shape', type(value).__name__)}"
+        )
+    return value
+
+
+def arrays_in(*values: Any) -> tuple[Any, ...]:
+    """The array arguments among ``values`` (for the namespace check): sequences and numbers are left out."""
+    return tuple(v for v in values if v is not None and not isinstance(v, (list, tuple, numbers.Real)))
+
+
+def class_vector(xp: Any, value: Any, n_classes: int, like_array: Array, name: str) -> Array:
+    """A per-class vector (checked by :func:`check_class_vector`) as an array of shape ``(C,)`` in
+    ``like_array``'s dtype and device; ``ValueError`` when its length is not ``C``."""
+    value = check_class_vector(value, name)
+    if isinstance(value, tuple):
+        arr = xp.asarray(value, dtype=like_array.dtype, device=device(like_array))
+    else:
+        if not (is_floating(xp, value) or xp.isdtype(value.dtype, "integral")):
+            raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+        arr = xp.astype(value, like_array.dtype, copy=False)
+    if tuple(arr.shape) != (n_classes,):
+        raise ValueError(
+            f"{name} has shape {tuple(arr.shape)} but pred has {n_classes} classes: expected ({n_classes},)"
+        )
+    return arr
+
+
+def reduce_all(
+    xp: Any,
+    loss: Array,
+    *,
+    out_dtype: Any,
+    reduction: str,
+    weight: float | None = None,
+    sample_weight: Any = None,
+    denominator: Array | None = None,
+) -> Array:
+    """Apply ``sample_weight`` and ``weight``, then sum every element (``'sum'``) or divide that
+    sum by ``denominator`` (``'mean'``; the element count when ``None``). A zero denominator
+    gives 0 with a zero gradient: it is replaced by 1 before the division, so 0/0 never enters
+    the graph."""
+    loss = finish(xp, loss, out_dtype=loss.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    total = xp.sum(loss)
+    if reduction == "mean":
+        if denominator is None:
+            total = total / max(size(tuple(loss.shape)), 1)
+        else:
+            nonzero = denominator != 0
+            safe = xp.where(nonzero, denominator, xp.ones_like(denominator))
+            total = xp.where(nonzero, total / safe, xp.zeros_like(total))
+    return as_array(xp, xp.astype(total, out_dtype, copy=False))
+
+
+def as_array(xp: Any, x: Any) -> Array:
+    """``x`` as a 0-d array where NumPy's reductions and 0-d arithmetic made it a scalar (an
+    ``np.float32``, which is a ``numbers.Real``); arrays pass through untouched."""
+    return xp.asarray(x) if isinstance(x, numbers.Number) else x

@@ -3,18 +3,41 @@ document them (formula, shapes, stability)."""
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
-from .._array import Array, broadcasts_to, log_softmax, logsumexp, namespace, relu, softplus, xlogx
+from .._array import (
+    LOG_ZERO,
+    Array,
+    broadcasts_to,
+    device,
+    log1m_softmax,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    namespace,
+    relu,
+    safe_log,
+    softplus,
+    xlogx,
+)
 from .._core import (
+    arrays_in,
+    as_array,
     check_batch_axis,
+    check_class_vector,
     check_labels_in_range,
+    check_number,
+    check_reduction,
     check_sample_weight,
     check_weight,
+    class_vector,
     finish,
     float_input,
     index_dtype,
     like,
+    reduce_all,
 )
 from ._pointwise import pointwise
 
@@ -129,6 +152,19 @@ def sparse_label_indices(xp: Any, label: Array, pred: Array, axis: int) -> Array
     ``label`` has ``pred``'s shape without ``axis`` (or with ``axis`` of size 1); its values must
     be whole numbers in ``[0, C)``.
     """
+    return sparse_target(xp, label, pred, axis)[0]
+
+
+def check_ignore_index(ignore_index: Any) -> None:
+    if ignore_index is not None and (not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool)):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+
+
+def sparse_target(xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None) -> tuple[Array, Any]:
+    """:func:`sparse_label_indices`, plus the mask of the positions whose label is not ``ignore_index``
+    (``None`` without one). Ignored labels are replaced by class 0 *before* the range check and the
+    gather, so that ``-100`` is neither refused nor gathered out of range; callers mask them after.
+    """
     shape = tuple(pred.shape)
     reduced = shape[:axis] + shape[axis + 1 :]
     keep = shape[:axis] + (1,) + shape[axis + 1 :]
@@ -139,9 +175,35 @@ def sparse_label_indices(xp: Any, label: Array, pred: Array, axis: int) -> Array
         )
     if not xp.isdtype(label.dtype, ("integral", "real floating")):
         raise TypeError(f"sparse label must hold class indices (integers), got dtype {label.dtype}")
+    valid = None
+    if ignore_index is not None:
+        ignored = label == ignore_index
+        valid = xp.reshape(xp.logical_not(ignored), keep)
+        label = xp.where(ignored, xp.zeros_like(label), label)  # any valid class; masked out after the gather
     check_labels_in_range(xp, label, 0, shape[axis])
     index = xp.astype(label, index_dtype(xp), copy=False)
-    return xp.reshape(index, keep) if index.ndim != len(shape) else index
+    return (xp.reshape(index, keep) if index.ndim != len(shape) else index), valid
+
+
+def _class_shape(ndim: int, axis: int, n: int) -> tuple[int, ...]:
+    """The shape that lays a ``(C,)`` vector along ``axis`` of an ``ndim``-axis array."""
+    return tuple(n if i == axis else 1 for i in range(ndim))
+
+
+def check_ce_options(
+    *, sparse_label: bool, ignore_index: Any, label_smoothing: Any, z_loss: Any, reduction: str, class_weight: Any
+) -> None:
+    """The checks of :func:`softmax_cross_entropy`'s options, shared with the class's constructor."""
+    check_ignore_index(ignore_index)
+    if ignore_index is not None and not sparse_label:
+        raise ValueError(
+            "ignore_index needs sparse labels (class indices); with sparse_label=False the label is a "
+            "distribution: give ignored positions sample_weight 0 instead"
+        )
+    check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    check_number(z_loss, "z_loss", low=0.0)
+    check_reduction(reduction)
+    check_class_vector(class_weight, "class_weight")
 
 
 def softmax_cross_entropy(
@@ -154,24 +216,246 @@ def softmax_cross_entropy(
     from_logits: bool = False,
     weight: float | None = None,
     batch_axis: int = 0,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    z_loss: float = 0.0,
+    reduction: str = "none",
 ) -> Array:
     """Softmax (log-softmax when ``from_logits``) cross-entropy. See :class:`losskit.SoftmaxCELoss`."""
-    xp = namespace(pred, label, sample_weight)
+    check_ce_options(
+        sparse_label=sparse_label,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        z_loss=z_loss,
+        reduction=reduction,
+        class_weight=class_weight,
+    )
+    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
     pred_c = float_input(xp, pred, "pred")
     cls = _class_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     loss_shape = tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
     check_sample_weight(xp, sample_weight, loss_shape)
+    n = pred.shape[cls]
+    w = None if class_weight is None else class_vector(xp, class_weight, n, pred_c, "class_weight")
+    w_c = None if w is None else xp.reshape(w, _class_shape(pred.ndim, cls, n))  # w along the class axis
+    eps = float(label_smoothing)
+    valid = w_y = None
     if sparse_label:
-        index = sparse_label_indices(xp, label, pred, cls)
-        picked = xp.take_along_axis(pred_c, index, axis=cls)
-        # -log softmax(x)[y] = logsumexp(x) - x[y]: one pass, no (N, C) log-probability array kept
-        loss = -picked if from_logits else logsumexp(xp, pred_c, axis=cls, keepdims=True) - picked
+        index, valid = sparse_target(xp, label, pred, cls, ignore_index)
     else:
         soft = like(xp, label, pred_c, "label")
-        logp = pred_c if from_logits else log_softmax(xp, pred_c, axis=cls)
+    lse = None if from_logits else logsumexp(xp, pred_c, axis=cls, keepdims=True)
+    if sparse_label:
+        picked = xp.take_along_axis(pred_c, index, axis=cls)
+        # -log softmax(x)[y] = logsumexp(x) - x[y]: one pass, no (N, C) log-probability array kept
+        loss = -picked if from_logits else lse - picked
+        if w is not None:
+            w_y = xp.reshape(xp.take(w, xp.reshape(index, (-1,))), tuple(index.shape))
+            loss = w_y * loss
+        if eps:
+            logp = pred_c if from_logits else pred_c - lse  # log_softmax(x) = x - logsumexp(x)
+            smooth = -xp.sum(logp if w_c is None else logp * w_c, axis=cls, keepdims=True)
+            # torch's label smoothing: (1 - eps) * w_y * (-log p_y) + eps / C * sum_c w_c * (-log p_c)
+            loss = (1 - eps) * loss + (eps / n) * smooth
+    else:
+        if eps:
+            soft = soft * (1 - eps) + eps / n  # a smoothed distribution, as torch smooths soft targets
+        if w_c is not None:
+            soft = soft * w_c
+        logp = pred_c if from_logits else pred_c - lse  # log_softmax(x) = x - logsumexp(x)
         loss = -xp.sum(logp * soft, axis=cls, keepdims=True)
+    z_term = None
+    if z_loss:
+        if lse is None:
+            lse = logsumexp(xp, pred_c, axis=cls, keepdims=True)
+        z_term = float(z_loss) * xp.square(lse)  # PaLM's z-loss: pushes log Z towards 0
+        if reduction != "mean" or w_y is None:  # one per-position loss, one denominator
+            loss, z_term = loss + z_term, None
+
+    def keep(v: Array) -> Array:  # where, not *: no gradient reaches ignored positions
+        return v if valid is None else xp.where(valid, v, xp.zeros_like(v))
+
+    loss = keep(loss)
+    if reduction == "none":
+        return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+    denominator = count = None  # None: the element count (dense labels, or sparse without weights or ignored)
+    if reduction == "mean" and sparse_label and (w_y is not None or valid is not None):
+        count = None if valid is None else xp.sum(keep(xp.ones_like(loss)))  # targets not ignored
+        denominator = count if w_y is None else xp.sum(keep(w_y))  # torch: sum of w[y] over them
+    total = reduce_all(
+        xp,
+        loss,
+        out_dtype=loss.dtype,
+        reduction=reduction,
+        weight=weight,
+        sample_weight=sample_weight,
+        denominator=denominator,
+    )
+    if z_term is not None:
+        # 'mean' with class weights: the z-loss is averaged over the targets not ignored, unweighted
+        # (as Liger-Kernel), so that scaling class_weight leaves its strength unchanged
+        z_mean = reduce_all(
+            xp,
+            keep(z_term),
+            out_dtype=loss.dtype,
+            reduction="mean",
+            weight=weight,
+            sample_weight=sample_weight,
+            denominator=count,
+        )
+        total = total + z_mean
+    return as_array(xp, xp.astype(total, pred.dtype, copy=False))
+
+
+def nll_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    axis: int = 1,
+    ignore_index: int | None = None,
+    class_weight: Any = None,
+    reduction: str = "none",
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``-pred[y]`` on log-probabilities, classes along ``axis`` (1, as torch). See :class:`losskit.NLLLoss`."""
+    return softmax_cross_entropy(
+        pred,
+        label,
+        sample_weight,
+        axis=axis,
+        sparse_label=True,
+        from_logits=True,
+        weight=weight,
+        batch_axis=batch_axis,
+        ignore_index=ignore_index,
+        class_weight=class_weight,
+        reduction=reduction,
+    )
+
+
+def _class_inputs(
+    xp: Any, pred: Array, label: Array, sample_weight: Any, axis: int, batch_axis: int, weight: Any, sparse: bool
+) -> tuple[Array, int, int, Any]:
+    """The checks every softmax loss shares: ``(pred in its compute dtype, class axis, batch axis,
+    label)``, the label as indices of ``pred``'s rank (sparse) or a distribution of its shape."""
+    pred_c = float_input(xp, pred, "pred")
+    cls = _class_axis(axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
+    target = sparse_label_indices(xp, label, pred, cls) if sparse else like(xp, label, pred_c, "label")
+    return pred_c, cls, b_axis, target
+
+
+def check_focal_alpha(alpha: Any, *, per_class: bool) -> Any:
+    """Sigmoid focal: ``None`` or a number in [0, 1] (a negative number means None, torchvision's
+    ``alpha=-1``). Softmax focal: ``None``, a non-negative number or a per-class vector."""
+    if alpha is None:
+        return None
+    if per_class and not isinstance(alpha, numbers.Real):
+        return check_class_vector(alpha, "alpha")
+    if not per_class and isinstance(alpha, numbers.Real) and not isinstance(alpha, bool) and alpha < 0:
+        return None
+    return check_number(alpha, "alpha", low=0.0, high=None if per_class else 1.0)
+
+
+def sigmoid_focal_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    pos_weight: Any = None,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Focal loss of a sigmoid, as ``torchvision.ops.sigmoid_focal_loss``. See :class:`losskit.SigmoidFocalLoss`."""
+    alpha = check_focal_alpha(alpha, per_class=False)
+    gamma = check_number(gamma, "gamma", low=0.0)
+    if pos_weight is not None and not isinstance(pos_weight, (int, float)):
+        if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
+            raise ValueError(
+                f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape {tuple(pred.shape)}"
+            )
+
+    def formula(xp: Any, x: Array, z: Array) -> Array:
+        pw = pos_weight
+        if pw is not None and not isinstance(pw, (int, float)):
+            pw = xp.astype(pw, x.dtype, copy=False)
+        # BCE on logits (see sigmoid_binary_cross_entropy): (1 - z) x + (1 + (pw - 1) z) softplus(-x)
+        ce = (1 - z) * x + (1.0 if pw is None else 1 + (pw - 1) * z) * softplus(xp, -x)
+        # 1 - p_t = z sigmoid(-x) + (1 - z) sigmoid(x), in log space: exact for hard labels
+        # (log(1 - p_t) = log_sigmoid(-x) for z = 1), never log(0) when p_t rounds to 1
+        log_1m_pt = xp.logaddexp(safe_log(xp, z) + log_sigmoid(xp, -x), safe_log(xp, 1 - z) + log_sigmoid(xp, x))
+        loss = xp.exp(gamma * log_1m_pt) * ce  # (1 - p_t)^gamma = exp(gamma log(1 - p_t)): finite gradient
+        if alpha is not None:
+            loss = (alpha * z + (1 - alpha) * (1 - z)) * loss
+        return loss
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight,))
+
+
+def softmax_focal_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    gamma: float = 2.0,
+    alpha: Any = None,
+    axis: int = -1,
+    sparse_label: bool = True,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``-alpha_y (1 - p_y)^gamma log p_y`` over a softmax. See :class:`losskit.SoftmaxFocalLoss`."""
+    alpha = check_focal_alpha(alpha, per_class=True)
+    gamma = check_number(gamma, "gamma", low=0.0)
+    xp = namespace(pred, label, sample_weight, *arrays_in(alpha))
+    x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
+    logp = log_softmax(xp, x, axis=cls)
+    # (1 - p)^gamma = exp(gamma * log(1 - p)), with log(1 - p) exact where p rounds to 1
+    term = -xp.exp(gamma * log1m_softmax(xp, x, axis=cls)) * logp
+    if isinstance(alpha, float):
+        term = alpha * term
+    elif alpha is not None:
+        n = pred.shape[cls]
+        term = term * xp.reshape(class_vector(xp, alpha, n, x, "alpha"), _class_shape(x.ndim, cls, n))
+    if sparse_label:
+        loss = xp.take_along_axis(term, target, axis=cls)
+    else:
+        loss = xp.sum(term * target, axis=cls, keepdims=True)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def poly_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    epsilon: float = 1.0,
+    axis: int = -1,
+    sparse_label: bool = True,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Poly-1: cross-entropy ``+ epsilon * (1 - p_t)``. See :class:`losskit.PolyLoss`."""
+    epsilon = check_number(epsilon, "epsilon")
+    xp = namespace(pred, label, sample_weight)
+    x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
+    logp = log_softmax(xp, x, axis=cls)
+    if sparse_label:
+        logp_t = xp.take_along_axis(logp, target, axis=cls)
+        # 1 - p_t = -expm1(log p_t): exact for p_t near 1, where 1 - exp(log p_t) cancels
+        loss = -logp_t + epsilon * -xp.expm1(logp_t)
+    else:
+        # optax.poly_loss_cross_entropy: sum_c z_c (-log p_c) + epsilon * sum_c z_c (1 - p_c)
+        loss = -xp.sum(target * (logp + epsilon * xp.expm1(logp)), axis=cls, keepdims=True)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
@@ -206,6 +490,114 @@ def kl_div(
     )
 
 
+def soft_margin_loss(
+    pred: Array, label: Array, sample_weight: Any = None, *, weight: float | None = None, batch_axis: int = 0
+) -> Array:
+    """``log(1 + exp(-label * pred))``, averaged per example. See :class:`losskit.SoftMarginLoss`."""
+    # log(1 + exp(-z x)) = softplus(-z x): exp never overflows
+    return pointwise(
+        lambda xp, x, z: softplus(xp, -z * x), pred, label, sample_weight, weight=weight, batch_axis=batch_axis
+    )
+
+
+def multilabel_soft_margin_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    class_weight: Any = None,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Independent sigmoid BCE per class (last axis), averaged per example. See
+    :class:`losskit.MultiLabelSoftMarginLoss`."""
+    check_class_vector(class_weight, "class_weight")
+    if pred.ndim < 1:
+        raise ValueError("pred needs a class axis (the last)")
+
+    def formula(xp: Any, x: Array, z: Array) -> Array:
+        # -[z log sigmoid(x) + (1 - z) log sigmoid(-x)] = (1 - z) x + softplus(-x)
+        loss = (1 - z) * x + softplus(xp, -x)
+        if class_weight is not None:
+            loss = loss * class_vector(xp, class_weight, x.shape[-1], x, "class_weight")  # along the last axis
+        return loss
+
+    return pointwise(
+        formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=arrays_in(class_weight)
+    )
+
+
+def multi_margin_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    p: int = 1,
+    margin: float = 1.0,
+    class_weight: Any = None,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Multi-class hinge: ``sum_{c != y} max(0, margin - x_y + x_c)^p / C``. See :class:`losskit.MultiMarginLoss`."""
+    check_multi_margin(p, margin)
+    check_class_vector(class_weight, "class_weight")
+    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
+    x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
+    n = pred.shape[cls]
+    w = None if class_weight is None else class_vector(xp, class_weight, n, x, "class_weight")
+    picked = xp.take_along_axis(x, index, axis=cls)
+    hinge = relu(xp, margin - picked + x)
+    if p == 2:
+        hinge = xp.square(hinge)
+    position = xp.reshape(xp.arange(n, device=device(x)), _class_shape(x.ndim, cls, n))
+    hinge = xp.where(position == index, xp.zeros_like(hinge), hinge)  # the true class is not its own rival
+    loss = xp.sum(hinge, axis=cls, keepdims=True) / n
+    if w is not None:
+        loss = loss * xp.reshape(xp.take(w, xp.reshape(index, (-1,))), tuple(index.shape))  # as torch: w[y] * ...
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def check_multi_margin(p: Any, margin: Any) -> None:
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ValueError(f"p must be 1 or 2, got {p!r}")
+    check_number(margin, "margin", low=0.0)
+
+
+def jsd_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    beta: float = 0.5,
+    from_logits: bool = True,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Generalised Jensen-Shannon divergence between ``label`` and ``pred``'s distribution. See
+    :class:`losskit.JSDLoss`."""
+    beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
+    xp = namespace(pred, label, sample_weight)
+    x = float_input(xp, pred, "pred")
+    cls = _class_axis(axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
+    p = like(xp, label, x, "label")
+    log_q = x if from_logits else log_softmax(xp, x, axis=cls)
+    # log Q below LOG_ZERO (-inf = log 0 included) is LOG_ZERO: Q (log Q - log M) is then 0, not 0 * -inf
+    log_q = xp.maximum(log_q, xp.full_like(log_q, LOG_ZERO))
+    log_p = safe_log(xp, p)  # a finite stand-in for log(0) where the label is 0
+    # log M = log(beta P + (1 - beta) Q) = logaddexp(log beta + log P, log(1 - beta) + log Q)
+    log_m = xp.logaddexp(math.log(beta) + log_p, math.log(1 - beta) + log_q)
+    q = xp.exp(log_q)
+    # beta KL(P || M) + (1 - beta) KL(Q || M), with P log P taken as 0 where P = 0
+    div = beta * (xlogx(xp, p) - p * log_m) + (1 - beta) * q * (log_q - log_m)
+    loss = xp.sum(div, axis=cls, keepdims=True)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
 __all__ = [
     "sigmoid_binary_cross_entropy",
     "logistic_loss",
@@ -213,4 +605,12 @@ __all__ = [
     "squared_hinge_loss",
     "softmax_cross_entropy",
     "kl_div",
+    "nll_loss",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
+    "poly_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+    "jsd_loss",
 ]

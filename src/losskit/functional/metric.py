@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import Array, device, log_softmax, namespace, relu, xlogx
+from .._array import Array, device, log_softmax, logsumexp, namespace, relu, xlogx
 from .._core import (
     check_batch_axis,
+    check_number,
     check_sample_weight,
     check_weight,
     finish,
@@ -121,4 +122,83 @@ def sdml_loss(
     return finish(xp, kl, out_dtype=x1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
-__all__ = ["triplet_loss", "cosine_embedding_loss", "sdml_loss", "cosine_similarity"]
+def margin_ranking_loss(
+    input1: Array,
+    input2: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 0.0,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``max(0, -label * (input1 - input2) + margin)``, averaged per example. See :class:`losskit.MarginRankingLoss`."""
+    margin = check_number(margin, "margin")
+    xp = namespace(input1, input2, label, sample_weight)
+    a = float_input(xp, input1, "input1")
+    b = like(xp, input2, a, "input2", "input1")
+    y = like(xp, label, a, "label", "input1")
+    axis = check_batch_axis(batch_axis, input1.ndim)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(input1.shape))
+    loss = relu(xp, margin - y * (a - b))
+    return finish(xp, loss, out_dtype=input1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
+
+
+def unit_rows(xp: Any, x: Array) -> Array:
+    """Rows of ``x`` divided by their norm (as ``torch.nn.functional.normalize``).
+
+    Each row is first divided by its largest magnitude, so that squaring never overflows (any
+    finite input works); the norm is then ``sqrt(max(|y|^2, 1e-24))``, so that a zero row has a
+    finite gradient, never NaN.
+    """
+    m = xp.max(xp.abs(x), axis=-1, keepdims=True)
+    y = x / xp.where(m > 0, m, xp.ones_like(m))  # x / |x| = y / |y| for y = x / m
+    sq = xp.sum(xp.square(y), axis=-1, keepdims=True)
+    return y / xp.sqrt(xp.maximum(sq, xp.full_like(sq, _NORM_EPS_SQ)))
+
+
+def info_nce_loss(
+    x1: Array,
+    x2: Array,
+    sample_weight: Any = None,
+    *,
+    temperature: float = 0.1,
+    symmetric: bool = True,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """InfoNCE (CLIP's contrastive loss) with in-batch negatives. See :class:`losskit.InfoNCELoss`."""
+    temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+    xp = namespace(x1, x2, sample_weight)
+    a = float_input(xp, x1, "x1")
+    if x1.ndim != 2 or tuple(x1.shape) != tuple(x2.shape):
+        raise ValueError(
+            f"x1 and x2 must both have shape (batch_size, dim); got {tuple(x1.shape)} and {tuple(x2.shape)}"
+        )
+    b = like(xp, x2, a, "x2", "x1")
+    if batch_axis not in (0, -2):
+        raise ValueError(f"InfoNCELoss supports batch_axis=0 only, got {batch_axis}")
+    check_weight(weight)
+    n = x1.shape[0]
+    check_sample_weight(xp, sample_weight, (n,))
+    # logits[i, j] = cos(x1_i, x2_j) / T, bounded by 1/T: the softmax is safe for any inputs
+    logits = xp.matmul(unit_rows(xp, a), xp.matrix_transpose(unit_rows(xp, b))) / temperature
+    eye = xp.eye(n, dtype=a.dtype, device=device(a))
+    positive = xp.sum(logits * eye, axis=1)
+    # -log softmax_j(logits[i, :])[i] = logsumexp_j(logits[i, j]) - logits[i, i]: x2_j are x1_i's candidates
+    loss = logsumexp(xp, logits, axis=1) - positive
+    if symmetric:
+        # the other direction: x1_j are the candidates of x2_i (columns), both averaged
+        loss = 0.5 * (loss + logsumexp(xp, logits, axis=0) - positive)
+    return finish(xp, loss, out_dtype=x1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+
+
+__all__ = [
+    "triplet_loss",
+    "cosine_embedding_loss",
+    "sdml_loss",
+    "cosine_similarity",
+    "margin_ranking_loss",
+    "info_nce_loss",
+]

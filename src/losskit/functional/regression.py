@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
-from .._array import Array
+from .._array import Array, is_traced, log_cosh, namespace, relu
+from .._core import check_batch_axis, check_number, check_sample_weight, check_weight, finish, float_input, like
 from ._pointwise import pointwise
 
 
@@ -76,4 +78,94 @@ def poisson_nll_loss(
     return pointwise(formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis)
 
 
-__all__ = ["l2_loss", "l1_loss", "huber_loss", "poisson_nll_loss"]
+def log_cosh_loss(
+    pred: Array, label: Array, sample_weight: Any = None, *, weight: float | None = None, batch_axis: int = 0
+) -> Array:
+    """``log(cosh(pred - label))``, averaged per example. See :class:`losskit.LogCoshLoss`."""
+    return pointwise(
+        lambda xp, p, y: log_cosh(xp, p - y), pred, label, sample_weight, weight=weight, batch_axis=batch_axis
+    )
+
+
+def quantile_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    quantile: float = 0.5,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Pinball loss ``max(q (y - p), (q - 1)(y - p))``, averaged per example. See :class:`losskit.QuantileLoss`."""
+    q = check_number(quantile, "quantile", low=0.0, high=1.0)
+
+    def formula(xp: Any, p: Array, y: Array) -> Array:
+        d = y - p
+        # max(q d, (q - 1) d) = q relu(d) + (1 - q) relu(-d)  (d = label - pred)
+        return q * relu(xp, d) + (1 - q) * relu(xp, -d)
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
+
+
+def check_var_shape(var_shape: tuple[int, ...], pred_shape: tuple[int, ...]) -> None:
+    """torch's rule where it is unambiguous: ``var`` has ``pred``'s shape, or ``pred``'s shape with
+    exactly one axis of size 1 (the homoscedastic case, e.g. ``(N, 1)`` for ``(N, D)``)."""
+    if var_shape == pred_shape:
+        return
+    if len(var_shape) == len(pred_shape):
+        differ = [i for i, (v, p) in enumerate(zip(var_shape, pred_shape)) if v != p]
+        if len(differ) == 1 and var_shape[differ[0]] == 1:
+            return
+    hint = ""
+    if var_shape == pred_shape[:-1] and pred_shape:
+        hint = f"; for one variance per row use shape {pred_shape[:-1] + (1,)}"
+    raise ValueError(
+        f"var shape {var_shape} does not fit pred shape {pred_shape}: it must equal it, or differ in "
+        f"exactly one axis where var has size 1{hint}"
+    )
+
+
+def gaussian_nll_loss(
+    pred: Array,
+    label: Array,
+    var: Array,
+    sample_weight: Any = None,
+    *,
+    full: bool = False,
+    eps: float = 1e-6,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Gaussian negative log-likelihood of ``label`` with mean ``pred`` and variance ``var``. See
+    :class:`losskit.GaussianNLLLoss`."""
+    eps = check_number(eps, "eps", low=0.0, low_open=True)
+    xp = namespace(pred, label, var, sample_weight)
+    mean = float_input(xp, pred, "pred")
+    target = like(xp, label, mean, "label")
+    if isinstance(var, numbers.Real) and not isinstance(var, bool):
+        var = xp.full_like(mean, float(var))  # one variance for every element, as torch allows
+    v = xp.astype(float_input(xp, var, "var"), mean.dtype, copy=False)
+    check_var_shape(tuple(var.shape), tuple(pred.shape))
+    axis = check_batch_axis(batch_axis, pred.ndim)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(pred.shape))
+    negative = xp.any(v < 0)
+    if not is_traced(negative) and bool(negative):  # skipped under jax.jit / torch.compile
+        raise ValueError("var holds negative values; variances must be non-negative")
+    # torch's clamp at eps; the variance below eps gets no gradient (the loss is constant in it there)
+    v = xp.where(v < eps, xp.full_like(v, eps), v)
+    loss = 0.5 * (xp.log(v) + xp.square(mean - target) / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
+
+
+__all__ = [
+    "l2_loss",
+    "l1_loss",
+    "huber_loss",
+    "poisson_nll_loss",
+    "log_cosh_loss",
+    "quantile_loss",
+    "gaussian_nll_loss",
+]

@@ -3,16 +3,25 @@
 from .base import Loss
 from .classification import (
     HingeLoss,
+    JSDLoss,
     KLDivLoss,
     LogisticLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    NLLLoss,
+    PolyLoss,
     SigmoidBCELoss,
     SigmoidBinaryCrossEntropyLoss,
+    SigmoidFocalLoss,
+    SoftMarginLoss,
     SoftmaxCELoss,
     SoftmaxCrossEntropyLoss,
+    SoftmaxFocalLoss,
     SquaredHingeLoss,
 )
-from .metric import CosineEmbeddingLoss, SDMLLoss, TripletLoss
-from .regression import HuberLoss, L1Loss, L2Loss, PoissonNLLLoss
+from .metric import CosineEmbeddingLoss, InfoNCELoss, MarginRankingLoss, SDMLLoss, TripletLoss
+from .regression import GaussianNLLLoss, HuberLoss, L1Loss, L2Loss, LogCoshLoss, PoissonNLLLoss, QuantileLoss
+from .segmentation import DiceLoss, TverskyLoss
 from .sequence import CTCLoss
 
 __all__ = [
@@ -33,4 +42,20 @@ __all__ = [
     "PoissonNLLLoss",
     "CosineEmbeddingLoss",
     "SDMLLoss",
+    # beyond Gluon
+    "NLLLoss",
+    "SigmoidFocalLoss",
+    "SoftmaxFocalLoss",
+    "PolyLoss",
+    "SoftMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "JSDLoss",
+    "GaussianNLLLoss",
+    "LogCoshLoss",
+    "QuantileLoss",
+    "MarginRankingLoss",
+    "InfoNCELoss",
+    "DiceLoss",
+    "TverskyLoss",
 ]

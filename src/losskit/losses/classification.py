@@ -6,7 +6,14 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
-from ..functional.classification import check_label_format
+from .._core import check_class_vector, check_number, check_reduction
+from ..functional.classification import (
+    check_ce_options,
+    check_focal_alpha,
+    check_ignore_index,
+    check_label_format,
+    check_multi_margin,
+)
 from ..registry import register
 from .base import Loss
 
@@ -70,22 +77,55 @@ class SoftmaxCrossEntropyLoss(Loss):
 
     With ``from_logits=True``, ``pred`` already holds log-probabilities and is used as is.
 
+    Beyond Gluon, keyword-only options (all off by default, where the result is Gluon's, bit for
+    bit), with the semantics of ``torch.nn.functional.cross_entropy``; every combination works:
+
+    - ``class_weight``: ``C`` weights (a sequence, or a 1-D array of ``pred``'s library). Sparse:
+      :math:`\ell = -w_y \log p_y`; dense: :math:`\ell = -\sum_j w_j z_j \log p_j`.
+    - ``label_smoothing`` :math:`\varepsilon \in [0, 1]`. Sparse:
+      :math:`\ell = (1 - \varepsilon)\, w_y (-\log p_y) + \frac{\varepsilon}{C} \sum_j w_j (-\log p_j)`;
+      dense: the label becomes :math:`(1 - \varepsilon) z + \varepsilon / C`.
+    - ``ignore_index``: positions whose sparse label equals it give 0 (and no gradient). Dense
+      labels have no index to ignore: ``ignore_index`` with ``sparse_label=False`` raises ``ValueError``.
+    - ``z_loss`` :math:`\lambda \ge 0` adds :math:`\lambda \operatorname{logsumexp}(x)^2` per
+      position (PaLM's auxiliary loss; 0 at ignored positions). With ``from_logits=True`` it is
+      taken of ``pred`` as given (0 for normalised log-probabilities). In ``'mean'`` it is
+      averaged over the non-ignored targets without their class weights (as Liger-Kernel), so
+      that rescaling ``class_weight`` leaves its strength unchanged.
+    - ``reduction``: ``'none'`` (default) keeps Gluon's one value per example, the mean over the
+      non-batch axes (ignored positions count as 0 in that mean). ``'sum'`` returns the 0-d sum
+      over all positions; ``'mean'`` divides it, as torch, by the number of non-ignored targets,
+      each counted with its ``w_y`` (sparse labels), or by the number of positions (dense). When
+      every target is ignored the mean is 0 with a zero gradient, never NaN.
+
+    ``sample_weight`` and ``weight`` multiply each position's loss; in ``'mean'`` they scale the
+    numerator only (the denominator is torch's), so that without ``class_weight`` and ignored
+    labels ``'mean'`` equals the mean of the ``'none'`` result.
+
     Shape:
         - pred: ``(N, C)``, or any shape with the classes along ``axis``.
         - label: sparse (default): ``pred``'s shape without ``axis``, integer class indices in
-          ``[0, C)`` (floats holding whole numbers are accepted, as in Gluon); dense
-          (``sparse_label=False``): a distribution of ``pred``'s shape.
+          ``[0, C)`` (floats holding whole numbers are accepted, as in Gluon), or ``ignore_index``;
+          dense (``sparse_label=False``): a distribution of ``pred``'s shape.
         - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1, e.g. ``(N, 1)``.
-        - output: ``(N,)``.
+        - class_weight: ``(C,)``.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
 
     Stability: ``logsumexp`` subtracts the maximum first, so logits of any finite magnitude
-    give finite values and gradients; softmax probabilities are never formed.
+    give finite values and gradients; softmax probabilities are never formed. Ignored labels are
+    replaced by class 0 before the gather and masked with ``where`` after, and the mean's
+    denominator is guarded with ``where``, so no 0/0 enters the graph.
     Out-of-range class indices raise ``ValueError`` on eager arrays; under ``jax.jit`` or
     ``torch.compile`` they are not checked (JAX clamps the gather index, so results are wrong).
 
     >>> import numpy as np, losskit
     >>> losskit.SoftmaxCELoss()(np.array([[1.0, 10.0], [8.0, 2.0]]), np.array([0, 1]))
     array([9.0001234 , 6.00247569])
+    >>> x, y = np.zeros((3, 4)), np.array([0, -100, 3])  # uniform logits: -log p = log 4 each
+    >>> float(losskit.SoftmaxCELoss(ignore_index=-100, reduction="mean")(x, y).round(6))
+    1.386294
+    >>> float(losskit.SoftmaxCELoss(ignore_index=-100, reduction="mean")(x, np.full(3, -100)))
+    0.0
     """
 
     def __init__(
@@ -95,12 +135,31 @@ class SoftmaxCrossEntropyLoss(Loss):
         from_logits: bool = False,
         weight: float | None = None,
         batch_axis: int = 0,
+        *,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        class_weight: Any = None,
+        z_loss: float = 0.0,
+        reduction: str = "none",
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._axis = int(axis)
         self._sparse_label = bool(sparse_label)
         self._from_logits = bool(from_logits)
+        check_ce_options(
+            sparse_label=self._sparse_label,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            z_loss=z_loss,
+            reduction=reduction,
+            class_weight=class_weight,
+        )
+        self._ignore_index = ignore_index
+        self._label_smoothing = label_smoothing
+        self._class_weight = check_class_vector(class_weight, "class_weight")
+        self._z_loss = z_loss
+        self._reduction = reduction
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
         return F.softmax_cross_entropy(
@@ -112,6 +171,11 @@ class SoftmaxCrossEntropyLoss(Loss):
             from_logits=self._from_logits,
             weight=self._weight,
             batch_axis=self._batch_axis,
+            ignore_index=self._ignore_index,
+            label_smoothing=self._label_smoothing,
+            class_weight=self._class_weight,
+            z_loss=self._z_loss,
+            reduction=self._reduction,
         )
 
 
@@ -253,6 +317,413 @@ class LogisticLoss(Loss):
         )
 
 
+@register("classification")
+class NLLLoss(Loss):
+    r"""Negative log-likelihood of class indices under log-probabilities (``torch.nn.NLLLoss``).
+
+    .. math:: \ell = -w_y\, x_y \qquad (x = \log p,\ w = 1 \text{ without class\_weight})
+
+    The classes lie along ``axis``, 1 by default as in PyTorch (``(N, C)`` or ``(N, C, d1, ...)``).
+    It is :class:`SoftmaxCrossEntropyLoss` with ``from_logits=True`` and the same ``ignore_index``,
+    ``class_weight`` and ``reduction`` options (see there): ``'none'`` gives one value per
+    example, the mean of torch's ``nll_loss(reduction='none')`` over the non-batch axes;
+    ``'mean'`` is torch's weighted mean, 0 (never NaN) when every target is ignored.
+
+    Shape:
+        - pred: ``(N, C, ...)``, log-probabilities, classes along ``axis``.
+        - label: ``pred``'s shape without ``axis``: class indices or ``ignore_index``.
+        - sample_weight: broadcastable to ``pred`` with ``axis`` of size 1.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
+
+    Stability: a gather and a sign; ignored labels are gathered as class 0 and masked with ``where``.
+
+    >>> import numpy as np, losskit
+    >>> logp = np.log(np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]]))
+    >>> losskit.NLLLoss()(logp, np.array([0, 2]))  # log 2, -log 0.6
+    array([0.69314718, 0.51082562])
+    >>> losskit.NLLLoss(ignore_index=-100)(logp, np.array([0, -100]))
+    array([0.69314718, 0.        ])
+    """
+
+    def __init__(
+        self,
+        axis: int = 1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        ignore_index: int | None = None,
+        class_weight: Any = None,
+        reduction: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        check_ignore_index(ignore_index)
+        self._axis = int(axis)
+        self._ignore_index = ignore_index
+        self._class_weight = check_class_vector(class_weight, "class_weight")
+        self._reduction = check_reduction(reduction)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.nll_loss(
+            pred,
+            label,
+            sample_weight,
+            axis=self._axis,
+            ignore_index=self._ignore_index,
+            class_weight=self._class_weight,
+            reduction=self._reduction,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("classification", curve="binary")
+class SigmoidFocalLoss(Loss):
+    r"""Focal loss of a sigmoid (Lin et al., 2017), as ``torchvision.ops.sigmoid_focal_loss``.
+
+    .. math::
+        \ell_i = \alpha_t (1 - p_t)^\gamma \operatorname{BCE}(x_i, z_i),\quad
+        p_t = z\,\sigma(x) + (1 - z)(1 - \sigma(x)),\quad \alpha_t = \alpha z + (1 - \alpha)(1 - z)
+
+    ``BCE`` is :class:`SigmoidBCELoss`'s term, with its optional ``pos_weight`` on the positive
+    part. ``alpha=None`` (or torchvision's ``alpha=-1``) drops :math:`\alpha_t`; ``gamma=0`` and
+    ``alpha=None`` give the plain BCE. Soft labels in ``[0, 1]`` are accepted (the formula as
+    written, as torchvision and optax).
+
+    Call: ``loss(pred, label, sample_weight=None, pos_weight=None)``, as :class:`SigmoidBCELoss`.
+
+    Shape:
+        - pred: logits, any shape; label: values in ``[0, 1]``, the same number of elements.
+        - sample_weight: broadcastable to ``pred`` with as many axes; pos_weight broadcastable to ``pred``.
+        - output: ``(N,)``, the mean over the non-batch axes.
+
+    Stability: BCE as ``(1 - z) x + softplus(-x)``; :math:`\log(1 - p_t)` as
+    ``logaddexp(log z + log_sigmoid(-x), log(1 - z) + log_sigmoid(x))`` (exactly
+    ``log_sigmoid(-x)`` for a label 1), and :math:`(1 - p_t)^\gamma = \exp(\gamma \log(1 - p_t))`:
+    finite values and gradients at logits of ``±1e4`` in float32, also for ``gamma < 1`` where
+    :math:`p_t` rounds to 1 (the power form has an infinite gradient there).
+
+    >>> import numpy as np, losskit
+    >>> losskit.SigmoidFocalLoss()(np.zeros((1, 1)), np.ones((1, 1)))  # 0.25 * 0.5**2 * log 2
+    array([0.0433217])
+    """
+
+    def __init__(
+        self,
+        alpha: float | None = 0.25,
+        gamma: float = 2.0,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._alpha = check_focal_alpha(alpha, per_class=False)
+        self._gamma = check_number(gamma, "gamma", low=0.0)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
+        return F.sigmoid_focal_loss(
+            pred,
+            label,
+            sample_weight,
+            pos_weight,
+            alpha=self._alpha,
+            gamma=self._gamma,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("classification")
+class SoftmaxFocalLoss(Loss):
+    r"""Focal loss of a softmax: cross-entropy down-weighted where the model is already right.
+
+    .. math::
+        \ell = -\alpha_y (1 - p_y)^\gamma \log p_y \quad\text{(sparse)},\qquad
+        \ell = -\sum_j z_j\, \alpha_j (1 - p_j)^\gamma \log p_j \quad\text{(dense)}
+
+    with :math:`p = \operatorname{softmax}(x)` along ``axis``. ``alpha`` is ``None`` (1), a number
+    (scales every class) or one weight per class (a sequence, or a 1-D array of ``pred``'s
+    library). ``gamma=0`` and ``alpha=None`` give :class:`SoftmaxCrossEntropyLoss`.
+
+    Shape:
+        - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.
+        - label: sparse: ``pred``'s shape without ``axis``, class indices; dense: ``pred``'s shape.
+        - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
+        - output: ``(N,)``.
+
+    Stability: ``log p`` by ``log_softmax``; :math:`\log(1 - p_j)` exactly, as the
+    ``logsumexp`` of the other classes minus that of all (never ``log1p(-p)``, which is
+    ``-inf`` where ``p`` rounds to 1), and the power as ``exp(gamma * log(1 - p))``: finite
+    values and gradients at any finite logits.
+
+    >>> import numpy as np, losskit
+    >>> losskit.SoftmaxFocalLoss()(np.zeros((1, 2)), np.array([0]))  # 0.5**2 * log 2
+    array([0.1732868])
+    """
+
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: Any = None,
+        axis: int = -1,
+        sparse_label: bool = True,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._gamma = check_number(gamma, "gamma", low=0.0)
+        self._alpha = check_focal_alpha(alpha, per_class=True)
+        self._axis = int(axis)
+        self._sparse_label = bool(sparse_label)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.softmax_focal_loss(
+            pred,
+            label,
+            sample_weight,
+            gamma=self._gamma,
+            alpha=self._alpha,
+            axis=self._axis,
+            sparse_label=self._sparse_label,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("classification")
+class PolyLoss(Loss):
+    r"""Poly-1 loss (Leng et al., 2022): cross-entropy plus :math:`\varepsilon (1 - p_t)`.
+
+    .. math::
+        \ell = -\log p_y + \varepsilon (1 - p_y) \quad\text{(sparse)},\qquad
+        \ell = \sum_j z_j \bigl(-\log p_j + \varepsilon (1 - p_j)\bigr) \quad\text{(dense)}
+
+    with :math:`p = \operatorname{softmax}(x)` along ``axis``; the dense form is
+    ``optax.poly_loss_cross_entropy``. ``epsilon=0`` gives :class:`SoftmaxCrossEntropyLoss`; the
+    paper suggests 2 for ImageNet classification, -1 for detection.
+
+    Shape:
+        - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.
+        - label: sparse: ``pred``'s shape without ``axis``, class indices; dense: ``pred``'s shape.
+        - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
+        - output: ``(N,)``.
+
+    Stability: ``log p`` by ``log_softmax``, and :math:`1 - p = -\operatorname{expm1}(\log p)`,
+    exact where ``p`` is near 1.
+
+    >>> import numpy as np, losskit
+    >>> losskit.PolyLoss()(np.zeros((1, 2)), np.array([0]))  # log 2 + 0.5
+    array([1.19314718])
+    """
+
+    def __init__(
+        self,
+        epsilon: float = 1.0,
+        axis: int = -1,
+        sparse_label: bool = True,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._epsilon = check_number(epsilon, "epsilon")
+        self._axis = int(axis)
+        self._sparse_label = bool(sparse_label)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.poly_loss(
+            pred,
+            label,
+            sample_weight,
+            epsilon=self._epsilon,
+            axis=self._axis,
+            sparse_label=self._sparse_label,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("classification", curve="binary")
+class SoftMarginLoss(Loss):
+    r"""Two-class logistic loss for labels in {-1, 1} (``torch.nn.SoftMarginLoss``).
+
+    .. math:: \ell_i = \log(1 + \exp(-z_i x_i))
+
+    For labels in {-1, 1} it equals :class:`LogisticLoss`; other real labels are used as given.
+
+    Shape:
+        - pred, label: the same number of elements; sample_weight broadcastable.
+        - output: ``(N,)``, the mean over the non-batch axes.
+
+    Stability: ``softplus(-z x) = max(-z x, 0) + log1p(exp(-|z x|))`` never overflows.
+
+    >>> import numpy as np, losskit
+    >>> losskit.SoftMarginLoss()(np.array([[0.0, 2.0]]), np.array([[1.0, -1.0]]))  # (log 2 + log(1 + e^2)) / 2
+    array([1.4100376])
+    """
+
+    def __init__(self, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.soft_margin_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
+
+
+@register("classification", curve="binary")
+class MultiLabelSoftMarginLoss(Loss):
+    r"""Multi-label one-vs-all loss: a sigmoid BCE per class (``torch.nn.MultiLabelSoftMarginLoss``).
+
+    .. math::
+        \ell = -\frac{1}{C} \sum_c w_c \bigl[z_c \log \sigma(x_c) + (1 - z_c) \log \sigma(-x_c)\bigr]
+
+    ``class_weight`` (``w``, a sequence or a 1-D array of ``pred``'s library) lies along the last axis.
+
+    Shape:
+        - pred: ``(N, C)`` logits (any shape, classes last); label: targets in ``[0, 1]``, same size.
+        - sample_weight: broadcastable to ``pred`` with as many axes, e.g. ``(N, 1)``.
+        - output: ``(N,)``, the mean over the non-batch axes.
+
+    Stability: each term as ``(1 - z) x + softplus(-x)``, finite at any finite logit.
+
+    >>> import numpy as np, losskit
+    >>> losskit.MultiLabelSoftMarginLoss()(np.zeros((1, 3)), np.array([[1.0, 0.0, 1.0]]))  # log 2
+    array([0.69314718])
+    """
+
+    def __init__(
+        self, weight: float | None = None, batch_axis: int = 0, *, class_weight: Any = None, **kwargs: Any
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._class_weight = check_class_vector(class_weight, "class_weight")
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.multilabel_soft_margin_loss(
+            pred,
+            label,
+            sample_weight,
+            class_weight=self._class_weight,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("classification")
+class MultiMarginLoss(Loss):
+    r"""Multi-class hinge loss (Weston & Watkins; ``torch.nn.MultiMarginLoss``).
+
+    .. math:: \ell = \frac{w_y}{C} \sum_{c \ne y} \max(0,\ m - x_y + x_c)^p, \qquad p \in \{1, 2\}
+
+    ``class_weight`` (``w``; 1 without it) multiplies after the power, as PyTorch computes it.
+
+    Shape:
+        - pred: scores ``(N, C)``, or any shape with the classes along ``axis``.
+        - label: ``pred``'s shape without ``axis``: class indices.
+        - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
+        - output: ``(N,)``.
+
+    Stability: piecewise polynomial; the kink takes the framework's ``maximum`` gradient.
+    ``p`` must be 1 or 2 and ``margin`` non-negative.
+
+    >>> import numpy as np, losskit
+    >>> losskit.MultiMarginLoss()(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]))  # (0.3 + 0.4 + 0.6) / 4
+    array([0.325])
+    """
+
+    def __init__(
+        self,
+        p: int = 1,
+        margin: float = 1.0,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        class_weight: Any = None,
+        axis: int = -1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        check_multi_margin(p, margin)
+        self._p = p
+        self._margin = margin
+        self._class_weight = check_class_vector(class_weight, "class_weight")
+        self._axis = int(axis)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.multi_margin_loss(
+            pred,
+            label,
+            sample_weight,
+            p=self._p,
+            margin=self._margin,
+            class_weight=self._class_weight,
+            axis=self._axis,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("classification")
+class JSDLoss(Loss):
+    r"""Generalised Jensen-Shannon divergence between the label's and the prediction's distributions.
+
+    With :math:`P` the label's distribution, :math:`Q` the prediction's and
+    :math:`M = \beta P + (1 - \beta) Q`, along ``axis``:
+
+    .. math:: \ell = \beta\, \mathrm{KL}(P \,\|\, M) + (1 - \beta)\, \mathrm{KL}(Q \,\|\, M)
+
+    the definition of Liger-Kernel's ``LigerJSD`` (student ``Q``, teacher ``P``), symmetric at
+    ``beta=0.5`` (the classic JSD, at most ``log 2``); ``beta`` lies in ``(0, 1)``.
+    ``from_logits`` has :class:`KLDivLoss`'s meaning: ``True`` (default) means ``pred`` holds
+    log-probabilities, ``False`` that ``log_softmax(pred, axis)`` is taken first. ``label``
+    holds probabilities.
+
+    The divergence is summed over ``axis`` (one per distribution), then averaged over the other
+    non-batch axes (e.g. tokens), one value per example.
+
+    Shape:
+        - pred, label: the same number of elements, distributions along ``axis``.
+        - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
+        - output: ``(N,)``.
+
+    Stability: in log space: :math:`\log M` = ``logaddexp(log beta + log P, log(1 - beta) + log Q)``;
+    ``P log P`` and ``Q log Q`` are 0 where the probability is 0 (``log Q`` is floored at
+    ``-1e30``, so ``pred = -inf`` is allowed), with finite gradients.
+
+    >>> import numpy as np, losskit
+    >>> logq = np.log(np.array([[0.5, 0.5]]))
+    >>> losskit.JSDLoss()(logq, np.array([[1.0, 0.0]])).round(6)  # (log(4/3) + (log(2/3) + log 2) / 2) / 2
+    array([0.215762])
+    >>> losskit.JSDLoss()(logq, np.array([[0.5, 0.5]]))
+    array([0.])
+    """
+
+    def __init__(
+        self,
+        beta: float = 0.5,
+        from_logits: bool = True,
+        axis: int = -1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
+        self._from_logits = bool(from_logits)
+        self._axis = int(axis)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.jsd_loss(
+            pred,
+            label,
+            sample_weight,
+            beta=self._beta,
+            from_logits=self._from_logits,
+            axis=self._axis,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
 __all__ = [
     "SigmoidBinaryCrossEntropyLoss",
     "SigmoidBCELoss",
@@ -262,4 +733,12 @@ __all__ = [
     "HingeLoss",
     "SquaredHingeLoss",
     "LogisticLoss",
+    "NLLLoss",
+    "SigmoidFocalLoss",
+    "SoftmaxFocalLoss",
+    "PolyLoss",
+    "SoftMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "JSDLoss",
 ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
+from .._core import check_number
 from ..registry import register
 from .base import Loss
 
@@ -137,4 +138,97 @@ class SDMLLoss(Loss):
         )
 
 
-__all__ = ["TripletLoss", "CosineEmbeddingLoss", "SDMLLoss"]
+@register("metric")
+class MarginRankingLoss(Loss):
+    r"""Margin ranking loss: ``input1`` should rank above ``input2`` where ``label`` is 1, below where -1.
+
+    .. math:: \ell_i = \max\bigl(0,\ -y_i\,(a_i - b_i) + m\bigr)
+
+    as ``torch.nn.MarginRankingLoss``, averaged per example. Call:
+    ``loss(input1, input2, label, sample_weight=None)``.
+
+    Shape:
+        - input1: any shape, batch along ``batch_axis``; input2, label (1 or -1): the same number of elements.
+        - sample_weight: broadcastable to ``input1`` with as many axes.
+        - output: ``(N,)``.
+
+    Stability: piecewise linear; the kink takes the framework's ``maximum`` gradient.
+
+    >>> import numpy as np, losskit
+    >>> losskit.MarginRankingLoss(margin=0.5)(np.array([2.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    array([0. , 1.5])
+    """
+
+    def __init__(self, margin: float = 0.0, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._margin = check_number(margin, "margin")
+
+    def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.margin_ranking_loss(
+            input1,
+            input2,
+            label,
+            sample_weight,
+            margin=self._margin,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+@register("metric")
+class InfoNCELoss(Loss):
+    r"""InfoNCE contrastive loss with in-batch negatives (van den Oord et al., 2018; CLIP's loss).
+
+    Row ``i`` of ``x1`` is paired with row ``i`` of ``x2``; the other rows of ``x2`` are its
+    negatives. With :math:`s_{ij} = \cos(x1_i, x2_j) / T`:
+
+    .. math::
+        r_i = -\log \frac{e^{s_{ii}}}{\sum_j e^{s_{ij}}},\quad
+        c_i = -\log \frac{e^{s_{ii}}}{\sum_j e^{s_{ji}}},\qquad
+        \ell_i = \tfrac12 (r_i + c_i) \ \text{(symmetric)}\ \text{ or } r_i
+
+    ``symmetric=True`` (default) averages both directions (x1 -> x2 and x2 -> x1), as CLIP.
+    The mean of the result is CLIP's loss; SimCLR's NT-Xent (``optax.ntxent``) differs in
+    also taking the other rows of the same side as negatives.
+
+    Shape:
+        - x1, x2: ``(N, D)``.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``.
+
+    Stability: each row is scaled by its largest entry, then normalised (no overflow for any
+    finite input; a zero row stays 0 with a finite gradient), so the logits are bounded by
+    ``1/T``; the log-softmax goes through ``logsumexp``.
+    ``temperature`` must be positive.
+
+    >>> import numpy as np, losskit
+    >>> x = np.eye(2)  # cos = 1 with the partner, 0 with the other row
+    >>> losskit.InfoNCELoss(temperature=1.0)(x, x)  # log(e + 1) - 1
+    array([0.31326169, 0.31326169])
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        symmetric: bool = True,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+        self._symmetric = bool(symmetric)
+
+    def forward(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
+        return F.info_nce_loss(
+            x1,
+            x2,
+            sample_weight,
+            temperature=self._temperature,
+            symmetric=self._symmetric,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+__all__ = ["TripletLoss", "CosineEmbeddingLoss", "SDMLLoss", "MarginRankingLoss", "InfoNCELoss"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
+from .._core import check_number
 from ..registry import register
 from .base import Loss
 
@@ -149,4 +150,116 @@ class PoissonNLLLoss(Loss):
         )
 
 
-__all__ = ["L2Loss", "L1Loss", "HuberLoss", "PoissonNLLLoss"]
+@register("regression", curve="regression")
+class LogCoshLoss(Loss):
+    r"""Log of the hyperbolic cosine of the error, averaged per example.
+
+    .. math:: \ell_i = \log\cosh(\text{pred}_i - \text{label}_i)
+
+    About :math:`d^2/2` for small errors and :math:`|d| - \log 2` for large ones: a smooth Huber
+    loss, twice differentiable (``optax.log_cosh``).
+
+    Shape:
+        - pred, label: any shape, the same number of elements; sample_weight broadcastable.
+        - output: ``(N,)``.
+
+    Stability: ``|d| + softplus(-2|d|) - log 2`` for ``|d| > 1``, so ``cosh`` never overflows
+    (errors of 1e4 in float32 are fine); ``log1p(2 sinh(d/2)^2)`` for ``|d| <= 1``, which keeps full
+    relative precision near 0, where ``log(e^d + e^-d) - log 2`` cancels. The gradient is ``tanh(d)``.
+
+    >>> import numpy as np, losskit
+    >>> pred = np.array([[1.0, -1.0], [0.0, 100.0]])
+    >>> losskit.LogCoshLoss()(pred, np.zeros((2, 2)))  # log cosh 1; (0 + 100 - log 2) / 2
+    array([ 0.43378083, 49.65342641])
+    """
+
+    def __init__(self, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.log_cosh_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
+
+
+@register("regression", curve="regression")
+class QuantileLoss(Loss):
+    r"""Quantile (pinball) loss: its minimiser is the ``quantile`` of the label's distribution.
+
+    .. math::
+        \ell_i = \max\bigl(q\, d_i,\ (q - 1)\, d_i\bigr), \qquad d_i = \text{label}_i - \text{pred}_i
+
+    ``quantile=0.5`` is half the absolute error (the median).
+
+    Shape:
+        - pred, label: any shape, the same number of elements; sample_weight broadcastable.
+        - output: ``(N,)``.
+
+    Stability: piecewise linear; ``quantile`` must lie in ``[0, 1]``.
+
+    >>> import numpy as np, losskit
+    >>> losskit.QuantileLoss(quantile=0.9)(np.zeros((2, 1)), np.array([[1.0], [-1.0]]))  # under: 0.9, over: 0.1
+    array([0.9, 0.1])
+    """
+
+    def __init__(self, quantile: float = 0.5, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._quantile = check_number(quantile, "quantile", low=0.0, high=1.0)
+
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        return F.quantile_loss(
+            pred, label, sample_weight, quantile=self._quantile, weight=self._weight, batch_axis=self._batch_axis
+        )
+
+
+@register("regression")
+class GaussianNLLLoss(Loss):
+    r"""Negative log-likelihood of ``label`` under a Gaussian of mean ``pred`` and variance ``var``.
+
+    .. math::
+        \ell_i = \tfrac12 \Bigl(\log v_i + \frac{(\text{pred}_i - \text{label}_i)^2}{v_i}\Bigr)
+        \;\bigl[+ \tfrac12 \log 2\pi \text{ if full}\bigr], \qquad v_i = \max(\text{var}_i, \epsilon)
+
+    as ``torch.nn.GaussianNLLLoss``, averaged per example. Call: ``loss(pred, label, var, sample_weight=None)``.
+
+    Shape:
+        - pred: any shape; label: the same number of elements.
+        - var: non-negative, ``pred``'s shape, or ``pred``'s shape with exactly one axis of size 1
+          (one variance shared along it, e.g. ``(N, 1)`` for ``(N, D)``), or a number. Other
+          shapes (also torch's ``pred.shape[:-1]``, which would align with the wrong axis under
+          NumPy broadcasting) raise ``ValueError``.
+        - sample_weight: broadcastable to ``pred`` with as many axes.
+        - output: ``(N,)``.
+
+    Stability: ``var`` is clamped at ``eps`` (tied to nothing but the user's choice; 1e-6 by
+    default) before the log and the division. Below ``eps`` the loss is constant in ``var``
+    and its gradient there is 0; PyTorch passes the gradient at the clamped value through
+    instead. Values agree everywhere, gradients wherever ``var >= eps``. Negative variances raise
+    ``ValueError`` on eager arrays.
+
+    >>> import numpy as np, losskit
+    >>> losskit.GaussianNLLLoss()(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)))  # (log 1 + 1) / 2
+    array([0.5])
+    >>> losskit.GaussianNLLLoss(full=True)(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)))
+    array([1.41893853])
+    """
+
+    def __init__(
+        self, full: bool = False, eps: float = 1e-6, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._full = bool(full)
+        self._eps = check_number(eps, "eps", low=0.0, low_open=True)
+
+    def forward(self, pred: Array, label: Array, var: Array, sample_weight: Any = None) -> Array:
+        return F.gaussian_nll_loss(
+            pred,
+            label,
+            var,
+            sample_weight,
+            full=self._full,
+            eps=self._eps,
+            weight=self._weight,
+            batch_axis=self._batch_axis,
+        )
+
+
+__all__ = ["L2Loss", "L1Loss", "HuberLoss", "PoissonNLLLoss", "LogCoshLoss", "QuantileLoss", "GaussianNLLLoss"]
