@@ -63,9 +63,14 @@ def linear_cross_entropy(
         - label: ``(N,)`` (or hidden's leading shape) of class indices in ``[0, V)`` or ``ignore_index``.
         - output: ``(N,)`` per token for ``'none'`` (0 at ignored tokens), else a 0-d array;
           ``'mean'`` divides by the number of non-ignored tokens and is 0 when there are none.
+          The loss is returned in float32 (float64 for float64 inputs), the dtype it is
+          reduced in, as ``cross_entropy`` of upcast logits returns it: a bfloat16 mean would
+          be rounded to 3 significant digits.
 
     Stability: logits are formed in the input dtype (the matmul accumulates in float32) and
-    reduced in float32 with ``logsumexp``; gradients are accumulated in float32.
+    reduced in float32 with ``logsumexp``. On PyTorch, ``grad_weight`` is accumulated over
+    chunks in the weight's own dtype (as Liger-Kernel does), so pass float32 weights (mixed
+    precision's master copy) for a float32 accumulation.
 
     >>> import numpy as np
     >>> from losskit.fused import linear_cross_entropy
@@ -134,11 +139,10 @@ def _forward_generic(
         target = xp.take_along_axis(logits, safe[start:stop, None], axis=1)[:, 0]
         parts.append(lse - target + z_loss * lse * lse)
     loss = xp.where(valid, xp.concat(parts), xp.zeros(n, dtype=parts[0].dtype))
-    out_dtype = hidden.dtype
     if reduction == "none":
-        return xp.astype(loss, out_dtype)
+        return loss
     total = xp.sum(loss)
     if reduction == "mean":
         count = xp.sum(xp.astype(valid, total.dtype))
         total = xp.where(count > 0, total / xp.maximum(count, xp.ones_like(count)), xp.zeros_like(total))
-    return xp.astype(total, out_dtype)
+    return total
