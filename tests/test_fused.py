@@ -53,9 +53,11 @@ def test_torch_values_and_gradients(reduction, z_loss, chunk_size):
 
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_torch_gradcheck(reduction):
-    h, w, b, y = _inputs()
-    h, w, b = (t[:9].clone().requires_grad_() if i == 0 else t.requires_grad_() for i, t in enumerate((h, w, b)))
-    y = y[:9]
+    g = torch.Generator().manual_seed(1)
+    h, w, b = (
+        torch.randn(*shape, dtype=torch.float64, generator=g, requires_grad=True) for shape in ((9, 6), (12, 6), (12,))
+    )
+    y = torch.tensor([0, 3, -100, 11, 5, 5, 2, -100, 7])
     assert torch.autograd.gradcheck(
         lambda h, w, b: linear_cross_entropy(h, w, y, bias=b, reduction=reduction, chunk_size=4, z_loss=1e-2), (h, w, b)
     )
