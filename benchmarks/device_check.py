@@ -1,0 +1,570 @@
+"""One device check for a machine with an NVIDIA GPU (written for an H200): info, fast paths, benchmark.
+
+    python benchmarks/device_check.py --out OUT                      # on the GPU machine, < 6 minutes
+    python benchmarks/device_check.py --device cpu --quick --out /tmp/dc   # dry run on a CPU
+
+It never stops at a missing piece (no CUDA, no JAX, no optax): each phase reports what it could
+not do and the next one runs. Everything goes to ``--out``:
+
+- ``log.txt``: everything printed;
+- ``info.json``: GPU, driver, CUDA, torch / JAX / optax versions;
+- ``checks_before.json`` (and ``checks_after.json``): each fast path of ``losskit._fast`` against
+  the generic array-API path on the device, values and gradients, float32 and bfloat16; the
+  CTC custom op, and ``torch.compile`` of it (``aot_eager`` and inductor);
+- ``bench_before.json/.md`` (and ``bench_after.json/.md``): ``losskit bench`` on the device at
+  the large sizes (and the small ones), torch eager and JAX under ``jit``.
+
+"before" is the tree as it is. When the hooks of ``benchmarks/proposed_hooks.patch`` are not in
+it yet, the script applies the patch to a temporary copy of ``src/`` and runs itself again on
+that copy ("after"): eager times with the generic path beside them, and ``torch.compile``
+(inductor) at the large size for a few losses, while the time budget lasts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PATCH = REPO / "benchmarks" / "proposed_hooks.patch"
+COMPILE_LOSSES = ("ce", "l2", "ctc", "bce", "kl_div", "huber")  # in order, while time lasts
+
+
+class Log:
+    """Prints and appends to ``out/log.txt`` (the re-run on the patched copy appends to the same file)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "log.txt"
+
+    def __call__(self, *parts: Any) -> None:
+        text = " ".join(str(p) for p in parts)
+        print(text, flush=True)
+        with self.path.open("a") as f:
+            f.write(text + "\n")
+
+
+def _write(out: Path, name: str, data: Any) -> None:
+    (out / name).write_text(data if isinstance(data, str) else json.dumps(data, indent=1, default=str))
+
+
+def _phase(log: Log, name: str, fn: Callable[[], Any]) -> Any:
+    """Run one phase; report, never raise."""
+    start = time.monotonic()
+    log(f"== {name}")
+    try:
+        result = fn()
+        log(f"== {name}: done in {time.monotonic() - start:.1f}s")
+        return result
+    except BaseException as exc:  # noqa: BLE001  (a phase must never end the script; KeyboardInterrupt too)
+        log(f"== {name}: FAILED after {time.monotonic() - start:.1f}s: {type(exc).__name__}: {exc}")
+        log(traceback.format_exc())
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# info
+# --------------------------------------------------------------------------------------------
+
+
+def device_info(log: Log, device: str) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "device_requested": device,
+    }
+    try:
+        smi = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        info["nvidia_smi"] = smi.stdout.strip() or smi.stderr.strip()
+    except Exception as exc:
+        info["nvidia_smi"] = f"unavailable: {exc}"
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_cuda"] = torch.version.cuda
+        info["cuda_available"] = torch.cuda.is_available()
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            info["gpu"] = props.name
+            info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
+            info["capability"] = f"{props.major}.{props.minor}"
+            info["multiprocessors"] = props.multi_processor_count
+    except Exception as exc:
+        info["torch"] = f"unavailable: {exc}"
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # torch shares the GPU
+    if device == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    for name in ("jax", "optax", "numpy", "array_api_compat"):
+        try:
+            info[name] = __import__(name).__version__
+        except Exception as exc:
+            info[name] = f"unavailable: {exc}"
+    try:
+        import jax
+
+        info["jax_backend"] = jax.default_backend()
+        info["jax_devices"] = [str(d) for d in jax.devices()]
+    except Exception as exc:
+        info["jax_backend"] = f"unavailable: {exc}"
+    import losskit
+
+    info["losskit"] = str(Path(losskit.__file__).parent)
+    info["hooks_applied"] = hooks_applied()
+    for key, value in info.items():
+        log(f"  {key}: {value}")
+    return info
+
+
+def hooks_applied() -> bool:
+    """True when the public functions call :mod:`losskit._fast` (the proposed patch is in)."""
+    import losskit.functional.regression as regression
+
+    return hasattr(regression, "_fast")
+
+
+# --------------------------------------------------------------------------------------------
+# fast paths against the generic path, on the device
+# --------------------------------------------------------------------------------------------
+
+
+def fast_path_checks(log: Log, device: str, quick: bool, direct: bool = True) -> list[dict[str, Any]]:
+    """Each fast function against the generic path (``direct``), then, once the hooks are in, every
+    case of ``tests/cases.py`` through the public API with fast paths on and off."""
+    import numpy as np
+    import torch
+
+    import losskit
+    import losskit.functional as LF
+    from losskit import _fast
+
+    if device == "cuda" and not torch.cuda.is_available():
+        log("  CUDA is not available to torch: fast-path checks skipped")
+        return [{"name": "cuda", "ok": False, "error": "torch.cuda.is_available() is False"}]
+    dev = torch.device(device)
+    rng = np.random.default_rng(0)
+    results: list[dict[str, Any]] = []
+    tol = {torch.float32: 2e-5, torch.bfloat16: 1.6e-2}
+
+    def t(x: Any, dtype: Any, grad: bool = True) -> Any:
+        return torch.as_tensor(np.asarray(x), dtype=dtype, device=dev).requires_grad_(grad)
+
+    def reduce(loss: Any, op: str = "mean", weight: float | None = None) -> Any:
+        if weight is not None:
+            loss = loss * weight
+        axes = tuple(range(1, loss.ndim))
+        return (loss.mean(axes) if op == "mean" else loss.sum(axes)) if axes else loss
+
+    def compare(
+        name: str, dtype: Any, fast: Callable[[], Any], generic: Callable[[], Any], leaves: list, loose: float = 1.0
+    ) -> None:
+        """``loose`` widens the float32 tolerance where two algorithms accumulate differently (CTC)."""
+        limit = tol[dtype] * (loose if dtype == torch.float32 else 1.0)
+        rec: dict[str, Any] = {"name": name, "dtype": str(dtype).replace("torch.", ""), "device": device}
+        try:
+            got = fast().to(dtype)
+            with _fast.disabled():
+                want = generic()
+            g_got = torch.autograd.grad(got.float().sum(), leaves, allow_unused=True)
+            g_want = torch.autograd.grad(want.float().sum(), leaves, allow_unused=True)
+            diffs = [_rel(got, want)] + [_rel(a, b) for a, b in zip(g_got, g_want) if a is not None and b is not None]
+            rec.update(value_diff=diffs[0], grad_diff=max(diffs[1:], default=0.0), tol=limit)
+            rec["ok"] = bool(max(diffs) <= limit)
+        except Exception as exc:
+            rec.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        results.append(rec)
+        status = "ok" if rec.get("ok") else "FAIL"
+        diffs = f"value {rec.get('value_diff', float('nan')):.1e} grad {rec.get('grad_diff', float('nan')):.1e}"
+        log(f"  {status:4} {name:36} {rec['dtype']:9} {diffs} (tol {limit:.0e}) {rec.get('error', '')}")
+
+    n, d, c = (64, 128, 128) if quick else (512, 4096, 4096)
+
+    def one_dtype(dtype: Any) -> None:
+        p, y = t(rng.normal(size=(n, d)), dtype), t(rng.normal(size=(n, d)), dtype)
+
+        def f32(*xs: Any) -> list[Any]:
+            return [x.float() for x in xs]
+
+        compare("l2", dtype, lambda: reduce(_fast.torch_l2(*f32(p, y)), weight=0.5), lambda: LF.l2_loss(p, y), [p, y])
+        compare("l1", dtype, lambda: reduce(_fast.torch_l1(*f32(p, y))), lambda: LF.l1_loss(p, y), [p, y])
+        compare(
+            "huber(rho=0.5)",
+            dtype,
+            lambda: reduce(_fast.torch_huber(*f32(p, y), 0.5)),
+            lambda: LF.huber_loss(p, y, rho=0.5),
+            [p, y],
+        )
+        counts = t(rng.poisson(1.5, size=(n, d)), dtype, grad=False)
+        for from_logits, full in ((True, False), (True, True), (False, False)):
+            x = t(rng.normal(size=(n, d)) * 0.5 if from_logits else rng.uniform(0.1, 3, size=(n, d)), dtype)
+            kw = {"from_logits": from_logits, "compute_full": full}
+            compare(
+                f"poisson_nll(logits={from_logits},full={full})",
+                dtype,
+                lambda x=x, kw=kw: reduce(_fast.torch_poisson_nll(*f32(x, counts), epsilon=1e-8, **kw)),
+                lambda x=x, kw=kw: LF.poisson_nll_loss(x, counts, None, 1e-8, **kw),
+                [x],
+            )
+        z = t(rng.uniform(size=(n, d)), dtype)
+        pw = t(rng.uniform(0.5, 3, size=(1, d)), dtype, grad=False)
+        compare(
+            "bce_with_logits",
+            dtype,
+            lambda: reduce(_fast.torch_bce_with_logits(*f32(p, z))),
+            lambda: LF.sigmoid_binary_cross_entropy(p, z),
+            [p, z],
+        )
+        compare(
+            "bce_with_logits(pos_weight)",
+            dtype,
+            lambda: reduce(_fast.torch_bce_with_logits(*f32(p, z), pw.float())),
+            lambda: LF.sigmoid_binary_cross_entropy(p, z, None, pw),
+            [p, z],
+        )
+        logits = t(rng.normal(size=(n, c)) * 3, dtype)
+        label = torch.as_tensor(rng.integers(0, c, size=n), device=dev)
+        compare(
+            "sparse_softmax_ce(axis=-1)",
+            dtype,
+            lambda: reduce(_fast.torch_sparse_softmax_ce(logits.float(), label[:, None], 1)),
+            lambda: LF.softmax_cross_entropy(logits, label),
+            [logits],
+        )
+        logits3 = t(rng.normal(size=(16, c, 8)), dtype)
+        label3 = torch.as_tensor(rng.integers(0, c, size=(16, 8)), device=dev)
+        compare(
+            "sparse_softmax_ce(axis=1, 3-d)",
+            dtype,
+            lambda: reduce(_fast.torch_sparse_softmax_ce(logits3.float(), label3[:, None, :], 1)),
+            lambda: LF.softmax_cross_entropy(logits3, label3, axis=1),
+            [logits3],
+        )
+        logp = torch.log_softmax(logits.detach().float(), -1).to(dtype).requires_grad_(True)
+        compare(
+            "sparse_softmax_ce(from_logits)",
+            dtype,
+            lambda: reduce(_fast.torch_sparse_softmax_ce(logp.float(), label[:, None], 1, True)),
+            lambda: LF.softmax_cross_entropy(logp, label, from_logits=True),
+            [logp],
+        )
+        target = torch.softmax(torch.as_tensor(rng.normal(size=(n, c)), device=dev), -1).to(dtype)
+        compare(
+            "kl_div",
+            dtype,
+            lambda: reduce(_fast.torch_kl_div(logp.float(), target.float()), "sum"),
+            lambda: LF.kl_div(logp, target),
+            [logp],
+        )
+        t_max, nb, cc, s = 40, 8, 12, 10
+        ctc_logits = t(rng.normal(size=(t_max, nb, cc)), dtype)
+        ctc_label = torch.as_tensor(rng.integers(0, cc - 1, size=(nb, s)), device=dev)
+        ll = torch.as_tensor(rng.integers(1, s, size=nb), device=dev)  # below s: log_alpha padded
+        pl = torch.as_tensor(rng.integers(2 * s + 1, t_max + 1, size=nb), device=dev)
+        compare(
+            "ctc(eager fast vs generic)",
+            dtype,
+            lambda: _fast.torch_ctc_loss(ctc_logits.float(), ctc_label, pl, ll),
+            lambda: LF.ctc_loss(ctc_logits, ctc_label, pl, ll, layout="TNC", backend="generic"),
+            [ctc_logits],
+            loose=10.0,
+        )
+        blank = cc - 1
+        compare(
+            "ctc(custom op vs eager fast)",
+            dtype,
+            lambda: _fast._ctc_custom_op()(torch.log_softmax(ctc_logits.float(), -1), ctc_label, pl, ll, blank)[0],
+            lambda: _fast.torch_ctc_loss(ctc_logits.float(), ctc_label, pl, ll).to(dtype),
+            [ctc_logits],
+        )
+        inductor = not quick and device == "cuda" and dtype == torch.float32
+        for backend in ("aot_eager", "inductor") if inductor else ("aot_eager",):
+            torch._dynamo.reset()
+            compiled = torch.compile(_fast.torch_ctc_loss, backend=backend, fullgraph=True)
+            compare(
+                f"ctc(torch.compile {backend})",
+                dtype,
+                lambda compiled=compiled: compiled(ctc_logits.float(), ctc_label, pl, ll),
+                lambda: _fast.torch_ctc_loss(ctc_logits.float(), ctc_label, pl, ll).to(dtype),
+                [ctc_logits],
+            )
+
+    for dtype in (torch.float32, torch.bfloat16) if direct else ():
+        one_dtype(dtype)
+    if hooks_applied():
+        sys.path.insert(0, str(REPO / "tests"))
+        from cases import CASES
+
+        for case in CASES:
+            for dtype in (torch.float32, torch.bfloat16):
+                loss = losskit.get_loss(case.loss, **case.init)
+                raw = case.make(np.random.default_rng(0))
+                args = [
+                    t(x, dtype) if i in case.float_args else (torch.as_tensor(x, device=dev) if x is not None else None)
+                    for i, x in enumerate(raw)
+                ]
+                compare(
+                    f"public {case.id}",
+                    dtype,
+                    lambda loss=loss, args=args, case=case: loss(*args, **case.call_kwargs),
+                    lambda loss=loss, args=args, case=case: loss(*args, **case.call_kwargs),
+                    [args[i] for i in case.float_args],
+                )
+    failed = [r for r in results if not r.get("ok")]
+    log(f"  {len(results) - len(failed)}/{len(results)} checks passed")
+    return results
+
+
+def _rel(a: Any, b: Any) -> float:
+    a, b = a.detach().double(), b.detach().double()
+    if a.shape != b.shape:
+        return float("inf")
+    scale = b.abs().max().clamp_min(1.0)
+    return float(((a - b).abs().max() / scale).cpu()) if a.numel() else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# where compiled losskit spends its extra time per call
+# --------------------------------------------------------------------------------------------
+
+
+def compile_overhead(log: Log, device: str) -> list[dict[str, Any]]:
+    """Per call of ``torch.compile`` (``aot_eager``: no code generation) at batch 64: losskit against
+    the ``torch.nn.functional`` reference, forward + backward, and the size and cost of the guards
+    Dynamo checks before every call (the Python that losskit's layers leave in the guard set)."""
+    import statistics
+
+    import torch
+    import torch.nn.functional as F
+
+    import losskit
+
+    dev = torch.device(device)
+    cases = {
+        "l2": (losskit.L2Loss(), lambda p, t: F.mse_loss(p, t, reduction="none").mean(1) / 2, "float"),
+        "huber": (
+            losskit.HuberLoss(rho=0.5),
+            lambda p, t: F.smooth_l1_loss(p, t, reduction="none", beta=0.5).mean(1),
+            "float",
+        ),
+        "ce": (losskit.SoftmaxCELoss(), lambda p, t: F.cross_entropy(p, t, reduction="none"), "index"),
+    }
+    rows = []
+    for name, (loss, ref, kind) in cases.items():
+        x = torch.randn(64, 128, device=dev, requires_grad=True)
+        y = torch.randn(64, 128, device=dev) if kind == "float" else torch.randint(0, 128, (64,), device=dev)
+        row: dict[str, Any] = {"loss": name}
+        for tag, fn in (("losskit", lambda p, t, loss=loss: loss(p, t)), ("ref", ref)):
+            torch._dynamo.reset()
+            code_fn = _fresh(fn)
+            compiled = torch.compile(code_fn, backend="aot_eager", fullgraph=tag == "losskit", dynamic=False)
+
+            def step(compiled: Any = compiled, x: Any = x, y: Any = y) -> Any:
+                out = compiled(x, y)
+                return torch.autograd.grad(out, x, torch.ones_like(out))
+
+            for _ in range(3):
+                step()
+            times = []
+            for _ in range(7):
+                start = time.perf_counter()
+                for _ in range(200):
+                    step()
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                times.append((time.perf_counter() - start) / 200 * 1e6)
+            row[f"{tag}_us"] = statistics.median(times)
+            try:
+                entries = torch._C._dynamo.eval_frame._debug_get_cache_entry_list(code_fn.__code__)
+                manager = entries[0].guard_manager
+                row[f"{tag}_cache_entries"] = len(entries)
+                frame_locals = {"p": x, "t": y}
+                start = time.perf_counter()
+                for _ in range(2000):
+                    manager.check(frame_locals)
+                row[f"{tag}_guard_check_us"] = (time.perf_counter() - start) / 2000 * 1e6
+            except Exception as exc:  # private API: report, go on
+                row[f"{tag}_guard_check_us"] = f"unavailable: {type(exc).__name__}"
+        try:
+            explained = torch._dynamo.explain(lambda p, t, loss=loss: loss(p, t))(x, y)
+            row["losskit_guards"] = len(explained.out_guards)
+            explained = torch._dynamo.explain(ref)(x, y)
+            row["ref_guards"] = len(explained.out_guards)
+        except Exception as exc:
+            row["guards"] = f"unavailable: {type(exc).__name__}"
+        rows.append(row)
+        log(f"  {name:6} " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    return rows
+
+
+def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A new function object (own code object, own Dynamo cache) that calls ``fn(p, t)``."""
+    namespace: dict[str, Any] = {"fn": fn}
+    exec("def call(p, t):\n    return fn(p, t)\n", namespace)
+    return namespace["call"]
+
+
+# --------------------------------------------------------------------------------------------
+# benchmark
+# --------------------------------------------------------------------------------------------
+
+
+def benchmark(
+    log: Log, out: Path, label: str, device: str, quick: bool, deadline: float, extra: dict[str, Any] | None = None
+) -> None:
+    from losskit import bench
+
+    after = label == "after"
+    base = {
+        "device": device,
+        "repeats": 2 if quick else 5,
+        "min_block_s": 0.01 if quick else 0.02,
+        "scale": 1 / 64 if quick else 1.0,
+        "quiet": True,
+        # leave time for the compile pass of the 'after' run
+        "deadline": deadline - (min(90.0, 0.4 * (deadline - time.monotonic())) if after and not quick else 0.0),
+    }
+    eager = bench.Options(
+        sizes=("small",) if quick else ("large", "small"),
+        backends=("torch",) if after else ("torch", "jax"),
+        with_generic=after,
+        **base,
+    )
+    report = bench.run_benchmarks(eager)
+    if after and not quick and device == "cuda":
+        base["deadline"] = deadline
+        compiled = bench.Options(
+            sizes=("large",),
+            backends=("torch",),
+            compile=True,
+            compile_only=True,
+            losses=COMPILE_LOSSES,
+            compile_sizes=("large",),
+            **base,
+        )
+        compiled_report = bench.run_benchmarks(compiled)
+        report["results"] += [r for r in compiled_report["results"] if r["backend"] == "torch-compile"]
+        report["notes"] += compiled_report["notes"]
+    report.update(extra or {})
+    text = bench.table(report["results"], markdown=True)
+    summary = bench.summary(report["results"])
+    notes = "\n".join(f"- {n}" for n in report["notes"])
+    log(bench.table(report["results"]))
+    log(summary)
+    log(notes)
+    _write(out, f"bench_{label}.json", report)
+    _write(out, f"bench_{label}.md", f"# losskit bench, {label} hooks, {device}\n\n{text}\n\n{summary}\n\n{notes}\n")
+
+
+# --------------------------------------------------------------------------------------------
+# the patched copy
+# --------------------------------------------------------------------------------------------
+
+
+def run_patched(log: Log, args: argparse.Namespace, remaining: float) -> None:
+    """Apply the proposed hooks to a copy of ``src/`` and run this script again on it ("after")."""
+    patch = Path(args.patch)
+    if not patch.exists():
+        log(f"  no patch at {patch}: the 'after' pass is skipped")
+        return
+    if remaining < 60:
+        log(f"  {remaining:.0f}s left: the 'after' pass is skipped")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="losskit-after-"))
+    try:
+        shutil.copytree(REPO / "src", tmp / "src")
+        shutil.copytree(REPO / "tests", tmp / "tests")  # the patch also updates tests/test_compile.py
+        for cmd in (["git", "apply", "-p1", str(patch)], ["patch", "-p1", "-i", str(patch)]):
+            try:
+                done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=60)
+            except FileNotFoundError:
+                continue
+            if done.returncode == 0:
+                break
+            log(f"  {' '.join(cmd[:2])} failed: {done.stderr.strip()[:500]}")
+        else:
+            log("  the patch did not apply: the 'after' pass is skipped")
+            return
+        env = dict(os.environ)
+        paths = [str(tmp / "src")] + [
+            p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != (REPO / "src")
+        ]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(args.out), "--device", args.device]
+        cmd += ["--label", "after", "--budget", str(int(remaining - 10))] + (["--quick"] if args.quick else [])
+        log(f"  running the 'after' pass on {tmp / 'src'}")
+        subprocess.run(cmd, env=env, timeout=max(30, remaining))
+    except subprocess.TimeoutExpired:
+        log("  the 'after' pass ran out of time")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="directory for log.txt and the JSON / Markdown results")
+    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    p.add_argument("--quick", action="store_true", help="small sizes only, few repeats (a dry run)")
+    p.add_argument("--budget", type=float, default=330.0, help="seconds for the whole script (default 330)")
+    p.add_argument("--patch", default=str(PATCH), help="the hook patch for the 'after' pass")
+    p.add_argument("--no-patch", action="store_true", help="no 'after' pass")
+    p.add_argument("--label", default="before", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    start = time.monotonic()
+    deadline = start + args.budget
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = Log(out)
+    log(f"# device_check {args.label} ({args.device}{', quick' if args.quick else ''}), budget {args.budget:.0f}s")
+    if args.label == "before":
+        info = _phase(log, "device info", lambda: device_info(log, args.device))
+        _write(out, "info.json", info or {})
+    else:
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        if args.device == "cpu":
+            os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    direct = args.label == "before"  # the 'after' pass checks the public functions only
+    checks = _phase(
+        log, f"fast paths vs generic ({args.label})", lambda: fast_path_checks(log, args.device, args.quick, direct)
+    )
+    _write(out, f"checks_{args.label}.json", checks or [])
+    after_reserve = 0.0 if args.label == "after" or args.no_patch else args.budget * 0.5
+    extra = {}
+    if args.label == "after" and not args.quick:
+        extra["compile_overhead"] = _phase(log, "compile overhead", lambda: compile_overhead(log, args.device))
+    _phase(
+        log,
+        f"benchmark ({args.label})",
+        lambda: benchmark(log, out, args.label, args.device, args.quick, deadline - after_reserve, extra),
+    )
+    if args.label == "before" and not args.no_patch:
+        if hooks_applied():
+            log("== hooks already in the tree: no 'after' pass")
+        else:
+            _phase(log, "after hooks (patched copy)", lambda: run_patched(log, args, deadline - time.monotonic()))
+    log(f"# device_check {args.label} finished in {time.monotonic() - start:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        from losskit import bench  # noqa: F401
+    except ImportError:  # a checkout without an install
+        sys.path.insert(0, str(REPO / "src"))
+    sys.exit(main())

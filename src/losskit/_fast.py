@@ -1,0 +1,307 @@
+"""Backend fast paths: the host framework's fused op, where its semantics equal losskit's exactly.
+
+Every function here stands for one generic array-API formula of :mod:`losskit.functional` and
+returns the same *unreduced* loss (the array the generic formula hands to ``finish``), from
+inputs the public function has already checked and converted: floats in their compute dtype,
+labels cast to ``pred``'s dtype and shape (sparse labels as indices of ``pred``'s rank).
+
+A fast path is taken only where the framework's op agrees with the generic formula in value
+*and* gradient for every input the generic path accepts. Where it does not, the guard beside
+it says so (``*_applies``): PyTorch's ``binary_cross_entropy_with_logits`` has no gradient for
+``pos_weight``; its ``kl_div`` and full ``poisson_nll_loss`` give a NaN gradient to a target
+that is 0, where the generic path's ``xlogx`` gives a finite one. ``tests/test_fast_paths.py``
+checks each against the generic path, values and gradients.
+
+Nothing here imports a framework at import time: ``torch`` is imported inside the functions,
+which are only reached with torch tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import array_api_compat
+
+Array = Any
+
+# Reduction enums of torch's C++ losses (``torch.nn._reduction``): calling ``torch._C._nn``
+# directly skips ``torch.nn.functional``'s Python argument handling, a few microseconds a call.
+_NONE = 0
+
+
+_enabled = True
+
+
+def is_torch(x: Any) -> bool:
+    """True for a ``torch.Tensor`` (without importing torch when it is not loaded)."""
+    return array_api_compat.is_torch_array(x)
+
+
+def use_torch(x: Any) -> bool:
+    """True when ``x`` is a torch tensor and fast paths are on: the hook in each public function."""
+    return _enabled and array_api_compat.is_torch_array(x)
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Run the generic array-API path everywhere inside the block (the reference in tests and benchmarks)."""
+    global _enabled
+    previous, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = previous
+
+
+def is_compiling() -> bool:
+    """True while ``torch.compile`` traces (fast paths with data-dependent shapes must not run then)."""
+    import torch
+
+    return bool(torch.compiler.is_compiling())
+
+
+# --------------------------------------------------------------------------------------------
+# regression: mse, l1, smooth_l1, poisson_nll
+# --------------------------------------------------------------------------------------------
+
+
+def torch_l2(pred: Array, label: Array) -> Array:
+    """``(label - pred)**2`` elementwise, as ``torch.nn.functional.mse_loss(reduction='none')``."""
+    import torch
+
+    return torch._C._nn.mse_loss(pred, label, _NONE)
+
+
+def torch_l1(pred: Array, label: Array) -> Array:
+    """``|label - pred|`` elementwise, as ``torch.nn.functional.l1_loss(reduction='none')``."""
+    import torch
+
+    return torch.abs(torch.sub(pred, label))
+
+
+def torch_huber(pred: Array, label: Array, rho: float) -> Array:
+    """Huber with threshold ``rho``: ``smooth_l1_loss(beta=rho)``, which uses the same two branches."""
+    import torch
+
+    return torch._C._nn.smooth_l1_loss(pred, label, _NONE, float(rho))
+
+
+def poisson_nll_applies(target: Array, compute_full: bool) -> bool:
+    """torch's Stirling term multiplies ``log(target)`` at ``target = 0`` (NaN gradient there)."""
+    return not (compute_full and getattr(target, "requires_grad", False))
+
+
+def torch_poisson_nll(pred: Array, target: Array, *, from_logits: bool, compute_full: bool, epsilon: float) -> Array:
+    """``exp(p) - t p`` (logits) or ``p - t log(p + eps)``, plus Stirling's term for ``t > 1`` if ``compute_full``."""
+    import torch
+
+    return torch.poisson_nll_loss(pred, target, bool(from_logits), bool(compute_full), float(epsilon), _NONE)
+
+
+# --------------------------------------------------------------------------------------------
+# classification: sigmoid BCE, sparse softmax CE, KL divergence
+# --------------------------------------------------------------------------------------------
+
+
+def bce_applies(pos_weight: Any) -> bool:
+    """torch's fused BCE takes a tensor ``pos_weight`` without gradient, or none."""
+    if pos_weight is None:
+        return True
+    return is_torch(pos_weight) and not pos_weight.requires_grad
+
+
+def torch_bce_with_logits(pred: Array, label: Array, pos_weight: Array | None = None) -> Array:
+    """``(1 - z) x + (1 + (p_w - 1) z) softplus(-x)``: ``binary_cross_entropy_with_logits(reduction='none')``."""
+    import torch
+
+    if pos_weight is not None:
+        pos_weight = pos_weight.to(pred.dtype)
+    return torch.binary_cross_entropy_with_logits(pred, label, None, pos_weight, _NONE)
+
+
+def torch_logistic(pred: Array, label: Array, label_format: str) -> Array:
+    """``softplus(x) - x z'`` with ``z' = (z + 1) / 2`` for signed labels (``z' = z`` for binary ones).
+
+    That is binary cross-entropy on logits against ``z'``, ``(1 - z') x + softplus(-x)``, for every
+    ``z'`` (``softplus(x) = x + softplus(-x)``), so torch's fused ``binary_cross_entropy_with_logits``.
+    """
+    import torch
+
+    target = (label + 1.0) / 2.0 if label_format == "signed" else label
+    return torch.binary_cross_entropy_with_logits(pred, target, None, None, _NONE)
+
+
+def torch_sparse_softmax_ce(pred: Array, index: Array, axis: int, from_logits: bool = False) -> Array:
+    """``logsumexp(x) - x[y]`` (``-x[y]`` if ``from_logits``) along ``axis``, with ``axis`` kept (size 1).
+
+    ``index`` holds the class indices with ``pred``'s rank (``axis`` of size 1), as
+    ``sparse_label_indices`` returns them. ``cross_entropy`` wants the classes on axis 1: the
+    class axis is moved there, or, when it is the last one, the other axes are flattened.
+    """
+    import torch
+
+    ndim = pred.ndim
+    axis = axis % max(ndim, 1)
+    if index.ndim != ndim:
+        index = index.unsqueeze(axis)
+    if from_logits:
+        return -torch.gather(pred, axis, index)  # -x[y]: one gather, as the generic take_along_axis
+    target = index.squeeze(axis)
+    if ndim <= 2 and axis == ndim - 1:
+        x, y = pred, target
+    elif axis == ndim - 1:
+        x, y = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
+    else:
+        x, y = torch.movedim(pred, axis, 1), target
+    loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, -100, 0.0)
+    if ndim > 2 and axis == ndim - 1:
+        loss = loss.reshape(target.shape)
+    return loss.unsqueeze(axis)
+
+
+def kl_div_applies(target: Array) -> bool:
+    """torch's ``kl_div`` differentiates ``xlogy(t, t)`` to NaN at ``t = 0``; the generic path does not."""
+    return not getattr(target, "requires_grad", False)
+
+
+def torch_kl_div(log_prob: Array, target: Array) -> Array:
+    """``t log t - t log_prob`` with ``0 log 0 = 0``: ``kl_div(reduction='none')`` on log-probabilities."""
+    import torch
+
+    return torch.kl_div(log_prob, target, _NONE, log_target=False)
+
+
+# --------------------------------------------------------------------------------------------
+# sequence: CTC
+# --------------------------------------------------------------------------------------------
+
+_ctc_op: Any = None
+
+
+def torch_ctc_loss(logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
+    """CTC negative log-likelihood per sequence of ``logits`` shaped ``(T, N, C)``, blank = ``C - 1``.
+
+    Eagerly this is ``torch.nn.functional.ctc_loss``. Under ``torch.compile`` that op breaks the
+    graph (its ``log_alpha`` output has a data-dependent shape), so the same ATen kernels run
+    inside an opaque custom op whose outputs have static shapes (see :func:`_ctc_custom_op`).
+    """
+    import torch
+
+    log_probs = torch.log_softmax(logits, dim=-1)
+    blank = logits.shape[-1] - 1
+    if is_compiling():
+        _ctc_op_registered()
+        return torch.ops.losskit.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank)[0]
+    return torch.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank, _NONE, False)
+
+
+def _ctc_op_registered() -> bool:
+    """Register ``losskit::ctc_loss`` (once) and return True.
+
+    Dynamo cannot trace the registration (``Library.__init__``), and the first CTC call may come
+    inside ``torch.compile``. Marked as having a constant result, this function is *run* by Dynamo
+    when it meets it, not traced, and leaves nothing in the graph.
+    """
+    _ctc_custom_op()
+    return True
+
+
+# what torch.compiler.assume_constant_result(fn) does; set by hand, it keeps torch out of losskit's import
+_ctc_op_registered._dynamo_marked_constant = True  # type: ignore[attr-defined]
+
+
+def _ctc_custom_op() -> Any:
+    """``losskit::ctc_loss``: ATen's CTC forward and backward behind static output shapes.
+
+    ``aten::_ctc_loss`` returns ``log_alpha`` with ``2 * max(label_lengths) + 1`` states, a
+    shape that depends on data. The op pads it to ``2 * S + 1`` (``S``, the label's padded
+    length) with ``-inf``; the backward kernel reads ``log_alpha`` through its strides and only
+    the first ``2 * label_length + 1`` states of each sequence, so the padding is never read.
+    """
+    global _ctc_op
+    if _ctc_op is not None:
+        return _ctc_op
+    import torch
+
+    aten = torch.ops.aten
+
+    # explicit schemas: this module's annotations are strings (``from __future__ import annotations``)
+    @torch.library.custom_op(
+        "losskit::ctc_loss",
+        mutates_args=(),
+        schema="(Tensor log_probs, Tensor targets, Tensor input_lengths, Tensor target_lengths, int blank)"
+        " -> (Tensor, Tensor)",
+    )
+    def ctc(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, blank: int) -> tuple[Any, Any]:
+        nll, log_alpha = aten._ctc_loss.Tensor(log_probs, targets, input_lengths, target_lengths, blank, False)
+        states = 2 * targets.shape[1] + 1
+        pad = states - log_alpha.shape[2]
+        if pad > 0:
+            log_alpha = torch.nn.functional.pad(log_alpha, (0, pad), value=-math.inf)
+        return nll, log_alpha.contiguous()
+
+    @ctc.register_fake
+    def _(log_probs, targets, input_lengths, target_lengths, blank):  # type: ignore[no-untyped-def]
+        t, n, _c = log_probs.shape
+        return log_probs.new_empty((n,)), log_probs.new_empty((n, t, 2 * targets.shape[1] + 1))
+
+    @torch.library.custom_op(
+        "losskit::ctc_loss_backward",
+        mutates_args=(),
+        schema="(Tensor grad, Tensor log_probs, Tensor targets, Tensor input_lengths, Tensor target_lengths,"
+        " Tensor nll, Tensor log_alpha, int blank) -> Tensor",
+    )
+    def ctc_backward(
+        grad: Any,
+        log_probs: Any,
+        targets: Any,
+        input_lengths: Any,
+        target_lengths: Any,
+        nll: Any,
+        log_alpha: Any,
+        blank: int,
+    ) -> Any:
+        return aten._ctc_loss_backward.Tensor(
+            grad, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank, False
+        )
+
+    @ctc_backward.register_fake
+    def _(grad, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank):  # type: ignore[no-untyped-def]
+        return torch.empty_like(log_probs)
+
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+        log_probs, targets, input_lengths, target_lengths, blank = inputs
+        ctx.save_for_backward(log_probs, targets, input_lengths, target_lengths, *output)
+        ctx.blank = blank
+
+    def backward(ctx: Any, grad_nll: Any, _grad_alpha: Any) -> tuple[Any, ...]:
+        log_probs, targets, input_lengths, target_lengths, nll, log_alpha = ctx.saved_tensors
+        grad = ctc_backward(grad_nll, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, ctx.blank)
+        return grad, None, None, None, None
+
+    ctc.register_autograd(backward, setup_context=setup_context)
+    _ctc_op = ctc
+    return ctc
+
+
+__all__ = [
+    "is_torch",
+    "use_torch",
+    "disabled",
+    "is_compiling",
+    "torch_l2",
+    "torch_l1",
+    "torch_huber",
+    "poisson_nll_applies",
+    "torch_poisson_nll",
+    "bce_applies",
+    "torch_bce_with_logits",
+    "torch_logistic",
+    "torch_sparse_softmax_ce",
+    "kl_div_applies",
+    "torch_kl_div",
+    "torch_ctc_loss",
+]

@@ -1,0 +1,951 @@
+"""``losskit bench``: time losskit against ``torch.nn.functional``, optax and MXNet 1.9.1.
+
+Every benchmarked loss has an equivalent in the reference library: the same per-example values
+from the same inputs, which a self-check asserts (``allclose``) before anything is timed. A
+reference marked *closest* computes slightly different math (named in its note) and is only
+compared, not asserted. Each timing is forward + backward (the gradient of every
+differentiated input, with a cotangent of ones), at a small size (batch 64: per-call overhead)
+and a large one (16M elements; ``N=4096, C=32768`` for cross-entropy), ``--scale`` shrinking
+the batch of the large one.
+
+In one process the implementations alternate (ABAB..., the order flipped every round) after a
+warm-up; a round times a block of calls long enough for the clock, and the reported time is
+the median over rounds. MXNet runs in its own interpreter (``--mxnet-python``, the variable
+``LOSSKIT_MXNET_PYTHON``, or ``/work/mxvenv/bin/python``) as a worker fed one task at a time
+over a pipe, the inputs passing through ``.npy`` files; its times compare with losskit's
+PyTorch eager times on the CPU.
+
+This module is also the MXNet worker: ``python -I bench.py --mxnet-worker``, which imports
+nothing but the standard library, NumPy and MXNet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_MXNET_PYTHON = "/work/mxvenv/bin/python"
+BACKENDS = ("torch", "jax", "mxnet")
+SIZES = ("small", "large")
+
+# ratio targets (losskit / reference) of issue 5, per backend and size
+TARGETS: dict[tuple[str, str], float] = {
+    ("torch", "large"): 1.1,
+    ("torch", "small"): 2.0,
+    ("torch-compile", "large"): 1.0,
+    ("torch-compile", "small"): 2.0,
+    ("jax", "large"): 1.05,
+    ("jax", "small"): 1.05,
+    ("mxnet", "large"): 1.0,
+    ("mxnet", "small"): 1.0,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# what is benchmarked
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """NumPy inputs of one benchmark: the losskit call's arguments and what the references add."""
+
+    args: tuple[np.ndarray, ...]
+    grad: tuple[int, ...]  # positions of ``args`` that are differentiated
+    extra: tuple[np.ndarray, ...] = ()  # appended to ``args`` for the references only
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.args[0].shape)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One benchmarked loss: the losskit loss, its input recipe and its references by backend.
+
+    ``torch``/``jax`` name the reference (the function is built in :func:`torch_references` /
+    :func:`jax_references` under the spec's ``id``); ``mxnet`` is a Gluon class and its
+    keywords. ``exact=False`` marks a closest equivalent whose math differs (see ``note``).
+    """
+
+    id: str
+    loss: str
+    init: dict[str, Any]
+    family: str  # "elementwise", "classes" or "ctc": picks the sizes
+    make: Callable[[np.random.Generator, tuple[int, ...]], Inputs]
+    torch: str | None
+    jax: str | None = None
+    mxnet: tuple[str, dict[str, Any]] | None = None
+    exact: bool = True
+    note: str = ""
+    mx_reduce: str | None = None  # "mean": Gluon returns the batch mean, not one value per example
+
+
+def sizes(family: str, size: str, scale: float) -> tuple[int, ...]:
+    """Input dimensions of ``family`` at ``size``; ``scale`` multiplies the large batch."""
+    big = max(1, round(4096 * scale))
+    if family == "elementwise":
+        return (64, 128) if size == "small" else (big, 4096)  # 16M elements at scale 1
+    if family == "classes":
+        return (64, 128) if size == "small" else (big, 32768)
+    if family == "ctc":  # (N, T, C, S)
+        return (64, 32, 16, 8) if size == "small" else (max(1, round(512 * scale)), 256, 64, 48)
+    raise ValueError(family)
+
+
+def _f32(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _regression(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    return Inputs((_f32(rng.normal(size=dims)), _f32(rng.normal(size=dims))), (0, 1))
+
+
+def _binary(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    return Inputs((_f32(rng.normal(size=dims) * 2), _f32(rng.uniform(size=dims))), (0,))
+
+
+def _signed(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    x, y = _f32(rng.normal(size=dims) * 2), _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))
+    return Inputs((x, y), (0,), (np.zeros_like(x),))
+
+
+def _sparse(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    n, c = dims
+    return Inputs((_f32(rng.normal(size=dims) * 2), rng.integers(0, c, size=n)), (0,))
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def _kl(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    logp = _log_softmax(rng.normal(size=dims))
+    target = np.exp(_log_softmax(rng.normal(size=dims)))
+    return Inputs((_f32(logp), _f32(target)), (0,))
+
+
+def _poisson(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    return Inputs((_f32(rng.normal(size=dims) * 0.5), _f32(rng.poisson(1.5, size=dims))), (0,))
+
+
+def _cosine(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    n = dims[0]
+    a, b = _f32(rng.normal(size=dims)), _f32(rng.normal(size=dims))
+    return Inputs((a, b, _f32(rng.choice(np.array([-1.0, 1.0]), size=n))), (0, 1))
+
+
+def _triplet(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    return Inputs(tuple(_f32(rng.normal(size=dims)) for _ in range(3)), (0, 1, 2))
+
+
+def _ctc(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    n, t, c, s = dims
+    label_lengths = rng.integers(max(1, s // 2), s + 1, size=n)
+    label = rng.integers(0, c - 1, size=(n, s))
+    label[np.arange(s)[None, :] >= label_lengths[:, None]] = 0
+    pred_lengths = rng.integers(max(2 * s + 1, (3 * t) // 4), t + 1, size=n)
+    logit_pad = _f32(np.arange(t)[None, :] >= pred_lengths[:, None])
+    label_pad = _f32(np.arange(s)[None, :] >= label_lengths[:, None])
+    return Inputs((_f32(rng.normal(size=(n, t, c))), label, pred_lengths, label_lengths), (0,), (logit_pad, label_pad))
+
+
+SPECS: list[Spec] = [
+    Spec("l2", "L2Loss", {}, "elementwise", _regression, "mse_loss", "optax.l2_loss", ("L2Loss", {})),
+    Spec("l1", "L1Loss", {}, "elementwise", _regression, "l1_loss", "jnp expression", ("L1Loss", {})),
+    Spec(
+        "huber", "HuberLoss", {"rho": 0.5}, "elementwise", _regression, "smooth_l1_loss(beta=rho)",
+        "optax.huber_loss / rho", ("HuberLoss", {"rho": 0.5}),
+    ),
+    Spec(
+        "bce", "SigmoidBCELoss", {}, "elementwise", _binary, "binary_cross_entropy_with_logits",
+        "optax.sigmoid_binary_cross_entropy", ("SigmoidBCELoss", {}),
+    ),
+    Spec(
+        "ce", "SoftmaxCELoss", {}, "classes", _sparse, "cross_entropy",
+        "optax.softmax_cross_entropy_with_integer_labels", ("SoftmaxCELoss", {}),
+    ),
+    Spec("kl_div", "KLDivLoss", {}, "elementwise", _kl, "kl_div", "optax.kl_divergence", ("KLDivLoss", {})),
+    Spec("ctc", "CTCLoss", {}, "ctc", _ctc, "ctc_loss", "optax.ctc_loss", ("CTCLoss", {})),
+    Spec(
+        "poisson", "PoissonNLLLoss", {}, "elementwise", _poisson, "poisson_nll_loss", "jnp expression",
+        ("PoissonNLLLoss", {}), mx_reduce="mean",
+    ),
+    Spec(
+        "cosine", "CosineEmbeddingLoss", {"margin": 0.2}, "elementwise", _cosine, "cosine_embedding_loss",
+        "jnp expression", ("CosineEmbeddingLoss", {"margin": 0.2}),
+        note="torch adds eps=1e-12 to each squared norm, losskit takes max(|a|^2|b|^2, 1e-24): equal to ~1e-12",
+    ),
+    Spec(
+        "triplet", "TripletLoss", {"margin": 1.0}, "elementwise", _triplet, "expression (squared distances)",
+        "jnp expression", ("TripletLoss", {"margin": 1.0}),
+        note="Gluon's triplet loss uses squared distances; F.triplet_margin_loss (p-norm) is the next row",
+    ),
+    Spec(
+        "triplet~", "TripletLoss", {"margin": 1.0}, "elementwise", _triplet, "triplet_margin_loss", None, None,
+        exact=False, note="closest only: torch uses |a - p|_2 + eps, losskit (Gluon) squared distances",
+    ),
+    Spec(
+        "soft_margin", "LogisticLoss", {}, "elementwise", _signed, "soft_margin_loss",
+        "optax.sigmoid_binary_cross_entropy((y+1)/2)", ("LogisticLoss", {}),
+        note="torch computes log1p(exp(-yx)), which overflows for yx < -88 in float32; losskit's softplus does not",
+    ),
+    Spec(
+        "margin_ranking", "HingeLoss", {"margin": 1.0}, "elementwise", _signed, "margin_ranking_loss(x, 0, y)",
+        "optax.hinge_loss", ("HingeLoss", {"margin": 1.0}),
+    ),
+]  # fmt: skip
+
+
+def torch_references() -> dict[str, Callable[..., Any]]:
+    """The ``torch.nn.functional`` reference of every spec: ``ref(*args, *extra)`` -> per-example loss."""
+    import torch
+    import torch.nn.functional as F
+
+    def ctc(pred: Any, label: Any, pred_lengths: Any, label_lengths: Any, *_: Any) -> Any:
+        log_probs = torch.log_softmax(pred.transpose(0, 1), dim=-1)
+        blank = pred.shape[-1] - 1
+        return F.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank=blank, reduction="none")
+
+    def triplet(a: Any, p: Any, n: Any) -> Any:
+        return torch.relu((p - a).square().sum(1) - (n - a).square().sum(1) + 1.0)
+
+    return {
+        "l2": lambda p, y: F.mse_loss(p, y, reduction="none").mean(1) / 2,
+        "l1": lambda p, y: F.l1_loss(p, y, reduction="none").mean(1),
+        "huber": lambda p, y: F.smooth_l1_loss(p, y, reduction="none", beta=0.5).mean(1),
+        "bce": lambda x, z: F.binary_cross_entropy_with_logits(x, z, reduction="none").mean(1),
+        "ce": lambda x, y: F.cross_entropy(x, y, reduction="none"),
+        "kl_div": lambda lp, t: F.kl_div(lp, t, reduction="none").sum(1),
+        "ctc": ctc,
+        "poisson": lambda p, t: F.poisson_nll_loss(p, t, log_input=True, full=False, reduction="none").mean(1),
+        "cosine": lambda a, b, y: F.cosine_embedding_loss(a, b, y, margin=0.2, reduction="none"),
+        "triplet": triplet,
+        "triplet~": lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=1.0, reduction="none"),
+        "soft_margin": lambda x, y, _zero: F.soft_margin_loss(x, y, reduction="none").mean(1),
+        "margin_ranking": lambda x, y, zero: F.margin_ranking_loss(x, zero, y, margin=1.0, reduction="none").mean(1),
+    }
+
+
+def jax_references() -> dict[str, Callable[..., Any]]:
+    """The optax reference of every spec (a ``jax.numpy`` expression where optax has none)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def cosine(a: Any, b: Any, y: Any) -> Any:
+        cos = jnp.sum(a * b, 1) / jnp.sqrt(jnp.maximum(jnp.sum(a * a, 1) * jnp.sum(b * b, 1), 1e-24))
+        return jnp.where(y == 1, 1 - cos, 0.0) + jnp.where(y == -1, jax.nn.relu(cos - 0.2), 0.0)
+
+    def ctc(pred: Any, label: Any, _pl: Any, _ll: Any, logit_pad: Any, label_pad: Any) -> Any:
+        return optax.ctc_loss(pred, logit_pad, label, label_pad, blank_id=pred.shape[-1] - 1)
+
+    return {
+        "l2": lambda p, y: optax.l2_loss(p, y).mean(1),
+        "l1": lambda p, y: jnp.abs(p - y).mean(1),
+        "huber": lambda p, y: optax.huber_loss(p, y, delta=0.5).mean(1) / 0.5,
+        "bce": lambda x, z: optax.sigmoid_binary_cross_entropy(x, z).mean(1),
+        "ce": lambda x, y: optax.softmax_cross_entropy_with_integer_labels(x, y),
+        "kl_div": lambda lp, t: optax.kl_divergence(lp, t),
+        "ctc": ctc,
+        "poisson": lambda p, t: (jnp.exp(p) - t * p).mean(1),
+        "cosine": cosine,
+        "triplet": lambda a, p, n: jax.nn.relu(((p - a) ** 2).sum(1) - ((n - a) ** 2).sum(1) + 1.0),
+        "soft_margin": lambda x, y, _zero: optax.sigmoid_binary_cross_entropy(x, (y + 1) / 2).mean(1),
+        "margin_ranking": lambda x, y, _zero: optax.hinge_loss(x, y).mean(1),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# timing
+# --------------------------------------------------------------------------------------------
+
+
+def time_alternating(
+    fns: dict[str, Callable[[], Any]],
+    sync: Callable[[], None],
+    *,
+    repeats: int,
+    min_block_s: float,
+    warmup: int = 2,
+) -> dict[str, list[float]]:
+    """Seconds per call of each function, ``repeats`` samples each, the functions alternating.
+
+    After ``warmup`` calls of each, one call of each sizes a block (the same number of calls
+    for all, at least ``min_block_s`` for the fastest); every round then times one block of
+    each function, in an order reversed every other round.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+        sync()
+    once = []
+    for fn in fns.values():
+        start = time.perf_counter()
+        fn()
+        sync()
+        once.append(time.perf_counter() - start)
+    calls = max(1, min(10_000, math.ceil(min_block_s / max(min(once), 1e-7))))
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            fn = fns[name]
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            sync()
+            samples[name].append((time.perf_counter() - start) / calls)
+    return samples
+
+
+def _median_ms(values: Sequence[float]) -> float:
+    return statistics.median(values) * 1e3
+
+
+def _max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6))) if a.size else 0.0
+
+
+class SelfCheckError(AssertionError):
+    """A reference does not compute the same per-example values as losskit."""
+
+
+def _assert_close(what: str, got: np.ndarray, want: np.ndarray, rtol: float = 2e-4, atol: float = 2e-5) -> None:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        raise SelfCheckError(f"{what}: shape {got.shape} != reference shape {want.shape}")
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    if not np.allclose(got, want, rtol=rtol, atol=atol * scale):
+        raise SelfCheckError(f"{what}: max relative difference {_max_rel_diff(got, want):.3g} (rtol {rtol})")
+
+
+# --------------------------------------------------------------------------------------------
+# backends
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    sizes: tuple[str, ...] = SIZES
+    repeats: int = 7
+    backends: tuple[str, ...] = BACKENDS
+    losses: tuple[str, ...] = ()
+    device: str = "cpu"
+    scale: float = 1.0
+    compile: bool = False
+    with_generic: bool = False
+    min_block_s: float = 0.05
+    mxnet_python: str | None = None
+    threads: int | None = None
+    seed: int = 0
+    quiet: bool = False
+    deadline: float | None = None  # time.monotonic() after which the remaining tasks are skipped
+    compile_sizes: tuple[str, ...] = SIZES  # the sizes at which --compile applies
+    compile_only: bool = False  # with compile: time torch.compile only, not eager PyTorch
+    notes: list[str] = field(default_factory=list)
+
+
+def _record(spec: Spec, size: str, inputs: Inputs, backend: str, reference: str, **values: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "loss": spec.id,
+        "losskit": spec.loss,
+        "size": size,
+        "shape": list(inputs.shape),
+        "backend": backend,
+        "reference": reference,
+        "exact": spec.exact,
+        "note": spec.note,
+        "losskit_ms": None,
+        "ref_ms": None,
+        "ratio": None,
+        "generic_ms": None,
+        "target": TARGETS.get((backend, size)) if spec.exact else None,
+        "met": None,
+        "check": None,
+        "error": None,
+    }
+    rec.update(values)
+    if rec["losskit_ms"] is not None and rec["ref_ms"]:
+        rec["ratio"] = rec["losskit_ms"] / rec["ref_ms"]
+        if rec["target"] is not None:
+            rec["met"] = bool(rec["ratio"] <= rec["target"])
+    return rec
+
+
+def _losskit(spec: Spec) -> Any:
+    import losskit
+
+    return losskit.get_loss(spec.loss, **spec.init)
+
+
+def _generic() -> Any:
+    """A context where losskit takes its generic array-API path (no backend fast path)."""
+    from losskit import _fast
+
+    return _fast.disabled()
+
+
+def run_torch(spec: Spec, size: str, inputs: Inputs, opts: Options, *, compiled: bool) -> dict[str, Any]:
+    """Time losskit and the ``torch.nn.functional`` reference (eager, or both under ``torch.compile``)."""
+    import torch
+
+    backend = "torch-compile" if compiled else "torch"
+    ref_fn = torch_references()[spec.id]
+    loss = _losskit(spec)
+    dev = torch.device(opts.device)
+    args = [torch.from_numpy(a).to(dev) for a in inputs.args]
+    extra = [torch.from_numpy(a).to(dev) for a in inputs.extra]
+    for i in inputs.grad:
+        args[i].requires_grad_(True)
+    leaves = [args[i] for i in inputs.grad]
+
+    def lk(*a: Any) -> Any:
+        return loss(*a)
+
+    def ref(*a: Any) -> Any:
+        return ref_fn(*a)
+
+    def generic(*a: Any) -> Any:
+        with _generic():
+            return loss(*a)
+
+    if compiled:
+        torch._dynamo.reset()
+        lk = torch.compile(lk, fullgraph=True, dynamic=False)
+        ref = torch.compile(ref, dynamic=False)
+
+    def step(f: Callable[..., Any], with_extra: bool) -> Callable[[], Any]:
+        call_args = (*args, *extra) if with_extra else tuple(args)
+
+        def run() -> Any:
+            out = f(*call_args)
+            return torch.autograd.grad(out, leaves, grad_outputs=torch.ones_like(out))
+
+        return run
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    reference = spec.torch or ""
+    try:
+        got, want = lk(*args), ref(*args, *extra)
+        got_np, want_np = got.detach().float().cpu().numpy(), want.detach().float().cpu().numpy()
+        check = _max_rel_diff(got_np, want_np)
+        if spec.exact:
+            _assert_close(f"{spec.id}/{size}/{backend} vs {reference}", got_np, want_np)
+            g_got = torch.autograd.grad(got.sum(), leaves[0])[0]
+            g_want = torch.autograd.grad(want.sum(), leaves[0])[0]
+            _assert_close(
+                f"{spec.id}/{size}/{backend} gradient", g_got.float().cpu().numpy(), g_want.float().cpu().numpy()
+            )
+        fns = {"losskit": step(lk, False), "ref": step(ref, True)}
+        if opts.with_generic and not compiled:  # eager only: a third inductor compile per loss costs minutes
+            fns["generic"] = step(generic, False)
+        samples = time_alternating(fns, sync, repeats=opts.repeats, min_block_s=opts.min_block_s)
+    except Exception as exc:  # a failing loss is reported in the table, the others still run
+        if isinstance(exc, SelfCheckError) or not opts.quiet:
+            print(f"\n[{spec.id}/{size}/{backend}] {type(exc).__name__}: {exc}", file=sys.stderr)
+        return _record(spec, size, inputs, backend, reference, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    return _record(
+        spec,
+        size,
+        inputs,
+        backend,
+        reference,
+        losskit_ms=_median_ms(samples["losskit"]),
+        ref_ms=_median_ms(samples["ref"]),
+        generic_ms=_median_ms(samples["generic"]) if "generic" in samples else None,
+        check=check,
+        values=got_np.reshape(-1)[:64].tolist(),
+    )
+
+
+def run_jax(spec: Spec, size: str, inputs: Inputs, opts: Options) -> dict[str, Any]:
+    """Time ``jax.jit`` of losskit and of the optax reference, value and gradient of the sum."""
+    import jax
+    import jax.numpy as jnp
+
+    ref_fn = jax_references()[spec.id]
+    loss = _losskit(spec)
+
+    def to_jax(a: np.ndarray) -> Any:
+        return jnp.asarray(a.astype(np.int32) if a.dtype.kind in "iu" else a)
+
+    args = [to_jax(a) for a in inputs.args]
+    extra = [to_jax(a) for a in inputs.extra]
+    grads = inputs.grad
+
+    def lk_total(*a: Any) -> Any:
+        return jnp.sum(loss(*a[: len(args)]))
+
+    def ref_total(*a: Any) -> Any:
+        return jnp.sum(ref_fn(*a))
+
+    lk_step = jax.jit(jax.value_and_grad(lk_total, argnums=grads))
+    ref_step = jax.jit(jax.value_and_grad(ref_total, argnums=grads))
+    reference = spec.jax or ""
+    try:
+        got = np.asarray(jax.jit(lambda *a: loss(*a))(*args))
+        want = np.asarray(jax.jit(ref_fn)(*args, *extra))
+        check = _max_rel_diff(got, want)
+        if spec.exact:
+            _assert_close(f"{spec.id}/{size}/jax vs {reference}", got, want)
+            g_got = lk_step(*args, *extra)[1][0]
+            g_want = ref_step(*args, *extra)[1][0]
+            _assert_close(f"{spec.id}/{size}/jax gradient", np.asarray(g_got), np.asarray(g_want))
+        fns = {
+            "losskit": lambda: jax.block_until_ready(lk_step(*args, *extra)),
+            "ref": lambda: jax.block_until_ready(ref_step(*args, *extra)),
+        }
+        samples = time_alternating(fns, lambda: None, repeats=opts.repeats, min_block_s=opts.min_block_s)
+    except Exception as exc:
+        if isinstance(exc, SelfCheckError) or not opts.quiet:
+            print(f"\n[{spec.id}/{size}/jax] {type(exc).__name__}: {exc}", file=sys.stderr)
+        return _record(spec, size, inputs, "jax", reference, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    return _record(
+        spec,
+        size,
+        inputs,
+        "jax",
+        reference,
+        losskit_ms=_median_ms(samples["losskit"]),
+        ref_ms=_median_ms(samples["ref"]),
+        check=check,
+        platform=jax.default_backend(),
+    )
+
+
+class MXNetWorker:
+    """An MXNet interpreter running :func:`mxnet_worker`, fed one task at a time over a pipe."""
+
+    def __init__(self, python: str, threads: int | None = None) -> None:
+        env = dict(os.environ)
+        # idle OpenMP threads of the worker must not spin while torch is being timed
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        if threads:
+            env["OMP_NUM_THREADS"] = env["MXNET_CPU_WORKER_NTHREADS"] = str(threads)
+        self.proc = subprocess.Popen(
+            [python, "-I", str(Path(__file__).resolve()), "--mxnet-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        hello = json.loads(self._readline())
+        if hello.get("error"):
+            self.close()
+            raise RuntimeError(hello["error"])
+        self.version: str = hello["mxnet"]
+        self.tmp = tempfile.TemporaryDirectory(prefix="losskit-bench-")
+
+    def _readline(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the MXNet worker exited (status {self.proc.poll()})")
+        return line
+
+    def run(self, spec: Spec, size: str, inputs: Inputs, repeats: int, min_block_s: float) -> dict[str, Any]:
+        assert spec.mxnet is not None and self.proc.stdin is not None
+        paths = []
+        for i, a in enumerate(inputs.args):
+            path = os.path.join(self.tmp.name, f"arg{i}.npy")
+            np.save(path, a)
+            paths.append(path)
+        gluon, init = spec.mxnet
+        task = {"gluon": gluon, "init": init, "args": paths, "grad": list(inputs.grad), "repeats": repeats}
+        task["min_block_s"] = min_block_s
+        self.proc.stdin.write(json.dumps(task) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self._readline())
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        if hasattr(self, "tmp"):
+            self.tmp.cleanup()
+
+
+def mxnet_python(opts: Options) -> str | None:
+    """The MXNet interpreter: ``--mxnet-python``, else ``$LOSSKIT_MXNET_PYTHON``, else the default path."""
+    for candidate in (opts.mxnet_python, os.environ.get("LOSSKIT_MXNET_PYTHON"), DEFAULT_MXNET_PYTHON):
+        if candidate:
+            return candidate if os.path.exists(candidate) else None
+    return None
+
+
+def run_mxnet(
+    worker: MXNetWorker, spec: Spec, size: str, inputs: Inputs, opts: Options, torch_rec: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Time Gluon's loss in the worker; its ratio is losskit's PyTorch eager CPU time over it."""
+    gluon = f"gluon.loss.{spec.mxnet[0]}" if spec.mxnet else ""
+    result = worker.run(spec, size, inputs, opts.repeats, opts.min_block_s)
+    if result.get("error"):
+        return _record(spec, size, inputs, "mxnet", gluon, error=result["error"])
+    lk_ms = torch_rec["losskit_ms"] if torch_rec and torch_rec.get("losskit_ms") else None
+    check = None
+    if torch_rec and torch_rec.get("values") is not None:
+        mine = np.asarray(torch_rec["values"])
+        theirs = np.asarray(result["values"], dtype=np.float64)
+        if spec.mx_reduce == "mean":
+            mine = np.asarray([float(torch_rec["mean"])])
+        n = min(mine.size, theirs.size)
+        check = _max_rel_diff(mine[:n], theirs[:n])
+        try:
+            _assert_close(f"{spec.id}/{size}/mxnet vs {gluon}", mine[:n], theirs[:n], rtol=1e-3, atol=1e-4)
+        except SelfCheckError as exc:
+            print(f"\n[{spec.id}/{size}/mxnet] {exc}", file=sys.stderr)
+            return _record(spec, size, inputs, "mxnet", gluon, error=str(exc), check=check)
+    return _record(spec, size, inputs, "mxnet", gluon, losskit_ms=lk_ms, ref_ms=result["ms"], check=check)
+
+
+# --------------------------------------------------------------------------------------------
+# the MXNet worker (runs under MXNet's interpreter: standard library, NumPy and MXNet only)
+# --------------------------------------------------------------------------------------------
+
+
+def mxnet_worker(stdin: Iterable[str] = sys.stdin) -> int:
+    """Answer one JSON task per input line with one JSON result line: Gluon forward + backward."""
+    try:
+        import mxnet as mx
+    except Exception as exc:  # no MXNet here: say so once and stop
+        print(json.dumps({"error": f"cannot import mxnet: {exc}"}), flush=True)
+        return 1
+    print(json.dumps({"mxnet": mx.__version__}), flush=True)
+    for line in stdin:
+        task = json.loads(line)
+        try:
+            result = _mxnet_task(mx, task)
+        except Exception as exc:
+            result = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+def _mxnet_task(mx: Any, task: dict[str, Any]) -> dict[str, Any]:
+    loss = getattr(mx.gluon.loss, task["gluon"])(**task["init"])
+    args = [mx.nd.array(np.load(path), dtype="float32") for path in task["args"]]
+    for i in task["grad"]:
+        args[i].attach_grad()
+
+    def step() -> Any:
+        with mx.autograd.record():
+            out = loss(*args)
+        out.backward()
+        return out
+
+    first = step()
+    mx.nd.waitall()
+    values = first.asnumpy().reshape(-1)[:64].astype(np.float64).tolist()
+    samples = time_alternating(
+        {"mxnet": step}, mx.nd.waitall, repeats=task["repeats"], min_block_s=task["min_block_s"]
+    )["mxnet"]
+    return {"ms": _median_ms(samples), "values": values}
+
+
+# --------------------------------------------------------------------------------------------
+# the run, the table, the command line
+# --------------------------------------------------------------------------------------------
+
+
+def environment(opts: Options) -> dict[str, Any]:
+    """Versions, machine and options, recorded beside the results."""
+    info: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "numpy": np.__version__,
+        "device": opts.device,
+        "scale": opts.scale,
+        "repeats": opts.repeats,
+    }
+    for name in ("torch", "jax", "optax"):
+        try:
+            info[name] = __import__(name).__version__
+        except Exception:
+            info[name] = None
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if opts.device == "cuda" and torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except Exception:
+        pass
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _progress(total: int, quiet: bool) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is optional: a bar without it is a no-op
+
+        class _Bar:
+            def update(self, n: int = 1) -> None: ...
+            def set_description(self, text: str) -> None: ...
+            def close(self) -> None: ...
+
+        return _Bar()
+    return tqdm(total=total, disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+
+def select_specs(names: Sequence[str]) -> list[Spec]:
+    if not names:
+        return list(SPECS)
+    known = {s.id: s for s in SPECS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown loss {', '.join(unknown)}; valid: {', '.join(known)}")
+    return [known[n] for n in names]
+
+
+def run_benchmarks(opts: Options) -> dict[str, Any]:
+    """Run every selected benchmark; return ``{"environment": ..., "results": [...], "notes": [...]}``."""
+    if "jax" in opts.backends and opts.device == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if opts.device == "cuda":  # JAX would otherwise take 75% of the GPU that torch shares
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    specs = select_specs(opts.losses)
+    backends = list(opts.backends)
+    notes = list(opts.notes)
+    if "torch" in backends:
+        try:
+            import torch
+
+            if opts.threads:
+                torch.set_num_threads(opts.threads)
+            if opts.device == "cuda" and not torch.cuda.is_available():
+                notes.append("torch: CUDA is not available; torch skipped")
+                backends.remove("torch")
+        except ImportError:
+            notes.append("torch is not installed; torch skipped")
+            backends.remove("torch")
+    if "jax" in backends:
+        try:
+            import jax
+            import optax  # noqa: F401
+
+            if opts.device == "cuda" and jax.default_backend() != "gpu":
+                notes.append(f"jax: no GPU backend (default is {jax.default_backend()}); jax ran there")
+        except ImportError:
+            notes.append("jax/optax is not installed; jax skipped")
+            backends.remove("jax")
+    worker = None
+    if "mxnet" in backends:
+        python = mxnet_python(opts)
+        if opts.device != "cpu":
+            notes.append("mxnet: compared on the CPU only (MXNet 1.9.1 CPU build); skipped for --device cuda")
+        elif python is None:
+            notes.append("mxnet: no MXNet interpreter (--mxnet-python / LOSSKIT_MXNET_PYTHON); skipped")
+        elif "torch" not in backends:
+            notes.append("mxnet: needs the torch backend (its ratio is losskit on torch over MXNet); skipped")
+        else:
+            try:
+                worker = MXNetWorker(python, opts.threads)
+                notes.append(f"mxnet {worker.version} via {python}, ratio = losskit torch eager CPU / MXNet")
+            except Exception as exc:
+                notes.append(f"mxnet: worker failed to start ({exc}); skipped")
+    tasks = [(spec, size) for size in opts.sizes for spec in specs]
+    per_task = [b for b in ("torch", "jax") if b in backends]
+    if opts.compile and "torch" in backends:
+        per_task.insert(1, "torch-compile")
+        if opts.compile_only:
+            per_task.remove("torch")
+    if worker is not None:
+        per_task.append("mxnet")
+    bar = _progress(len(tasks) * len(per_task), opts.quiet)
+    results: list[dict[str, Any]] = []
+    skipped = 0
+    try:
+        for spec, size in tasks:
+            if opts.deadline is not None and time.monotonic() > opts.deadline:
+                skipped += 1
+                bar.update(len(per_task))
+                continue
+            inputs = spec.make(np.random.default_rng(opts.seed), sizes(spec.family, size, opts.scale))
+            torch_rec = None
+            for backend in per_task:
+                if backend == "torch-compile" and size not in opts.compile_sizes:
+                    bar.update(1)
+                    continue
+                bar.set_description(f"{spec.id:>14} {size:>5} {backend}")
+                rec: dict[str, Any] | None = None
+                if backend == "torch" and spec.torch:
+                    rec = torch_rec = run_torch(spec, size, inputs, opts, compiled=False)
+                    if spec.mx_reduce == "mean" and rec.get("error") is None:
+                        rec["mean"] = _losskit_mean(spec, inputs)
+                elif backend == "torch-compile" and spec.torch:
+                    rec = run_torch(spec, size, inputs, opts, compiled=True)
+                elif backend == "jax" and spec.jax:
+                    rec = run_jax(spec, size, inputs, opts)
+                elif backend == "mxnet" and spec.mxnet and worker is not None:
+                    rec = run_mxnet(worker, spec, size, inputs, opts, torch_rec)
+                if rec is not None:
+                    results.append(rec)
+                bar.update(1)
+    finally:
+        bar.close()
+        if worker is not None:
+            worker.close()
+    if skipped:
+        notes.append(f"time budget reached: {skipped} of {len(tasks)} (loss, size) tasks skipped")
+    for rec in results:
+        rec.pop("values", None)
+        rec.pop("mean", None)
+    return {"environment": environment(opts), "results": results, "notes": notes}
+
+
+def _losskit_mean(spec: Spec, inputs: Inputs) -> float:
+    import torch
+
+    with torch.no_grad():
+        out = _losskit(spec)(*[torch.from_numpy(a) for a in inputs.args])
+    return float(out.double().mean())
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.{digits}f}" if x < 100 else f"{x:.1f}"
+
+
+def table(results: Sequence[dict[str, Any]], markdown: bool = False) -> str:
+    """One row per (loss, size, backend): times in ms, the ratio losskit/reference and its target."""
+    has_generic = any(r.get("generic_ms") is not None for r in results)
+    head = ["loss", "size", "shape", "backend", "reference", "losskit ms", "ref ms", "ratio", "target", "ok"]
+    if has_generic:
+        head.insert(7, "generic ms")
+    rows = []
+    for r in results:
+        ok = "ERR" if r["error"] else {True: "yes", False: "NO", None: "-"}[r["met"]]
+        ref = r["reference"] + ("" if r["exact"] else " (closest)")
+        row = [
+            r["loss"],
+            r["size"],
+            "x".join(map(str, r["shape"])),
+            r["backend"],
+            ref,
+            _fmt(r["losskit_ms"]),
+            _fmt(r["ref_ms"]),
+            _fmt(r["ratio"], 2),
+            "-" if r["target"] is None else f"<= {r['target']:g}" if r["backend"] != "mxnet" else "< 1",
+            ok,
+        ]
+        if has_generic:
+            row.insert(7, _fmt(r.get("generic_ms")))
+        rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 5 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in rows])
+
+
+def summary(results: Sequence[dict[str, Any]]) -> str:
+    judged = [r for r in results if r["met"] is not None]
+    missed = [
+        f"{r['loss']}/{r['size']}/{r['backend']} ({r['ratio']:.2f} > {r['target']:g})" for r in judged if not r["met"]
+    ]
+    errors = [f"{r['loss']}/{r['size']}/{r['backend']}" for r in results if r["error"]]
+    text = f"targets met: {len(judged) - len(missed)}/{len(judged)}"
+    if missed:
+        text += "\nmissed: " + ", ".join(missed)
+    if errors:
+        text += "\nerrors: " + ", ".join(errors)
+    return text
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of ``losskit bench`` (added to ``parser`` when the CLI passes its subparser)."""
+    p = parser or argparse.ArgumentParser(prog="losskit bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", choices=("small", "large", "both"), default="both", help="input size (default: both)")
+    p.add_argument("--repeats", type=int, default=7, help="timed rounds per implementation; the median is kept")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: torch,jax,mxnet")
+    p.add_argument("--losses", default="", help=f"comma-separated subset of: {','.join(s.id for s in SPECS)}")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="PyTorch (and JAX) device")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the large batch (4096) by this, e.g. 0.125")
+    p.add_argument("--compile", action="store_true", help="also time both sides under torch.compile (inductor)")
+    p.add_argument("--with-generic", action="store_true", help="also time losskit's generic path (fast paths off)")
+    p.add_argument("--min-block", type=float, default=0.05, help="seconds timed per block of calls (default 0.05)")
+    p.add_argument("--mxnet-python", default=None, help=f"MXNet's interpreter (default {DEFAULT_MXNET_PYTHON})")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON to PATH")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def options_from(ns: argparse.Namespace) -> Options:
+    backends = tuple(b.strip() for b in ns.backends.split(",") if b.strip())
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown:
+        raise SystemExit(f"unknown backend {', '.join(unknown)}; valid: {', '.join(BACKENDS)}")
+    return Options(
+        sizes=SIZES if ns.size == "both" else (ns.size,),
+        repeats=max(1, ns.repeats),
+        backends=backends,
+        losses=tuple(x.strip() for x in ns.losses.split(",") if x.strip()),
+        device=ns.device,
+        scale=ns.scale,
+        compile=ns.compile,
+        with_generic=ns.with_generic,
+        min_block_s=ns.min_block,
+        mxnet_python=ns.mxnet_python,
+        threads=ns.threads,
+        quiet=ns.quiet,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``losskit bench`` and ``benchmarks/core.py``; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--mxnet-worker"]:
+        return mxnet_worker()
+    ns = build_parser().parse_args(args)
+    opts = options_from(ns)
+    report = run_benchmarks(opts)
+    print(table(report["results"], markdown=ns.markdown))
+    print(summary(report["results"]))
+    for note in report["notes"]:
+        print(f"note: {note}")
+    if ns.json:
+        Path(ns.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(ns.json).write_text(json.dumps(report, indent=1))
+        print(f"wrote {ns.json}")
+    return 0
+
+
+run = main  # the name the CLI calls: ``losskit bench ARGS`` -> ``run(ARGS)``
+
+if __name__ == "__main__":
+    sys.exit(main())

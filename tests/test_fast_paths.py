@@ -1,0 +1,303 @@
+"""The backend fast paths of :mod:`losskit._fast` against the generic array-API path: values and
+gradients, float32 and float64, several shapes and axes.
+
+Each fast function returns the unreduced loss; the test reduces it as ``finish`` does and
+compares with the public function run with fast paths off (``_fast.disabled()``). The last
+tests run every case of ``cases.py`` with fast paths on and off, which covers the hooks in the
+public functions wherever they are applied.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import losskit
+import losskit.functional as LF
+from backends import to_backend
+from cases import CASES
+
+torch = pytest.importorskip("torch")
+from losskit import _fast  # noqa: E402
+
+DTYPES = [torch.float32, torch.float64]
+TOL = {torch.float32: 2e-5, torch.float64: 1e-12}
+
+
+def _tensor(x, dtype, grad=True):
+    t = torch.as_tensor(np.asarray(x), dtype=dtype)
+    return t.requires_grad_(grad)
+
+
+def _reduce(loss, batch_axis=0, op="mean", weight=None):
+    """What ``finish`` does to an unreduced loss (no sample weight)."""
+    if weight is not None:
+        loss = loss * weight
+    axes = tuple(i for i in range(loss.ndim) if i != batch_axis % max(loss.ndim, 1))
+    if loss.ndim > 1:
+        loss = loss.mean(axes) if op == "mean" else loss.sum(axes)
+    return loss
+
+
+def _same(fast, generic, leaves, dtype):
+    """``fast()`` and ``generic()`` (run with fast paths off) agree in value and gradient."""
+    got = fast()
+    with _fast.disabled():
+        want = generic()
+    tol = TOL[dtype]
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+    g_got = torch.autograd.grad(got.sum(), leaves, allow_unused=True)
+    g_want = torch.autograd.grad(want.sum(), leaves, allow_unused=True)
+    for a, b in zip(g_got, g_want):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+rng = np.random.default_rng(3)
+SHAPES_AXES = [((6, 5), 0), ((4, 3, 2), 0), ((4, 3, 2), 1), ((7,), 0)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "batch_axis"), SHAPES_AXES)
+def test_l2_l1(dtype, shape, batch_axis):
+    p, y = _tensor(rng.normal(size=shape), dtype), _tensor(rng.normal(size=shape), dtype)
+    _same(
+        lambda: _reduce(_fast.torch_l2(p, y), batch_axis, weight=0.5),
+        lambda: LF.l2_loss(p, y, batch_axis=batch_axis),
+        (p, y),
+        dtype,
+    )
+    _same(
+        lambda: _reduce(_fast.torch_l1(p, y), batch_axis),
+        lambda: LF.l1_loss(p, y, batch_axis=batch_axis),
+        (p, y),
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rho", [0.5, 1.0, 2.0])
+def test_huber_including_the_branch_point(dtype, rho):
+    p = rng.normal(size=(6, 5)) * 2
+    y = p + rng.normal(size=(6, 5)) * 2
+    y[0, :] = p[0, :] + rho  # |d| == rho exactly: both sides take the same branch and gradient
+    y[1, :] = p[1, :]  # d == 0
+    p, y = _tensor(p, dtype), _tensor(y, dtype)
+    _same(lambda: _reduce(_fast.torch_huber(p, y, rho)), lambda: LF.huber_loss(p, y, rho=rho), (p, y), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("compute_full", [False, True])
+def test_poisson_nll(dtype, from_logits, compute_full):
+    raw = rng.normal(size=(6, 5)) if from_logits else rng.uniform(0.1, 3, size=(6, 5))
+    target = rng.integers(0, 6, size=(6, 5)).astype(float)
+    p = _tensor(raw, dtype)
+    t = _tensor(target, dtype, grad=not compute_full)
+    assert _fast.poisson_nll_applies(t, compute_full)
+    kw = {"from_logits": from_logits, "compute_full": compute_full}
+    leaves = (p,) if compute_full else (p, t)
+    _same(
+        lambda: _reduce(_fast.torch_poisson_nll(p, t, epsilon=1e-8, **kw)),
+        lambda: LF.poisson_nll_loss(p, t, None, 1e-8, **kw),
+        leaves,
+        dtype,
+    )
+
+
+def test_poisson_full_with_target_gradient_is_not_taken():
+    t = torch.zeros(3, requires_grad=True)
+    assert not _fast.poisson_nll_applies(t, compute_full=True)
+    assert _fast.poisson_nll_applies(t, compute_full=False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pos_weight", [None, "tensor"])
+@pytest.mark.parametrize("shape", [(6, 5), (3, 2, 5)])
+def test_bce_with_logits(dtype, pos_weight, shape):
+    x = _tensor(rng.normal(size=shape) * 4, dtype)
+    z = _tensor(rng.uniform(size=shape), dtype)
+    pw = None if pos_weight is None else _tensor(rng.uniform(0.5, 3, size=(1,) * (len(shape) - 1) + (5,)), dtype, False)
+    assert _fast.bce_applies(pw)
+    _same(
+        lambda: _reduce(_fast.torch_bce_with_logits(x, z, pw)),
+        lambda: LF.sigmoid_binary_cross_entropy(x, z, None, pw),
+        (x, z),
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label_format", ["signed", "binary"])
+def test_logistic(dtype, label_format):
+    x = _tensor(rng.normal(size=(6, 5)) * 4, dtype)
+    raw = rng.choice([-1.0, 1.0], size=(6, 5)) if label_format == "signed" else rng.integers(0, 2, size=(6, 5))
+    z = _tensor(raw, dtype)
+    z_soft = _tensor(rng.uniform(-1, 1, size=(6, 5)), dtype)  # equal for any label value, not only {-1, 1}
+    for label in (z, z_soft):
+        _same(
+            lambda label=label: _reduce(_fast.torch_logistic(x, label, label_format)),
+            lambda label=label: LF.logistic_loss(x, label, label_format=label_format),
+            (x, label),
+            dtype,
+        )
+
+
+def test_bce_is_not_taken_where_torch_differs():
+    assert not _fast.bce_applies(torch.ones(3, requires_grad=True))  # torch has no pos_weight gradient
+    assert not _fast.bce_applies(2.0)  # a Python number: the generic path handles it
+
+
+SPARSE = [
+    ((6, 5), -1),
+    ((6, 5), 0),
+    ((4, 5, 3), 1),
+    ((4, 3, 5), -1),
+    ((2, 3, 4, 5), 2),
+    ((5,), 0),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize(("shape", "axis"), SPARSE)
+def test_sparse_softmax_cross_entropy(dtype, from_logits, shape, axis):
+    cls = axis % len(shape)
+    raw = rng.normal(size=shape) * 3
+    if from_logits:
+        raw = raw - np.log(np.exp(raw).sum(axis=cls, keepdims=True))
+    x = _tensor(raw, dtype)
+    label_shape = shape[:cls] + shape[cls + 1 :]
+    label = torch.as_tensor(rng.integers(0, shape[cls], size=label_shape))
+    index = label.unsqueeze(cls)
+    out = _fast.torch_sparse_softmax_ce(x, index, cls, from_logits)
+    assert tuple(out.shape) == shape[:cls] + (1,) + shape[cls + 1 :]
+    _same(
+        lambda: _reduce(_fast.torch_sparse_softmax_ce(x, index, cls, from_logits)),
+        lambda: LF.softmax_cross_entropy(x, label, axis=axis, from_logits=from_logits),
+        (x,),
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(6, 5), (4, 3, 5)])
+def test_kl_div(dtype, shape):
+    logits = rng.normal(size=shape)
+    logp = _tensor(logits - np.log(np.exp(logits).sum(-1, keepdims=True)), dtype)
+    t = rng.uniform(size=shape)
+    t[(0,) * len(shape)] = 0.0  # 0 log 0 = 0
+    t = _tensor(t / t.sum(-1, keepdims=True), dtype, grad=False)
+    assert _fast.kl_div_applies(t)
+    _same(lambda: _reduce(_fast.torch_kl_div(logp, t), op="sum"), lambda: LF.kl_div(logp, t), (logp,), dtype)
+
+
+def test_kl_div_with_target_gradient_is_not_taken():
+    assert not _fast.kl_div_applies(torch.ones(3, requires_grad=True))
+
+
+def _ctc_inputs(dtype, t_max=12, n=4, c=6, s=5):
+    logits = _tensor(rng.normal(size=(t_max, n, c)), dtype)
+    label = torch.as_tensor(rng.integers(0, c - 1, size=(n, s)))
+    label_lengths = torch.tensor([3, 1, 2, 0])  # all below s: log_alpha is padded in the custom op
+    pred_lengths = torch.tensor([12, 9, 12, 7])
+    return logits, label, pred_lengths, label_lengths
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ctc_eager(dtype):
+    logits, label, pl, ll = _ctc_inputs(dtype)
+    _same(
+        lambda: _fast.torch_ctc_loss(logits, label, pl, ll),
+        lambda: LF.ctc_loss(logits, label, pl, ll, layout="TNC", backend="generic"),
+        (logits,),
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ctc_custom_op_equals_eager(dtype):
+    """The op that serves ``torch.compile``, called directly: same loss, same gradient."""
+    logits, label, pl, ll = _ctc_inputs(dtype)
+    op = _fast._ctc_custom_op()
+    blank = logits.shape[-1] - 1
+    _same(
+        lambda: op(torch.log_softmax(logits, -1), label, pl, ll, blank)[0],
+        lambda: _fast.torch_ctc_loss(logits, label, pl, ll),
+        (logits,),
+        dtype,
+    )
+    if dtype == torch.float64:
+        assert torch.autograd.gradcheck(lambda x: op(torch.log_softmax(x, -1), label, pl, ll, blank)[0], (logits,))
+
+
+def test_ctc_compiles_whole():
+    from torch._dynamo.testing import CompileCounter
+
+    logits, label, pl, ll = _ctc_inputs(torch.float64)
+    eager = _fast.torch_ctc_loss(logits, label, pl, ll)
+    (g_eager,) = torch.autograd.grad(eager.sum(), logits)
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    compiled = torch.compile(lambda *a: _fast.torch_ctc_loss(*a), backend=counter, fullgraph=True)
+    torch.testing.assert_close(compiled(logits, label, pl, ll), eager)
+    assert counter.frame_count == 1
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda *a: _fast.torch_ctc_loss(*a), backend="aot_eager", fullgraph=True)
+    out = compiled(logits, label, pl, ll)
+    (g_compiled,) = torch.autograd.grad(out.sum(), logits)
+    torch.testing.assert_close(out, eager)
+    torch.testing.assert_close(g_compiled, g_eager)
+
+
+def test_disabled_restores_the_switch():
+    assert _fast.use_torch(torch.ones(1))
+    with _fast.disabled():
+        assert not _fast.use_torch(torch.ones(1))
+    assert _fast.use_torch(torch.ones(1))
+    assert not _fast.use_torch(np.ones(1))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_public_functions_same_with_and_without_fast_paths(case, dtype):
+    """Wherever a hook sends a torch call to a fast path, the result and gradients are unchanged."""
+    loss = losskit.get_loss(case.loss, **case.init)
+    raw = case.make(np.random.default_rng(0))
+    args = [to_backend(x, "torch", dtype if i in case.float_args else None) for i, x in enumerate(raw)]
+    leaves = [args[i].requires_grad_(True) for i in case.float_args]
+    _same(
+        lambda: loss(*args, **case.call_kwargs), lambda: loss(*args, **case.call_kwargs), leaves, getattr(torch, dtype)
+    )
+
+
+def test_ctc_custom_op_pads_log_alpha():
+    logits, label, pl, ll = _ctc_inputs(torch.float64)
+    nll, log_alpha = _fast._ctc_custom_op()(torch.log_softmax(logits, -1), label, pl, ll, logits.shape[-1] - 1)
+    assert tuple(log_alpha.shape) == (4, 12, 2 * label.shape[1] + 1)
+    assert math.isinf(float(log_alpha[0, 0, -1].detach()))
+
+
+def test_ctc_first_call_inside_compile():
+    """In a fresh process the custom op is registered when Dynamo first meets it (not traced)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import torch
+        from losskit import _fast
+        x = torch.randn(12, 4, 6, dtype=torch.float64, requires_grad=True)
+        label, lengths = torch.randint(0, 5, (4, 5)), torch.tensor([3, 1, 2, 0])
+        frames = torch.tensor([12, 9, 12, 7])
+        f = torch.compile(_fast.torch_ctc_loss, backend="aot_eager", fullgraph=True)
+        out = f(x, label, frames, lengths)
+        want = _fast.torch_ctc_loss(x, label, frames, lengths)
+        torch.testing.assert_close(out, want)
+        torch.testing.assert_close(torch.autograd.grad(out.sum(), x), torch.autograd.grad(want.sum(), x))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
