@@ -17,13 +17,7 @@ from backends import to_backend, to_numpy
 from cases import CASES
 
 # Losses that break the graph today, with the reason; strict, so the test fails once fixed.
-KNOWN_GRAPH_BREAKS: dict[str, str] = {
-    "ctc": (
-        "torch.nn.functional.ctc_loss (aten::_ctc_loss) returns log_alpha with a data-dependent shape, "
-        "so Dynamo cannot trace it; fixed by routing the CTC fast path through losskit._fast.torch_ctc_loss "
-        "(a custom op with static shapes), see the hook patch for functional/sequence.py"
-    ),
-}
+KNOWN_GRAPH_BREAKS: dict[str, str] = {}
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
 

@@ -7,11 +7,15 @@ call :func:`namespace`, once, and pass ``xp`` down (the scikit-learn / SciPy pat
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import array_api_compat
 
 Array = Any  # an array of any array-API library (NumPy, PyTorch, JAX, array-api-strict)
+
+
+_NAMESPACES: dict[tuple[type, ...], Any] = {}
 
 
 def namespace(*arrays: Any) -> Any:
@@ -23,6 +27,35 @@ def namespace(*arrays: Any) -> Any:
     candidates = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
     if not candidates:
         raise TypeError("losskit: expected at least one array input, got only None or scalars")
+    # The namespace depends only on the array types: cached per tuple of types, a call skips
+    # array_namespace's inspection. Not while torch.compile traces: a dict cache would put a guard
+    # on its contents into the graph, and the first eager call that fills it would recompile.
+    if _torch_compiling():
+        return _compiled_namespace(candidates)
+    key = tuple(type(a) for a in candidates)
+    xp = _NAMESPACES.get(key)
+    if xp is None:
+        xp = _NAMESPACES[key] = _lookup(candidates)
+    return xp
+
+
+def _torch_compiling() -> bool:
+    torch = sys.modules.get("torch")  # never imports torch
+    return torch is not None and bool(torch.compiler.is_compiling())
+
+
+def _compiled_namespace(candidates: list[Any]) -> Any:
+    import torch
+
+    if all(isinstance(a, torch.Tensor) for a in candidates):
+        # what array_namespace returns for tensors, without tracing its introspection (fewer guards)
+        import array_api_compat.torch as torch_namespace
+
+        return torch_namespace
+    return _lookup(candidates)
+
+
+def _lookup(candidates: list[Any]) -> Any:
     try:
         return array_namespace(*candidates)
     except TypeError:
@@ -73,10 +106,23 @@ def logsumexp(xp: Any, x: Array, axis: int, keepdims: bool = False) -> Array:
 
     ``m`` is replaced by 0 where it is infinite so that all ``-inf`` rows give ``-inf``, not NaN.
     """
-    m = xp.max(x, axis=axis, keepdims=True)
+    # the result does not depend on the shift m (its gradient through m is exactly 0): stopping it
+    # saves the backward pass of max (a mask of the maxima over all of x) in torch and JAX
+    m = stop_gradient(xp.max(x, axis=axis, keepdims=True))
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     out = m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
     return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def stop_gradient(x: Array) -> Array:
+    """``x`` as a constant for automatic differentiation (torch: ``detach``, JAX: ``lax.stop_gradient``)."""
+    if array_api_compat.is_torch_array(x):
+        return x.detach()
+    if array_api_compat.is_jax_array(x):
+        import jax
+
+        return jax.lax.stop_gradient(x)
+    return x
 
 
 def log_softmax(xp: Any, x: Array, axis: int) -> Array:

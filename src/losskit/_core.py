@@ -18,7 +18,8 @@ def float_input(xp: Any, x: Array, name: str) -> Array:
     """``x`` in its compute dtype (float16/bfloat16 promoted to float32); ``TypeError`` if not float."""
     if not is_floating(xp, x):
         raise TypeError(f"{name} must be a real floating-point array, got dtype {x.dtype}")
-    return xp.astype(x, compute_dtype(xp, x.dtype), copy=False)
+    dtype = compute_dtype(xp, x.dtype)
+    return x if x.dtype == dtype else xp.astype(x, dtype, copy=False)
 
 
 def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Array:
@@ -119,13 +120,16 @@ def finish(
         if not isinstance(sample_weight, numbers.Real):
             sample_weight = xp.astype(sample_weight, loss.dtype, copy=False)
         loss = loss * sample_weight
-    if weight is not None:
-        loss = loss * weight
     if batch_axis is not None and loss.ndim > 1:
         axes = tuple(i for i in range(loss.ndim) if i != batch_axis)
-        # never reduce with axis=(): torch.mean(dim=()) reduces *every* axis
-        loss = xp.mean(loss, axis=axes) if reduce == "mean" else xp.sum(loss, axis=axes)
-    return xp.astype(loss, out_dtype, copy=False)
+        if all(loss.shape[i] == 1 for i in axes):  # one value per example already (CE): no kernel
+            loss = xp.reshape(loss, (loss.shape[batch_axis],))
+        else:
+            # never reduce with axis=(): torch.mean(dim=()) reduces *every* axis
+            loss = xp.mean(loss, axis=axes) if reduce == "mean" else xp.sum(loss, axis=axes)
+    if weight is not None:
+        loss = loss * weight  # after the reduction (mean and sum are linear): one pass over N values, not N*D
+    return loss if loss.dtype == out_dtype else xp.astype(loss, out_dtype, copy=False)
 
 
 REDUCTIONS = ("none", "mean", "sum")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .. import _fast
 from .._array import Array, namespace
 from .._core import check_batch_axis, check_sample_weight, check_weight, finish, float_input, like
 
 Formula = Callable[[Any, Array, Array], Array]
+Fast = Callable[[Array, Array], Array]
 
 
 def pointwise(
@@ -20,11 +22,13 @@ def pointwise(
     weight: float | None,
     batch_axis: int,
     extra: tuple[Any, ...] = (),
+    fast: Fast | None = None,
 ) -> Array:
     """Check inputs, evaluate ``formula(xp, pred, label)`` elementwise, weight and reduce.
 
     ``extra`` lists further array arguments of the call (``pos_weight``, say) so that they
-    take part in the namespace check.
+    take part in the namespace check. ``fast(pred, label)``, if given, computes the same loss with
+    the framework's fused op on torch tensors (:mod:`losskit._fast`, tested against ``formula``).
     """
     xp = namespace(pred, label, sample_weight, *extra)
     pred_c = float_input(xp, pred, "pred")
@@ -32,5 +36,5 @@ def pointwise(
     axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
-    loss = formula(xp, pred_c, label_c)
+    loss = fast(pred_c, label_c) if fast is not None and _fast.use_torch(pred_c) else formula(xp, pred_c, label_c)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)

@@ -7,6 +7,7 @@ import math
 import numbers
 from typing import Any
 
+from .. import _fast
 from .._array import (
     LOG_ZERO,
     Array,
@@ -77,7 +78,13 @@ def sigmoid_binary_cross_entropy(
             pos = pos * pw
         return -(pos + xp.log(1.0 - x + _PROB_EPS) * (1.0 - z))
 
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight,))
+    def fast(x: Array, z: Array) -> Array:
+        return _fast.torch_bce_with_logits(x, z, pos_weight)
+
+    use = None if from_sigmoid or not _fast.bce_applies(pos_weight) else fast
+    return pointwise(
+        formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight,), fast=use
+    )
 
 
 def logistic_loss(
@@ -97,7 +104,10 @@ def logistic_loss(
             z = (z + 1.0) / 2.0  # {-1, 1} -> {0, 1}
         return softplus(xp, x) - x * z  # = log(1 + exp(-x)) for z=1, log(1 + exp(x)) for z=0
 
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
+    def fast(x: Array, z: Array) -> Array:
+        return _fast.torch_logistic(x, z, label_format)
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=fast)
 
 
 def check_label_format(label_format: str) -> None:
@@ -247,11 +257,15 @@ def softmax_cross_entropy(
         index, valid = sparse_target(xp, label, pred, cls, ignore_index)
     else:
         soft = like(xp, label, pred_c, "label")
-    lse = None if from_logits else logsumexp(xp, pred_c, axis=cls, keepdims=True)
+    fast = sparse_label and not eps and _fast.use_torch(pred_c)  # torch's fused cross_entropy / gather
+    lse = None if from_logits or fast else logsumexp(xp, pred_c, axis=cls, keepdims=True)
     if sparse_label:
-        picked = xp.take_along_axis(pred_c, index, axis=cls)
-        # -log softmax(x)[y] = logsumexp(x) - x[y]: one pass, no (N, C) log-probability array kept
-        loss = -picked if from_logits else lse - picked
+        if fast:
+            loss = _fast.torch_sparse_softmax_ce(pred_c, index, cls, from_logits)
+        else:
+            picked = xp.take_along_axis(pred_c, index, axis=cls)
+            # -log softmax(x)[y] = logsumexp(x) - x[y]: one pass, no (N, C) log-probability array kept
+            loss = -picked if from_logits else lse - picked
         if w is not None:
             w_y = xp.reshape(xp.take(w, xp.reshape(index, (-1,))), tuple(index.shape))
             loss = w_y * loss
@@ -478,7 +492,10 @@ def kl_div(
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
     target = like(xp, label, pred_c, "label")
     logp = pred_c if from_logits else log_softmax(xp, pred_c, axis=cls)
-    loss = xlogx(xp, target) - target * logp  # label*log(label) taken as 0 where label = 0
+    if _fast.use_torch(logp) and _fast.kl_div_applies(target):
+        loss = _fast.torch_kl_div(logp, target)
+    else:
+        loss = xlogx(xp, target) - target * logp  # label*log(label) taken as 0 where label = 0
     return finish(
         xp,
         loss,

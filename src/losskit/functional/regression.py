@@ -6,6 +6,7 @@ import math
 import numbers
 from typing import Any
 
+from .. import _fast
 from .._array import Array, is_traced, log_cosh, namespace, relu
 from .._core import check_batch_axis, check_number, check_sample_weight, check_weight, finish, float_input, like
 from ._pointwise import pointwise
@@ -16,14 +17,30 @@ def l2_loss(
 ) -> Array:
     """``weight/2 * (label - pred)**2``, averaged per example. See :class:`losskit.L2Loss`."""
     half = 0.5 if weight is None else weight / 2
-    return pointwise(lambda xp, p, y: xp.square(y - p), pred, label, sample_weight, weight=half, batch_axis=batch_axis)
+    return pointwise(
+        lambda xp, p, y: xp.square(y - p),
+        pred,
+        label,
+        sample_weight,
+        weight=half,
+        batch_axis=batch_axis,
+        fast=_fast.torch_l2,
+    )
 
 
 def l1_loss(
     pred: Array, label: Array, sample_weight: Any = None, *, weight: float | None = None, batch_axis: int = 0
 ) -> Array:
     """``|label - pred|``, averaged per example. See :class:`losskit.L1Loss`."""
-    return pointwise(lambda xp, p, y: xp.abs(y - p), pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
+    return pointwise(
+        lambda xp, p, y: xp.abs(y - p),
+        pred,
+        label,
+        sample_weight,
+        weight=weight,
+        batch_axis=batch_axis,
+        fast=_fast.torch_l1,
+    )
 
 
 def huber_loss(
@@ -43,7 +60,10 @@ def huber_loss(
         d = xp.abs(y - p)
         return xp.where(d > rho, d - 0.5 * rho, (0.5 / rho) * xp.square(d))
 
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
+    def fast(p: Array, y: Array) -> Array:
+        return _fast.torch_huber(p, y, rho)
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=fast)
 
 
 def poisson_nll_loss(
@@ -75,7 +95,11 @@ def poisson_nll_loss(
             loss = loss + xp.where(big, stirling, xp.zeros_like(t))
         return loss
 
-    return pointwise(formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis)
+    def fast(p: Array, t: Array) -> Array:
+        return _fast.torch_poisson_nll(p, t, from_logits=from_logits, compute_full=compute_full, epsilon=epsilon)
+
+    use = fast if _fast.poisson_nll_applies(target, compute_full) else None
+    return pointwise(formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis, fast=use)
 
 
 def log_cosh_loss(

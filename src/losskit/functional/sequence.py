@@ -110,18 +110,10 @@ def _fast_path(logits: Array) -> Any:
 
 
 def _ctc_torch(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
-    import torch
+    from .. import _fast
 
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return torch.nn.functional.ctc_loss(
-        log_probs,
-        label,
-        pred_lengths,
-        label_lengths,
-        blank=logits.shape[-1] - 1,
-        reduction="none",
-        zero_infinity=False,
-    )
+    # F.ctc_loss eagerly; under torch.compile a custom op with static shapes (no graph break)
+    return _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
 
 
 def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
