@@ -723,7 +723,7 @@ def select_specs(names: Sequence[str]) -> list[Spec]:
     known = {s.id: s for s in SPECS}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"unknown loss {', '.join(unknown)}; valid: {', '.join(known)}")
+        raise ValueError(f"unknown loss {', '.join(unknown)}; valid: {', '.join(known)}")
     return [known[n] for n in names]
 
 
@@ -909,12 +909,18 @@ def options_from(ns: argparse.Namespace) -> Options:
     backends = tuple(b.strip() for b in ns.backends.split(",") if b.strip())
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
-        raise SystemExit(f"unknown backend {', '.join(unknown)}; valid: {', '.join(BACKENDS)}")
+        raise ValueError(f"unknown backend {', '.join(unknown)}; valid: {', '.join(BACKENDS)}")
+    losses = tuple(x.strip() for x in ns.losses.split(",") if x.strip())
+    select_specs(losses)  # an unknown loss fails here, before anything is imported or timed
+    if ns.repeats < 1 or ns.scale <= 0 or ns.min_block <= 0:
+        raise ValueError(
+            f"--repeats must be >= 1 and --scale, --min-block > 0, got {ns.repeats}, {ns.scale:g}, {ns.min_block:g}"
+        )
     return Options(
         sizes=SIZES if ns.size == "both" else (ns.size,),
-        repeats=max(1, ns.repeats),
+        repeats=ns.repeats,
         backends=backends,
-        losses=tuple(x.strip() for x in ns.losses.split(",") if x.strip()),
+        losses=losses,
         device=ns.device,
         scale=ns.scale,
         compile=ns.compile,
@@ -931,7 +937,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--mxnet-worker"]:
         return mxnet_worker()
-    ns = build_parser().parse_args(args)
+    parser = build_parser()
+    ns = parser.parse_args(args)
+    try:
+        return run_parsed(ns)
+    except ValueError as exc:
+        parser.error(str(exc))  # exits with status 2, as argparse does for its own errors
+        raise  # unreachable: parser.error exits
+
+
+def run_parsed(ns: argparse.Namespace) -> int:
+    """Run the benchmark the parsed options ask for, print the table and write the JSON; return 0.
+
+    ``ValueError`` (before anything is timed) for an unknown backend or loss or a bad number.
+    """
     opts = options_from(ns)
     report = run_benchmarks(opts)
     print(table(report["results"], markdown=ns.markdown))
@@ -944,8 +963,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {ns.json}")
     return 0
 
-
-run = main  # the name the CLI calls: ``losskit bench ARGS`` -> ``run(ARGS)``
 
 if __name__ == "__main__":
     sys.exit(main())

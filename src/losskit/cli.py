@@ -1,4 +1,4 @@
-"""The ``losskit`` command line: ``tour``, ``plot``, ``gallery`` and ``list``.
+"""The ``losskit`` command line: ``tour``, ``plot``, ``gallery``, ``list`` and ``bench``.
 
 Usage errors (an unknown loss, parameter or backend) print one line naming what is valid and
 exit with status 2; a missing optional dependency exits with status 1. Figures are drawn on
@@ -149,6 +149,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_parsed
+
+    try:
+        return run_parsed(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -193,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="a table of every loss with its one-line summary")
     listing.add_argument("--family", choices=FAMILIES, help="only the losses of this family")
     listing.set_defaults(handler=cmd_list)
+
+    from .bench import build_parser as bench_options  # NumPy and the standard library only
+
+    bench = sub.add_parser(
+        "bench",
+        help="time forward+backward against torch.nn.functional, optax and MXNet 1.9.1",
+        description="Time losskit against torch.nn.functional, optax (jax.jit) and MXNet 1.9.1 (when installed).",
+    )
+    bench_options(bench)
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -1,0 +1,101 @@
+"""``losskit bench``: the command runs, its self-check catches a reference that disagrees, its
+timing loop alternates, and bad options fail before anything is timed. No timing is asserted:
+the benchmark's figures live in ``benchmarks/RESULTS.md``, not in tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from losskit import bench
+from losskit.cli import main
+
+pytest.importorskip("torch")
+pytest.importorskip("optax")
+
+FAST = ["--size", "small", "--repeats", "1", "--min-block", "0.0005", "--quiet", "--mxnet-python", "/nonexistent"]
+
+
+def test_bench_command_times_losskit_against_torch_and_optax(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    status = main(["bench", "--backends", "torch,jax,mxnet", "--losses", "l2,ce", *FAST, "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "targets met:" in printed and "cross_entropy" in printed and "optax.l2_loss" in printed
+
+    report = json.loads(out.read_text())
+    assert set(report) == {"environment", "results", "notes"}
+    assert any("mxnet" in note and "skipped" in note for note in report["notes"])  # no interpreter given
+    rows = {(r["loss"], r["backend"]): r for r in report["results"]}
+    assert set(rows) == {("l2", "torch"), ("l2", "jax"), ("ce", "torch"), ("ce", "jax")}
+    for (loss, backend), row in rows.items():
+        assert row["error"] is None, (loss, backend, row["error"])
+        assert row["size"] == "small" and row["shape"][0] == 64
+        # the self-check passed: losskit and the reference gave the same per-example values
+        assert row["check"] <= 2e-4
+        assert row["losskit_ms"] > 0 and row["ref_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["losskit_ms"] / row["ref_ms"])
+        assert row["target"] == bench.TARGETS[(backend, "small")]
+        assert row["met"] == (row["ratio"] <= row["target"])
+
+
+def test_self_check_rejects_a_reference_that_disagrees(monkeypatch, capsys):
+    """A reference 1 % off is reported as an error in its row, never timed as if equal."""
+    right = bench.torch_references()
+
+    def references():
+        refs = dict(right)
+        refs["l2"] = lambda *args: right["l2"](*args) * 1.01
+        return refs
+
+    monkeypatch.setattr(bench, "torch_references", references)
+    ns = bench.build_parser().parse_args(["--backends", "torch", "--losses", "l2,l1", *FAST])
+    report = bench.run_benchmarks(bench.options_from(ns))
+    rows = {r["loss"]: r for r in report["results"]}
+    assert "SelfCheckError" in rows["l2"]["error"]
+    assert rows["l2"]["losskit_ms"] is None
+    assert rows["l1"]["error"] is None  # the other losses still run
+    assert "SelfCheckError" in capsys.readouterr().err
+
+
+def test_timing_alternates_and_reverses_every_round():
+    calls: list[str] = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "ab"}
+    samples = bench.time_alternating(fns, lambda: None, repeats=4, min_block_s=1e-9, warmup=1)
+    assert {name: len(times) for name, times in samples.items()} == {"a": 4, "b": 4}
+    timed = calls[4:]  # after one warm-up call and one sizing call of each
+    block = len(timed) // 8
+    rounds = [timed[i * block] for i in range(8)]
+    assert rounds == ["a", "b", "b", "a", "a", "b", "b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--losses", "l2,nope"], "unknown loss nope; valid: l2, l1"),
+        (["--backends", "torch,tf"], "unknown backend tf; valid: torch, jax, mxnet"),
+        (["--repeats", "0"], "--repeats must be >= 1"),
+        (["--scale", "-1"], "--scale, --min-block > 0"),
+    ],
+)
+def test_bad_options_fail_before_timing(argv, message, capsys, monkeypatch):
+    def never(*args, **kwargs):  # nothing may be timed
+        raise AssertionError("timed despite bad options")
+
+    monkeypatch.setattr(bench, "time_alternating", never)
+    assert main(["bench", *argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("losskit bench: error:") and message in err
+    with pytest.raises(SystemExit) as exc:  # benchmarks/core.py: argparse's exit status 2
+        bench.main([*argv, "--quiet"])
+    assert exc.value.code == 2
+
+
+def test_sizes_follow_the_issue():
+    """Large: 16M elements, N=4096 x C=32768 cross-entropy; small: batch 64; --scale shrinks the batch."""
+    assert np.prod(bench.sizes("elementwise", "large", 1.0)) == 4096 * 4096
+    assert bench.sizes("classes", "large", 1.0) == (4096, 32768)
+    assert bench.sizes("elementwise", "small", 1.0)[0] == 64
+    assert bench.sizes("classes", "large", 0.125) == (512, 32768)
