@@ -8,16 +8,13 @@ not do and the next one runs. Everything goes to ``--out``:
 
 - ``log.txt``: everything printed;
 - ``info.json``: GPU, driver, CUDA, torch / JAX / optax versions;
-- ``checks_before.json`` (and ``checks_after.json``): each fast path of ``losskit._fast`` against
-  the generic array-API path on the device, values and gradients, float32 and bfloat16; the
-  CTC custom op, and ``torch.compile`` of it (``aot_eager`` and inductor);
-- ``bench_before.json/.md`` (and ``bench_after.json/.md``): ``losskit bench`` on the device at
-  the large sizes (and the small ones), torch eager and JAX under ``jit``.
-
-"before" is the tree as it is. When the hooks of ``benchmarks/proposed_hooks.patch`` are not in
-it yet, the script applies the patch to a temporary copy of ``src/`` and runs itself again on
-that copy ("after"): eager times with the generic path beside them, and ``torch.compile``
-(inductor) at the large size for a few losses, while the time budget lasts.
+- ``checks.json``: each fast path of ``losskit._fast`` against the generic array-API path on the
+  device, values and gradients, float32 and bfloat16; the CTC custom op, and ``torch.compile`` of
+  it (``aot_eager`` and inductor); every case of ``tests/cases.py`` with fast paths on and off;
+- ``bench.json/.md``: ``losskit bench`` on the device at the large sizes and the small ones,
+  torch eager (with the generic path beside it) and JAX under ``jit``, then ``torch.compile``
+  (inductor) at the large size for a few losses, while the time budget lasts; with the
+  per-call cost of compiled losskit against compiled ``torch.nn.functional`` (guards).
 """
 
 from __future__ import annotations
@@ -26,10 +23,8 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -37,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PATCH = REPO / "benchmarks" / "proposed_hooks.patch"
 COMPILE_LOSSES = ("ce", "l2", "ctc", "bce", "kl_div", "huber")  # in order, while time lasts
 
 
 class Log:
-    """Prints and appends to ``out/log.txt`` (the re-run on the patched copy appends to the same file)."""
+    """Prints and appends to ``out/log.txt``."""
 
     def __init__(self, out: Path) -> None:
         self.path = out / "log.txt"
@@ -127,17 +121,9 @@ def device_info(log: Log, device: str) -> dict[str, Any]:
     import losskit
 
     info["losskit"] = str(Path(losskit.__file__).parent)
-    info["hooks_applied"] = hooks_applied()
     for key, value in info.items():
         log(f"  {key}: {value}")
     return info
-
-
-def hooks_applied() -> bool:
-    """True when the public functions call :mod:`losskit._fast` (the proposed patch is in)."""
-    import losskit.functional.regression as regression
-
-    return hasattr(regression, "_fast")
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,9 +131,9 @@ def hooks_applied() -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def fast_path_checks(log: Log, device: str, quick: bool, direct: bool = True) -> list[dict[str, Any]]:
-    """Each fast function against the generic path (``direct``), then, once the hooks are in, every
-    case of ``tests/cases.py`` through the public API with fast paths on and off."""
+def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
+    """Each fast function against the generic path, then every case of ``tests/cases.py`` through
+    the public API with fast paths on and off."""
     import numpy as np
     import torch
 
@@ -305,27 +291,26 @@ def fast_path_checks(log: Log, device: str, quick: bool, direct: bool = True) ->
                 [ctc_logits],
             )
 
-    for dtype in (torch.float32, torch.bfloat16) if direct else ():
+    for dtype in (torch.float32, torch.bfloat16):
         one_dtype(dtype)
-    if hooks_applied():
-        sys.path.insert(0, str(REPO / "tests"))
-        from cases import CASES
+    sys.path.insert(0, str(REPO / "tests"))
+    from cases import CASES
 
-        for case in CASES:
-            for dtype in (torch.float32, torch.bfloat16):
-                loss = losskit.get_loss(case.loss, **case.init)
-                raw = case.make(np.random.default_rng(0))
-                args = [
-                    t(x, dtype) if i in case.float_args else (torch.as_tensor(x, device=dev) if x is not None else None)
-                    for i, x in enumerate(raw)
-                ]
-                compare(
-                    f"public {case.id}",
-                    dtype,
-                    lambda loss=loss, args=args, case=case: loss(*args, **case.call_kwargs),
-                    lambda loss=loss, args=args, case=case: loss(*args, **case.call_kwargs),
-                    [args[i] for i in case.float_args],
-                )
+    for case in CASES:
+        for dtype in (torch.float32, torch.bfloat16):
+            loss = losskit.get_loss(case.loss, **case.init)
+            raw = case.make(np.random.default_rng(0))
+            args = [
+                t(x, dtype) if i in case.float_args else (torch.as_tensor(x, device=dev) if x is not None else None)
+                for i, x in enumerate(raw)
+            ]
+            compare(
+                f"public {case.id}",
+                dtype,
+                lambda loss=loss, args=args, case=case: loss(*args, **case.call_kwargs),
+                lambda loss=loss, args=args, case=case: loss(*args, **case.call_kwargs),
+                [args[i] for i in case.float_args],
+            )
     failed = [r for r in results if not r.get("ok")]
     log(f"  {len(results) - len(failed)}/{len(results)} checks passed")
     return results
@@ -425,29 +410,24 @@ def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def benchmark(
-    log: Log, out: Path, label: str, device: str, quick: bool, deadline: float, extra: dict[str, Any] | None = None
-) -> None:
+def benchmark(log: Log, out: Path, device: str, quick: bool, deadline: float, extra: dict[str, Any]) -> None:
     from losskit import bench
 
-    after = label == "after"
+    compile_pass = not quick and device == "cuda"
     base = {
         "device": device,
         "repeats": 2 if quick else 5,
         "min_block_s": 0.01 if quick else 0.02,
         "scale": 1 / 64 if quick else 1.0,
         "quiet": True,
-        # leave time for the compile pass of the 'after' run
-        "deadline": deadline - (min(90.0, 0.4 * (deadline - time.monotonic())) if after and not quick else 0.0),
+        # leave time for the compile pass
+        "deadline": deadline - (min(90.0, 0.4 * (deadline - time.monotonic())) if compile_pass else 0.0),
     }
     eager = bench.Options(
-        sizes=("small",) if quick else ("large", "small"),
-        backends=("torch",) if after else ("torch", "jax"),
-        with_generic=after,
-        **base,
+        sizes=("small",) if quick else ("large", "small"), backends=("torch", "jax"), with_generic=True, **base
     )
     report = bench.run_benchmarks(eager)
-    if after and not quick and device == "cuda":
+    if compile_pass:
         base["deadline"] = deadline
         compiled = bench.Options(
             sizes=("large",),
@@ -461,59 +441,15 @@ def benchmark(
         compiled_report = bench.run_benchmarks(compiled)
         report["results"] += [r for r in compiled_report["results"] if r["backend"] == "torch-compile"]
         report["notes"] += compiled_report["notes"]
-    report.update(extra or {})
+    report.update(extra)
     text = bench.table(report["results"], markdown=True)
     summary = bench.summary(report["results"])
     notes = "\n".join(f"- {n}" for n in report["notes"])
     log(bench.table(report["results"]))
     log(summary)
     log(notes)
-    _write(out, f"bench_{label}.json", report)
-    _write(out, f"bench_{label}.md", f"# losskit bench, {label} hooks, {device}\n\n{text}\n\n{summary}\n\n{notes}\n")
-
-
-# --------------------------------------------------------------------------------------------
-# the patched copy
-# --------------------------------------------------------------------------------------------
-
-
-def run_patched(log: Log, args: argparse.Namespace, remaining: float) -> None:
-    """Apply the proposed hooks to a copy of ``src/`` and run this script again on it ("after")."""
-    patch = Path(args.patch)
-    if not patch.exists():
-        log(f"  no patch at {patch}: the 'after' pass is skipped")
-        return
-    if remaining < 60:
-        log(f"  {remaining:.0f}s left: the 'after' pass is skipped")
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="losskit-after-"))
-    try:
-        shutil.copytree(REPO / "src", tmp / "src")
-        shutil.copytree(REPO / "tests", tmp / "tests")  # the patch also updates tests/test_compile.py
-        for cmd in (["git", "apply", "-p1", str(patch)], ["patch", "-p1", "-i", str(patch)]):
-            try:
-                done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=60)
-            except FileNotFoundError:
-                continue
-            if done.returncode == 0:
-                break
-            log(f"  {' '.join(cmd[:2])} failed: {done.stderr.strip()[:500]}")
-        else:
-            log("  the patch did not apply: the 'after' pass is skipped")
-            return
-        env = dict(os.environ)
-        paths = [str(tmp / "src")] + [
-            p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != (REPO / "src")
-        ]
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(args.out), "--device", args.device]
-        cmd += ["--label", "after", "--budget", str(int(remaining - 10))] + (["--quick"] if args.quick else [])
-        log(f"  running the 'after' pass on {tmp / 'src'}")
-        subprocess.run(cmd, env=env, timeout=max(30, remaining))
-    except subprocess.TimeoutExpired:
-        log("  the 'after' pass ran out of time")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _write(out, "bench.json", report)
+    _write(out, "bench.md", f"# losskit bench, {device}\n\n{text}\n\n{summary}\n\n{notes}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,43 +458,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     p.add_argument("--quick", action="store_true", help="small sizes only, few repeats (a dry run)")
     p.add_argument("--budget", type=float, default=330.0, help="seconds for the whole script (default 330)")
-    p.add_argument("--patch", default=str(PATCH), help="the hook patch for the 'after' pass")
-    p.add_argument("--no-patch", action="store_true", help="no 'after' pass")
-    p.add_argument("--label", default="before", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     start = time.monotonic()
     deadline = start + args.budget
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = Log(out)
-    log(f"# device_check {args.label} ({args.device}{', quick' if args.quick else ''}), budget {args.budget:.0f}s")
-    if args.label == "before":
-        info = _phase(log, "device info", lambda: device_info(log, args.device))
-        _write(out, "info.json", info or {})
-    else:
-        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-        if args.device == "cpu":
-            os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    direct = args.label == "before"  # the 'after' pass checks the public functions only
-    checks = _phase(
-        log, f"fast paths vs generic ({args.label})", lambda: fast_path_checks(log, args.device, args.quick, direct)
-    )
-    _write(out, f"checks_{args.label}.json", checks or [])
-    after_reserve = 0.0 if args.label == "after" or args.no_patch else args.budget * 0.5
+    log(f"# device_check ({args.device}{', quick' if args.quick else ''}), budget {args.budget:.0f}s")
+    info = _phase(log, "device info", lambda: device_info(log, args.device))
+    _write(out, "info.json", info or {})
+    checks = _phase(log, "fast paths vs generic", lambda: fast_path_checks(log, args.device, args.quick))
+    _write(out, "checks.json", checks or [])
     extra = {}
-    if args.label == "after" and not args.quick:
+    if not args.quick:
         extra["compile_overhead"] = _phase(log, "compile overhead", lambda: compile_overhead(log, args.device))
-    _phase(
-        log,
-        f"benchmark ({args.label})",
-        lambda: benchmark(log, out, args.label, args.device, args.quick, deadline - after_reserve, extra),
-    )
-    if args.label == "before" and not args.no_patch:
-        if hooks_applied():
-            log("== hooks already in the tree: no 'after' pass")
-        else:
-            _phase(log, "after hooks (patched copy)", lambda: run_patched(log, args, deadline - time.monotonic()))
-    log(f"# device_check {args.label} finished in {time.monotonic() - start:.1f}s")
+    _phase(log, "benchmark", lambda: benchmark(log, out, args.device, args.quick, deadline, extra))
+    log(f"# device_check finished in {time.monotonic() - start:.1f}s")
     return 0
 
 
