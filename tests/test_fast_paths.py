@@ -301,3 +301,43 @@ def test_ctc_first_call_inside_compile():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_matches_the_generic_where_including_zero(dtype):
+    """torch's ``relu`` (the fast path of ``_array.relu``) against the generic ``where(x > 0, x, 0)``
+    on JAX: the same values, and derivative 0 at exactly 0 (as MXNet's relu), on both."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    import array_api_compat
+
+    from losskit._array import relu
+
+    values = np.array([-2.0, -0.0, 0.0, 2.0**-100, 3.0, -(2.0**-100)])  # exact in float32
+    x = _tensor(values, dtype)
+    got = relu(array_api_compat.array_namespace(x), x)
+    (g_torch,) = torch.autograd.grad(got.sum(), x)
+
+    def generic_sum(v):
+        return relu(array_api_compat.array_namespace(v), v).sum()
+
+    v = jnp.asarray(values, dtype=jnp.float32)
+    want = relu(array_api_compat.array_namespace(v), v)
+    g_jax = jax.grad(generic_sum)(v)
+    np.testing.assert_array_equal(got.detach().numpy(), np.asarray(want))
+    np.testing.assert_array_equal(g_torch.numpy(), np.asarray(g_jax))
+    np.testing.assert_array_equal(g_torch.numpy(), [0, 0, 0, 1, 1, 0])
+
+
+def test_hinge_exactly_at_its_margin_has_zero_gradient():
+    """max(0, 1 - x y) at x y = 1: the subgradient 0, on torch and JAX alike (not 1/2 from maximum)."""
+    jax = pytest.importorskip("jax")
+    pred = np.array([[1.0, 0.5, 2.0]])
+    label = np.ones((1, 3))
+    x = _tensor(pred, torch.float64)
+    (g_torch,) = torch.autograd.grad(losskit.HingeLoss()(x, torch.as_tensor(label)).sum(), x)
+    g_jax = jax.grad(lambda p: losskit.HingeLoss()(p, jax.numpy.asarray(label, dtype=p.dtype)).sum())(
+        jax.numpy.asarray(pred, dtype=jax.numpy.float32)
+    )
+    np.testing.assert_array_equal(g_torch.numpy(), [[0.0, -1 / 3, 0.0]])
+    np.testing.assert_allclose(np.asarray(g_jax), [[0.0, -1 / 3, 0.0]], rtol=1e-6)
