@@ -97,6 +97,26 @@ def is_traced(x: Array) -> bool:
     return False
 
 
+def extrema(xp: Any, x: Array) -> tuple[int, int] | None:
+    """``(min(x), max(x))`` of a non-empty array as Python ints; ``None`` where they are traced.
+
+    On torch one ``aminmax`` kernel and one transfer to the host (a single sync on a GPU), not two
+    of each: this runs on every call of a loss with class indices.
+    """
+    if array_api_compat.is_torch_array(x):
+        lo, hi = x.aminmax()
+        if x.device.type == "cpu":
+            return int(lo), int(hi)
+        import torch
+
+        lo, hi = torch.stack((lo, hi)).tolist()  # one device-to-host copy
+        return int(lo), int(hi)
+    lo, hi = xp.min(x), xp.max(x)
+    if is_traced(lo):
+        return None
+    return int(lo), int(hi)
+
+
 def size(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 

@@ -11,7 +11,7 @@ import math
 import numbers
 from typing import Any
 
-from ._array import Array, broadcasts_to, compute_dtype, device, is_floating, is_traced, size
+from ._array import Array, broadcasts_to, compute_dtype, device, extrema, is_floating, is_traced, size
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
@@ -90,10 +90,10 @@ def check_labels_in_range(
             return
         if not bool(whole):
             raise ValueError(f"{name} holds non-integer values; {what} must be whole numbers")
-    low_value, high_value = xp.min(label), xp.max(label)
-    if is_traced(low_value):
+    bounds = extrema(xp, label)
+    if bounds is None:
         return
-    lo, hi = int(low_value), int(high_value)
+    lo, hi = bounds
     if lo < low or hi >= high:
         raise ValueError(f"{name} holds {what} in [{lo}, {hi}], outside the valid range [{low}, {high - 1}]")
 
