@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
+from .._array import Array
 from .._core import check_weight
 
 _GLUON_BLOCK_KWARGS = {"prefix", "params"}
+_BASE_PARAMS = ("self", "weight", "batch_axis", "kwargs")
+
+
+def _own_params(cls: type) -> tuple[str, ...]:
+    """The names of a loss class's own constructor parameters (not ``weight``, ``batch_axis``)."""
+    return tuple(name for name in inspect.signature(cls.__init__).parameters if name not in _BASE_PARAMS)
 
 
 class Loss:
@@ -19,7 +27,24 @@ class Loss:
     implement :meth:`forward` by calling their function in :mod:`losskit.functional`.
     Gluon's block keywords ``prefix`` and ``params`` are accepted and ignored, so that ported
     code runs unchanged; ``hybridize()`` is a no-op for the same reason.
+
+    A subclass usually names that function in ``_function`` and stores each of its own
+    constructor parameters as ``self._<name>``: the inherited :meth:`forward` then calls
+    ``_function(pred, label, sample_weight, **self._options())``, every stored parameter passed
+    by its name along with ``weight`` and ``batch_axis``. A loss with other inputs overrides
+    :meth:`forward` and passes ``**self._options()`` itself.
     """
+
+    #: The function of :mod:`losskit.functional` that the loss computes, as a ``staticmethod``.
+    _function: ClassVar[Callable[..., Array] | None] = None
+    #: The constructor parameters :meth:`_options` passes to it: the own parameters of the
+    #: class that sets ``_function`` (a subclass of it adding parameters does not change them).
+    _option_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_function" in cls.__dict__:
+            cls._option_names = _own_params(cls)
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
         check_weight(weight)
@@ -34,18 +59,32 @@ class Loss:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        if self._function is None:
+            raise NotImplementedError
+        return self._function(pred, label, sample_weight, **self._options())
+
+    def _options(self) -> dict[str, Any]:
+        """The keyword arguments of ``_function``: the stored options, ``weight`` and ``batch_axis``."""
+        options = {name: getattr(self, "_" + name) for name in self._option_names}
+        return {**options, "weight": self._weight, "batch_axis": self._batch_axis}
 
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
         """No-op, kept so that Gluon code calling ``loss.hybridize()`` runs unchanged."""
 
     def __repr__(self) -> str:
         # Gluon's form, then the loss's own parameters, each stored as ``self._<name>``
-        own = inspect.signature(type(self).__init__).parameters
         extra = "".join(
-            f", {name}={getattr(self, '_' + name)!r}"
-            for name in own
-            if name not in ("self", "weight", "batch_axis", "kwargs") and hasattr(self, "_" + name)
+            f", {name}={getattr(self, '_' + name)!r}" for name in _own_params(type(self)) if hasattr(self, "_" + name)
         )
         return f"{type(self).__name__}(batch_axis={self._batch_axis}, w={self._weight}{extra})"
+
+
+class _MarginLoss(Loss):
+    """Shared constructor of the losses with a non-negative ``margin`` (hinge and triplet losses)."""
+
+    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        if margin < 0:
+            raise ValueError(f"margin must be non-negative, got {margin!r}")
+        self._margin = margin

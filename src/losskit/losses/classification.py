@@ -15,7 +15,7 @@ from ..functional.classification import (
     check_multi_margin,
 )
 from ..registry import register
-from .base import Loss
+from .base import Loss, _MarginLoss
 
 
 @register("classification", aliases=("SigmoidBCELoss",), curve="binary")
@@ -45,6 +45,8 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
     array([0.69314718])
     """
 
+    _function = staticmethod(F.sigmoid_binary_cross_entropy)
+
     def __init__(
         self, from_sigmoid: bool = False, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
     ) -> None:
@@ -52,15 +54,7 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
         self._from_sigmoid = bool(from_sigmoid)
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
-        return F.sigmoid_binary_cross_entropy(
-            pred,
-            label,
-            sample_weight,
-            pos_weight,
-            from_sigmoid=self._from_sigmoid,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(pred, label, sample_weight, pos_weight, **self._options())
 
 
 SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss
@@ -128,6 +122,8 @@ class SoftmaxCrossEntropyLoss(Loss):
     0.0
     """
 
+    _function = staticmethod(F.softmax_cross_entropy)
+
     def __init__(
         self,
         axis: int = -1,
@@ -161,23 +157,6 @@ class SoftmaxCrossEntropyLoss(Loss):
         self._z_loss = z_loss
         self._reduction = reduction
 
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.softmax_cross_entropy(
-            pred,
-            label,
-            sample_weight,
-            axis=self._axis,
-            sparse_label=self._sparse_label,
-            from_logits=self._from_logits,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-            ignore_index=self._ignore_index,
-            label_smoothing=self._label_smoothing,
-            class_weight=self._class_weight,
-            z_loss=self._z_loss,
-            reduction=self._reduction,
-        )
-
 
 SoftmaxCELoss = SoftmaxCrossEntropyLoss
 
@@ -205,33 +184,14 @@ class KLDivLoss(Loss):
     array([0.])
     """
 
+    _function = staticmethod(F.kl_div)
+
     def __init__(
         self, from_logits: bool = True, axis: int = -1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._from_logits = bool(from_logits)
         self._axis = int(axis)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.kl_div(
-            pred,
-            label,
-            sample_weight,
-            from_logits=self._from_logits,
-            axis=self._axis,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
-
-
-class _MarginLoss(Loss):
-    """Shared constructor of the hinge losses: a non-negative ``margin``."""
-
-    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
-        super().__init__(weight, batch_axis, **kwargs)
-        if margin < 0:
-            raise ValueError(f"margin must be non-negative, got {margin!r}")
-        self._margin = margin
 
 
 @register("classification", curve="binary")
@@ -252,10 +212,7 @@ class HingeLoss(_MarginLoss):
     array([0.25])
     """
 
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.hinge_loss(
-            pred, label, sample_weight, margin=self._margin, weight=self._weight, batch_axis=self._batch_axis
-        )
+    _function = staticmethod(F.hinge_loss)
 
 
 @register("classification", curve="binary")
@@ -275,10 +232,7 @@ class SquaredHingeLoss(_MarginLoss):
     array([0.125])
     """
 
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.squared_hinge_loss(
-            pred, label, sample_weight, margin=self._margin, weight=self._weight, batch_axis=self._batch_axis
-        )
+    _function = staticmethod(F.squared_hinge_loss)
 
 
 @register("classification", curve="binary")
@@ -299,22 +253,14 @@ class LogisticLoss(Loss):
     array([0.69314718])
     """
 
+    _function = staticmethod(F.logistic_loss)
+
     def __init__(
         self, weight: float | None = None, batch_axis: int = 0, label_format: str = "signed", **kwargs: Any
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         check_label_format(label_format)
         self._label_format = label_format
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.logistic_loss(
-            pred,
-            label,
-            sample_weight,
-            label_format=self._label_format,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 @register("classification")
@@ -345,6 +291,8 @@ class NLLLoss(Loss):
     array([0.69314718, 0.        ])
     """
 
+    _function = staticmethod(F.nll_loss)
+
     def __init__(
         self,
         axis: int = 1,
@@ -362,19 +310,6 @@ class NLLLoss(Loss):
         self._ignore_index = ignore_index
         self._class_weight = check_class_vector(class_weight, "class_weight")
         self._reduction = check_reduction(reduction)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.nll_loss(
-            pred,
-            label,
-            sample_weight,
-            axis=self._axis,
-            ignore_index=self._ignore_index,
-            class_weight=self._class_weight,
-            reduction=self._reduction,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 @register("classification", curve="binary")
@@ -408,6 +343,8 @@ class SigmoidFocalLoss(Loss):
     array([0.0433217])
     """
 
+    _function = staticmethod(F.sigmoid_focal_loss)
+
     def __init__(
         self,
         alpha: float | None = 0.25,
@@ -421,16 +358,7 @@ class SigmoidFocalLoss(Loss):
         self._gamma = check_number(gamma, "gamma", low=0.0)
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
-        return F.sigmoid_focal_loss(
-            pred,
-            label,
-            sample_weight,
-            pos_weight,
-            alpha=self._alpha,
-            gamma=self._gamma,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(pred, label, sample_weight, pos_weight, **self._options())
 
 
 @register("classification")
@@ -461,6 +389,8 @@ class SoftmaxFocalLoss(Loss):
     array([0.1732868])
     """
 
+    _function = staticmethod(F.softmax_focal_loss)
+
     def __init__(
         self,
         gamma: float = 2.0,
@@ -476,19 +406,6 @@ class SoftmaxFocalLoss(Loss):
         self._alpha = check_focal_alpha(alpha, per_class=True)
         self._axis = int(axis)
         self._sparse_label = bool(sparse_label)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.softmax_focal_loss(
-            pred,
-            label,
-            sample_weight,
-            gamma=self._gamma,
-            alpha=self._alpha,
-            axis=self._axis,
-            sparse_label=self._sparse_label,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 @register("classification")
@@ -517,6 +434,8 @@ class PolyLoss(Loss):
     array([1.19314718])
     """
 
+    _function = staticmethod(F.poly_loss)
+
     def __init__(
         self,
         epsilon: float = 1.0,
@@ -530,18 +449,6 @@ class PolyLoss(Loss):
         self._epsilon = check_number(epsilon, "epsilon")
         self._axis = int(axis)
         self._sparse_label = bool(sparse_label)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.poly_loss(
-            pred,
-            label,
-            sample_weight,
-            epsilon=self._epsilon,
-            axis=self._axis,
-            sparse_label=self._sparse_label,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 @register("classification", curve="binary")
@@ -563,11 +470,10 @@ class SoftMarginLoss(Loss):
     array([1.4100376])
     """
 
+    _function = staticmethod(F.soft_margin_loss)
+
     def __init__(self, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.soft_margin_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
 
 
 @register("classification", curve="binary")
@@ -591,21 +497,13 @@ class MultiLabelSoftMarginLoss(Loss):
     array([0.69314718])
     """
 
+    _function = staticmethod(F.multilabel_soft_margin_loss)
+
     def __init__(
         self, weight: float | None = None, batch_axis: int = 0, *, class_weight: Any = None, **kwargs: Any
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._class_weight = check_class_vector(class_weight, "class_weight")
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.multilabel_soft_margin_loss(
-            pred,
-            label,
-            sample_weight,
-            class_weight=self._class_weight,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 @register("classification")
@@ -630,6 +528,8 @@ class MultiMarginLoss(Loss):
     array([0.325])
     """
 
+    _function = staticmethod(F.multi_margin_loss)
+
     def __init__(
         self,
         p: int = 1,
@@ -647,19 +547,6 @@ class MultiMarginLoss(Loss):
         self._margin = margin
         self._class_weight = check_class_vector(class_weight, "class_weight")
         self._axis = int(axis)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.multi_margin_loss(
-            pred,
-            label,
-            sample_weight,
-            p=self._p,
-            margin=self._margin,
-            class_weight=self._class_weight,
-            axis=self._axis,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 @register("classification")
@@ -697,6 +584,8 @@ class JSDLoss(Loss):
     array([0.])
     """
 
+    _function = staticmethod(F.jsd_loss)
+
     def __init__(
         self,
         beta: float = 0.5,
@@ -710,18 +599,6 @@ class JSDLoss(Loss):
         self._beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
         self._from_logits = bool(from_logits)
         self._axis = int(axis)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.jsd_loss(
-            pred,
-            label,
-            sample_weight,
-            beta=self._beta,
-            from_logits=self._from_logits,
-            axis=self._axis,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 __all__ = [

@@ -8,11 +8,11 @@ from .. import functional as F
 from .._array import Array
 from .._core import check_number
 from ..registry import register
-from .base import Loss
+from .base import Loss, _MarginLoss
 
 
 @register("metric")
-class TripletLoss(Loss):
+class TripletLoss(_MarginLoss):
     r"""Triplet loss: the anchor ``pred`` should be nearer ``positive`` than ``negative`` by ``margin``.
 
     .. math::
@@ -36,22 +36,10 @@ class TripletLoss(Loss):
     array([7.])
     """
 
-    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
-        super().__init__(weight, batch_axis, **kwargs)
-        if margin < 0:
-            raise ValueError(f"margin must be non-negative, got {margin!r}")
-        self._margin = margin
+    _function = staticmethod(F.triplet_loss)
 
     def forward(self, pred: Array, positive: Array, negative: Array, sample_weight: Any = None) -> Array:
-        return F.triplet_loss(
-            pred,
-            positive,
-            negative,
-            sample_weight,
-            margin=self._margin,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(pred, positive, negative, sample_weight, **self._options())
 
 
 @register("metric")
@@ -79,20 +67,14 @@ class CosineEmbeddingLoss(Loss):
     array([1.        , 0.70710678])
     """
 
+    _function = staticmethod(F.cosine_embedding_loss)
+
     def __init__(self, weight: float | None = None, batch_axis: int = 0, margin: float = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._margin = margin
 
     def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.cosine_embedding_loss(
-            input1,
-            input2,
-            label,
-            sample_weight,
-            margin=self._margin,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(input1, input2, label, sample_weight, **self._options())
 
 
 @register("metric")
@@ -119,6 +101,8 @@ class SDMLLoss(Loss):
     array([0., 0.])
     """
 
+    _function = staticmethod(F.sdml_loss)
+
     def __init__(
         self, smoothing_parameter: float = 0.3, weight: float | None = 1.0, batch_axis: int = 0, **kwargs: Any
     ) -> None:
@@ -128,14 +112,7 @@ class SDMLLoss(Loss):
         self._smoothing_parameter = smoothing_parameter
 
     def forward(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
-        return F.sdml_loss(
-            x1,
-            x2,
-            sample_weight,
-            smoothing_parameter=self._smoothing_parameter,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(x1, x2, sample_weight, **self._options())
 
 
 @register("metric")
@@ -159,20 +136,14 @@ class MarginRankingLoss(Loss):
     array([0. , 1.5])
     """
 
+    _function = staticmethod(F.margin_ranking_loss)
+
     def __init__(self, margin: float = 0.0, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._margin = check_number(margin, "margin")
 
     def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.margin_ranking_loss(
-            input1,
-            input2,
-            label,
-            sample_weight,
-            margin=self._margin,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(input1, input2, label, sample_weight, **self._options())
 
 
 @register("metric")
@@ -207,6 +178,8 @@ class InfoNCELoss(Loss):
     array([0.31326169, 0.31326169])
     """
 
+    _function = staticmethod(F.info_nce_loss)
+
     def __init__(
         self,
         temperature: float = 0.1,
@@ -220,15 +193,7 @@ class InfoNCELoss(Loss):
         self._symmetric = bool(symmetric)
 
     def forward(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
-        return F.info_nce_loss(
-            x1,
-            x2,
-            sample_weight,
-            temperature=self._temperature,
-            symmetric=self._symmetric,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(x1, x2, sample_weight, **self._options())
 
 
 __all__ = ["TripletLoss", "CosineEmbeddingLoss", "SDMLLoss", "MarginRankingLoss", "InfoNCELoss"]

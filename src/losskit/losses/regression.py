@@ -35,11 +35,10 @@ class L2Loss(Loss):
     array([0.5, 1. ])
     """
 
+    _function = staticmethod(F.l2_loss)
+
     def __init__(self, weight: float | None = 1.0, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.l2_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
 
 
 @register("regression", curve="regression")
@@ -61,11 +60,10 @@ class L1Loss(Loss):
     array([1. , 0.5])
     """
 
+    _function = staticmethod(F.l1_loss)
+
     def __init__(self, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.l1_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
 
 
 @register("regression", curve="regression")
@@ -91,14 +89,13 @@ class HuberLoss(Loss):
     array([1.3125])
     """
 
+    _function = staticmethod(F.huber_loss)
+
     def __init__(self, rho: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         if not rho > 0:
             raise ValueError(f"rho must be positive, got {rho!r}")
         self._rho = rho
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.huber_loss(pred, label, sample_weight, rho=self._rho, weight=self._weight, batch_axis=self._batch_axis)
 
 
 @register("regression")
@@ -125,6 +122,8 @@ class PoissonNLLLoss(Loss):
     array([1.])
     """
 
+    _function = staticmethod(F.poisson_nll_loss)
+
     def __init__(
         self,
         weight: float | None = None,
@@ -138,16 +137,7 @@ class PoissonNLLLoss(Loss):
         self._compute_full = bool(compute_full)
 
     def forward(self, pred: Array, target: Array, sample_weight: Any = None, epsilon: float = 1e-08) -> Array:
-        return F.poisson_nll_loss(
-            pred,
-            target,
-            sample_weight,
-            epsilon,
-            from_logits=self._from_logits,
-            compute_full=self._compute_full,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(pred, target, sample_weight, epsilon, **self._options())
 
 
 @register("regression", curve="regression")
@@ -173,11 +163,10 @@ class LogCoshLoss(Loss):
     array([ 0.43378083, 49.65342641])
     """
 
+    _function = staticmethod(F.log_cosh_loss)
+
     def __init__(self, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.log_cosh_loss(pred, label, sample_weight, weight=self._weight, batch_axis=self._batch_axis)
 
 
 @register("regression", curve="regression")
@@ -200,14 +189,11 @@ class QuantileLoss(Loss):
     array([0.9, 0.1])
     """
 
+    _function = staticmethod(F.quantile_loss)
+
     def __init__(self, quantile: float = 0.5, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._quantile = check_number(quantile, "quantile", low=0.0, high=1.0)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.quantile_loss(
-            pred, label, sample_weight, quantile=self._quantile, weight=self._weight, batch_axis=self._batch_axis
-        )
 
 
 @register("regression")
@@ -242,6 +228,8 @@ class GaussianNLLLoss(Loss):
     array([1.41893853])
     """
 
+    _function = staticmethod(F.gaussian_nll_loss)
+
     def __init__(
         self, full: bool = False, eps: float = 1e-6, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
     ) -> None:
@@ -250,16 +238,7 @@ class GaussianNLLLoss(Loss):
         self._eps = check_number(eps, "eps", low=0.0, low_open=True)
 
     def forward(self, pred: Array, label: Array, var: Array, sample_weight: Any = None) -> Array:
-        return F.gaussian_nll_loss(
-            pred,
-            label,
-            var,
-            sample_weight,
-            full=self._full,
-            eps=self._eps,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
+        return self._function(pred, label, var, sample_weight, **self._options())
 
 
 __all__ = ["L2Loss", "L1Loss", "HuberLoss", "PoissonNLLLoss", "LogCoshLoss", "QuantileLoss", "GaussianNLLLoss"]

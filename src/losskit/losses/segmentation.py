@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from .._array import Array
 from ..functional.segmentation import check_tversky
 from ..registry import register
 from .base import Loss
@@ -46,6 +45,8 @@ class TverskyLoss(Loss):
     array([0.615385])
     """
 
+    _function = staticmethod(F.tversky_loss)
+
     def __init__(
         self,
         alpha: float = 0.5,
@@ -61,20 +62,6 @@ class TverskyLoss(Loss):
         self._alpha, self._beta, self._smooth = check_tversky(alpha, beta, smooth)
         self._from_logits = bool(from_logits)
         self._axis = int(axis)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.tversky_loss(
-            pred,
-            label,
-            sample_weight,
-            alpha=self._alpha,
-            beta=self._beta,
-            smooth=self._smooth,
-            from_logits=self._from_logits,
-            axis=self._axis,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 @register("segmentation")
@@ -109,6 +96,8 @@ class DiceLoss(Loss):
     array([0.])
     """
 
+    _function = staticmethod(F.dice_loss)
+
     def __init__(
         self,
         smooth: float = 1.0,
@@ -122,18 +111,6 @@ class DiceLoss(Loss):
         _, _, self._smooth = check_tversky(0.5, 0.5, smooth)
         self._from_logits = bool(from_logits)
         self._axis = int(axis)
-
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
-        return F.dice_loss(
-            pred,
-            label,
-            sample_weight,
-            smooth=self._smooth,
-            from_logits=self._from_logits,
-            axis=self._axis,
-            weight=self._weight,
-            batch_axis=self._batch_axis,
-        )
 
 
 __all__ = ["DiceLoss", "TverskyLoss"]
