@@ -19,7 +19,7 @@ pytest.importorskip("tqdm")
 import array_api_compat  # noqa: E402
 
 import losskit  # noqa: E402
-from losskit import cli, gallery, registry  # noqa: E402
+from losskit import cli, gallery, plot, registry  # noqa: E402
 from losskit.losses.base import Loss  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,6 +103,17 @@ def test_every_card_has_its_curve_or_says_why(built: Path) -> None:
     for name, card in page.cards.items():
         curves = [img for img in card["images"] if img.get("class") == "curve"]
         assert curves or "No 1-D curve:" in card["text"], name
+
+
+@pytest.mark.parametrize("name", ["NLLLoss", "JSDLoss", "InfoNCELoss", "DiceLoss", "TverskyLoss"])
+def test_losses_with_a_named_slice_get_their_curve(built: Path, name: str) -> None:
+    # these once had "No 1-D curve" cards (NLLLoss a straight line); each now has a slice of its own
+    card = parse(built).cards[name]
+    (curve,) = [img for img in card["images"] if img.get("class") == "curve"]
+    assert curve["src"] == f"img/{name}-curve.png"
+    assert "No 1-D curve" not in card["text"]
+    drawn = plot.curve_for(name)
+    assert f"x: {drawn.xlabel}; {drawn.what}" in card["text"]  # the card says what the slice fixes
 
 
 def test_every_image_is_a_png_next_to_the_page(built: Path) -> None:

@@ -79,6 +79,13 @@ DIRECT = {
     "CTCLoss": lambda loss, x: loss(
         np.repeat(_two_class(x)[:, None, :], 2, axis=1), np.zeros((x.size, 1), dtype=np.int64)
     ),
+    "NLLLoss": lambda loss, x: loss(_two_class(x) - np.log(np.exp(x) + 1)[:, None], np.zeros(x.shape, dtype=np.int64)),
+    "JSDLoss": lambda loss, x: loss(_two_class(x) - np.log(np.exp(x) + 1)[:, None], np.tile([0.75, 0.25], (x.size, 1))),
+    "InfoNCELoss": lambda loss, x: np.array(
+        [loss(np.array([[v, 1.0, 0.0], [0.0, 0.0, 1.0]]), np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))[0] for v in x]
+    ),
+    "DiceLoss": lambda loss, x: loss(np.repeat(x[:, None, None], 4, axis=2), np.ones((x.size, 1, 4))),
+    "TverskyLoss": lambda loss, x: loss(np.repeat(x[:, None, None], 4, axis=2), np.ones((x.size, 1, 4))),
 }
 
 
@@ -104,6 +111,158 @@ def test_every_registered_loss_has_a_curve_or_a_reason() -> None:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
+
+
+# ----------------------------------------------------------------------------------------------
+# the slices of NLLLoss, JSDLoss, InfoNCELoss, DiceLoss and TverskyLoss against closed forms
+
+
+def _jsd(x: np.ndarray, p: float, beta: float) -> np.ndarray:
+    # beta KL(P || M) + (1 - beta) KL(Q || M), P = (p, 1 - p), Q = softmax([x, 0]), M = beta P + (1 - beta) Q
+    big_p = np.array([p, 1 - p])[None, :]
+    q = np.stack([_sigmoid(x), _sigmoid(-x)], axis=-1)
+    m = beta * big_p + (1 - beta) * q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(big_p > 0, big_p * np.log(big_p / m), 0.0).sum(-1)
+    return beta * kl_p + (1 - beta) * (q * np.log(q / m)).sum(-1)
+
+
+def _tversky(x: np.ndarray, t: float, alpha: float, beta: float, smooth: float, pixels: int = 4) -> np.ndarray:
+    # every pixel predicted p = sigmoid(x), every pixel of the mask labelled t
+    p = _sigmoid(x)
+    inter = pixels * p * t
+    fp, fn = pixels * p - inter, pixels * t - inter
+    return 1 - (inter + smooth) / (inter + alpha * fp + beta * fn + smooth)
+
+
+def _falling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(x.shape, True), np.full(x.shape, False)
+
+
+def _rising(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(x.shape, False), np.full(x.shape, True)
+
+
+# (loss, its parameters, the curve's label, the closed form, where the derivative is < 0 and > 0)
+CLOSED_FORMS = [
+    ("NLLLoss", {}, None, lambda x: np.logaddexp(0, -x), _falling),
+    ("NLLLoss", {}, 1, lambda x: np.logaddexp(0, x), _rising),
+    ("NLLLoss", {"axis": -1}, None, lambda x: np.logaddexp(0, -x), _falling),
+    ("JSDLoss", {}, None, lambda x: _jsd(x, 0.75, 0.5), lambda x: (x < np.log(3), x > np.log(3))),
+    (
+        "JSDLoss",
+        {"beta": 0.3, "from_logits": False},
+        0.2,
+        lambda x: _jsd(x, 0.2, 0.3),
+        lambda x: (x < np.log(0.25), x > np.log(0.25)),
+    ),
+    ("JSDLoss", {}, 1.0, lambda x: _jsd(x, 1.0, 0.5), _falling),
+    (
+        "InfoNCELoss",
+        {},
+        None,
+        lambda x: np.logaddexp(0, -x / np.sqrt(1 + x**2) / 0.1),
+        _falling,
+    ),
+    (
+        "InfoNCELoss",
+        {"temperature": 0.5, "symmetric": False},
+        None,
+        lambda x: np.logaddexp(0, -x / np.sqrt(1 + x**2) / 0.5),
+        _falling,
+    ),
+    ("DiceLoss", {}, None, lambda x: _tversky(x, 1.0, 0.5, 0.5, 1.0), _falling),
+    (
+        "DiceLoss",
+        {"from_logits": False, "smooth": 0.1, "axis": -1},
+        None,
+        lambda x: _tversky(x, 1.0, 0.5, 0.5, 0.1),
+        _falling,
+    ),
+    ("DiceLoss", {}, 0.0, lambda x: _tversky(x, 0.0, 0.5, 0.5, 1.0), _rising),
+    ("TverskyLoss", {}, None, lambda x: _tversky(x, 1.0, 0.5, 0.5, 1.0), _falling),
+    (
+        "TverskyLoss",
+        {"alpha": 0.2, "beta": 0.8, "smooth": 0.5},
+        None,
+        lambda x: _tversky(x, 1.0, 0.2, 0.8, 0.5),
+        _falling,
+    ),
+    (
+        "TverskyLoss",
+        {"alpha": 0.7, "beta": 0.3, "from_logits": False},
+        0.5,
+        lambda x: _tversky(x, 0.5, 0.7, 0.3, 1.0),
+        _falling,  # a soft mask of 0.5 is still best met by p = 1, not p = 0.5
+    ),
+]
+
+
+def _grad_backend() -> str:
+    present = [name for name in plot.AUTOGRAD_BACKENDS if plot.importable(name)]
+    if not present:
+        pytest.skip("neither torch nor jax is installed")
+    return present[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "label", "closed_form", "signs"),
+    CLOSED_FORMS,
+    ids=[f"{c[0]}-{c[1]}-label={c[2]}" for c in CLOSED_FORMS],
+)
+def test_new_slices_match_their_closed_form_and_slope(
+    name: str, params: dict, label: float | None, closed_form: Any, signs: Any
+) -> None:
+    curve = plot.curve_for(name, label, **params)
+    assert curve.fn is not None and curve.what and curve.xlabel != "prediction x", curve.reason
+    np.testing.assert_allclose(curve.fn(X), closed_form(X), rtol=1e-10, atol=1e-12)
+    x, values, grads = plot.curve_data(curve, grad=True, backend="torch" if plot.importable("torch") else None)
+    assert x[0] == -5.0 and x[-1] == 5.0  # the default range
+    np.testing.assert_allclose(values, closed_form(x), rtol=1e-5, atol=1e-6)
+    # the derivative by autograd against central differences of the closed form
+    h = 1e-5
+    np.testing.assert_allclose(grads, (closed_form(x + h) - closed_form(x - h)) / (2 * h), rtol=1e-4, atol=1e-7)
+    falling, rising = signs(x)
+    away = np.abs(grads) > 1e-12  # where the derivative is within rounding of 0 its sign means nothing
+    assert (grads[falling & away] < 0).all() and (grads[rising & away] > 0).all()
+    assert (falling & away).any() or (rising & away).any()
+
+
+@pytest.mark.parametrize("name", ["NLLLoss", "JSDLoss", "InfoNCELoss", "DiceLoss", "TverskyLoss"])
+@pytest.mark.parametrize("backend", plot.AUTOGRAD_BACKENDS)
+def test_new_slices_and_their_derivatives_are_finite_on_the_default_range(name: str, backend: str) -> None:
+    if not plot.importable(backend):
+        pytest.skip(f"{backend} is not installed")
+    x, values, grads = plot.curve_data(plot.curve_for(name), grad=True, backend=backend)
+    assert x.size == plot.DEFAULT_POINTS and (x[0], x[-1]) == plot.DEFAULT_RANGE
+    assert np.isfinite(values).all() and np.isfinite(grads).all()
+    assert np.ptp(values) > 1e-3  # a curve, not a constant
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_nll_slice_is_the_softmax_cross_entropy_slice(label: int) -> None:
+    # NLLLoss of log_softmax(logits) is the cross-entropy of the logits, point by point
+    nll, ce = plot.curve_for("NLLLoss", label), plot.curve_for("SoftmaxCrossEntropyLoss", label)
+    np.testing.assert_allclose(nll.fn(X), ce.fn(X), rtol=1e-12, atol=1e-12)
+    backend = _grad_backend()
+    _, nll_values, nll_grads = plot.curve_data(nll, X, grad=True, backend=backend)
+    _, ce_values, ce_grads = plot.curve_data(ce, X, grad=True, backend=backend)
+    np.testing.assert_allclose(nll_values, ce_values, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(nll_grads, ce_grads, rtol=1e-6, atol=1e-7)
+    assert "log_softmax([x, 0])" in nll.what and f"true class {label}" in nll.what
+
+
+def test_new_slices_reject_what_they_cannot_draw() -> None:
+    with pytest.raises(ValueError, match="label must be 0 or 1"):
+        plot.curve_for("NLLLoss", label=2)
+    with pytest.raises(ValueError, match=r"target probability of class 0, in \[0, 1\]"):
+        plot.curve_for("JSDLoss", label=1.5)
+    with pytest.raises(ValueError, match="InfoNCELoss's curve has no label"):
+        plot.curve_for("InfoNCELoss", label=1)
+    with pytest.raises(ValueError, match=r"every pixel of the mask, in \[0, 1\]"):
+        plot.curve_for("DiceLoss", label=2)
+    assert "axis=1 or axis=-1" in plot.curve_for("NLLLoss", axis=0).reason
+    assert "not the batch axis" in plot.curve_for("TverskyLoss", axis=0).reason
 
 
 @pytest.mark.parametrize(

@@ -136,10 +136,15 @@ def _pointwise(loss: Loss, label: float) -> CurveFn:
     return fn
 
 
-def _softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+def _true_class(label: float | None) -> int:
     cls = 0 if label is None else int(label)
     if cls not in (0, 1):
         raise ValueError(f"the softmax curve has two classes: label must be 0 or 1, got {label!r}")
+    return cls
+
+
+def _softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    cls = _true_class(label)
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -152,10 +157,26 @@ def _softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -
     return Curve("", "", fn, f"two classes, pred [x, 0], true class {cls}", "pred of class 0, x")
 
 
+def _nll_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # NLLLoss takes log-probabilities: fed log_softmax([x, 0]), it is the softmax cross-entropy slice
+    cls = _true_class(label)
+    if params.get("axis", 1) not in (1, -1):
+        return Curve("", "", None, reason="the NLL curve is drawn for axis=1 or axis=-1 only")
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        log_probs = _array.log_softmax(xp, _two_class_logits(xp, x), axis=-1)
+        return loss(log_probs, _int_like(xp, x, cls))
+
+    what = f"two classes, log-probabilities log_softmax([x, 0]), true class {cls}"
+    return Curve("", "", fn, what, "logit of class 0, x")
+
+
 def _kl_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # KLDivLoss and JSDLoss: both take log-probabilities when from_logits (their default), else logits
     p = 0.75 if label is None else float(label)
     if not 0 <= p <= 1:
-        raise ValueError(f"the KL curve's label is the target probability of class 0, in [0, 1]; got {label!r}")
+        raise ValueError(f"the divergence curve's label is the target probability of class 0, in [0, 1]; got {label!r}")
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -201,25 +222,70 @@ def _cosine_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) ->
     return Curve("", "", fn, f"pair (x, 1) and (1, 0), label {y}", "first coordinate x")
 
 
+def _per_point(x: Array, at: Callable[[Array], Array]) -> Array:
+    """``at`` (one point to one loss) at each point of ``x``, for losses whose batch is the set of negatives.
+
+    Such a loss couples the rows of its batch, so each point needs a batch of its own.
+    """
+    if array_api_compat.is_jax_array(x):
+        import jax
+
+        return jax.vmap(at)(x)  # a Python loop would trace (and compile) every point apart
+    xp = array_api_compat.array_namespace(x)
+    return xp.stack([at(x[i]) for i in range(x.shape[0])])
+
+
 def _sdml_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     _no_label("SDMLLoss", label)
 
     def fn(x: Array) -> Array:
-        # the batch is the set of negatives, so each point needs a batch of its own
         xp = array_api_compat.array_namespace(x)
         other = xp.ones((1, 1), dtype=x.dtype)
         x2 = xp.concat([xp.zeros_like(other), other])
-
-        def at(v: Array) -> Array:
-            return loss(xp.concat([xp.reshape(v, (1, 1)), other]), x2)[0]
-
-        if array_api_compat.is_jax_array(x):
-            import jax
-
-            return jax.vmap(at)(x)  # a Python loop would trace (and compile) every point apart
-        return xp.stack([at(x[i]) for i in range(x.shape[0])])
+        return _per_point(x, lambda v: loss(xp.concat([xp.reshape(v, (1, 1)), other]), x2)[0])
 
     return Curve("", "", fn, "batch of 2 pairs of 1-D points: (x, 0) and (1, 1); loss of pair 0", "x")
+
+
+def _info_nce_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    _no_label("InfoNCELoss", label)
+
+    def fn(x: Array) -> Array:
+        # pair 0 is (x, 1, 0) and (1, 0, 0): its cosine with its positive is x / sqrt(1 + x^2);
+        # pair 1, (0, 0, 1) twice, is orthogonal to both, so pair 0's negatives stay at cosine 0
+        xp = array_api_compat.array_namespace(x)
+        x2 = xp.asarray([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=x.dtype)
+        one, zero = xp.ones((), dtype=x.dtype), xp.zeros((), dtype=x.dtype)
+        return _per_point(x, lambda v: loss(xp.stack([xp.stack([v, one, zero]), x2[1, :]]), x2)[0])
+
+    what = "2 pairs (x1, x2): (x,1,0)-(1,0,0), (0,0,1)-(0,0,1); loss of pair 0"
+    return Curve("", "", fn, what, "first coordinate of x1[0], x")
+
+
+# the mask of the Dice and Tversky curves: one class, this many pixels
+_MASK_PIXELS = 4
+
+
+def _mask_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # DiceLoss and TverskyLoss: every pixel of a one-class mask labelled t (1 by default) and predicted
+    # sigmoid(x); with t = 1 nothing is a false positive, so Tversky's alpha does not change the curve
+    t = 1.0 if label is None else float(label)
+    if not 0 <= t <= 1:
+        raise ValueError(f"the overlap curve's label is the value of every pixel of the mask, in [0, 1]; got {label!r}")
+    axis = params.get("axis", 1) % 3  # pred is (N, C, pixels) or (N, pixels, C)
+    if axis == 0:
+        return Curve("", "", None, reason="the overlap curve puts the classes on axis 1 or -1, not the batch axis")
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        shape = (x.shape[0], 1, _MASK_PIXELS) if axis == 1 else (x.shape[0], _MASK_PIXELS, 1)
+        logits = xp.broadcast_to(xp.reshape(x, (-1, 1, 1)), shape)
+        # one class: the loss turns logits into probabilities by a sigmoid, as done here otherwise
+        pred = logits if params.get("from_logits", True) else xp.exp(_array.log_sigmoid(xp, logits))
+        return loss(pred, xp.full(shape, t, dtype=x.dtype, device=_array.device(x)))
+
+    what = f"one class, {_MASK_PIXELS} pixels all labelled {t:g}, each predicted sigmoid(x)"
+    return Curve("", "", fn, what, "logit of every pixel, x")
 
 
 def _ctc_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
@@ -240,16 +306,22 @@ def _no_label(name: str, label: float | None) -> None:
         raise ValueError(f"{name}'s curve has no label to set")
 
 
-# Named slices of the Gluon losses that the registry gives no ``curve``; new losses need none of
-# these: they register with curve="regression"/"binary", or fall back to their family's rule.
+# Named slices of the losses that the registry gives no ``curve`` and that no family rule draws
+# right; most new losses need none: they register with curve="regression"/"binary", or fall
+# back to their family's rule.
 _SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
     "SoftmaxCrossEntropyLoss": _softmax_slice,
+    "NLLLoss": _nll_slice,
     "KLDivLoss": _kl_slice,
+    "JSDLoss": _kl_slice,
     "PoissonNLLLoss": _poisson_slice,
     "TripletLoss": _triplet_slice,
     "CosineEmbeddingLoss": _cosine_slice,
     "SDMLLoss": _sdml_slice,
+    "InfoNCELoss": _info_nce_slice,
     "CTCLoss": _ctc_slice,
+    "DiceLoss": _mask_slice,
+    "TverskyLoss": _mask_slice,
 }
 
 _RULE_LABEL = {"regression": 0.0, "binary": 1.0, "fill": 0.0}
