@@ -158,3 +158,51 @@ def test_poisson_full_target_zero_is_finite():
     (g,) = torch.autograd.grad(out.sum(), pred)
     assert out.item() == 1.0  # exp(0) - 0, no Stirling term for t <= 1
     assert torch.isfinite(g).all()
+
+
+# d/dx at x = 0 of losses built on softplus / log_sigmoid, label "positive": every one is
+# softplus(-x) per element there, whose derivative is -sigmoid(0) = -1/2 (a kink convention of
+# max and abs must not leak in: JAX's gave 0 before softplus became logaddexp).
+ZERO_LOGIT_CASES = [
+    ("SigmoidBCELoss", {}, 1.0),
+    ("LogisticLoss", {}, 1.0),
+    ("LogisticLoss", {"label_format": "binary"}, 1.0),
+    ("SoftMarginLoss", {}, 1.0),
+    ("SigmoidFocalLoss", {"gamma": 0.0, "alpha": None}, 1.0),
+]
+
+
+@pytest.mark.parametrize(("name", "init", "label"), ZERO_LOGIT_CASES, ids=[f"{c[0]}-{c[1]}" for c in ZERO_LOGIT_CASES])
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_derivative_at_a_zero_logit_is_minus_one_half(name, init, label, backend):
+    loss = losskit.get_loss(name, **init)
+    pred, target = np.zeros((2, 4)), np.full((2, 4), label)
+    if backend == "torch":
+        x = torch.zeros((2, 4), dtype=torch.float64, requires_grad=True)
+        (grad,) = torch.autograd.grad(loss(x, torch.as_tensor(target)).sum(), x)
+        grad = grad.numpy()
+    else:
+        jax = pytest.importorskip("jax")
+        y = to_backend(target, "jax", "float32")
+        grad = np.asarray(jax.grad(lambda v: loss(v, y).sum())(to_backend(pred, "jax", "float32")))
+    np.testing.assert_allclose(grad, np.full((2, 4), -0.5 / 4), rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_l1_derivative_at_a_perfect_prediction_is_zero(backend):
+    """sign(0) = 0, as torch and MXNet differentiate |x|; JAX's own abs gives 1 there."""
+    pred = np.array([[0.0, 1.0, -2.0, 3.0]])
+    label = np.array([[0.0, 0.0, -2.0, 1.0]])
+    want = np.array([[0.0, 1.0, 0.0, 1.0]]) / 4
+    if backend == "torch":
+        x = torch.as_tensor(pred).requires_grad_(True)
+        from losskit import _fast
+
+        with _fast.disabled():  # the generic path (the fast path is torch.abs, 0 at 0 too)
+            (grad,) = torch.autograd.grad(losskit.L1Loss()(x, torch.as_tensor(label)).sum(), x)
+        grad = grad.numpy()
+    else:
+        jax = pytest.importorskip("jax")
+        y = to_backend(label, "jax", "float32")
+        grad = np.asarray(jax.grad(lambda v: losskit.L1Loss()(v, y).sum())(to_backend(pred, "jax", "float32")))
+    np.testing.assert_allclose(grad, want, rtol=1e-6)

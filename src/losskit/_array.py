@@ -151,8 +151,19 @@ def log_softmax(xp: Any, x: Array, axis: int) -> Array:
 
 
 def softplus(xp: Any, x: Array) -> Array:
-    # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): exp never overflows
-    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+    # log(1 + exp(x)) = logaddexp(x, 0): never overflows, and its derivative is sigmoid(x)
+    # everywhere. Not max(x, 0) + log1p(exp(-|x|)): at x = 0 that relies on the subgradients of
+    # max and abs cancelling, which JAX's do not (it gave 0, not 1/2).
+    return xp.logaddexp(x, xp.zeros_like(x))
+
+
+def abs_(xp: Any, x: Array) -> Array:
+    """``|x|`` whose derivative is ``sign(x)``: 0 at ``x = 0``, as in PyTorch and MXNet.
+
+    ``xp.abs`` would do in value, but JAX differentiates it to 1 at 0, so an L1 loss at a
+    perfect prediction would still push the prediction (and differently per backend).
+    """
+    return x * xp.sign(x)  # sign is piecewise constant: d/dx = sign(x) + x * 0
 
 
 def log_sigmoid(xp: Any, x: Array) -> Array:

@@ -7,7 +7,7 @@ import numbers
 from typing import Any
 
 from .. import _fast
-from .._array import Array, is_traced, log_cosh, namespace, relu
+from .._array import Array, abs_, is_traced, log_cosh, namespace, relu
 from .._core import check_batch_axis, check_number, check_sample_weight, check_weight, finish, float_input, like
 from ._pointwise import pointwise
 
@@ -33,7 +33,7 @@ def l1_loss(
 ) -> Array:
     """``|label - pred|``, averaged per example. See :class:`losskit.L1Loss`."""
     return pointwise(
-        lambda xp, p, y: xp.abs(y - p),
+        lambda xp, p, y: abs_(xp, y - p),
         pred,
         label,
         sample_weight,
