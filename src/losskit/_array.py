@@ -241,7 +241,9 @@ def log_cosh(xp: Any, x: Array) -> Array:
     """``log(cosh(x))`` to full relative precision: no overflow for large ``|x|``, and no
     cancellation (``log 2 - log 2``) near 0, where it is ``x**2 / 2``."""
     a = xp.abs(x)
-    near = xp.minimum(a, xp.ones_like(a))  # keeps sinh finite in the branch not taken
+    # keeps sinh finite in the branch not taken; where, not minimum(a, 1), whose derivative at a
+    # tie (|x| = 1 exactly) torch and JAX split in half
+    near = xp.where(a <= 1, a, xp.ones_like(a))
     # |x| <= 1: log(cosh x) = log1p(cosh x - 1) = log1p(2 sinh(x/2)^2)
     small = xp.log1p(2 * xp.square(xp.sinh(near / 2)))
     # |x| > 1: log(cosh x) = |x| + log(1 + exp(-2|x|)) - log 2 = |x| + softplus(-2|x|) - log 2

@@ -85,11 +85,11 @@ def check_labels_in_range(
     # a concrete array captured by jax.jit's function is not a tracer, but what is computed from
     # it there is: each reduction is checked before it is turned into a Python value
     if is_floating(xp, label):
-        whole = xp.all(label == xp.floor(label))
+        whole = xp.all((label == xp.floor(label)) & xp.isfinite(label))  # floor(inf) == inf
         if is_traced(whole):
             return
         if not bool(whole):
-            raise ValueError(f"{name} holds non-integer values; {what} must be whole numbers")
+            raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
     bounds = extrema(xp, label)
     if bounds is None:
         return

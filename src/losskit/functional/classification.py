@@ -433,17 +433,24 @@ def softmax_focal_loss(
     xp = namespace(pred, label, sample_weight, *arrays_in(alpha))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = log_softmax(xp, x, axis=cls)
-    # (1 - p)^gamma = exp(gamma * log(1 - p)), with log(1 - p) exact where p rounds to 1
-    term = -xp.exp(gamma * log1m_softmax(xp, x, axis=cls)) * logp
+    log1m_p = log1m_softmax(xp, x, axis=cls)  # log(1 - p), exact where p rounds to 1
+    n = pred.shape[cls]
+    alpha_c = None
+    if alpha is not None and not isinstance(alpha, float):
+        alpha_c = xp.reshape(class_vector(xp, alpha, n, x, "alpha"), _class_shape(x.ndim, cls, n))
+    if sparse_label:
+        # gather before multiplying: a masked class (logit -inf, log p = -inf) must not enter a
+        # product, whose backward would form 0 * inf = NaN for every class
+        logp, log1m_p = xp.take_along_axis(logp, target, axis=cls), xp.take_along_axis(log1m_p, target, axis=cls)
+        if alpha_c is not None:
+            alpha_c = xp.reshape(xp.take(xp.reshape(alpha_c, (n,)), xp.reshape(target, (-1,))), tuple(target.shape))
+    # (1 - p)^gamma = exp(gamma * log(1 - p)): a finite gradient also where p rounds to 1
+    term = -xp.exp(gamma * log1m_p) * logp
     if isinstance(alpha, float):
         term = alpha * term
-    elif alpha is not None:
-        n = pred.shape[cls]
-        term = term * xp.reshape(class_vector(xp, alpha, n, x, "alpha"), _class_shape(x.ndim, cls, n))
-    if sparse_label:
-        loss = xp.take_along_axis(term, target, axis=cls)
-    else:
-        loss = xp.sum(term * target, axis=cls, keepdims=True)
+    elif alpha_c is not None:
+        term = alpha_c * term
+    loss = term if sparse_label else xp.sum(term * target, axis=cls, keepdims=True)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 

@@ -176,7 +176,9 @@ def gaussian_nll_loss(
     negative = xp.any(v < 0)
     if not is_traced(negative) and bool(negative):  # skipped under jax.jit / torch.compile
         raise ValueError("var holds negative values; variances must be non-negative")
-    # torch's clamp at eps; the variance below eps gets no gradient (the loss is constant in it there)
+    # clamped at eps as torch does, but not as torch differentiates it: torch clamps a copy under
+    # no_grad, so its gradient passes through the clamp; here the variance below eps gets none,
+    # the loss being constant in it there (a documented deviation, see README)
     v = xp.where(v < eps, xp.full_like(v, eps), v)
     loss = 0.5 * (xp.log(v) + xp.square(mean - target) / v)
     if full:

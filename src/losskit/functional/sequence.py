@@ -124,7 +124,21 @@ def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
     batch_logits = jnp.transpose(logits, (1, 0, 2))
     logit_pad = (jnp.arange(t_max)[None, :] >= pred_lengths[:, None]).astype(logits.dtype)
     label_pad = (jnp.arange(label.shape[1])[None, :] >= label_lengths[:, None]).astype(logits.dtype)
-    return optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1)
+    loss = optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1)
+    # optax's log(0) is log_epsilon = -1e5: a label that no alignment can produce costs ~1e5
+    # there, where torch and the generic path give +inf
+    return xp.where(_infeasible(xp, label, pred_lengths, label_lengths), xp.full_like(loss, float("inf")), loss)
+
+
+def _infeasible(xp: Any, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
+    """Rows whose label needs more frames than the input has: one per label, and one more blank
+    between each two equal neighbours (``a a`` needs ``a - a``)."""
+    s_max = label.shape[1]
+    if s_max < 2:
+        return pred_lengths < label_lengths
+    position = xp.arange(1, s_max, device=array_api_compat.device(label))[None, :]
+    repeats = (label[:, 1:] == label[:, :-1]) & (position < label_lengths[:, None])
+    return pred_lengths < label_lengths + xp.sum(xp.astype(repeats, label_lengths.dtype), axis=1)
 
 
 def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
@@ -161,7 +175,11 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
     log_likelihood = xp.logaddexp(last, before)
     # a label that no alignment of the input can produce has likelihood 0: loss +inf, as torch
     infeasible = log_likelihood < _LOG_ZERO / 2
-    return xp.where(infeasible, xp.full_like(log_likelihood, float("inf")), -log_likelihood)
+    loss = xp.where(infeasible, xp.full_like(log_likelihood, float("inf")), -log_likelihood)
+    # no input frame at all (alpha above started from frame 0 regardless): the empty label has
+    # probability 1, any other 0
+    empty = xp.where(label_lengths == 0, xp.zeros_like(loss), xp.full_like(loss, float("inf")))
+    return xp.where(pred_lengths == 0, empty, loss)
 
 
 __all__ = ["ctc_loss"]

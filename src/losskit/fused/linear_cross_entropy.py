@@ -128,17 +128,19 @@ def _forward_generic(
     n = hidden.shape[0]
     valid = label != ignore_index
     safe = xp.where(valid, label, xp.zeros_like(label))
-    parts = []
+    acc = xp.float64 if hidden.dtype == xp.float64 else xp.float32  # the loss's dtype, as on torch and JAX
+    parts = [xp.zeros((0,), dtype=acc, device=array_api_compat.device(hidden))]  # n = 0: an empty loss
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         logits = hidden[start:stop, ...] @ xp.matrix_transpose(weight)
         if bias is not None:
             logits = logits + bias
-        logits = xp.astype(logits, xp.float32 if logits.dtype != xp.float64 else xp.float64)
+        logits = xp.astype(logits, acc)
         lse = logsumexp(xp, logits, axis=1)
         target = xp.take_along_axis(logits, safe[start:stop, None], axis=1)[:, 0]
         parts.append(lse - target + z_loss * lse * lse)
-    loss = xp.where(valid, xp.concat(parts), xp.zeros(n, dtype=parts[0].dtype))
+    loss = xp.concat(parts)
+    loss = xp.where(valid, loss, xp.zeros_like(loss))
     if reduction == "none":
         return loss
     total = xp.sum(loss)
