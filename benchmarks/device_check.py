@@ -229,7 +229,7 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
         compare(
             "sparse_softmax_ce(axis=-1)",
             dtype,
-            lambda: reduce(_fast.torch_sparse_softmax_ce(logits.float(), label[:, None], 1)),
+            lambda: reduce(_fast.torch_sparse_softmax_ce(logits.float(), label, 1)),
             lambda: LF.softmax_cross_entropy(logits, label),
             [logits],
         )
@@ -238,7 +238,7 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
         compare(
             "sparse_softmax_ce(axis=1, 3-d)",
             dtype,
-            lambda: reduce(_fast.torch_sparse_softmax_ce(logits3.float(), label3[:, None, :], 1)),
+            lambda: reduce(_fast.torch_sparse_softmax_ce(logits3.float(), label3, 1)),
             lambda: LF.softmax_cross_entropy(logits3, label3, axis=1),
             [logits3],
         )
@@ -246,7 +246,7 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
         compare(
             "sparse_softmax_ce(from_logits)",
             dtype,
-            lambda: reduce(_fast.torch_sparse_softmax_ce(logp.float(), label[:, None], 1, True)),
+            lambda: reduce(_fast.torch_sparse_softmax_ce(logp.float(), label, 1, True)),
             lambda: LF.softmax_cross_entropy(logp, label, from_logits=True),
             [logp],
         )

@@ -170,15 +170,29 @@ def test_sparse_softmax_cross_entropy(dtype, from_logits, shape, axis):
     x = _tensor(raw, dtype)
     label_shape = shape[:cls] + shape[cls + 1 :]
     label = torch.as_tensor(rng.integers(0, shape[cls], size=label_shape))
-    index = label.unsqueeze(cls)
-    out = _fast.torch_sparse_softmax_ce(x, index, cls, from_logits)
-    assert tuple(out.shape) == shape[:cls] + (1,) + shape[cls + 1 :]
+    out = _fast.torch_sparse_softmax_ce(x, label, cls, from_logits)
+    assert tuple(out.shape) == label_shape
+    batch_axis = 1 if cls == 0 and len(shape) > 1 else 0  # the generic path's batch axis, among pred's
+    per_example = _reduce(out).shape  # () for one unbatched example, whose generic loss is (1,)
     _same(
-        lambda: _reduce(_fast.torch_sparse_softmax_ce(x, index, cls, from_logits)),
-        lambda: LF.softmax_cross_entropy(x, label, axis=axis, from_logits=from_logits),
+        lambda: _reduce(_fast.torch_sparse_softmax_ce(x, label, cls, from_logits)),
+        lambda: LF.softmax_cross_entropy(x, label, axis=axis, from_logits=from_logits, batch_axis=batch_axis).reshape(
+            per_example
+        ),
         (x,),
         dtype,
     )
+    if len(label_shape) and label.numel() > 1:  # ignore_index: 0 and no gradient there, as the generic mask
+        ignored = label.clone()
+        ignored.view(-1)[0] = -100
+        _same(
+            lambda: _reduce(_fast.torch_sparse_softmax_ce(x, ignored, cls, from_logits, -100)),
+            lambda: LF.softmax_cross_entropy(
+                x, ignored, axis=axis, from_logits=from_logits, batch_axis=batch_axis, ignore_index=-100
+            ),
+            (x,),
+            dtype,
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -134,32 +134,34 @@ def torch_logistic(pred: Array, label: Array, label_format: str) -> Array:
     return torch.binary_cross_entropy_with_logits(pred, target, None, None, _NONE)
 
 
-def torch_sparse_softmax_ce(pred: Array, index: Array, axis: int, from_logits: bool = False) -> Array:
-    """``logsumexp(x) - x[y]`` (``-x[y]`` if ``from_logits``) along ``axis``, with ``axis`` kept (size 1).
+def torch_sparse_softmax_ce(
+    pred: Array, target: Array, axis: int, from_logits: bool = False, ignore_index: int = -100
+) -> Array:
+    """``logsumexp(x) - x[y]`` (``-x[y]`` if ``from_logits``) along ``axis``, 0 where ``y == ignore_index``.
 
-    ``index`` holds the class indices with ``pred``'s rank (``axis`` of size 1), as
-    ``sparse_label_indices`` returns them. ``cross_entropy`` wants the classes on axis 1: the
-    class axis is moved there, or, when it is the last one, the other axes are flattened.
+    ``target`` holds the class indices with ``pred``'s shape without ``axis`` (as
+    ``class_indices`` returns them), and so does the result. ``cross_entropy`` and ``nll_loss``
+    want the classes on axis 1: the class axis is moved there, or, when it is the last one, the
+    other axes are flattened.
     """
     import torch
 
     ndim = pred.ndim
     axis = axis % max(ndim, 1)
-    if index.ndim != ndim:
-        index = index.unsqueeze(axis)
     if from_logits:
-        return -torch.gather(pred, axis, index)  # -x[y]: one gather, as the generic take_along_axis
-    target = index.squeeze(axis)
+        # -x[y] by one gather, as the generic take_along_axis (nll_loss's backward refuses the
+        # non-contiguous input a moved class axis gives)
+        keep = target != ignore_index
+        index = torch.where(keep, target, 0).unsqueeze(axis)
+        return torch.where(keep, -torch.gather(pred, axis, index).squeeze(axis), 0.0)
     if ndim <= 2 and axis == ndim - 1:
         x, y = pred, target
     elif axis == ndim - 1:
         x, y = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
     else:
         x, y = torch.movedim(pred, axis, 1), target
-    loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, -100, 0.0)
-    if ndim > 2 and axis == ndim - 1:
-        loss = loss.reshape(target.shape)
-    return loss.unsqueeze(axis)
+    loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, 0.0)
+    return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
 
 
 def kl_div_applies(target: Array) -> bool:
