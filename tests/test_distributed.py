@@ -226,6 +226,14 @@ def test_single_process_gradcheck_and_all_ignored():
     assert out.item() == 0.0 and torch.count_nonzero(grad) == 0
 
 
+def test_single_process_second_derivative_is_refused_not_wrong():
+    case = _case([(0, V)], "mean")
+    x = torch.from_numpy(case["logits"]).requires_grad_()
+    out = vocab_parallel_cross_entropy(x, torch.from_numpy(case["label"]), vocab_start=0, reduction="mean")
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.autograd.grad(out, x, create_graph=True)
+
+
 def test_single_process_bfloat16_keeps_dtype():
     case = _case([(0, V)], "mean")
     x = torch.from_numpy(case["logits"]).float()

@@ -122,3 +122,36 @@ def test_errors():
         linear_cross_entropy(h, w, y, reduction="avg")
     with pytest.raises(TypeError, match="integer"):
         linear_cross_entropy(h, w, y.double())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_torch_second_derivative_is_refused_not_wrong(reduction):
+    """The gradients are formed without a graph: create_graph=True must fail loudly (a gradient
+    penalty would otherwise silently lose every term through the loss)."""
+    h, w, b, y = (t.requires_grad_(t.dtype.is_floating_point) for t in _inputs())
+    loss = linear_cross_entropy(h, w, y, bias=b, reduction=reduction).sum()
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.autograd.grad(loss, h, create_graph=True)
+    (g,) = torch.autograd.grad(loss, h)  # a plain backward still works
+    assert torch.isfinite(g).all()
+
+
+def test_jax_padded_last_chunk_with_a_large_bias_keeps_gradients_finite():
+    """N not a multiple of the chunk: the padding rows must contribute exactly 0, also where
+    exp(bias) overflows float32 (bias 100 > log(float32 max) = 88.7)."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    h, w, b, y = _inputs(dtype=torch.float32, ignore_every=0)
+    b = b.clone()
+    b[3] = 100.0
+    hj, wj, bj, yj = (jnp.asarray(t.numpy()) for t in (h, w, b, y))
+    assert N % 7 != 0
+    grads = jax.grad(lambda *a: linear_cross_entropy(a[0], a[1], yj, bias=a[2], chunk_size=7), argnums=(0, 1, 2))(
+        hj, wj, bj
+    )
+    ht, wt, bt = (t.clone().double().requires_grad_() for t in (h, w, b))
+    want = torch.autograd.grad(_reference(ht, wt, bt, y, "mean", 0.0), (ht, wt, bt))
+    for got, ref in zip(grads, want):
+        assert np.isfinite(np.asarray(got)).all()
+        np.testing.assert_allclose(np.asarray(got), ref.numpy(), rtol=2e-4, atol=2e-5)

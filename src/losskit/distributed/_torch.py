@@ -10,6 +10,7 @@ import torch.distributed as dist
 
 from .._array import namespace
 from .._core import check_labels_in_range
+from ..fused._torch import refuse_second_derivative
 from ._common import check_int, check_label_shape, check_options, check_partition
 
 
@@ -214,6 +215,7 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        refuse_second_derivative()
         logits, lse, idx, mine, valid = ctx.saved_tensors
         eps = ctx.eps
         grad = torch.sub(logits.to(lse.dtype), lse[:, None]).exp_()  # softmax = exp(z - logsumexp(z))

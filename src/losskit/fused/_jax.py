@@ -77,7 +77,9 @@ def _backward(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
         probs = jnp.exp(_logits(h, weight, bias) - lse[:, None])  # softmax = exp(logits - logsumexp)
         if z_loss:
             probs = probs * (1 + 2 * z_loss * lse[:, None])  # d(z lse^2)/dlogits = 2 z lse softmax
-        g = (probs - jax.nn.one_hot(y, vocab, dtype=acc)) * scale[:, None]
+        # where, not only * scale: the rows padding the last chunk (h = 0, lse = 0) can overflow
+        # exp(bias - 0) to inf, and inf * 0 = NaN would reach grad_weight and grad_bias
+        g = jnp.where(scale[:, None] != 0, (probs - jax.nn.one_hot(y, vocab, dtype=acc)) * scale[:, None], 0.0)
         g_in = g.astype(hidden.dtype)
         grad_h = jnp.matmul(g_in, weight, preferred_element_type=acc).astype(hidden.dtype)
         grad_weight = grad_weight + jnp.matmul(g_in.T, h, preferred_element_type=acc)

@@ -12,6 +12,20 @@ from typing import Any
 import torch
 
 
+def refuse_second_derivative() -> None:
+    """Raise inside a custom ``backward`` asked for a graph (``create_graph=True``).
+
+    These backwards form the gradient in place, outside autograd: their result has no graph, so
+    a gradient penalty or Hessian-vector product through it would silently lose every term that
+    passes through the loss. Grad mode is on inside ``backward`` exactly when a graph is wanted.
+    """
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "losskit's fused and vocabulary-parallel cross-entropies give first derivatives only; "
+            "create_graph=True (double backward) is not supported through them"
+        )
+
+
 def _chunk_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     # the matmul runs in the input dtype (float32 accumulation on tensor cores), the softmax in >= float32
     z = torch.nn.functional.linear(hidden, weight, bias)
@@ -99,10 +113,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        refuse_second_derivative()
         if ctx.eager:  # the forward pass already formed the gradients for a unit upstream gradient
             grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
             go = grad_out.to(grad_hidden.dtype)
-            gb = (grad_bias * grad_out).to(grad_hidden.dtype) if grad_bias is not None else None
+            gb = (grad_bias * grad_out).to(grad_weight.dtype) if grad_bias is not None else None
             return grad_hidden * go, grad_weight * go, gb, *(None,) * 5
         hidden, weight, bias, safe, valid, lse_all = ctx.saved_tensors
         grad_hidden = torch.empty_like(hidden)
