@@ -191,7 +191,8 @@ def class_indices(xp: Any, label: Array, pred: Array, axis: int, ignore_index: i
     # ignored labels are checked as class 0, so that -100 is not refused
     checked = label if ignore_index is None else xp.where(label == ignore_index, xp.zeros_like(label), label)
     check_labels_in_range(xp, checked, 0, shape[axis])
-    return xp.astype(label, index_dtype(xp), copy=False)
+    idx = index_dtype(xp)
+    return label if label.dtype == idx else xp.astype(label, idx)  # no no-op cast node in a traced graph
 
 
 def sparse_target(xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None) -> tuple[Array, Any]:
