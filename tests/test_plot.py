@@ -431,3 +431,14 @@ def test_display_name_lists_changed_params_only() -> None:
     assert plot.display_name("HuberLoss") == "HuberLoss"
     assert plot.display_name(losskit.HuberLoss(rho=3)) == "HuberLoss(rho=3)"
     assert plot.display_name("LogisticLoss", label_format="binary") == "LogisticLoss(label_format='binary')"
+
+
+def test_long_legend_entries_are_wrapped() -> None:
+    """Mixed slices put what each fixes in the legend; long ones wrap instead of leaving the panel."""
+    ax = plot.compare(["NLLLoss", "InfoNCELoss", "L2Loss"], x=X)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[2] == "L2Loss [label fixed at 0]"  # short: one line, as before
+    for label, name in zip(labels[:2], ("NLLLoss", "InfoNCELoss")):
+        first, *rest = label.split("\n")
+        assert first == name and rest and all(len(line) <= 56 for line in rest)
+        assert " ".join(rest).startswith("[") and " ".join(rest).endswith("]")

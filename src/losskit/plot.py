@@ -26,6 +26,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -529,7 +530,7 @@ def draw(
     shared = len({c.what for c in curves}) == 1
     for k, curve in enumerate(curves):
         xs, ys, gs = curve_data(curve, x, grad=grad, backend=backend, points=points)
-        label = curve.label if shared or not curve.what else f"{curve.label} [{curve.what}]"
+        label = curve.label if shared or not curve.what else _legend_label(curve)
         # dashes keep curves that coincide (LogisticLoss and SigmoidBCELoss at label 1) both visible
         style = {"label": label, "linestyle": _LINESTYLES[k % len(_LINESTYLES)]}
         (line,) = value_ax.plot(xs, ys, gid=f"loss:{curve.label}", **style)
@@ -546,8 +547,20 @@ def draw(
     for panel in panels:
         panel.grid(True, alpha=0.3)
         if legend:
-            panel.legend()
+            panel.legend(fontsize="small")
     return value_ax, grad_ax
+
+
+# legend entries longer than this put what the curve fixes on lines of their own, so that
+# the legend of a slice like InfoNCE's stays inside its panel
+_LEGEND_WIDTH = 56
+
+
+def _legend_label(curve: Curve) -> str:
+    label = f"{curve.label} [{curve.what}]"
+    if len(label) <= _LEGEND_WIDTH:
+        return label
+    return curve.label + "\n" + textwrap.fill(f"[{curve.what}]", _LEGEND_WIDTH - 8)
 
 
 @overload
