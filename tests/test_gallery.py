@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
-import array_api_compat  # noqa: E402
 
 import losskit  # noqa: E402
+from custom_losses import Pinball  # noqa: E402
 from losskit import cli, gallery, plot, registry  # noqa: E402
 from losskit.losses.base import Loss  # noqa: E402
 
@@ -149,22 +149,6 @@ def test_progress_bar_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 # losses registered later appear by themselves; one that cannot be drawn still gets its card
 
 
-class _Quantile(Loss):
-    r"""Quantile (pinball) loss of a later issue.
-
-    .. math:: \ell = \max(q d, (q - 1) d), \quad d = \text{label} - \text{pred}
-    """
-
-    def __init__(self, quantile: float = 0.5, weight: float | None = None, batch_axis: int = 0) -> None:
-        super().__init__(weight, batch_axis)
-        self._quantile = quantile
-
-    def forward(self, pred: Any, label: Any, sample_weight: Any = None) -> Any:
-        xp = array_api_compat.array_namespace(pred)
-        d = label - pred
-        return xp.maximum(self._quantile * d, (self._quantile - 1) * d)
-
-
 class _Broken(Loss):
     r"""A segmentation loss no 1-D rule can call.
 
@@ -182,7 +166,7 @@ def test_later_losses_get_cards_without_touching_the_gallery(monkeypatch: pytest
     # a registry holding only the new losses keeps this test quick
     monkeypatch.setattr(registry, "_REGISTRY", {})
     monkeypatch.setattr(registry, "_LOOKUP", {})
-    registry.register("regression", curve="regression")(type("QuantileLoss", (_Quantile,), {}))
+    registry.register("regression", curve="regression")(type("QuantileLoss", (Pinball,), {}))
     registry.register("segmentation")(type("DiceishLoss", (_Broken,), {}))
     registry.register("classification", curve="binary")(type("FailsLateLoss", (_Broken,), {}))
 

@@ -47,6 +47,29 @@ from ._pointwise import pointwise
 _PROB_EPS = 1e-12
 
 
+def check_pos_weight(pos_weight: Any, pred: Array) -> None:
+    if pos_weight is not None and not isinstance(pos_weight, (int, float)):
+        if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
+            raise ValueError(
+                f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape {tuple(pred.shape)}"
+            )
+
+
+def _like_pred(xp: Any, pos_weight: Any, x: Array) -> Any:
+    """``pos_weight`` (None, a number or an array) in the compute dtype of ``x``."""
+    if pos_weight is None or isinstance(pos_weight, (int, float)):
+        return pos_weight
+    return xp.astype(pos_weight, x.dtype, copy=False)
+
+
+def bce_with_logits(xp: Any, x: Array, z: Array, pos_weight: Any = None) -> Array:
+    """``-[pw z log(sigmoid(x)) + (1 - z) log(1 - sigmoid(x))]`` elementwise, on logits ``x``."""
+    pw = _like_pred(xp, pos_weight, x)
+    # = (1 - z) x + (1 + (pw - 1) z) softplus(-x),  as log(1 - sigmoid(x)) = -x - softplus(-x)
+    log_weight = 1.0 if pw is None else 1 + (pw - 1) * z
+    return (1 - z) * x + log_weight * softplus(xp, -x)
+
+
 def sigmoid_binary_cross_entropy(
     pred: Array,
     label: Array,
@@ -58,21 +81,12 @@ def sigmoid_binary_cross_entropy(
     batch_axis: int = 0,
 ) -> Array:
     """Binary cross-entropy on logits (or probabilities). See :class:`losskit.SigmoidBCELoss`."""
-    if pos_weight is not None and not isinstance(pos_weight, (int, float)):
-        if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
-            raise ValueError(
-                f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape {tuple(pred.shape)}"
-            )
+    check_pos_weight(pos_weight, pred)
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
-        pw = pos_weight
-        if pw is not None and not isinstance(pw, (int, float)):
-            pw = xp.astype(pw, x.dtype, copy=False)
         if not from_sigmoid:
-            # -[pw*z*log(sigmoid(x)) + (1-z)*log(1-sigmoid(x))]
-            #   = (1-z)*x + (1 + (pw-1)*z) * softplus(-x),  as log(1-sigmoid(x)) = -x - softplus(-x)
-            log_weight = 1.0 if pw is None else 1 + (pw - 1) * z
-            return (1 - z) * x + log_weight * softplus(xp, -x)
+            return bce_with_logits(xp, x, z, pos_weight)
+        pw = _like_pred(xp, pos_weight, x)
         pos = xp.log(x + _PROB_EPS) * z
         if pw is not None:
             pos = pos * pw
@@ -417,18 +431,10 @@ def sigmoid_focal_loss(
     """Focal loss of a sigmoid, as ``torchvision.ops.sigmoid_focal_loss``. See :class:`losskit.SigmoidFocalLoss`."""
     alpha = check_focal_alpha(alpha, per_class=False)
     gamma = check_number(gamma, "gamma", low=0.0)
-    if pos_weight is not None and not isinstance(pos_weight, (int, float)):
-        if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
-            raise ValueError(
-                f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape {tuple(pred.shape)}"
-            )
+    check_pos_weight(pos_weight, pred)
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
-        pw = pos_weight
-        if pw is not None and not isinstance(pw, (int, float)):
-            pw = xp.astype(pw, x.dtype, copy=False)
-        # BCE on logits (see sigmoid_binary_cross_entropy): (1 - z) x + (1 + (pw - 1) z) softplus(-x)
-        ce = (1 - z) * x + (1.0 if pw is None else 1 + (pw - 1) * z) * softplus(xp, -x)
+        ce = bce_with_logits(xp, x, z, pos_weight)
         # 1 - p_t = z sigmoid(-x) + (1 - z) sigmoid(x), in log space: exact for hard labels
         # (log(1 - p_t) = log_sigmoid(-x) for z = 1), never log(0) when p_t rounds to 1
         log_1m_pt = xp.logaddexp(safe_log(xp, z) + log_sigmoid(xp, -x), safe_log(xp, 1 - z) + log_sigmoid(xp, x))
