@@ -30,7 +30,7 @@ def namespace(*arrays: Any) -> Any:
     # The namespace depends only on the array types: cached per tuple of types, a call skips
     # array_namespace's inspection. Not while torch.compile traces: a dict cache would put a guard
     # on its contents into the graph, and the first eager call that fills it would recompile.
-    if _torch_compiling():
+    if torch_compiling():
         return _compiled_namespace(candidates)
     key = tuple(type(a) for a in candidates)
     xp = _NAMESPACES.get(key)
@@ -39,7 +39,8 @@ def namespace(*arrays: Any) -> Any:
     return xp
 
 
-def _torch_compiling() -> bool:
+def torch_compiling() -> bool:
+    """True while ``torch.compile`` traces (without importing torch when it is not loaded)."""
     torch = sys.modules.get("torch")  # never imports torch
     return torch is not None and bool(torch.compiler.is_compiling())
 
@@ -91,9 +92,7 @@ def is_traced(x: Array) -> bool:
 
         return isinstance(x, jax.core.Tracer)
     if array_api_compat.is_torch_array(x):
-        import torch
-
-        return bool(torch.compiler.is_compiling())
+        return torch_compiling()
     return False
 
 

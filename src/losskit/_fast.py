@@ -25,6 +25,8 @@ from typing import Any
 
 import array_api_compat
 
+from ._array import torch_compiling
+
 Array = Any
 
 # Reduction enums of torch's C++ losses (``torch.nn._reduction``): calling ``torch._C._nn``
@@ -54,13 +56,6 @@ def disabled() -> Iterator[None]:
         yield
     finally:
         _enabled = previous
-
-
-def is_compiling() -> bool:
-    """True while ``torch.compile`` traces (fast paths with data-dependent shapes must not run then)."""
-    import torch
-
-    return bool(torch.compiler.is_compiling())
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +189,7 @@ def torch_ctc_loss(logits: Array, label: Array, pred_lengths: Array, label_lengt
 
     log_probs = torch.log_softmax(logits, dim=-1)
     blank = logits.shape[-1] - 1
-    if is_compiling():
+    if torch_compiling():
         _ctc_op_registered()
         return torch.ops.losskit.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank)[0]
     return torch.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank, _NONE, False)
@@ -293,7 +288,6 @@ __all__ = [
     "is_torch",
     "use_torch",
     "disabled",
-    "is_compiling",
     "torch_l2",
     "torch_l1",
     "torch_huber",
