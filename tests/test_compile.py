@@ -79,6 +79,61 @@ def test_torch_compile_backward_aot(case):
         _close(got, want, 1e-10)
 
 
+@pytest.mark.parametrize("case", PARAMS)
+def test_torch_compile_graph_is_one_losskit_call(case):
+    """Dynamo writes the loss into its graph as one call of its :mod:`losskit.functional` function
+    (``allow_in_graph``, see ``losskit/_compile.py``), as it does a ``torch.nn.functional`` loss:
+    it does not trace losskit's Python, so it does not guard what that Python touches."""
+    torch = pytest.importorskip("torch")
+
+    torch._dynamo.reset()
+    loss = losskit.get_loss(case.loss, **case.init)
+    graphs = []
+
+    def capture(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    compiled = torch.compile(lambda *a: loss(*a, **case.call_kwargs), backend=capture, fullgraph=True)
+    compiled(*_inputs(case, "torch", 0))
+    (graph,) = graphs
+    calls = [node.target for node in graph.graph.nodes if node.op == "call_function"]
+    public = {getattr(losskit.functional, name) for name in losskit.functional.__all__}
+    assert len(calls) == 1 and calls[0] in public, calls
+
+
+_AFTER_LOSSKIT = """
+import sys
+import losskit
+assert "torch" not in sys.modules  # losskit never imports torch itself
+import torch
+from losskit import _compile
+assert not _compile._registered
+"""
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "import torch\nimport losskit\nfrom losskit import _compile",  # importing losskit after torch
+        _AFTER_LOSSKIT + "losskit.L2Loss()",  # constructing a loss
+        _AFTER_LOSSKIT + "losskit.functional.l2_loss(torch.ones(2, 3), torch.zeros(2, 3))",  # an eager call
+        _AFTER_LOSSKIT
+        + "torch.compile(lambda a: losskit.L2Loss()(a, a), backend='eager', fullgraph=True)(torch.ones(2, 3))",
+    ],
+    ids=["import-after-torch", "construct", "eager-call", "construct-inside-compile"],
+)
+def test_registration_with_dynamo(script):
+    """The functions are registered with Dynamo by the first of the triggers ``_compile`` lists."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    code = script + "\nassert _compile._registered\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 # --------------------------------------------------------------------------------------------
 # jax.jit
 # --------------------------------------------------------------------------------------------

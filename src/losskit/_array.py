@@ -7,10 +7,11 @@ call :func:`namespace`, once, and pass ``xp`` down (the scikit-learn / SciPy pat
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 import array_api_compat
+
+from ._compile import register_with_dynamo, torch_compiling
 
 Array = Any  # an array of any array-API library (NumPy, PyTorch, JAX, array-api-strict)
 
@@ -36,18 +37,14 @@ def namespace(*arrays: Any) -> Any:
     xp = _NAMESPACES.get(key)
     if xp is None:
         xp = _NAMESPACES[key] = _lookup(candidates)
+        register_with_dynamo()  # the first call on tensors, if torch came after losskit's import
     return xp
-
-
-def torch_compiling() -> bool:
-    """True while ``torch.compile`` traces (without importing torch when it is not loaded)."""
-    torch = sys.modules.get("torch")  # never imports torch
-    return torch is not None and bool(torch.compiler.is_compiling())
 
 
 def _compiled_namespace(candidates: list[Any]) -> Any:
     import torch
 
+    register_with_dynamo()  # run, not traced: later losskit calls become graph nodes
     if all(isinstance(a, torch.Tensor) for a in candidates):
         # what array_namespace returns for tensors, without tracing its introspection (fewer guards)
         import array_api_compat.torch as torch_namespace

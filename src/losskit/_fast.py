@@ -25,7 +25,7 @@ from typing import Any
 
 import array_api_compat
 
-from ._array import torch_compiling
+from ._compile import torch_compiling
 
 Array = Any
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import Array
+from .._compile import register_with_dynamo
 from .._core import check_weight
 
 _GLUON_BLOCK_KWARGS = {"prefix", "params"}
@@ -55,6 +56,7 @@ class Loss:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: {', '.join(unknown)}")
         self._weight = weight
         self._batch_axis = int(batch_axis)
+        register_with_dynamo()  # before a compiled function first calls this loss, if torch is loaded
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)

@@ -1,0 +1,59 @@
+"""``torch.compile`` integration: each public loss function is one node of Dynamo's graph.
+
+Traced through, a losskit call costs Dynamo a guard for every global, attribute, default and
+builtin that its Python touches (the namespace lookup, the argument checks, ``finish``,
+array-api-compat's wrappers): 200-300 guard entries per loss against ~30 for a
+``torch.nn.functional`` call, all checked before *every* call of the compiled function. That
+fixed cost made compiled losskit 1.06-1.26x compiled ``torch.nn.functional`` (H200), though the
+ATen graphs were op for op the same. ``torch.nn.functional``'s losses avoid it by being graph
+nodes that Dynamo does not introspect; :func:`register_with_dynamo` gives losskit's functions
+the same standing with ``torch.compiler.allow_in_graph``. AOTAutograd still traces *inside*
+them, so the forward and backward graphs, and inductor's kernels, do not change.
+
+``allow_in_graph``'s contract, which every function of :mod:`losskit.functional` keeps (and
+``tests/test_compile.py`` checks for every case): the inputs are tensors, Python numbers,
+strings, bools or None; no tensor is captured from outside; nothing depends on tensor *values*
+while compiling (the value checks, class indices in range say, are skipped then, as before).
+A bad argument still raises losskit's error, inside Dynamo's ``TorchRuntimeError`` as a
+``torch.nn.functional`` call's would.
+
+losskit never imports torch itself, so the registration runs at the first of: importing losskit
+after torch, constructing a loss, a losskit call on tensors (eager or traced). If a process's
+first losskit call is a function of :mod:`losskit.functional` inside ``torch.compile`` and torch
+was imported after losskit, that one function is traced through in that one graph: the same
+result with more guards.
+"""
+
+from __future__ import annotations
+
+import sys
+
+_registered = False
+
+
+def torch_compiling() -> bool:
+    """True while ``torch.compile`` traces (without importing torch when it is not loaded)."""
+    torch = sys.modules.get("torch")  # never imports torch
+    return torch is not None and bool(torch.compiler.is_compiling())
+
+
+def register_with_dynamo() -> bool:
+    """Mark every function of :mod:`losskit.functional` ``allow_in_graph`` (once, if torch is loaded).
+
+    Returns whether it is done. Cheap to call again: one global read.
+    """
+    global _registered
+    if not _registered and "torch" in sys.modules:
+        import torch
+
+        from . import functional
+
+        torch.compiler.allow_in_graph([getattr(functional, name) for name in functional.__all__])
+        _registered = True
+    return _registered
+
+
+# What torch.compiler.assume_constant_result(fn) sets, set by hand to keep torch out of losskit's
+# import: met inside a trace (a loss constructed in a compiled function), Dynamo *runs* this
+# function instead of tracing Library and trace-rule internals, and leaves nothing in the graph.
+register_with_dynamo._dynamo_marked_constant = True  # type: ignore[attr-defined]
