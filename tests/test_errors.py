@@ -104,6 +104,28 @@ def test_ctc_errors():
         F.ctc_loss(pred, np.array([[0, 1], [1, 2]]), np.array([5, 6]))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctc_range_errors_name_the_array(backend):
+    """CTC checks its three integer inputs together (one host copy); each error names its own."""
+    pred = to_backend(np.zeros((2, 5, 4)), backend, "float32")
+    label, frames, lengths = np.array([[0, 1], [1, -1]]), np.array([5, 4]), np.array([2, 1])
+
+    def call(label=label, frames=frames, lengths=lengths, label_dtype=None):
+        args = [to_backend(a, backend, label_dtype if i == 0 else None) for i, a in enumerate((label, frames, lengths))]
+        return F.ctc_loss(pred, *args)
+
+    call()  # valid
+    with pytest.raises(ValueError, match=r"label holds labels .* in \[-1, 3\], outside the valid range \[-1, 2\]"):
+        call(label=np.array([[0, 3], [1, -1]]))
+    with pytest.raises(ValueError, match=r"pred_lengths holds lengths in \[4, 6\], outside the valid range \[0, 5\]"):
+        call(frames=np.array([6, 4]))
+    with pytest.raises(ValueError, match=r"label_lengths holds lengths in \[-1, 2\], outside the valid range \[0, 2\]"):
+        call(lengths=np.array([2, -1]))
+    with pytest.raises(ValueError, match="label holds non-integer"):
+        call(label=np.array([[0.0, 1.5], [1.0, -1.0]]), label_dtype="float32")
+    call(label=np.array([[0.0, 1.0], [1.0, -1.0]]), label_dtype="float32")  # whole floats are indices
+
+
 def test_pos_weight_shape():
     with pytest.raises(ValueError, match=re.escape("pos_weight shape (4,) does not broadcast to pred shape (2, 3)")):
         losskit.SigmoidBCELoss()(np.zeros((2, 3)), np.zeros((2, 3)), None, np.ones(4))

@@ -286,6 +286,52 @@ def test_public_functions_same_with_and_without_fast_paths(case, dtype):
     )
 
 
+def test_label_checks_copy_to_the_host_once_per_call(monkeypatch):
+    """Off the CPU the class-index and length checks bring their values to the host in one copy
+    per call (on a GPU each copy is a synchronisation): counted as the tensor-to-Python
+    conversions made, with CPU tensors taken for device ones (the CPU reads each value directly)."""
+    from torch.overrides import TorchFunctionMode
+
+    from losskit import _array
+
+    monkeypatch.setattr(_array, "_reads_are_free", lambda x: False)
+
+    to_python = {torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__}
+    to_python |= {torch.Tensor.__float__, torch.Tensor.__index__, torch.Tensor.numpy}
+
+    class CountConversions(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in to_python:
+                self.calls.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    logits, label, frames, lengths = _ctc_inputs(torch.float32)
+    calls = {
+        "ctc": lambda: losskit.functional.ctc_loss(logits, label, frames, lengths, layout="TNC"),
+        "ce, integer labels": lambda: losskit.SoftmaxCELoss()(torch.randn(4, 5), torch.tensor([0, 1, 2, 3])),
+        "ce, float labels": lambda: losskit.SoftmaxCELoss()(torch.randn(4, 5), torch.tensor([0.0, 1, 2, 3])),
+        "focal": lambda: losskit.get_loss("SoftmaxFocalLoss")(torch.randn(4, 5), torch.tensor([0, 1, 2, 3])),
+    }
+    for name, call in calls.items():
+        with CountConversions() as counter:
+            call()
+        assert counter.calls == ["tolist"], f"{name}: {counter.calls}"
+    # and the errors are the same as the CPU path's
+    for bad, message in (
+        ([0.0, 5.0], r"in \[0, 5\], outside"),
+        ([0.5, 1.0], "non-integer"),
+        ([0.0, math.inf], "non-finite"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            losskit.SoftmaxCELoss()(torch.randn(2, 5), torch.tensor(bad))
+    with pytest.raises(ValueError, match=r"pred_lengths holds lengths in \[7, 13\]"):
+        losskit.functional.ctc_loss(logits, label, torch.tensor([12, 13, 12, 7]), lengths, layout="TNC")
+
+
 def test_ctc_custom_op_pads_log_alpha():
     logits, label, pl, ll = _ctc_inputs(torch.float64)
     nll, log_alpha = _fast._ctc_custom_op()(torch.log_softmax(logits, -1), label, pl, ll, logits.shape[-1] - 1)

@@ -84,33 +84,70 @@ def is_traced(x: Array) -> bool:
 
     Value checks (class indices in range, say) need concrete values and are skipped then.
     """
+    if array_api_compat.is_torch_array(x):
+        return torch_compiling()
     if array_api_compat.is_jax_array(x):
         import jax
 
         return isinstance(x, jax.core.Tracer)
-    if array_api_compat.is_torch_array(x):
-        return torch_compiling()
     return False
 
 
-def extrema(xp: Any, x: Array) -> tuple[int, int] | None:
-    """``(min(x), max(x))`` of a non-empty array as Python ints; ``None`` where they are traced.
+def index_summaries(xp: Any, arrays: list[Array]) -> list[tuple[bool, int, int]] | None:
+    """``(whole, min, max)`` of each non-empty array; ``None`` where the values are traced.
 
-    On torch one ``aminmax`` kernel and one transfer to the host (a single sync on a GPU), not two
-    of each: this runs on every call of a loss with class indices.
+    ``whole``: every value is a finite whole number (always true of an integer dtype); ``min`` and
+    ``max`` are Python ints when it is. Off the CPU all the statistics of one dtype travel to the
+    host as one array: one synchronisation per call of a loss with class indices (CTC checks
+    three arrays), not one per value. On the CPU reading a value costs no synchronisation, and
+    each is read directly (stacking would cost more than it saves).
     """
-    if array_api_compat.is_torch_array(x):
-        lo, hi = x.aminmax()
-        if x.device.type == "cpu":
-            return int(lo), int(hi)
-        import torch
+    stats = [_index_stats(xp, x) for x in arrays]
+    if not array_api_compat.is_torch_array(arrays[0]) and is_traced(stats[0][0]):
+        return None  # computed inside jax.jit from a concrete (captured) array
+    if not _reads_are_free(arrays[0]):
+        stats = _to_host_at_once(xp, stats)
+    summaries = []
+    for values in stats:
+        whole = len(values) == 2 or (
+            bool(values[2]) and math.isfinite(float(values[0])) and math.isfinite(float(values[1]))
+        )
+        summaries.append((whole, int(values[0]), int(values[1])) if whole else (False, 0, 0))
+    return summaries
 
-        lo, hi = torch.stack((lo, hi)).tolist()  # one device-to-host copy
-        return int(lo), int(hi)
-    lo, hi = xp.min(x), xp.max(x)
-    if is_traced(lo):
-        return None
-    return int(lo), int(hi)
+
+def _index_stats(xp: Any, x: Array) -> list[Array]:
+    """``[min, max]`` of ``x``, and if it is float whether all its values are whole numbers (NaN is
+    not; +-inf is, and shows in the min or max)."""
+    lo, hi = x.aminmax() if array_api_compat.is_torch_array(x) else (xp.min(x), xp.max(x))  # torch: one kernel
+    if xp.isdtype(x.dtype, "real floating"):
+        return [lo, hi, xp.all(x == xp.floor(x))]
+    return [lo, hi]
+
+
+def _to_host_at_once(xp: Any, stats: list[list[Array]]) -> list[list[Any]]:
+    """The arrays of ``stats`` as Python values, with one device-to-host copy per dtype group:
+    integers in the index dtype, floats (and their whole flags) in their own dtype."""
+    index = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    typed = [[xp.astype(v, values[0].dtype if len(values) == 3 else index) for v in values] for values in stats]
+    groups: dict[Any, list[Array]] = {}
+    for values in typed:
+        groups.setdefault(values[0].dtype, []).extend(values)
+    host = {dtype: iter(_host_values(xp.stack(group))) for dtype, group in groups.items()}
+    return [[next(host[values[0].dtype]) for _ in values] for values in typed]
+
+
+def _host_values(x: Array) -> list[Any]:
+    """A 1-D array's values as Python numbers in one copy (``tolist``), or as 0-d arrays for a
+    library without it (array-api-strict)."""
+    return x.tolist() if hasattr(x, "tolist") else [x[i] for i in range(x.shape[0])]
+
+
+def _reads_are_free(x: Array) -> bool:
+    """True where turning an array value into a Python number needs no device synchronisation."""
+    if array_api_compat.is_torch_array(x):
+        return x.device.type == "cpu"
+    return array_api_compat.is_numpy_array(x)
 
 
 def size(shape: tuple[int, ...]) -> int:

@@ -11,7 +11,7 @@ import math
 import numbers
 from typing import Any
 
-from ._array import Array, broadcasts_to, compute_dtype, device, extrema, is_floating, is_traced, size
+from ._array import Array, broadcasts_to, compute_dtype, device, index_summaries, is_floating, is_traced, size
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
@@ -80,22 +80,26 @@ def check_labels_in_range(
 ) -> None:
     """On eager arrays, raise ``ValueError`` if ``label`` holds a value outside ``[low, high)`` or
     a non-integer. Skipped for traced arrays (``jax.jit``, ``torch.compile``)."""
-    if is_traced(label) or size(label.shape) == 0:
+    check_ranges(xp, (label, low, high, name, what))
+
+
+def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
+    """:func:`check_labels_in_range` of several ``(array, low, high, name, what)`` at once: the
+    values of all of them reach the host together (one synchronisation on a GPU)."""
+    checks = tuple(c for c in checks if not is_traced(c[0]) and size(c[0].shape) > 0)
+    if not checks:
         return
     # a concrete array captured by jax.jit's function is not a tracer, but what is computed from
-    # it there is: each reduction is checked before it is turned into a Python value
-    if is_floating(xp, label):
-        whole = xp.all((label == xp.floor(label)) & xp.isfinite(label))  # floor(inf) == inf
-        if is_traced(whole):
-            return
-        if not bool(whole):
-            raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
-    bounds = extrema(xp, label)
-    if bounds is None:
+    # it there is: index_summaries returns None then
+    summaries = index_summaries(xp, [array for array, *_ in checks])
+    if summaries is None:
         return
-    lo, hi = bounds
-    if lo < low or hi >= high:
-        raise ValueError(f"{name} holds {what} in [{lo}, {hi}], outside the valid range [{low}, {high - 1}]")
+    for (_, low, high, name, what), (whole, lo, hi) in zip(checks, summaries):
+        if not whole:
+            raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
+        lo, hi = int(lo), int(hi)
+        if lo < low or hi >= high:
+            raise ValueError(f"{name} holds {what} in [{lo}, {hi}], outside the valid range [{low}, {high - 1}]")
 
 
 def index_dtype(xp: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 import array_api_compat
 
 from .._array import Array, log_softmax, namespace
-from .._core import check_labels_in_range, check_sample_weight, check_weight, finish, float_input, index_dtype
+from .._core import check_ranges, check_sample_weight, check_weight, finish, float_input, index_dtype
 
 LAYOUTS = ("NTC", "TNC")
 LABEL_LAYOUTS = ("NT", "TN")
@@ -73,11 +73,12 @@ def ctc_loss(
     check_weight(weight)
     check_sample_weight(xp, sample_weight, (n,))
     # -1 pads the labels; the blank (c - 1) may not appear as a label
-    check_labels_in_range(xp, label, -1, c - 1, what="labels (-1 for padding, blank = last class excluded)")
+    ranges = [(label, -1, c - 1, "label", "labels (-1 for padding, blank = last class excluded)")]
     if pred_lengths is not None:
-        check_labels_in_range(xp, pred_lengths, 0, t_max + 1, "pred_lengths", "lengths")
+        ranges.append((pred_lengths, 0, t_max + 1, "pred_lengths", "lengths"))
     if label_lengths is not None:
-        check_labels_in_range(xp, label_lengths, 0, s_max + 1, "label_lengths", "lengths")
+        ranges.append((label_lengths, 0, s_max + 1, "label_lengths", "lengths"))
+    check_ranges(xp, *ranges)
 
     idx = index_dtype(xp)
     label = xp.astype(label, idx, copy=False)
