@@ -126,6 +126,30 @@ def test_ctc_range_errors_name_the_array(backend):
     call(label=np.array([[0.0, 1.0], [1.0, -1.0]]), label_dtype="float32")  # whole floats are indices
 
 
+def test_value_checks_switch():
+    """Off, the range check is skipped (the backend's own error, here NumPy's, remains); the
+    setting is restored after the block, also when the block raises; it takes only a bool."""
+    pred, bad = np.zeros((2, 3)), np.array([0, 3])
+    with losskit.value_checks(False):
+        with pytest.raises(IndexError):
+            losskit.SoftmaxCELoss()(pred, bad)
+    with pytest.raises(ValueError, match="outside the valid range"):
+        losskit.SoftmaxCELoss()(pred, bad)
+    with pytest.raises(RuntimeError, match="inside"), losskit.value_checks(False):
+        raise RuntimeError("inside")
+    with pytest.raises(ValueError, match="outside the valid range"):
+        losskit.SoftmaxCELoss()(pred, bad)
+    with pytest.raises(TypeError, match="True or False"):
+        losskit.set_value_checks(0)
+    losskit.set_value_checks(False)
+    try:
+        F.ctc_loss(np.zeros((2, 5, 4)), np.array([[0, 1], [1, 2]]), np.array([5, 6]))  # 6 > 5 frames: unchecked
+    finally:
+        losskit.set_value_checks(True)
+    with pytest.raises(ValueError, match="pred_lengths"):
+        F.ctc_loss(np.zeros((2, 5, 4)), np.array([[0, 1], [1, 2]]), np.array([5, 6]))
+
+
 def test_pos_weight_shape():
     with pytest.raises(ValueError, match=re.escape("pos_weight shape (4,) does not broadcast to pred shape (2, 3)")):
         losskit.SigmoidBCELoss()(np.zeros((2, 3)), np.zeros((2, 3)), None, np.ones(4))

@@ -286,38 +286,51 @@ def test_public_functions_same_with_and_without_fast_paths(case, dtype):
     )
 
 
-def test_label_checks_copy_to_the_host_once_per_call(monkeypatch):
-    """Off the CPU the class-index and length checks bring their values to the host in one copy
-    per call (on a GPU each copy is a synchronisation): counted as the tensor-to-Python
-    conversions made, with CPU tensors taken for device ones (the CPU reads each value directly)."""
-    from torch.overrides import TorchFunctionMode
+class _CountConversions:
+    """Counts the tensor-to-Python conversions (device-to-host reads) made inside a ``with`` block."""
 
-    from losskit import _array
+    def __init__(self):
+        from torch.overrides import TorchFunctionMode
 
-    monkeypatch.setattr(_array, "_reads_are_free", lambda x: False)
+        to_python = {torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__}
+        to_python |= {torch.Tensor.__float__, torch.Tensor.__index__, torch.Tensor.numpy}
+        calls = self.calls = []
 
-    to_python = {torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__}
-    to_python |= {torch.Tensor.__float__, torch.Tensor.__index__, torch.Tensor.numpy}
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                if func in to_python:
+                    calls.append(func.__name__)
+                return func(*args, **(kwargs or {}))
 
-    class CountConversions(TorchFunctionMode):
-        def __init__(self):
-            super().__init__()
-            self.calls = []
+        self._mode = Mode()
 
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            if func in to_python:
-                self.calls.append(func.__name__)
-            return func(*args, **(kwargs or {}))
+    def __enter__(self):
+        self._mode.__enter__()
+        return self
 
+    def __exit__(self, *exc):
+        return self._mode.__exit__(*exc)
+
+
+def _label_calls():
     logits, label, frames, lengths = _ctc_inputs(torch.float32)
-    calls = {
+    return {
         "ctc": lambda: losskit.functional.ctc_loss(logits, label, frames, lengths, layout="TNC"),
         "ce, integer labels": lambda: losskit.SoftmaxCELoss()(torch.randn(4, 5), torch.tensor([0, 1, 2, 3])),
         "ce, float labels": lambda: losskit.SoftmaxCELoss()(torch.randn(4, 5), torch.tensor([0.0, 1, 2, 3])),
         "focal": lambda: losskit.get_loss("SoftmaxFocalLoss")(torch.randn(4, 5), torch.tensor([0, 1, 2, 3])),
     }
-    for name, call in calls.items():
-        with CountConversions() as counter:
+
+
+def test_label_checks_copy_to_the_host_once_per_call(monkeypatch):
+    """Off the CPU the class-index and length checks bring their values to the host in one copy
+    per call (on a GPU each copy is a synchronisation): counted as the tensor-to-Python
+    conversions made, with CPU tensors taken for device ones (the CPU reads each value directly)."""
+    from losskit import _array
+
+    monkeypatch.setattr(_array, "_reads_are_free", lambda x: False)
+    for name, call in _label_calls().items():
+        with _CountConversions() as counter:
             call()
         assert counter.calls == ["tolist"], f"{name}: {counter.calls}"
     # and the errors are the same as the CPU path's
@@ -328,8 +341,23 @@ def test_label_checks_copy_to_the_host_once_per_call(monkeypatch):
     ):
         with pytest.raises(ValueError, match=message):
             losskit.SoftmaxCELoss()(torch.randn(2, 5), torch.tensor(bad))
+    logits, label, _, lengths = _ctc_inputs(torch.float32)
     with pytest.raises(ValueError, match=r"pred_lengths holds lengths in \[7, 13\]"):
         losskit.functional.ctc_loss(logits, label, torch.tensor([12, 13, 12, 7]), lengths, layout="TNC")
+
+
+def test_no_host_reads_with_value_checks_off(monkeypatch):
+    """``losskit.value_checks(False)``: a loss call reads no tensor value (never synchronises)."""
+    from losskit import _array
+
+    monkeypatch.setattr(_array, "_reads_are_free", lambda x: False)
+    for name, call in _label_calls().items():
+        with losskit.value_checks(False), _CountConversions() as counter:
+            call()
+        assert counter.calls == [], f"{name}: {counter.calls}"
+        with _CountConversions() as counter:  # back on after the block
+            call()
+        assert counter.calls == ["tolist"], f"{name}: {counter.calls}"
 
 
 def test_ctc_custom_op_pads_log_alpha():

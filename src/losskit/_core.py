@@ -7,8 +7,10 @@ formula in the compute dtype, and hands the unreduced loss to :func:`finish`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+from collections.abc import Iterator
 from typing import Any
 
 from ._array import Array, broadcasts_to, compute_dtype, device, index_summaries, is_floating, is_traced, size
@@ -75,17 +77,64 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
         raise TypeError(f"sample_weight must be a real array, got dtype {sample_weight.dtype}")
 
 
+_value_checks = True
+
+
+def set_value_checks(enabled: bool) -> None:
+    """Turn the checks that read array *values* on or off for the calls that follow (on by default).
+
+    These are the range checks of class indices (cross-entropy, NLL, focal, ...) and of CTC's
+    labels and lengths, which also refuse non-integer float labels. Each brings values to the
+    host; on a GPU that waits for all queued work: one synchronisation per call. With the checks
+    off a loss never synchronises, as a ``torch.nn.functional`` loss does not, and an index out
+    of range is left to the backend: PyTorch raises on the CPU and fails a device-side assert on
+    CUDA, NumPy raises ``IndexError``, JAX clamps it silently. Shape, dtype and option checks
+    stay on: they read no values. Under ``jax.jit`` and ``torch.compile`` values are symbolic
+    and never checked.
+
+    >>> import numpy as np, losskit
+    >>> losskit.set_value_checks(False)
+    >>> losskit.SoftmaxCELoss()(np.zeros((1, 2)), np.array([1]))  # no range check: no host read
+    array([0.69314718])
+    >>> losskit.set_value_checks(True)
+    """
+    global _value_checks
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be True or False, got {enabled!r}")
+    _value_checks = enabled
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """:func:`set_value_checks` for the calls inside a ``with`` block; the setting is restored after.
+
+    >>> import numpy as np, losskit
+    >>> with losskit.value_checks(False):
+    ...     losskit.SoftmaxCELoss()(np.zeros((1, 2)), np.array([1]))
+    array([0.69314718])
+    """
+    previous = _value_checks
+    set_value_checks(enabled)
+    try:
+        yield
+    finally:
+        set_value_checks(previous)
+
+
 def check_labels_in_range(
     xp: Any, label: Array, low: int, high: int, name: str = "label", what: str = "class indices"
 ) -> None:
     """On eager arrays, raise ``ValueError`` if ``label`` holds a value outside ``[low, high)`` or
-    a non-integer. Skipped for traced arrays (``jax.jit``, ``torch.compile``)."""
+    a non-integer. Skipped for traced arrays (``jax.jit``, ``torch.compile``) and when value
+    checks are off (:func:`set_value_checks`)."""
     check_ranges(xp, (label, low, high, name, what))
 
 
 def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
     """:func:`check_labels_in_range` of several ``(array, low, high, name, what)`` at once: the
     values of all of them reach the host together (one synchronisation on a GPU)."""
+    if not _value_checks:
+        return
     checks = tuple(c for c in checks if not is_traced(c[0]) and size(c[0].shape) > 0)
     if not checks:
         return
