@@ -14,7 +14,8 @@ not do and the next one runs. Everything goes to ``--out``:
 - ``bench.json/.md``: ``losskit bench`` on the device at the large sizes and the small ones,
   torch eager (with the generic path beside it) and JAX under ``jit``, then ``torch.compile``
   (inductor) at the large size for a few losses, while the time budget lasts; with the
-  per-call cost of compiled losskit against compiled ``torch.nn.functional`` (guards).
+  per-call cost of compiled losskit against compiled ``torch.nn.functional`` (guards), and the
+  cost of the index-value checks (cross-entropy, CTC: with and without ``value_checks``).
 """
 
 from __future__ import annotations
@@ -398,6 +399,55 @@ def compile_overhead(log: Log, device: str) -> list[dict[str, Any]]:
     return rows
 
 
+def value_check_cost(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
+    """Eager forward + backward per call of the losses that check index values (cross-entropy,
+    CTC): losskit as it is (one host read per call: a synchronisation on a GPU), losskit with
+    ``losskit.value_checks(False)`` (no host read), and ``torch.nn.functional``; alternating."""
+    import numpy as np
+    import torch
+
+    import losskit
+    from losskit import bench
+
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    specs = {spec.id: spec for spec in bench.SPECS}
+    rows = []
+    for loss_id in ("ce", "ctc"):
+        for size in ("small",) if quick else ("small", "large"):
+            spec = specs[loss_id]
+            inputs = spec.make(np.random.default_rng(0), bench.sizes(spec.family, size, 1 / 64 if quick else 1.0))
+            args = [torch.from_numpy(a).to(dev) for a in inputs.args]
+            extra = [torch.from_numpy(a).to(dev) for a in inputs.extra]
+            leaves = [args[i].requires_grad_(True) for i in inputs.grad]
+            loss, ref = losskit.get_loss(spec.loss, **spec.init), bench.torch_references()[loss_id]
+
+            def step(f: Callable[..., Any], call_args: tuple[Any, ...], leaves: Any = leaves) -> Callable[[], Any]:
+                def run() -> Any:
+                    out = f(*call_args)
+                    return torch.autograd.grad(out, leaves, torch.ones_like(out))
+
+                return run
+
+            def unchecked(*a: Any, loss: Any = loss) -> Any:
+                with losskit.value_checks(False):
+                    return loss(*a)
+
+            fns = {
+                "checked": step(loss, tuple(args)),
+                "unchecked": step(unchecked, tuple(args)),
+                "ref": step(ref, (*args, *extra)),
+            }
+            samples = bench.time_alternating(fns, sync, repeats=3 if quick else 7, min_block_s=0.02)
+            row: dict[str, Any] = {"loss": loss_id, "size": size, "shape": list(inputs.shape)}
+            row.update({f"{k}_us": bench.statistics.median(v) * 1e6 for k, v in samples.items()})
+            row["checked_ratio"] = row["checked_us"] / row["ref_us"]
+            row["unchecked_ratio"] = row["unchecked_us"] / row["ref_us"]
+            rows.append(row)
+            log("  " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    return rows
+
+
 def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A new function object (own code object, own Dynamo cache) that calls ``fn(p, t)``."""
     namespace: dict[str, Any] = {"fn": fn}
@@ -469,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     _write(out, "info.json", info or {})
     checks = _phase(log, "fast paths vs generic", lambda: fast_path_checks(log, args.device, args.quick))
     _write(out, "checks.json", checks or [])
-    extra = {}
+    extra = {"value_check_cost": _phase(log, "value checks", lambda: value_check_cost(log, args.device, args.quick))}
     if not args.quick:
         extra["compile_overhead"] = _phase(log, "compile overhead", lambda: compile_overhead(log, args.device))
     _phase(log, "benchmark", lambda: benchmark(log, out, args.device, args.quick, deadline, extra))
