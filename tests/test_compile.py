@@ -102,29 +102,105 @@ def test_torch_compile_graph_is_one_losskit_call(case):
     assert len(calls) == 1 and calls[0] in public, calls
 
 
-_AFTER_LOSSKIT = """
+@pytest.mark.parametrize("case", PARAMS)
+def test_torch_compile_dynamic_true(case):
+    """``dynamic=True``: the loss object's number options and the shapes are symbolic
+    (``SymFloat``/``SymInt``) inside the graph node; the result and gradients are eager's."""
+    torch = pytest.importorskip("torch")
+
+    torch._dynamo.reset()
+    loss = losskit.get_loss(case.loss, **case.init)
+    compiled = torch.compile(lambda *a: loss(*a, **case.call_kwargs), backend="aot_eager", fullgraph=True, dynamic=True)
+    for seed in (0, 1):
+        grads = {}
+        for name, fn in (("compiled", compiled), ("eager", lambda *a: loss(*a, **case.call_kwargs))):
+            args = _inputs(case, "torch", seed, "float64")
+            leaves = [args[i].requires_grad_(True) for i in case.float_args]
+            out = fn(*args)
+            grads[name] = (out, *torch.autograd.grad(out.sum(), leaves))
+        for got, want in zip(grads["compiled"], grads["eager"]):
+            _close(got, want, 1e-10)
+
+
+def _number_options(case):
+    """The number options of a case's function (``weight`` always), each with three values."""
+    loss = losskit.get_loss(case.loss, **case.init)
+    options = {**loss._options(), **case.call_kwargs}
+    options["weight"] = 1.5 if options.get("weight") is None else options["weight"]
+    for name, value in options.items():
+        if isinstance(value, float):
+            yield name, (value, value * 0.5, value * 0.25)
+
+
+# options whose value the formula needs as a Python float (recompiled per value, as before)
+_SPECIALIZED = {"beta"}  # JSD: log(beta) and log(1 - beta) are Python constants of the graph
+
+_VARIED = [
+    pytest.param(case, name, values, id=f"{case.id}-{name}")
+    for case in CASES
+    if getattr(losskit, case.loss)._function is not None
+    for name, values in _number_options(case)
+]
+
+
+@pytest.mark.parametrize(("case", "option", "values"), _VARIED)
+def test_torch_compile_number_option_changing_between_calls(case, option, values):
+    """A float option passed anew on each call (a loss weight or a label smoothing on a schedule):
+    Dynamo recompiles once, with the number symbolic, and every result equals eager's."""
+    torch = pytest.importorskip("torch")
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    loss = losskit.get_loss(case.loss, **case.init)
+    function, options = type(loss)._function, {**loss._options(), **case.call_kwargs}
+    counter = CompileCounter()
+    compiled = torch.compile(
+        lambda a, value: function(*a, **{**options, option: value}), backend=counter, fullgraph=True
+    )
+    args = _inputs(case, "torch", 0)
+    for value in values:
+        _close(compiled(args, value), function(*args, **{**options, option: value}))
+    if option not in _SPECIALIZED:
+        assert counter.frame_count <= 2, f"{counter.frame_count} compilations for three values of {option}"
+
+
+_BEFORE_DYNAMO = """
 import sys
 import losskit
 assert "torch" not in sys.modules  # losskit never imports torch itself
 import torch
 from losskit import _compile
-assert not _compile._registered
+loss = losskit.L2Loss()
+losskit.functional.l2_loss(torch.ones(2, 3), torch.zeros(2, 3))
+# torch without torch.compile: nothing imports Dynamo (1-2 s), nothing is registered
+assert "torch._dynamo" not in sys.modules and not _compile._registered
+"""
+
+_ONE_NODE = """
+graphs = []
+def capture(gm, example_inputs):
+    graphs.append(gm)
+    return gm.forward
+torch.compile(lambda a, b: {call}, backend=capture, fullgraph=True)(torch.ones(2, 3), torch.zeros(2, 3))
+calls = [node.target for node in graphs[0].graph.nodes if node.op == "call_function"]
+assert calls == [losskit.functional.l2_loss], calls  # the first graph already
 """
 
 
 @pytest.mark.parametrize(
     "script",
     [
-        "import torch\nimport losskit\nfrom losskit import _compile",  # importing losskit after torch
-        _AFTER_LOSSKIT + "losskit.L2Loss()",  # constructing a loss
-        _AFTER_LOSSKIT + "losskit.functional.l2_loss(torch.ones(2, 3), torch.zeros(2, 3))",  # an eager call
-        _AFTER_LOSSKIT
-        + "torch.compile(lambda a: losskit.L2Loss()(a, a), backend='eager', fullgraph=True)(torch.ones(2, 3))",
+        "import torch, torch._dynamo\nimport losskit\nfrom losskit import _compile",  # importing losskit
+        _BEFORE_DYNAMO + "import torch._dynamo\nlosskit.L1Loss()",  # constructing a loss
+        _BEFORE_DYNAMO + "import torch._dynamo\nlosskit.functional.l1_loss(torch.ones(2), torch.ones(2))",  # a call
+        _BEFORE_DYNAMO + _ONE_NODE.format(call="loss(a, b)"),  # a loss object called inside a trace
+        _BEFORE_DYNAMO + _ONE_NODE.format(call="losskit.L2Loss()(a, b)"),  # constructed inside a trace
     ],
-    ids=["import-after-torch", "construct", "eager-call", "construct-inside-compile"],
+    ids=["import", "construct", "eager-call", "call-inside-compile", "construct-inside-compile"],
 )
 def test_registration_with_dynamo(script):
-    """The functions are registered with Dynamo by the first of the triggers ``_compile`` lists."""
+    """The functions are registered with Dynamo by the first of the triggers ``_compile`` lists,
+    and only once Dynamo is loaded (a torch user who never compiles does not pay its import)."""
     pytest.importorskip("torch")
     import subprocess
     import sys

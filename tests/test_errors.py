@@ -126,6 +126,20 @@ def test_ctc_range_errors_name_the_array(backend):
     call(label=np.array([[0.0, 1.0], [1.0, -1.0]]), label_dtype="float32")  # whole floats are indices
 
 
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "torch"])  # torch lacks uint64 aminmax
+def test_large_unsigned_labels_are_refused(backend):
+    """A uint64 label above 2**63 is not wrapped round to a negative by a cast to the index dtype
+    (nor then clamped by JAX's gather)."""
+    big = 2**64 - 1
+    pred = to_backend(np.zeros((3, 3)), backend, "float32")
+    label = to_backend(np.array([0, big, 1], dtype=np.uint64), backend)
+    with pytest.raises(ValueError, match=rf"in \[0, {big}\], outside the valid range \[0, 2\]"):
+        losskit.SoftmaxCELoss()(pred, label)
+    label = to_backend(np.array([[0], [big], [1]], dtype=np.uint64), backend)
+    with pytest.raises(ValueError, match=rf"in \[0, {big}\]"):
+        F.ctc_loss(to_backend(np.zeros((3, 4, 3)), backend, "float32"), label)
+
+
 def test_value_checks_switch():
     """Off, the range check is skipped (the backend's own error, here NumPy's, remains); the
     setting is restored after the block, also when the block raises; it takes only a bool."""

@@ -12,7 +12,7 @@ from .losses import *  # noqa: F403
 from .losses import __all__ as _loss_names
 from .registry import get_loss, list_losses, loss_info
 
-register_with_dynamo()  # when torch was imported first: its functions are torch.compile graph nodes
+register_with_dynamo()  # when torch.compile was used first: its functions are torch.compile graph nodes
 
 __version__ = "0.1.0"
 __all__ = [*_loss_names, "functional", "get_loss", "list_losses", "loss_info", "set_value_checks", "value_checks"]

@@ -11,7 +11,8 @@ from typing import Any
 
 import array_api_compat
 
-from ._compile import register_with_dynamo, torch_compiling
+from . import _compile
+from ._compile import is_symbolic_number, register_with_dynamo, torch_compiling
 
 Array = Any  # an array of any array-API library (NumPy, PyTorch, JAX, array-api-strict)
 
@@ -25,7 +26,9 @@ def namespace(*arrays: Any) -> Any:
     Raises ``TypeError`` when the arrays come from different libraries, or when an input is
     not an array at all (a list, say), naming the offending types.
     """
-    candidates = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
+    candidates = [
+        a for a in arrays if a is not None and not isinstance(a, (int, float, bool)) and not is_symbolic_number(a)
+    ]
     if not candidates:
         raise TypeError("losskit: expected at least one array input, got only None or scalars")
     # The namespace depends only on the array types: cached per tuple of types, a call skips
@@ -37,7 +40,8 @@ def namespace(*arrays: Any) -> Any:
     xp = _NAMESPACES.get(key)
     if xp is None:
         xp = _NAMESPACES[key] = _lookup(candidates)
-        register_with_dynamo()  # the first call on tensors, if torch came after losskit's import
+    if not _compile._registered:
+        register_with_dynamo()  # an eager call once Dynamo is loaded (see _compile)
     return xp
 
 
@@ -97,8 +101,8 @@ def index_summaries(xp: Any, arrays: list[Array]) -> list[tuple[bool, int, int]]
     """``(whole, min, max)`` of each non-empty array; ``None`` where the values are traced.
 
     ``whole``: every value is a finite whole number (always true of an integer dtype); ``min`` and
-    ``max`` are Python ints when it is. Off the CPU all the statistics of one dtype travel to the
-    host as one array: one synchronisation per call of a loss with class indices (CTC checks
+    ``max`` are Python ints when it is. Off the CPU all the statistics of one dtype and device
+    travel to the host as one array: one synchronisation per call of a loss with class indices (CTC checks
     three arrays), not one per value. On the CPU reading a value costs no synchronisation, and
     each is read directly (stacking would cost more than it saves).
     """
@@ -126,15 +130,19 @@ def _index_stats(xp: Any, x: Array) -> list[Array]:
 
 
 def _to_host_at_once(xp: Any, stats: list[list[Array]]) -> list[list[Any]]:
-    """The arrays of ``stats`` as Python values, with one device-to-host copy per dtype group:
-    integers in the index dtype, floats (and their whole flags) in their own dtype."""
-    index = xp.__array_namespace_info__().default_dtypes()["indexing"]
-    typed = [[xp.astype(v, values[0].dtype if len(values) == 3 else index) for v in values] for values in stats]
-    groups: dict[Any, list[Array]] = {}
+    """The arrays of ``stats`` as Python values, with one device-to-host copy per (dtype, device)
+    group: CTC's labels and lengths are one group when they share both. Each value keeps its dtype
+    (a cast to a common integer type would wrap large unsigned labels round to negatives)."""
+
+    def group_of(values: list[Array]) -> tuple[Any, Any]:
+        return values[0].dtype, getattr(values[0], "device", None)
+
+    typed = [values if len(values) == 2 else [*values[:2], xp.astype(values[2], values[0].dtype)] for values in stats]
+    groups: dict[tuple[Any, Any], list[Array]] = {}
     for values in typed:
-        groups.setdefault(values[0].dtype, []).extend(values)
-    host = {dtype: iter(_host_values(xp.stack(group))) for dtype, group in groups.items()}
-    return [[next(host[values[0].dtype]) for _ in values] for values in typed]
+        groups.setdefault(group_of(values), []).extend(values)
+    host = {key: iter(_host_values(xp.stack(group))) for key, group in groups.items()}
+    return [[next(host[group_of(values)]) for _ in values] for values in typed]
 
 
 def _host_values(x: Array) -> list[Any]:

@@ -14,19 +14,25 @@ them, so the forward and backward graphs, and inductor's kernels, do not change.
 ``tests/test_compile.py`` checks for every case): the inputs are tensors, Python numbers,
 strings, bools or None; no tensor is captured from outside; nothing depends on tensor *values*
 while compiling (the value checks, class indices in range say, are skipped then, as before).
-A bad argument still raises losskit's error, inside Dynamo's ``TorchRuntimeError`` as a
+A number Dynamo makes dynamic arrives as a ``torch.SymFloat``/``SymInt``
+(:func:`is_symbolic_number`); the checks accept it, and the formula carries it symbolically,
+so a loss weight that changes on every call does not recompile every time. A bad argument
+still raises losskit's error, inside Dynamo's ``TorchRuntimeError`` as a
 ``torch.nn.functional`` call's would.
 
-losskit never imports torch itself, so the registration runs at the first of: importing losskit
-after torch, constructing a loss, a losskit call on tensors (eager or traced). If a process's
-first losskit call is a function of :mod:`losskit.functional` inside ``torch.compile`` and torch
-was imported after losskit, that one function is traced through in that one graph: the same
-result with more guards.
+Registering imports ``torch._dynamo`` (1-2 s), which a torch user who never compiles should
+not pay for, and losskit never imports torch itself. So it runs once Dynamo is loaded, at the
+first of: importing losskit, constructing a loss, a losskit call on tensors, calling a loss
+object inside a trace (before its function is reached, so that its first graph has it as a
+node). The one case left: if the first losskit call inside ``torch.compile`` is a function of
+:mod:`losskit.functional` not preceded by any of these, that call is traced through in that
+one graph (the same result, more guards); later graphs have the node.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 _registered = False
 
@@ -37,13 +43,20 @@ def torch_compiling() -> bool:
     return torch is not None and bool(torch.compiler.is_compiling())
 
 
+def is_symbolic_number(x: Any) -> bool:
+    """True for ``torch.SymInt`` / ``torch.SymFloat``: what a Python number argument becomes inside
+    a compiled graph when Dynamo makes it dynamic (a loss weight that changes between calls, say)."""
+    kind = type(x)
+    return kind.__name__ in ("SymInt", "SymFloat") and kind.__module__ == "torch"  # without importing torch
+
+
 def register_with_dynamo() -> bool:
-    """Mark every function of :mod:`losskit.functional` ``allow_in_graph`` (once, if torch is loaded).
+    """Mark every function of :mod:`losskit.functional` ``allow_in_graph`` (once, once Dynamo is loaded).
 
     Returns whether it is done. Cheap to call again: one global read.
     """
     global _registered
-    if not _registered and "torch" in sys.modules:
+    if not _registered and sys.modules.get("torch._dynamo") is not None:  # never imports torch or Dynamo
         import torch
 
         from . import functional
@@ -51,6 +64,13 @@ def register_with_dynamo() -> bool:
         torch.compiler.allow_in_graph([getattr(functional, name) for name in functional.__all__])
         _registered = True
     return _registered
+
+
+def register_while_tracing() -> None:
+    """:func:`register_with_dynamo` from a loss object's call, if Dynamo is tracing it and the
+    functions are not registered yet (one global read otherwise)."""
+    if not _registered and torch_compiling():
+        register_with_dynamo()
 
 
 # What torch.compiler.assume_constant_result(fn) sets, set by hand to keep torch out of losskit's

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._array import Array, broadcasts_to, compute_dtype, device, index_summaries, is_floating, is_traced, size
+from ._compile import is_symbolic_number
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
@@ -45,14 +46,36 @@ def reshape_to(xp: Any, x: Array, shape: tuple[int, ...], name: str, ref_name: s
     return x
 
 
+def is_real(x: Any) -> bool:
+    """A real number (not a bool), or its symbolic stand-in inside a ``torch.compile`` graph."""
+    if isinstance(x, numbers.Real):
+        return not isinstance(x, bool)
+    return is_symbolic_number(x)
+
+
+def is_integer(x: Any) -> bool:
+    """An integer (not a bool), or its symbolic stand-in inside a ``torch.compile`` graph."""
+    if isinstance(x, numbers.Integral):
+        return not isinstance(x, bool)
+    return is_symbolic_number(x) and type(x).__name__ == "SymInt"
+
+
+def check_axis(axis: int, ndim: int) -> int:
+    """The class ``axis`` of a ``pred`` with ``ndim`` axes, as a non-negative int (an axis is static:
+    a symbolic int from ``torch.compile(dynamic=True)`` is made concrete)."""
+    if not is_integer(axis) or not -ndim <= axis < ndim:
+        raise ValueError(f"axis={axis!r} is out of range for pred with {ndim} axes")
+    return int(axis) % ndim
+
+
 def check_batch_axis(batch_axis: int, ndim: int) -> int:
-    if not isinstance(batch_axis, numbers.Integral) or not -max(ndim, 1) <= batch_axis < max(ndim, 1):
+    if not is_integer(batch_axis) or not -max(ndim, 1) <= batch_axis < max(ndim, 1):
         raise ValueError(f"batch_axis={batch_axis!r} is out of range for an input with {ndim} axes")
     return int(batch_axis) % max(ndim, 1)
 
 
 def check_weight(weight: Any) -> None:
-    if weight is not None and (not isinstance(weight, numbers.Real) or isinstance(weight, bool)):
+    if weight is not None and not is_real(weight):
         raise TypeError(f"weight must be a number or None, got {weight!r}")
 
 
@@ -62,7 +85,7 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
     It needs as many axes as the loss (or none): a ``(N,)`` weight against a ``(N, C)`` loss is
     refused instead of being silently aligned with the class axis.
     """
-    if sample_weight is None or isinstance(sample_weight, numbers.Real):
+    if sample_weight is None or is_real(sample_weight):
         return
     shape = tuple(sample_weight.shape)
     if len(shape) not in (0, len(loss_shape)) or not broadcasts_to(shape, loss_shape):
@@ -170,7 +193,7 @@ def finish(
     ``batch_axis=None`` leaves the loss unreduced (for losses that are already per example).
     """
     if sample_weight is not None:
-        if not isinstance(sample_weight, numbers.Real):
+        if not is_real(sample_weight):
             sample_weight = xp.astype(sample_weight, loss.dtype, copy=False)
         loss = loss * sample_weight
     if batch_axis is not None and loss.ndim > 1:
@@ -204,8 +227,15 @@ def check_number(
     high_open: bool = False,
 ) -> float:
     """``value`` as a float, if it is a finite real number (not a bool) within the given bounds; else an error."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+    if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r}")
+    if is_symbolic_number(value):  # compiled with a dynamic value: the bounds become guards
+        v = value
+        if (low is not None and (v <= low if low_open else v < low)) or (
+            high is not None and (v >= high if high_open else v > high)
+        ):
+            raise ValueError(f"{name} is out of its range, got {value!r}")
+        return v
     v = float(value)
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)
@@ -223,7 +253,7 @@ def check_class_vector(value: Any, name: str) -> Any:
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
-        if not value or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+        if not value or not all(is_real(v) for v in value):
             raise TypeError(f"{name} must be a non-empty sequence of real numbers or a 1-D array, got {value!r}")
         return tuple(float(v) for v in value)
     if not hasattr(value, "shape") or len(tuple(value.shape)) != 1:
@@ -236,7 +266,7 @@ def check_class_vector(value: Any, name: str) -> Any:
 
 def arrays_in(*values: Any) -> tuple[Any, ...]:
     """The array arguments among ``values`` (for the namespace check): sequences and numbers are left out."""
-    return tuple(v for v in values if v is not None and not isinstance(v, (list, tuple, numbers.Real)))
+    return tuple(v for v in values if v is not None and not isinstance(v, (list, tuple)) and not is_real(v))
 
 
 def class_vector(xp: Any, value: Any, n_classes: int, like_array: Array, name: str) -> Array:

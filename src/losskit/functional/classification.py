@@ -4,7 +4,6 @@ document them (formula, shapes, stability)."""
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 from .. import _fast
@@ -26,6 +25,7 @@ from .._array import (
 from .._core import (
     arrays_in,
     as_array,
+    check_axis,
     check_batch_axis,
     check_class_vector,
     check_labels_in_range,
@@ -37,6 +37,8 @@ from .._core import (
     finish,
     float_input,
     index_dtype,
+    is_integer,
+    is_real,
     like,
     reduce_all,
 )
@@ -48,7 +50,7 @@ _PROB_EPS = 1e-12
 
 
 def check_pos_weight(pos_weight: Any, pred: Array) -> None:
-    if pos_weight is not None and not isinstance(pos_weight, (int, float)):
+    if pos_weight is not None and not is_real(pos_weight):
         if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
             raise ValueError(
                 f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape {tuple(pred.shape)}"
@@ -57,7 +59,7 @@ def check_pos_weight(pos_weight: Any, pred: Array) -> None:
 
 def _like_pred(xp: Any, pos_weight: Any, x: Array) -> Any:
     """``pos_weight`` (None, a number or an array) in the compute dtype of ``x``."""
-    if pos_weight is None or isinstance(pos_weight, (int, float)):
+    if pos_weight is None or is_real(pos_weight):
         return pos_weight
     return xp.astype(pos_weight, x.dtype, copy=False)
 
@@ -164,12 +166,6 @@ def squared_hinge_loss(
     )
 
 
-def _class_axis(axis: int, ndim: int) -> int:
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis={axis} is out of range for pred with {ndim} axes")
-    return axis % ndim
-
-
 def sparse_label_indices(xp: Any, label: Array, pred: Array, axis: int) -> Array:
     """Check a sparse label against ``pred`` and return it as indices with ``pred``'s rank.
 
@@ -180,7 +176,7 @@ def sparse_label_indices(xp: Any, label: Array, pred: Array, axis: int) -> Array
 
 
 def check_ignore_index(ignore_index: Any) -> None:
-    if ignore_index is not None and (not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool)):
+    if ignore_index is not None and not is_integer(ignore_index):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
 
 
@@ -271,7 +267,7 @@ def softmax_cross_entropy(
     )
     xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
     pred_c = float_input(xp, pred, "pred")
-    cls = _class_axis(axis, pred.ndim)
+    cls = check_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     loss_shape = tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
@@ -279,9 +275,11 @@ def softmax_cross_entropy(
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, pred_c, "class_weight")
     w_c = None if w is None else xp.reshape(w, _class_shape(pred.ndim, cls, n))  # w along the class axis
-    eps = float(label_smoothing)
-    fast = sparse_label and not eps and _fast.use_torch(pred_c)  # torch's fused cross_entropy / nll_loss
-    if fast and w is None and not z_loss and reduction == "none" and b_axis != cls:
+    # explicit comparisons with 0, not truth values: under torch.compile with a dynamic number, a
+    # comparison becomes a guard on its sign, bool() a guard on its value (a recompile per value)
+    eps = label_smoothing
+    fast = sparse_label and eps == 0 and _fast.use_torch(pred_c)  # torch's fused cross_entropy / nll_loss
+    if fast and w is None and z_loss == 0 and reduction == "none" and b_axis != cls:
         # the common case whole in torch's op, ignore_index included; the loss never gets the
         # class axis back, which spares two view ops in the autograd graph (~30 us a call on a CPU)
         target = class_indices(xp, label, pred, cls, ignore_index)
@@ -308,23 +306,23 @@ def softmax_cross_entropy(
         if w is not None:
             w_y = xp.reshape(xp.take(w, xp.reshape(index, (-1,))), tuple(index.shape))
             loss = w_y * loss
-        if eps:
+        if eps != 0:
             logp = pred_c if from_logits else pred_c - lse  # log_softmax(x) = x - logsumexp(x)
             smooth = -xp.sum(logp if w_c is None else logp * w_c, axis=cls, keepdims=True)
             # torch's label smoothing: (1 - eps) * w_y * (-log p_y) + eps / C * sum_c w_c * (-log p_c)
             loss = (1 - eps) * loss + (eps / n) * smooth
     else:
-        if eps:
+        if eps != 0:
             soft = soft * (1 - eps) + eps / n  # a smoothed distribution, as torch smooths soft targets
         if w_c is not None:
             soft = soft * w_c
         logp = pred_c if from_logits else pred_c - lse  # log_softmax(x) = x - logsumexp(x)
         loss = -xp.sum(logp * soft, axis=cls, keepdims=True)
     z_term = None
-    if z_loss:
+    if z_loss != 0:
         if lse is None:
             lse = logsumexp(xp, pred_c, axis=cls, keepdims=True)
-        z_term = float(z_loss) * xp.square(lse)  # PaLM's z-loss: pushes log Z towards 0
+        z_term = z_loss * xp.square(lse)  # PaLM's z-loss: pushes log Z towards 0
         if reduction != "mean" or w_y is None:  # one per-position loss, one denominator
             loss, z_term = loss + z_term, None
 
@@ -397,7 +395,7 @@ def _class_inputs(
     """The checks every softmax loss shares: ``(pred in its compute dtype, class axis, batch axis,
     label)``, the label as indices of ``pred``'s rank (sparse) or a distribution of its shape."""
     pred_c = float_input(xp, pred, "pred")
-    cls = _class_axis(axis, pred.ndim)
+    cls = check_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
@@ -410,9 +408,9 @@ def check_focal_alpha(alpha: Any, *, per_class: bool) -> Any:
     ``alpha=-1``). Softmax focal: ``None``, a non-negative number or a per-class vector."""
     if alpha is None:
         return None
-    if per_class and not isinstance(alpha, numbers.Real):
+    if per_class and not is_real(alpha):
         return check_class_vector(alpha, "alpha")
-    if not per_class and isinstance(alpha, numbers.Real) and not isinstance(alpha, bool) and alpha < 0:
+    if not per_class and is_real(alpha) and alpha < 0:
         return None
     return check_number(alpha, "alpha", low=0.0, high=None if per_class else 1.0)
 
@@ -467,7 +465,7 @@ def softmax_focal_loss(
     log1m_p = log1m_softmax(xp, x, axis=cls)  # log(1 - p), exact where p rounds to 1
     n = pred.shape[cls]
     alpha_c = None
-    if alpha is not None and not isinstance(alpha, float):
+    if alpha is not None and not is_real(alpha):
         alpha_c = xp.reshape(class_vector(xp, alpha, n, x, "alpha"), _class_shape(x.ndim, cls, n))
     if sparse_label:
         # gather before multiplying: a masked class (logit -inf, log p = -inf) must not enter a
@@ -477,7 +475,7 @@ def softmax_focal_loss(
             alpha_c = xp.reshape(xp.take(xp.reshape(alpha_c, (n,)), xp.reshape(target, (-1,))), tuple(target.shape))
     # (1 - p)^gamma = exp(gamma * log(1 - p)): a finite gradient also where p rounds to 1
     term = -xp.exp(gamma * log1m_p) * logp
-    if isinstance(alpha, float):
+    if is_real(alpha):
         term = alpha * term
     elif alpha_c is not None:
         term = alpha_c * term
@@ -524,7 +522,7 @@ def kl_div(
     """``sum(label * (log(label) - log_prob))`` per example. See :class:`losskit.KLDivLoss`."""
     xp = namespace(pred, label, sample_weight)
     pred_c = float_input(xp, pred, "pred")
-    cls = _class_axis(axis, pred.ndim)
+    cls = check_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
@@ -635,7 +633,7 @@ def jsd_loss(
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
     xp = namespace(pred, label, sample_weight)
     x = float_input(xp, pred, "pred")
-    cls = _class_axis(axis, pred.ndim)
+    cls = check_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))

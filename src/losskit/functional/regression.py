@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 from .. import _fast
 from .._array import Array, abs_, is_traced, log_cosh, namespace, relu
-from .._core import check_batch_axis, check_number, check_sample_weight, check_weight, finish, float_input, like
+from .._compile import is_symbolic_number
+from .._core import (
+    check_batch_axis,
+    check_number,
+    check_sample_weight,
+    check_weight,
+    finish,
+    float_input,
+    is_real,
+    like,
+)
 from ._pointwise import pointwise
 
 
@@ -63,7 +72,9 @@ def huber_loss(
     def fast(p: Array, y: Array) -> Array:
         return _fast.torch_huber(p, y, rho)
 
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=fast)
+    # torch's smooth_l1_loss takes beta as a concrete float: a dynamic rho (torch.compile) takes the formula
+    fast_path = None if is_symbolic_number(rho) else fast
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=fast_path)
 
 
 def poisson_nll_loss(
@@ -166,8 +177,8 @@ def gaussian_nll_loss(
     xp = namespace(pred, label, var, sample_weight)
     mean = float_input(xp, pred, "pred")
     target = like(xp, label, mean, "label")
-    if isinstance(var, numbers.Real) and not isinstance(var, bool):
-        var = xp.full_like(mean, float(var))  # one variance for every element, as torch allows
+    if is_real(var):
+        var = xp.full_like(mean, var)  # one variance for every element, as torch allows
     v = xp.astype(float_input(xp, var, "var"), mean.dtype, copy=False)
     check_var_shape(tuple(var.shape), tuple(pred.shape))
     axis = check_batch_axis(batch_axis, pred.ndim)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from .._array import Array, log_sigmoid, log_softmax, namespace
-from .._core import check_batch_axis, check_number, check_sample_weight, check_weight, finish, float_input, like
+from .._core import (
+    check_axis,
+    check_batch_axis,
+    check_number,
+    check_sample_weight,
+    check_weight,
+    finish,
+    float_input,
+    like,
+)
 
 
 def check_tversky(alpha: Any, beta: Any, smooth: Any) -> tuple[float, float, float]:
@@ -35,9 +44,7 @@ def tversky_loss(
     x = float_input(xp, pred, "pred")
     if pred.ndim < 2:
         raise ValueError(f"pred must have a batch and a class axis, (N, C, ...); got shape {tuple(pred.shape)}")
-    if not -pred.ndim <= axis < pred.ndim:
-        raise ValueError(f"axis={axis} is out of range for pred with {pred.ndim} axes")
-    cls = axis % pred.ndim
+    cls = check_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     if cls == b_axis:
         raise ValueError(f"the class axis ({axis}) and batch_axis ({batch_axis}) must differ")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import Array
-from .._compile import register_with_dynamo
+from .._compile import register_while_tracing, register_with_dynamo
 from .._core import check_weight
 
 _GLUON_BLOCK_KWARGS = {"prefix", "params"}
@@ -56,9 +56,10 @@ class Loss:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: {', '.join(unknown)}")
         self._weight = weight
         self._batch_axis = int(batch_axis)
-        register_with_dynamo()  # before a compiled function first calls this loss, if torch is loaded
+        register_with_dynamo()  # before a compiled function first calls this loss, if Dynamo is loaded
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        register_while_tracing()  # so that torch.compile's first graph has the function as one node
         return self.forward(*args, **kwargs)
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
