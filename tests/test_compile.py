@@ -148,12 +148,12 @@ def test_torch_compile_number_option_changing_between_calls(case, option, values
     """A float option passed anew on each call (a loss weight or a label smoothing on a schedule):
     Dynamo recompiles once, with the number symbolic, and every result equals eager's."""
     torch = pytest.importorskip("torch")
-    from torch._dynamo.testing import CompileCounter
+    from torch._dynamo.testing import CompileCounterWithBackend
 
     torch._dynamo.reset()
     loss = losskit.get_loss(case.loss, **case.init)
     function, options = type(loss)._function, {**loss._options(), **case.call_kwargs}
-    counter = CompileCounter()
+    counter = CompileCounterWithBackend("aot_eager")  # AOTAutograd too: it can fix a number's value
     compiled = torch.compile(
         lambda a, value: function(*a, **{**options, option: value}), backend=counter, fullgraph=True
     )

@@ -9,7 +9,7 @@ import pytest
 
 import losskit
 import losskit.functional as F
-from backends import BACKENDS, to_backend
+from backends import BACKENDS, to_backend, to_numpy
 
 
 def test_mismatched_sizes_name_both_shapes():
@@ -138,6 +138,30 @@ def test_large_unsigned_labels_are_refused(backend):
     label = to_backend(np.array([[0], [big], [1]], dtype=np.uint64), backend)
     with pytest.raises(ValueError, match=rf"in \[0, {big}\]"):
         F.ctc_loss(to_backend(np.zeros((3, 4, 3)), backend, "float32"), label)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_number_options_of_any_real_type(backend):
+    """NumPy scalars and Fractions as options give the result of the same Python float."""
+    from fractions import Fraction
+
+    pred = to_backend(np.random.default_rng(0).normal(size=(4, 5)), backend, "float32")
+    label = to_backend(np.array([0, 1, 2, 3]), backend)
+    want = to_numpy(F.softmax_cross_entropy(pred, label, label_smoothing=0.1, z_loss=0.001, reduction="mean"))
+    for smoothing, z in ((np.float32(0.1), np.float64(0.001)), (Fraction(1, 10), Fraction(1, 1000))):
+        got = F.softmax_cross_entropy(pred, label, label_smoothing=smoothing, z_loss=z, reduction="mean")
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-6)
+
+
+def test_bool_weights_and_axes_are_type_errors():
+    x = np.zeros((2, 3))
+    with pytest.raises(TypeError, match="sample_weight must be an array or a number, got True"):
+        losskit.L2Loss()(x, x, True)
+    with pytest.raises(TypeError, match="pos_weight must be an array or a number, got True"):
+        losskit.SigmoidBCELoss()(x, x, None, True)
+    for axis in (True, 1.0):
+        with pytest.raises(TypeError, match="axis must be an int"):
+            F.softmax_cross_entropy(x, np.array([0, 1]), axis=axis)
 
 
 def test_value_checks_switch():

@@ -60,10 +60,18 @@ def is_integer(x: Any) -> bool:
     return is_symbolic_number(x) and type(x).__name__ == "SymInt"
 
 
+def as_number(x: Any) -> Any:
+    """A checked number option as a Python float, or as it is if symbolic (``torch.compile``):
+    ``float()`` would fix its value in the graph, a recompile per value."""
+    return x if is_symbolic_number(x) else float(x)
+
+
 def check_axis(axis: int, ndim: int) -> int:
     """The class ``axis`` of a ``pred`` with ``ndim`` axes, as a non-negative int (an axis is static:
     a symbolic int from ``torch.compile(dynamic=True)`` is made concrete)."""
-    if not is_integer(axis) or not -ndim <= axis < ndim:
+    if not is_integer(axis):
+        raise TypeError(f"axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
         raise ValueError(f"axis={axis!r} is out of range for pred with {ndim} axes")
     return int(axis) % ndim
 
@@ -85,6 +93,8 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
     It needs as many axes as the loss (or none): a ``(N,)`` weight against a ``(N, C)`` loss is
     refused instead of being silently aligned with the class axis.
     """
+    if isinstance(sample_weight, bool):
+        raise TypeError(f"sample_weight must be an array or a number, got {sample_weight!r}")
     if sample_weight is None or is_real(sample_weight):
         return
     shape = tuple(sample_weight.shape)

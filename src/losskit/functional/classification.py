@@ -25,6 +25,7 @@ from .._array import (
 from .._core import (
     arrays_in,
     as_array,
+    as_number,
     check_axis,
     check_batch_axis,
     check_class_vector,
@@ -50,6 +51,8 @@ _PROB_EPS = 1e-12
 
 
 def check_pos_weight(pos_weight: Any, pred: Array) -> None:
+    if isinstance(pos_weight, bool):
+        raise TypeError(f"pos_weight must be an array or a number, got {pos_weight!r}")
     if pos_weight is not None and not is_real(pos_weight):
         if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
             raise ValueError(
@@ -142,7 +145,13 @@ def hinge_loss(
 ) -> Array:
     """``max(0, margin - pred * label)``. See :class:`losskit.HingeLoss`."""
     return pointwise(
-        lambda xp, x, z: relu(xp, margin - x * z), pred, label, sample_weight, weight=weight, batch_axis=batch_axis
+        # -(a - m), not m - a (the same float): a dynamic margin stays symbolic under torch.compile
+        lambda xp, x, z: relu(xp, -(x * z - margin)),
+        pred,
+        label,
+        sample_weight,
+        weight=weight,
+        batch_axis=batch_axis,
     )
 
 
@@ -157,7 +166,7 @@ def squared_hinge_loss(
 ) -> Array:
     """``max(0, margin - pred * label)**2``. See :class:`losskit.SquaredHingeLoss`."""
     return pointwise(
-        lambda xp, x, z: xp.square(relu(xp, margin - x * z)),
+        lambda xp, x, z: xp.square(relu(xp, -(x * z - margin))),  # -(a - m): see hinge_loss
         pred,
         label,
         sample_weight,
@@ -277,7 +286,7 @@ def softmax_cross_entropy(
     w_c = None if w is None else xp.reshape(w, _class_shape(pred.ndim, cls, n))  # w along the class axis
     # explicit comparisons with 0, not truth values: under torch.compile with a dynamic number, a
     # comparison becomes a guard on its sign, bool() a guard on its value (a recompile per value)
-    eps = label_smoothing
+    eps = as_number(label_smoothing)
     fast = sparse_label and eps == 0 and _fast.use_torch(pred_c)  # torch's fused cross_entropy / nll_loss
     if fast and w is None and z_loss == 0 and reduction == "none" and b_axis != cls:
         # the common case whole in torch's op, ignore_index included; the loss never gets the
@@ -322,7 +331,7 @@ def softmax_cross_entropy(
     if z_loss != 0:
         if lse is None:
             lse = logsumexp(xp, pred_c, axis=cls, keepdims=True)
-        z_term = z_loss * xp.square(lse)  # PaLM's z-loss: pushes log Z towards 0
+        z_term = as_number(z_loss) * xp.square(lse)  # PaLM's z-loss: pushes log Z towards 0
         if reduction != "mean" or w_y is None:  # one per-position loss, one denominator
             loss, z_term = loss + z_term, None
 
@@ -600,7 +609,7 @@ def multi_margin_loss(
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, x, "class_weight")
     picked = xp.take_along_axis(x, index, axis=cls)
-    hinge = relu(xp, margin - picked + x)
+    hinge = relu(xp, -(picked - margin) + x)  # -(a - m) = m - a exactly: see hinge_loss
     if p == 2:
         hinge = xp.square(hinge)
     position = xp.reshape(xp.arange(n, device=device(x)), _class_shape(x.ndim, cls, n))

@@ -145,7 +145,7 @@ def margin_ranking_loss(
     axis = check_batch_axis(batch_axis, input1.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(input1.shape))
-    loss = relu(xp, margin - y * (a - b))
+    loss = relu(xp, -(y * (a - b) - margin))  # = margin - y (a - b) exactly; a dynamic margin stays symbolic
     return finish(xp, loss, out_dtype=input1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
 
 

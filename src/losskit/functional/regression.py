@@ -109,7 +109,8 @@ def poisson_nll_loss(
     def fast(p: Array, t: Array) -> Array:
         return _fast.torch_poisson_nll(p, t, from_logits=from_logits, compute_full=compute_full, epsilon=epsilon)
 
-    use = fast if _fast.poisson_nll_applies(target, compute_full) else None
+    # torch's poisson_nll_loss takes eps as a concrete float: a dynamic epsilon takes the formula
+    use = fast if _fast.poisson_nll_applies(target, compute_full) and not is_symbolic_number(epsilon) else None
     return pointwise(formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis, fast=use)
 
 
@@ -178,7 +179,8 @@ def gaussian_nll_loss(
     mean = float_input(xp, pred, "pred")
     target = like(xp, label, mean, "label")
     if is_real(var):
-        var = xp.full_like(mean, var)  # one variance for every element, as torch allows
+        var = xp.zeros_like(mean) + var  # one variance for every element, as torch allows (no full_like:
+        # it fixes a symbolic var's value in a compiled graph)
     v = xp.astype(float_input(xp, var, "var"), mean.dtype, copy=False)
     check_var_shape(tuple(var.shape), tuple(pred.shape))
     axis = check_batch_axis(batch_axis, pred.ndim)
@@ -190,7 +192,7 @@ def gaussian_nll_loss(
     # clamped at eps as torch does, but not as torch differentiates it: torch clamps a copy under
     # no_grad, so its gradient passes through the clamp; here the variance below eps gets none,
     # the loss being constant in it there (a documented deviation, see README)
-    v = xp.where(v < eps, xp.full_like(v, eps), v)
+    v = xp.where(v < eps, xp.zeros_like(v) + eps, v)
     loss = 0.5 * (xp.log(v) + xp.square(mean - target) / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
