@@ -66,17 +66,8 @@ def register_with_dynamo() -> bool:
     return _registered
 
 
-def register_while_tracing() -> bool:
-    """:func:`register_with_dynamo` from a loss object's call, if Dynamo is tracing it and the
-    functions are not registered yet (one global read otherwise). Returns whether they are."""
-    if not _registered and torch_compiling():
-        register_with_dynamo()
-    return _registered
-
-
 # What torch.compiler.assume_constant_result(fn) sets, set by hand to keep torch out of losskit's
 # import: met inside a trace (a loss called or constructed in a compiled function), Dynamo *runs*
 # these functions instead of tracing them (and trace-rule internals), and leaves nothing in the
 # graph, nor guards on the globals they read.
 register_with_dynamo._dynamo_marked_constant = True  # type: ignore[attr-defined]
-register_while_tracing._dynamo_marked_constant = True  # type: ignore[attr-defined]

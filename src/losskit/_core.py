@@ -179,7 +179,6 @@ def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
     for (_, low, high, name, what), (whole, lo, hi) in zip(checks, summaries):
         if not whole:
             raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
-        lo, hi = int(lo), int(hi)
         if lo < low or hi >= high:
             raise ValueError(f"{name} holds {what} in [{lo}, {hi}], outside the valid range [{low}, {high - 1}]")
 
@@ -239,17 +238,10 @@ def check_number(
     """``value`` as a float, if it is a finite real number (not a bool) within the given bounds; else an error."""
     if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if is_symbolic_number(value):  # compiled with a dynamic value: the bounds become guards
-        v = value
-        if (low is not None and (v <= low if low_open else v < low)) or (
-            high is not None and (v >= high if high_open else v > high)
-        ):
-            raise ValueError(f"{name} is out of its range, got {value!r}")
-        return v
-    v = float(value)
+    v = as_number(value)  # a symbolic value (torch.compile) stays one: the bounds become guards
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)
-    if too_low or too_high or not math.isfinite(v):
+    if too_low or too_high or (not is_symbolic_number(v) and not math.isfinite(v)):
         lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
         hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
         raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")

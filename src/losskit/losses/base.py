@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import Array
-from .._compile import register_while_tracing, register_with_dynamo
+from .._compile import register_with_dynamo
 from .._core import check_weight
 
 _GLUON_BLOCK_KWARGS = {"prefix", "params"}
@@ -59,7 +59,7 @@ class Loss:
         register_with_dynamo()  # before a compiled function first calls this loss, if Dynamo is loaded
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        register_while_tracing()  # so that torch.compile's first graph has the function as one node
+        register_with_dynamo()  # run, not traced, inside torch.compile: its first graph has the function as one node
         return self.forward(*args, **kwargs)
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
