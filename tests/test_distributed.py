@@ -64,11 +64,19 @@ def _error_cases(shards: list[tuple[int, int]]) -> dict[str, tuple[dict, str]]:
     base = _case(shards)
     other = base["label"].copy()
     other[1] = (other[1] + 1) % V
+    # the same checksum sum_i (i + 1) y_i (what the check once compared): +-3 at position 1 and
+    # -+2 at position 2 cancel (2 * 3 = 3 * 2), yet the labels differ
+    same_checksum = base["label"].copy()
+    step = 1 if same_checksum[1] + 3 < V and same_checksum[2] >= 2 else -1
+    same_checksum[1] += 3 * step
+    same_checksum[2] -= 2 * step
+    assert 0 <= same_checksum[1] < V and 0 <= same_checksum[2] < V
     out_of_range = base["label"].copy()
     out_of_range[2] = V
     return {
         "bad_vocab_start": ({**base, "starts": {last: shards[last][0] + 1}}, r"do not tile \[0, 10\).*\[\d+, 11\)"),
         "labels_differ": ({**base, "labels": {0: other}}, "the ranks hold different labels"),
+        "labels_differ_same_checksum": ({**base, "labels": {0: same_checksum}}, "the ranks hold different labels"),
         "rows_differ": ({**base, "rows": {last: slice(0, 5)}}, r"different numbers of rows: \[7, "),
         "label_out_of_range": ({**base, "label": out_of_range}, r"outside the valid range \[0, 9\]"),
         "vocab_size_wrong": (

@@ -155,3 +155,91 @@ def test_jax_padded_last_chunk_with_a_large_bias_keeps_gradients_finite():
     for got, ref in zip(grads, want):
         assert np.isfinite(np.asarray(got)).all()
         np.testing.assert_allclose(np.asarray(got), ref.numpy(), rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_torch_autocast_with_a_float32_master_weight(reduction):
+    """bfloat16 activations, float32 weight, under autocast: as the unfused head under autocast
+    (both products in bfloat16), for every reduction; reduction='none' recomputes the logits in
+    its backward, in the dtype the forward used."""
+    torch.manual_seed(0)
+    h = (torch.randn(64, 32) * 4).bfloat16().requires_grad_()
+    w = torch.randn(300, 32, requires_grad=True)
+    y = torch.randint(0, 300, (64,))
+    y[::7] = -100
+
+    def grads(fn):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = fn()
+        loss = out.sum() if reduction == "none" else out
+        return (loss, *torch.autograd.grad(loss, (h, w)))
+
+    got = grads(lambda: linear_cross_entropy(h, w, y, reduction=reduction, chunk_size=16))
+    want = grads(lambda: tf.cross_entropy(tf.linear(h, w).float(), y, reduction=reduction))
+    exact = grads(lambda: tf.cross_entropy(tf.linear(h.double(), w.double()), y, reduction=reduction))
+    assert got[1].dtype == torch.bfloat16 and got[2].dtype == torch.float32
+    for g, r, e in zip(got, want, exact):
+        # as far from the float64 head as the unfused autocast head is (bfloat16 products)
+        err = ((g.double() - e.double()).norm() / e.double().norm()).item()
+        ref_err = ((r.double() - e.double()).norm() / e.double().norm()).item()
+        assert err <= 1.5 * ref_err + 1e-6, (err, ref_err)
+
+
+def test_torch_mixed_dtypes_without_autocast_are_refused_before_any_work():
+    h, w, b, y = _inputs(dtype=torch.float32)
+    with pytest.raises(TypeError, match=r"one dtype .*hidden torch.bfloat16, weight torch.float32"):
+        linear_cross_entropy(h.bfloat16(), w, y)
+    with pytest.raises(TypeError, match=r"bias torch.float64"):
+        linear_cross_entropy(h, w, y, bias=b.double())
+
+
+def test_torch_gradients_only_for_the_inputs_that_need_them(monkeypatch):
+    """A frozen head (weight without requires_grad) gets no V x D gradient buffer; under no_grad
+    nothing of the gradient is computed (the chunks' products: one per chunk, the logits)."""
+    from losskit.fused import _torch as fused_torch
+
+    h, w, b, y = _inputs()
+    h.requires_grad_()
+    out = linear_cross_entropy(h, w, y, bias=b, chunk_size=8)
+    saved = [t.shape for t in out.grad_fn.saved_tensors if t is not None]
+    assert saved == [h.shape], saved
+    (gh,) = torch.autograd.grad(out, h)
+    torch.testing.assert_close(gh, torch.autograd.grad(_reference(h, w, b, y, "mean", 0.0), h)[0])
+
+    calls = []
+    monkeypatch.setattr(fused_torch, "_accumulate", lambda *a: calls.append(a))
+    w.requires_grad_()
+    with torch.no_grad():
+        out = linear_cross_entropy(h, w, y, bias=b, chunk_size=8)
+    assert calls == [] and out.grad_fn is None
+    torch.testing.assert_close(out, _reference(h, w, b, y, "mean", 0.0).detach())
+
+
+def test_chunk_size_checks_and_defaults():
+    from losskit.fused.linear_cross_entropy import MIN_CHUNK, default_chunk_size
+
+    h, w, b, y = _inputs()
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+            linear_cross_entropy(h, w, y, chunk_size=bad)
+    assert default_chunk_size(8192, 128256, 4096) == 512  # Liger's rule gives 256: the floor
+    assert default_chunk_size(65536, 128256, 4096) == 2048  # Liger's rule above the floor
+    assert default_chunk_size(100, 32000, 64) == 100  # never more rows than tokens
+    assert default_chunk_size(10**6, 32000, 512) == max(MIN_CHUNK, -(-(10**6) // 63))
+
+
+def test_jax_chunk_larger_than_the_tokens_is_clamped(monkeypatch):
+    """The JAX path pads the last chunk to a whole one: a chunk_size above N must not make it
+    N x chunk_size (a tuned chunk of 4096 on an eval batch of 8 held 1000x the logits)."""
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from losskit.fused import _jax as fused_jax
+
+    seen = []
+    real = fused_jax.linear_cross_entropy_jax
+    monkeypatch.setattr(fused_jax, "linear_cross_entropy_jax", lambda *a: seen.append(a[-1]) or real(*a))
+    h, w, b, y = _inputs(dtype=torch.float32)
+    out = linear_cross_entropy(jnp.asarray(h.numpy()), jnp.asarray(w.numpy()), jnp.asarray(y.numpy()), chunk_size=4096)
+    assert seen == [N]
+    np.testing.assert_allclose(np.asarray(out), _reference(h, w, b * 0, y, "mean", 0.0).numpy(), rtol=1e-5)

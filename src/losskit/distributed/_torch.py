@@ -59,9 +59,10 @@ def vocab_parallel_cross_entropy(
     all ranks compute the same objective from the replicated loss.
 
     Checks, before any arithmetic: shapes, dtypes and options locally; then, unless ``vocab_size``
-    is given, one all-gather of four integers per rank that yields ``V`` and checks that the
-    shards tile ``[0, V)`` (in any rank order), that all ranks hold the same number of rows and the
-    same labels; every rank raises the same ``ValueError`` if not. ``check_shards=True`` makes that
+    is given, one all-gather of three integers per rank that yields ``V`` and checks that the
+    shards tile ``[0, V)`` (in any rank order) and that all ranks hold the same number of rows, then
+    one all-reduce (MAX) of ``2N`` integers that checks that they hold the same labels; every rank
+    raises the same ``ValueError`` if not. ``check_shards=True`` makes that
     check also when ``vocab_size`` is given (otherwise only ``vocab_start + V_r <= vocab_size`` is
     checked, with no communication). Labels outside ``[0, V)`` raise on eager tensors. The labels
     check and the shard check read values on the host (a device synchronisation). An error found
@@ -156,17 +157,20 @@ def _all_reduce(t: torch.Tensor, op: Any, group: Any) -> torch.Tensor:
 
 
 def _gather_shards(shard: tuple[int, int], label: torch.Tensor, group: Any, world: int) -> list[tuple[int, int]]:
-    """All-gather ``(start, stop, rows, label fingerprint)``; raise on every rank alike if the ranks disagree."""
+    """All-gather ``(start, stop, rows)``, then compare the labels exactly; raise on every rank
+    alike if the ranks disagree."""
     y = label.reshape(-1).long()
-    # sum_i (i + 1) * y_i: a change of one label, or a swap of two, changes it
-    fingerprint = (y * torch.arange(1, y.numel() + 1, device=y.device)).sum()
-    info = torch.cat([torch.tensor([*shard, y.numel()], device=y.device), fingerprint.reshape(1)])
+    info = torch.tensor([*shard, y.numel()], device=y.device)
     parts = [torch.empty_like(info) for _ in range(world)]
     dist.all_gather(parts, info, group=group)
     rows = [p.tolist() for p in parts]
     if len({r[2] for r in rows}) > 1:
         raise ValueError(f"the ranks hold different numbers of rows: {[r[2] for r in rows]} (rank 0, 1, ...)")
-    if len({r[3] for r in rows}) > 1:
+    # the labels are equal on every rank iff their elementwise maximum equals their minimum: one MAX
+    # of (y, -y) gives both, the same on every rank, so all ranks decide alike (exact, unlike a checksum)
+    extremes = torch.cat([y, -y])
+    dist.all_reduce(extremes, op=dist.ReduceOp.MAX, group=group)
+    if not torch.equal(extremes[: y.numel()], -extremes[y.numel() :]):
         raise ValueError("the ranks hold different labels; every rank of the group must pass the same labels")
     return [(r[0], r[1]) for r in rows]
 

@@ -7,6 +7,7 @@ read-modify-write of it per chunk, which dominated the step in measurements on a
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -53,16 +54,34 @@ def _accumulate(
     g: torch.Tensor,
     h: torch.Tensor,
     weight: torch.Tensor,
-    grad_hidden: torch.Tensor,
-    grad_weight: torch.Tensor,
+    grad_hidden: torch.Tensor | None,
+    grad_weight: torch.Tensor | None,
     grad_bias: torch.Tensor | None,
 ) -> None:
-    """Add one chunk's contribution: grad_hidden rows = g W, grad_weight += g^T h, grad_bias += sum g."""
+    """Add one chunk's contribution to the gradients wanted (None: not wanted): grad_hidden rows
+    = g W, grad_weight += g^T h, grad_bias += sum g."""
     g_in = g.to(h.dtype)
-    torch.mm(g_in, weight, out=grad_hidden)
-    grad_weight.addmm_(g_in.t(), h)
+    if grad_hidden is not None:
+        torch.mm(g_in, weight, out=grad_hidden)
+    if grad_weight is not None:
+        grad_weight.addmm_(g_in.t(), h)
     if grad_bias is not None:
         grad_bias += g.sum(0)
+
+
+def _gradient_buffers(
+    needs: tuple[bool, ...], hidden: torch.Tensor, weight: torch.Tensor, acc: torch.dtype
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """``(grad_hidden, grad_weight, grad_bias)``, each only where ``needs`` (needs_input_grad) asks."""
+    return (
+        torch.empty_like(hidden) if needs[0] else None,
+        torch.zeros_like(weight) if needs[1] else None,
+        torch.zeros(weight.shape[0], dtype=acc, device=weight.device) if needs[2] else None,
+    )
+
+
+def _rows(t: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | None:
+    return None if t is None else t[start:stop]
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -77,6 +96,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         z_loss: float,
         reduction: str,
         chunk: int,
+        grad_wanted: bool,
     ) -> torch.Tensor:
         n = hidden.shape[0]
         acc = torch.promote_types(hidden.dtype, torch.float32)  # float32, or float64 for float64 inputs
@@ -84,13 +104,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
         safe = torch.where(valid, label, 0)
         one = torch.ones((), dtype=acc, device=hidden.device)
         scale = one / valid.sum().clamp(min=1).to(acc) if reduction == "mean" else one
-        eager = reduction != "none" and any(ctx.needs_input_grad[:3])
+        # grad mode is off inside forward: whether a gradient will be asked for was read by the caller
+        # (under no_grad, needs_input_grad still says which inputs require one)
+        eager = reduction != "none" and grad_wanted
         loss = torch.empty(n, dtype=acc, device=hidden.device)
         lse_all = torch.empty(n, dtype=acc, device=hidden.device)
         if eager:
-            grad_hidden = torch.empty_like(hidden)
-            grad_weight = torch.zeros_like(weight)
-            grad_bias = torch.zeros(weight.shape[0], dtype=acc, device=weight.device) if bias is not None else None
+            grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, acc)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             logits = _chunk_logits(hidden[start:stop], weight, bias)
@@ -100,12 +120,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
             lse_all[start:stop] = lse
             if eager:
                 g = _grad_logits_(logits, lse, safe[start:stop], valid[start:stop], z_loss, scale)
-                _accumulate(g, hidden[start:stop], weight, grad_hidden[start:stop], grad_weight, grad_bias)
+                _accumulate(g, hidden[start:stop], weight, _rows(grad_hidden, start, stop), grad_weight, grad_bias)
         if eager:
             ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         else:
             ctx.save_for_backward(hidden, weight, bias, safe, valid, lse_all)
-        ctx.eager, ctx.z_loss, ctx.chunk, ctx.has_bias = eager, z_loss, chunk, bias is not None
+        ctx.eager, ctx.z_loss, ctx.chunk, ctx.weight_dtype = eager, z_loss, chunk, weight.dtype
         if reduction == "none":
             return loss
         total = loss.sum()
@@ -116,13 +136,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         refuse_second_derivative()
         if ctx.eager:  # the forward pass already formed the gradients for a unit upstream gradient
             grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
-            go = grad_out.to(grad_hidden.dtype)
-            gb = (grad_bias * grad_out).to(grad_weight.dtype) if grad_bias is not None else None
-            return grad_hidden * go, grad_weight * go, gb, *(None,) * 5
+            # go cast to each gradient's dtype first: a bfloat16 grad_weight times a float32 scalar
+            # would otherwise be formed in float32, twice its memory
+            grads = (
+                None if t is None else (t * grad_out.to(t.dtype)).to(ctx.weight_dtype)
+                for t in (grad_hidden, grad_weight, grad_bias)
+            )
+            return *grads, *(None,) * 6
         hidden, weight, bias, safe, valid, lse_all = ctx.saved_tensors
-        grad_hidden = torch.empty_like(hidden)
-        grad_weight = torch.zeros_like(weight)
-        grad_bias = torch.zeros(weight.shape[0], dtype=lse_all.dtype, device=weight.device) if ctx.has_bias else None
+        grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, lse_all.dtype)
         go = grad_out.to(lse_all.dtype)
         for start in range(0, hidden.shape[0], ctx.chunk):
             stop = min(start + ctx.chunk, hidden.shape[0])
@@ -130,9 +152,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             g = _grad_logits_(
                 logits, lse_all[start:stop], safe[start:stop], valid[start:stop], ctx.z_loss, go[start:stop]
             )
-            _accumulate(g, hidden[start:stop], weight, grad_hidden[start:stop], grad_weight, grad_bias)
+            _accumulate(g, hidden[start:stop], weight, _rows(grad_hidden, start, stop), grad_weight, grad_bias)
         gb = grad_bias.to(weight.dtype) if grad_bias is not None else None
-        return grad_hidden, grad_weight, gb, *(None,) * 5
+        return grad_hidden, grad_weight, gb, *(None,) * 6
 
 
 def linear_cross_entropy_torch(
@@ -145,4 +167,28 @@ def linear_cross_entropy_torch(
     reduction: str,
     chunk: int,
 ) -> torch.Tensor:
-    return _LinearCrossEntropy.apply(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk)
+    device_type = hidden.device.type
+    autocast = torch.is_autocast_enabled(device_type)
+    if autocast:
+        # as F.linear under autocast: the product in the autocast dtype (a float32 master weight is
+        # cast, its gradient cast back by autograd); inside, autocast is off so that the chunks'
+        # mm(out=...) and the backward's recomputed logits see the dtypes the forward saw
+        dtype = torch.get_autocast_dtype(device_type)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+        bias = None if bias is None else bias.to(dtype)
+    else:
+        dtypes = {t.dtype for t in (hidden, weight, bias) if t is not None}
+        if len(dtypes) > 1:
+            raise TypeError(
+                "hidden, weight and bias must have one dtype (or run under torch.autocast), got "
+                + ", ".join(
+                    f"{name} {t.dtype}"
+                    for name, t in (("hidden", hidden), ("weight", weight), ("bias", bias))
+                    if t is not None
+                )
+            )
+    grad_wanted = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (hidden, weight, bias))
+    with torch.autocast(device_type, enabled=False) if autocast else contextlib.nullcontext():
+        return _LinearCrossEntropy.apply(
+            hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, grad_wanted
+        )
