@@ -140,7 +140,13 @@ def test_unknown_param_lists_the_valid_ones(capsys: pytest.CaptureFixture[str], 
     [
         (["plot", "HingeLoss", "--param", "L2Loss.weight=2"], "'L2Loss' is not among the plotted losses (HingeLoss)"),
         (["plot", "HingeLoss", "--param", "margin"], "--param takes NAME=VALUE"),
-        (["plot", "HuberLoss", "--param", "rho=-1"], "HuberLoss: rho must be positive"),
+        (["plot", "HuberLoss", "--param", "rho=-1"], "HuberLoss: rho must be in (0, inf), got -1"),
+        (["plot", "TripletLoss", "--param", "margin=nan"], "TripletLoss: margin must be in [0, inf), got nan"),
+        (["plot", "CosineEmbeddingLoss", "--param", "margin=abc"], "margin must be a real number, got 'abc'"),
+        # a parameter the constructor cannot check (the input's rank is unknown there)
+        pytest.param(
+            ["plot", "DiceLoss", "--param", "axis=5"], "DiceLoss: axis=5 is out of range", marks=needs_matplotlib
+        ),
         (["plot", "SoftmaxCELoss", "--label", "3"], "label must be 0 or 1"),
         (["plot", "L2Loss", "--range", "2", "1"], "--range A B needs A < B"),
         pytest.param(["plot", "L2Loss", "--out", "fig.nope"], "unknown image format", marks=needs_matplotlib),
@@ -171,6 +177,40 @@ def test_argparse_rejects_bad_choices() -> None:
     assert exc.value.code == 2
 
 
-@pytest.mark.parametrize(("text", "value"), [("2", 2), ("0.5", 0.5), ("True", True), ("none", None), ("NTC", "NTC")])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("2", 2), ("0.5", 0.5), ("True", True), ("none", None), ("NTC", "NTC"), ("inf", np.inf), ("-1e3", -1000.0)],
+)
 def test_param_values(text: str, value: Any) -> None:
     assert cli.parse_value(text) == value
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tour", "--backend", "numpy", "--out", "{file}"],
+        ["gallery", "--out", "{file}"],
+        ["plot", "L1Loss", "--out", "{file}/x.png"],
+        ["plot", "L1Loss", "--out", "{dir}"],
+    ],
+)
+def test_out_that_cannot_be_written_is_refused_before_any_work(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    """--out naming an existing file where a folder is needed (or a folder for an image): one line,
+    exit 2, and nothing printed first (the tour used to print all its cells, then fail)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    argv = [part.format(file=a_file, dir=tmp_path) for part in command]
+    err = _one_line_error(capsys, *argv)
+    assert "is not a folder" in err or "is a folder" in err
+
+
+@needs_matplotlib
+def test_range_takes_negative_numbers_in_scientific_notation(tmp_path: Path, capsys, drawn: list) -> None:
+    code, _, err = run(
+        capsys, "plot", "L1Loss", "--range", "-1e3", "5e2", "--points", "5", "--out", str(tmp_path / "r.png")
+    )
+    assert code == 0, err
+    (fig,) = drawn
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_xdata(), np.linspace(-1000, 500, 5))

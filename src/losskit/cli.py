@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +25,8 @@ class UsageError(Exception):
 def parse_value(text: str) -> Any:
     """A ``--param`` value: a Python literal (``2``, ``0.5``, ``True``), ``true``/``false``/``none``, or a string.
 
-    >>> parse_value("2"), parse_value("0.5"), parse_value("false"), parse_value("binary")
-    (2, 0.5, False, 'binary')
+    >>> parse_value("2"), parse_value("0.5"), parse_value("false"), parse_value("binary"), parse_value("inf")
+    (2, 0.5, False, 'binary', inf)
     """
     lowered = {"true": True, "false": False, "none": None}
     if text.lower() in lowered:
@@ -33,6 +34,10 @@ def parse_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
+        pass
+    try:
+        return float(text)  # nan, inf, -inf: numbers (the loss then says what it accepts)
+    except ValueError:
         return text
 
 
@@ -65,6 +70,15 @@ def assign_params(infos: Sequence[LossInfo], assignments: Sequence[str]) -> list
     return params
 
 
+def check_out_dir(path: str | Path, option: str = "--out") -> None:
+    """A folder to write into must be a folder, or not exist yet: checked before any work."""
+    for folder in (Path(path), *Path(path).parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise UsageError(f"{option} {path}: {folder} exists and is not a folder")
+            return
+
+
 def _info(name: str) -> LossInfo:
     try:
         return loss_info(name)
@@ -83,6 +97,8 @@ def cmd_tour(args: argparse.Namespace) -> int:
         backend = check_backend(args.backend)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not args.no_plots:
+        check_out_dir(args.out)
     run_tour(backend, out=args.out, plots=not args.no_plots)
     return 0
 
@@ -117,10 +133,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise UsageError(f"--range A B needs A < B, got {start:g} {stop:g}")
         x = np.linspace(start, stop, args.points)
     out = Path(args.out)
+    check_out_dir(out.parent)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give an image file name")
     fig, axes = plot.new_figure(grad=args.grad)
     if out.suffix.lstrip(".").lower() not in fig.canvas.get_supported_filetypes():
         raise UsageError(f"--out {out}: unknown image format; use .png, .svg or .pdf")
-    plot.draw(curves, x, grad=args.grad, ax=axes, points=args.points)
+    try:
+        plot.draw(curves, x, grad=args.grad, ax=axes, points=args.points)
+    except (ValueError, TypeError) as exc:  # a parameter the loss refuses only once it sees an input
+        raise UsageError(f"{', '.join(c.name for c in curves)}: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
@@ -130,6 +152,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_gallery(args: argparse.Namespace) -> int:
     from .gallery import build_gallery
 
+    check_out_dir(args.out)
     page = build_gallery(args.out, points=args.points, progress=not args.no_progress)
     print(f"wrote {page} ({len(list_losses())} losses); open it in a browser")
     return 0
@@ -179,8 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="plot losses against the prediction, in one figure")
     plot.add_argument("losses", nargs="+", metavar="LOSS", help="loss names or Gluon aliases, any case")
-    plot.add_argument("--label", type=float, help="the fixed label (default: 0 for regression, 1 for binary losses)")
+    plot.add_argument(
+        "--label",
+        type=float,
+        help="the value held fixed while x varies: the label (default: 0 for regression, 1 for binary "
+        "losses), or the second input of a two-input loss (MarginRankingLoss's input2)",
+    )
     plot.add_argument("--range", nargs=2, type=float, metavar=("A", "B"), help="x from A to B (default: -5 5)")
+    # argparse reads "-1e3" as an option (its negative-number pattern has no exponent): widen it
+    if hasattr(plot, "_negative_number_matcher"):
+        plot._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$|^-nan$")
     plot.add_argument("--grad", action="store_true", help="add the derivative w.r.t. x (by autograd) as a panel")
     plot.add_argument(
         "--param",

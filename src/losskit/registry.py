@@ -74,6 +74,8 @@ def list_losses(family: str | None = None) -> list[str]:
 
 def loss_info(name: str) -> LossInfo:
     """The :class:`LossInfo` of a loss, by class name or alias, case-insensitively."""
+    if not isinstance(name, str):
+        raise TypeError(f"a loss name must be a string, got {name!r}")
     key = _LOOKUP.get(name.lower())
     if key is None:
         raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(list_losses())}")
