@@ -123,3 +123,145 @@ def test_non_finite_float_labels_are_a_value_error(bad):
     x = np.zeros((2, 3))
     with pytest.raises(ValueError, match="non-finite"):
         losskit.SoftmaxCELoss()(x, np.array([0.0, bad]))
+
+
+# --------------------------------------------------------------------------------------------
+# Found in the review of 2026-11-29; each of these failed before its fix.
+
+GENERIC_BACKENDS = [b for b in ("numpy", "torch", "jax", "strict") if b in __import__("backends").BACKENDS]
+
+
+@pytest.mark.parametrize("backend", GENERIC_BACKENDS)
+def test_softmax_of_logits_far_from_zero_stays_normalised(backend):
+    """float32 logits near 1e7 (ulp 1): log_softmax as x - (m + log_sum) lost all of log_sum.
+    Closed forms: two equal logits give probability 1/2 each; torch's cross_entropy agrees."""
+    from losskit import _fast
+    from losskit._array import log_softmax
+
+    x = to_backend(np.full((2, 2), 1e7), backend, "float32")
+    y = to_backend(np.array([0, 1]), backend)
+    xp = __import__("array_api_compat").array_namespace(x)
+    np.testing.assert_allclose(to_numpy(log_softmax(xp, x, axis=1)), np.full((2, 2), -math.log(2)), rtol=1e-6)
+    with _fast.disabled():
+        np.testing.assert_allclose(to_numpy(losskit.SoftmaxCELoss()(x, y)), [math.log(2)] * 2, rtol=1e-6)
+        # label smoothing and dense labels take the log-probabilities
+        soft = to_backend(np.full((2, 2), 0.5), backend, "float32")
+        np.testing.assert_allclose(
+            to_numpy(losskit.SoftmaxCELoss(sparse_label=False)(x, soft)), [math.log(2)] * 2, rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            to_numpy(losskit.SoftmaxCELoss(label_smoothing=0.2)(x, y)), [math.log(2)] * 2, rtol=1e-6
+        )
+    ref = torch.nn.functional.cross_entropy(torch.full((2, 2), 1e7), torch.tensor([0, 1]), reduction="none")
+    np.testing.assert_allclose(ref.numpy(), [math.log(2)] * 2, rtol=1e-6)
+
+
+def test_sdml_in_float32_with_large_distances_matches_float64():
+    """SDML's softmax over negative squared distances (~2.5e7): in float32 it gave -0.61, a
+    negative KL divergence; MXNet 1.9.1 gives 0.0823 there, as float64 does."""
+    x1 = np.array([[5000.0, 0, 0], [5000.0, 0, 0]])
+    x2 = np.array([[0, 1.0, 0], [0, -1.0, 0]])
+    want = losskit.SDMLLoss()(x1, x2)
+    got = losskit.SDMLLoss()(x1.astype(np.float32), x2.astype(np.float32))
+    assert (got >= 0).all()
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backend", GENERIC_BACKENDS)
+def test_info_nce_with_a_tiny_temperature_keeps_the_log_sum(backend):
+    """Every pair equally similar: each row's loss is log(n) exactly, for any temperature. With
+    T = 1e-7 the float32 logits are 1e7 (ulp 1), where logsumexp - positive rounded log 6 to 2."""
+    x = to_backend(np.ones((6, 3)), backend, "float32")
+    out = losskit.InfoNCELoss(temperature=1e-7)(x, x)
+    np.testing.assert_allclose(to_numpy(out), [math.log(6)] * 6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_sigmoid_focal_label_gradient_at_hard_labels(backend):
+    """The loss is smooth in the label at 0 and 1; its log-space 1 - p_t had no label gradient
+    there (log 0). Reference: torchvision's formula, differentiated by torch."""
+    x = np.array([[0.5, -1.0, 2.0, 0.5, 3.0, -2.0]])
+    z = np.array([[0.0, 1.0, 0.0, 1.0, 0.3, 1.0]])
+
+    def torchvision(z_t):
+        x_t = torch.as_tensor(x)
+        p = torch.sigmoid(x_t)
+        ce = torch.nn.functional.binary_cross_entropy_with_logits(x_t, z_t, reduction="none")
+        p_t = p * z_t + (1 - p) * (1 - z_t)
+        return ((0.25 * z_t + 0.75 * (1 - z_t)) * ce * (1 - p_t) ** 2).mean(1)
+
+    z_t = torch.as_tensor(z).requires_grad_()
+    (want,) = torch.autograd.grad(torchvision(z_t).sum(), z_t)
+    if backend == "torch":
+        z_l = torch.as_tensor(z).requires_grad_()
+        (got,) = torch.autograd.grad(losskit.SigmoidFocalLoss()(torch.as_tensor(x), z_l).sum(), z_l)
+    else:
+        jax = pytest.importorskip("jax")
+        got = jax.grad(lambda v: losskit.SigmoidFocalLoss()(to_backend(x, "jax", "float64"), v).sum())(
+            to_backend(z, "jax", "float64")
+        )
+    np.testing.assert_allclose(to_numpy(got), want.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("x", [1e4, -1e4, 120.0, 0.0])
+def test_sigmoid_focal_stays_finite_where_one_minus_p_t_underflows(x):
+    """For x = 1e4 and label 1, 1 - p_t = sigmoid(-x) underflows to 0: the floor keeps the log
+    finite; loss and gradients are finite (0 there), in float32."""
+    for gamma in (0.5, 2.0):
+        xt = torch.tensor([[x, -x]], requires_grad=True)
+        zt = torch.tensor([[1.0, 0.0]], requires_grad=True)
+        out = losskit.SigmoidFocalLoss(gamma=gamma)(xt, zt)
+        gx, gz = torch.autograd.grad(out.sum(), (xt, zt))
+        assert torch.isfinite(out).all() and torch.isfinite(gx).all() and torch.isfinite(gz).all()
+
+
+def test_ctc_label_no_alignment_can_produce_has_zero_gradient_on_torch():
+    """'a a' needs 3 frames; with 2 its loss is +inf on every path, and its gradient is 0 as on
+    the generic path and JAX (torch's ctc_loss gave NaN, which one such row spreads to a model)."""
+    p = torch.zeros(2, 2, 3, dtype=torch.float64, requires_grad=True)
+    label = torch.tensor([[0, 0], [0, 1]])
+    for backend in ("auto", "generic"):
+        out = F.ctc_loss(p, label, backend=backend)
+        assert math.isinf(out[0].item()) and math.isfinite(out[1].item())
+        (g_all,) = torch.autograd.grad(out.sum(), p)  # a batch with the infeasible row in it
+        (g_one,) = torch.autograd.grad(F.ctc_loss(p, label, backend=backend)[1], p)
+        assert (g_all[0] == 0).all()
+        torch.testing.assert_close(g_all, g_one)
+
+
+@pytest.mark.parametrize("backend", GENERIC_BACKENDS)
+def test_ctc_with_no_frames_or_no_sequences(backend):
+    """T = 0: the empty label has probability 1 (loss 0), any other 0 (+inf); N = 0: an empty
+    result. torch's kernel refuses both; every backend agrees now."""
+    pred = to_backend(np.zeros((2, 0, 3)), backend, "float32")
+    out = losskit.CTCLoss()(pred, to_backend(np.array([[0], [-1]]), backend))
+    np.testing.assert_array_equal(to_numpy(out), [np.inf, 0.0])
+    empty = losskit.CTCLoss()(
+        to_backend(np.zeros((0, 3, 3)), backend, "float32"), to_backend(np.zeros((0, 2), dtype=np.int64), backend)
+    )
+    assert tuple(empty.shape) == (0,)
+
+
+@pytest.mark.parametrize("backend", GENERIC_BACKENDS)
+def test_info_nce_empty_batch_is_an_empty_result(backend):
+    out = losskit.InfoNCELoss()(
+        to_backend(np.zeros((0, 3)), backend, "float32"), to_backend(np.zeros((0, 3)), backend, "float32")
+    )
+    assert tuple(out.shape) == (0,)
+    with pytest.raises(ValueError, match=r"at least one feature.*\(3, 0\)"):
+        losskit.InfoNCELoss()(
+            to_backend(np.zeros((3, 0)), backend, "float32"), to_backend(np.zeros((3, 0)), backend, "float32")
+        )
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_numpy_scalar_weights_serve_any_library(backend):
+    """np.float32(2) is a number, as 2.0 is: it used to be taken for a NumPy array (np.float64,
+    a float subclass, passed)."""
+    x = to_backend(np.ones((2, 3)), backend, "float32")
+    y = to_backend(np.zeros((2, 3)), backend, "float32")
+    for w in (np.float32(2), np.int64(2), np.float64(2)):
+        np.testing.assert_allclose(to_numpy(losskit.L1Loss()(x, y, w)), [2.0, 2.0])
+        np.testing.assert_allclose(
+            to_numpy(losskit.GaussianNLLLoss()(x, y, w)), [0.5 * (math.log(2) + 0.5)] * 2, rtol=1e-6
+        )

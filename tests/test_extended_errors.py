@@ -282,3 +282,87 @@ def test_jsd_accepts_log_zero():
     torch.testing.assert_close(out, torch.tensor([math.log(2)], dtype=torch.float64))  # disjoint supports
     (g,) = torch.autograd.grad(out.sum(), logq)
     assert torch.isfinite(g).all()
+
+
+# Options of classes and functions alike (review of 2026-11-29): each was accepted silently,
+# truncated, or failed with a raw AttributeError / operand TypeError before.
+_X = np.zeros((3, 4))
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: losskit.InfoNCELoss(symmetric="False"), TypeError, "symmetric must be True or False, got 'False'"),
+        (lambda: F.info_nce_loss(_X, _X, symmetric="no"), TypeError, "symmetric must be True or False"),
+        (lambda: losskit.SigmoidBCELoss(from_sigmoid=1), TypeError, "from_sigmoid must be True or False"),
+        (lambda: losskit.SoftmaxCELoss(sparse_label=None), TypeError, "sparse_label must be True or False"),
+        (lambda: losskit.DiceLoss(axis=1.7), TypeError, "axis must be an int, got 1.7"),
+        (lambda: losskit.SoftmaxCELoss(axis=1.7), TypeError, "axis must be an int, got 1.7"),
+        (lambda: losskit.KLDivLoss(axis=True), TypeError, "axis must be an int, got True"),
+        (lambda: losskit.TripletLoss(margin=math.nan), ValueError, r"margin must be in \[0, inf\), got nan"),
+        (lambda: losskit.HingeLoss(margin=math.nan), ValueError, r"margin must be in \[0, inf\), got nan"),
+        (lambda: losskit.CosineEmbeddingLoss(margin=math.nan), ValueError, "margin must be in"),
+        (lambda: losskit.CosineEmbeddingLoss(margin="abc"), TypeError, "margin must be a real number, got 'abc'"),
+        (lambda: F.hinge_loss(_X, _X, margin=-1), ValueError, r"margin must be in \[0, inf\), got -1"),
+        (lambda: F.squared_hinge_loss(_X, _X, margin=None), TypeError, "margin must be a real number, got None"),
+        (lambda: F.triplet_loss(_X, _X, _X, margin=-1), ValueError, r"margin must be in \[0, inf\)"),
+        (lambda: losskit.HuberLoss(rho="a"), TypeError, "rho must be a real number, got 'a'"),
+        (lambda: F.huber_loss(_X, _X, rho=0), ValueError, r"rho must be in \(0, inf\), got 0"),
+        (lambda: F.poisson_nll_loss(_X, _X, epsilon="a"), TypeError, "epsilon must be a real number"),
+        (lambda: F.l2_loss(_X, _X, weight="a"), TypeError, "weight must be a number or None, got 'a'"),
+        (lambda: F.l2_loss(_X, _X, weight=True), TypeError, "weight must be a number or None, got True"),
+        (
+            lambda: losskit.SigmoidBCELoss()(_X, _X, None, [1.0] * 4),
+            TypeError,
+            "pos_weight must be an array or a number",
+        ),
+        (
+            lambda: losskit.SigmoidFocalLoss()(_X, _X, None, [1.0] * 4),
+            TypeError,
+            "pos_weight must be an array or a number",
+        ),
+        (
+            lambda: losskit.SigmoidBCELoss()(_X, _X, None, np.ones(4, dtype=complex)),
+            TypeError,
+            "pos_weight must hold real numbers",
+        ),
+        (
+            lambda: losskit.SigmoidBCELoss()(_X, _X, None, np.ones(4, dtype=bool)),
+            TypeError,
+            "pos_weight must hold real numbers",
+        ),
+        (
+            lambda: F.sigmoid_binary_cross_entropy([[1.0, 2.0]], [[1.0, 0.0]], pos_weight=np.ones(2)),
+            TypeError,
+            "same array library",
+        ),
+        (lambda: F.multilabel_soft_margin_loss([[1.0, 2.0]], [[1.0, 0.0]]), TypeError, "same array library"),
+        (lambda: losskit.GaussianNLLLoss()(_X, _X, None), TypeError, "var must be an array or a number, got None"),
+        (lambda: losskit.GaussianNLLLoss()(_X, _X, True), TypeError, "var must be an array or a number, got True"),
+        (
+            lambda: losskit.L2Loss()(_X, _X.astype(complex)),
+            TypeError,
+            "label must hold real numbers, got dtype complex128",
+        ),
+        (lambda: losskit.get_loss(None), TypeError, "a loss name must be a string, got None"),
+    ],
+)
+def test_option_and_input_errors_name_the_argument(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_per_class_lengths_are_checked_before_the_softmax(monkeypatch):
+    """A wrong-length class_weight / alpha raised only after the loss was computed."""
+    from losskit.functional import classification
+
+    calls = []
+    for name in ("log_softmax", "log1m_softmax", "softplus"):
+        real = getattr(classification, name)
+        monkeypatch.setattr(classification, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
+    x, y = np.zeros((2, 3)), np.array([0, 1])
+    with pytest.raises(ValueError, match=re.escape("alpha has shape (2,) but pred has 3 classes")):
+        losskit.SoftmaxFocalLoss(alpha=[1.0, 1.0])(x, y)
+    with pytest.raises(ValueError, match=re.escape("class_weight has shape (2,) but pred has 3 classes")):
+        losskit.MultiLabelSoftMarginLoss(class_weight=[1.0, 2.0])(x, x)
+    assert calls == []

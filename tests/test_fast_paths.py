@@ -360,6 +360,21 @@ def test_no_host_reads_with_value_checks_off(monkeypatch):
         assert counter.calls == ["tolist"], f"{name}: {counter.calls}"
 
 
+def test_value_checks_off_do_not_make_torch_default_ignore_index_skip_a_label():
+    """Without ignore_index no label is skipped: torch's fused op got ignore_index=-100 (its
+    default), so with the checks off a label of -100 was silently ignored (loss 0) instead of
+    failing as out of range, as -5 does."""
+    x = torch.randn(3, 4)
+    for bad in (-100, -5):
+        with losskit.value_checks(False), pytest.raises(IndexError):
+            losskit.SoftmaxCELoss()(x, torch.tensor([0, bad, 2]))
+    # an explicit ignore_index=-100 still ignores, with the checks on or off
+    for checks in (True, False):
+        with losskit.value_checks(checks):
+            out = losskit.SoftmaxCELoss(ignore_index=-100)(x, torch.tensor([0, -100, 2]))
+        assert out[1].item() == 0.0 and out[0].item() > 0
+
+
 def test_ctc_custom_op_pads_log_alpha():
     logits, label, pl, ll = _ctc_inputs(torch.float64)
     nll, log_alpha = _fast._ctc_custom_op()(torch.log_softmax(logits, -1), label, pl, ll, logits.shape[-1] - 1)

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 from . import _compile
 from ._compile import is_symbolic_number, register_with_dynamo, torch_compiling
@@ -29,6 +30,9 @@ def namespace(*arrays: Any) -> Any:
     candidates = [
         a for a in arrays if a is not None and not isinstance(a, (int, float, bool)) and not is_symbolic_number(a)
     ]
+    if len(candidates) > 1 and any(isinstance(a, np.generic) for a in candidates):
+        # a NumPy scalar (np.float32(2) as a weight) is a number beside arrays of any library
+        candidates = [a for a in candidates if not isinstance(a, np.generic)] or candidates[:1]
     if not candidates:
         raise TypeError("losskit: expected at least one array input, got only None or scalars")
     # The namespace depends only on the array types: cached per tuple of types, a call skips
@@ -167,12 +171,23 @@ def logsumexp(xp: Any, x: Array, axis: int, keepdims: bool = False) -> Array:
 
     ``m`` is replaced by 0 where it is infinite so that all ``-inf`` rows give ``-inf``, not NaN.
     """
+    m, log_sum = logsumexp_parts(xp, x, axis)
+    out = m + log_sum
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def logsumexp_parts(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
+    """``(m, log(sum(exp(x - m))))`` along ``axis`` (kept, of size 1), ``m`` the finite max of ``x``.
+
+    Their sum is ``logsumexp(x)``; keep them apart where ``x`` is subtracted next: ``(x - m) -
+    log_sum`` is exact to the rounding of ``x - m``, whereas ``x - (m + log_sum)`` loses all of
+    ``log_sum`` below half an ulp of ``m`` (float32 logits near 1e7 would lose ``log 2``).
+    """
     # the result does not depend on the shift m (its gradient through m is exactly 0): stopping it
     # saves the backward pass of max (a mask of the maxima over all of x) in torch and JAX
     m = stop_gradient(xp.max(x, axis=axis, keepdims=True))
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    out = m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
-    return out if keepdims else xp.squeeze(out, axis=axis)
+    return m, xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
 
 
 def stop_gradient(x: Array) -> Array:
@@ -187,8 +202,10 @@ def stop_gradient(x: Array) -> Array:
 
 
 def log_softmax(xp: Any, x: Array, axis: int) -> Array:
-    # log(softmax(x)) = x - logsumexp(x): never forms softmax, so no log(0) for tiny probabilities
-    return x - logsumexp(xp, x, axis=axis, keepdims=True)
+    # log(softmax(x)) = (x - m) - log(sum(exp(x - m))): never forms softmax, so no log(0) for tiny
+    # probabilities, and normalised also where |m| dwarfs the log-sum (see logsumexp_parts)
+    m, log_sum = logsumexp_parts(xp, x, axis)
+    return (x - m) - log_sum
 
 
 def softplus(xp: Any, x: Array) -> Array:
@@ -301,8 +318,8 @@ def log1m_softmax(xp: Any, x: Array, axis: int) -> Array:
     ``logsumexp`` of the other classes minus that of all, never formed as ``1 - p``.
     """
     n = x.shape[axis]
-    lse = logsumexp(xp, x, axis=axis, keepdims=True)
-    p = xp.exp(x - lse)  # softmax(x) = exp(x - logsumexp(x))
+    m, log_sum = logsumexp_parts(xp, x, axis)
+    p = xp.exp((x - m) - log_sum)  # softmax(x) = exp(log_softmax(x))
     shape = [1] * x.ndim
     shape[axis] = n
     position = xp.reshape(xp.arange(n, device=device(x)), tuple(shape))
@@ -310,5 +327,7 @@ def log1m_softmax(xp: Any, x: Array, axis: int) -> Array:
     # p <= 1/2: log(1 - p) = log1p(-p); 1/2 stands in where p > 1/2 so the unused branch stays finite
     low = xp.log1p(-xp.where(big, xp.full_like(p, 0.5), p))
     # the top class, p > 1/2: log(1 - p_top) = logsumexp_{j != top}(x) - logsumexp(x)
-    rest = logsumexp(xp, xp.where(big, xp.full_like(x, LOG_ZERO), x), axis=axis, keepdims=True) - lse
+    # = (m_rest - m) + (log_sum_rest - log_sum): the shifts subtracted first, as in log_softmax
+    m_rest, log_sum_rest = logsumexp_parts(xp, xp.where(big, xp.full_like(x, LOG_ZERO), x), axis)
+    rest = (m_rest - m) + (log_sum_rest - log_sum)
     return xp.where(big, rest, low)

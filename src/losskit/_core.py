@@ -13,6 +13,8 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from ._array import Array, broadcasts_to, compute_dtype, device, index_summaries, is_floating, is_traced, size
 from ._compile import is_symbolic_number
 
@@ -31,6 +33,8 @@ def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Ar
     This is Gluon's ``_reshape_like`` rule: a label of shape ``(N,)`` serves a prediction of
     shape ``(N, 1)``. Shapes with different element counts never broadcast: they raise.
     """
+    if x.dtype != ref.dtype and xp.isdtype(x.dtype, "complex floating"):
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")  # astype would drop the imaginary part
     return xp.astype(reshape_to(xp, x, tuple(ref.shape), name, ref_name), ref.dtype, copy=False)
 
 
@@ -64,6 +68,22 @@ def as_number(x: Any) -> Any:
     """A checked number option as a Python float, or as it is if symbolic (``torch.compile``):
     ``float()`` would fix its value in the graph, a recompile per value."""
     return x if is_symbolic_number(x) else float(x)
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """A boolean option as a ``bool``; ``TypeError`` for anything else (``bool("False")`` is True)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_axis_option(axis: Any, name: str = "axis") -> int:
+    """An axis given to a loss's constructor, before any input is seen: an int (its range is
+    checked against each call's input). ``TypeError`` for a float or bool, which ``int()`` would
+    silently truncate."""
+    if not is_integer(axis):
+        raise TypeError(f"{name} must be an int, got {axis!r}")
+    return int(axis)
 
 
 def check_axis(axis: int, ndim: int) -> int:
@@ -120,10 +140,11 @@ def set_value_checks(enabled: bool) -> None:
     labels and lengths, which also refuse non-integer float labels. Each brings values to the
     host; on a GPU that waits for all queued work: one synchronisation per call. With the checks
     off a loss never synchronises, as a ``torch.nn.functional`` loss does not, and an index out
-    of range is left to the backend: PyTorch raises on the CPU and fails a device-side assert on
-    CUDA, NumPy raises ``IndexError``, JAX clamps it silently. Shape, dtype and option checks
-    stay on: they read no values. Under ``jax.jit`` and ``torch.compile`` values are symbolic
-    and never checked.
+    of range is left to the backend, with an undefined result: torch's fused cross-entropy raises
+    on the CPU and fails a device-side assert on CUDA, an array-API path may wrap a negative index
+    around (as Python indexing does) or, on JAX, clamp it. Shape, dtype and option checks stay
+    on: they read no values. Under ``jax.jit`` and ``torch.compile`` values are symbolic and
+    never checked.
 
     >>> import numpy as np, losskit
     >>> losskit.set_value_checks(False)
@@ -266,6 +287,13 @@ def check_class_vector(value: Any, name: str) -> Any:
     return value
 
 
+def check_class_count(value: Any, n_classes: int, name: str) -> None:
+    """A per-class vector checked by :func:`check_class_vector` must have ``n_classes`` entries."""
+    length = None if value is None else len(value) if isinstance(value, tuple) else tuple(value.shape)[0]
+    if length is not None and length != n_classes:
+        raise ValueError(f"{name} has shape ({length},) but pred has {n_classes} classes: expected ({n_classes},)")
+
+
 def arrays_in(*values: Any) -> tuple[Any, ...]:
     """The array arguments among ``values`` (for the namespace check): sequences and numbers are left out."""
     return tuple(v for v in values if v is not None and not isinstance(v, (list, tuple)) and not is_real(v))
@@ -275,16 +303,13 @@ def class_vector(xp: Any, value: Any, n_classes: int, like_array: Array, name: s
     """A per-class vector (checked by :func:`check_class_vector`) as an array of shape ``(C,)`` in
     ``like_array``'s dtype and device; ``ValueError`` when its length is not ``C``."""
     value = check_class_vector(value, name)
+    check_class_count(value, n_classes, name)
     if isinstance(value, tuple):
         arr = xp.asarray(value, dtype=like_array.dtype, device=device(like_array))
     else:
         if not (is_floating(xp, value) or xp.isdtype(value.dtype, "integral")):
             raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
         arr = xp.astype(value, like_array.dtype, copy=False)
-    if tuple(arr.shape) != (n_classes,):
-        raise ValueError(
-            f"{name} has shape {tuple(arr.shape)} but pred has {n_classes} classes: expected ({n_classes},)"
-        )
     return arr
 
 

@@ -192,7 +192,10 @@ def torch_ctc_loss(logits: Array, label: Array, pred_lengths: Array, label_lengt
     if torch_compiling():
         _ctc_op_registered()
         return torch.ops.losskit.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank)[0]
-    return torch.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank, _NONE, False)
+    # ATen's _ctc_loss (what ctc_loss calls): its nll is +inf where no alignment can produce the
+    # label, as the generic path's, and zero_infinity=True only zeroes the gradient there (NaN
+    # otherwise); ctc_loss(zero_infinity=True) would also turn the loss into 0
+    return torch.ops.aten._ctc_loss.Tensor(log_probs, label, pred_lengths, label_lengths, blank, True)[0]
 
 
 def _ctc_op_registered() -> bool:
@@ -262,8 +265,8 @@ def _ctc_custom_op() -> Any:
         blank: int,
     ) -> Any:
         return aten._ctc_loss_backward.Tensor(
-            grad, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank, False
-        )
+            grad, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank, True
+        )  # zero_infinity: a 0 gradient, not NaN, where nll is +inf (see torch_ctc_loss)
 
     @ctc_backward.register_fake
     def _(grad, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank):  # type: ignore[no-untyped-def]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import array_api_compat
+
 from .. import _fast
 from .._array import (
     LOG_ZERO,
@@ -16,6 +18,7 @@ from .._array import (
     log_sigmoid,
     log_softmax,
     logsumexp,
+    logsumexp_parts,
     namespace,
     relu,
     safe_log,
@@ -28,6 +31,7 @@ from .._core import (
     as_number,
     check_axis,
     check_batch_axis,
+    check_class_count,
     check_class_vector,
     check_labels_in_range,
     check_number,
@@ -51,9 +55,13 @@ _PROB_EPS = 1e-12
 
 
 def check_pos_weight(pos_weight: Any, pred: Array) -> None:
-    if isinstance(pos_weight, bool):
+    if pos_weight is None or (is_real(pos_weight) and not hasattr(pos_weight, "shape")):
+        return
+    if not hasattr(pos_weight, "dtype"):  # a bool, a list, ...
         raise TypeError(f"pos_weight must be an array or a number, got {pos_weight!r}")
-    if pos_weight is not None and not is_real(pos_weight):
+    if not array_api_compat.array_namespace(pos_weight).isdtype(pos_weight.dtype, ("real floating", "integral")):
+        raise TypeError(f"pos_weight must hold real numbers, got dtype {pos_weight.dtype}")
+    if hasattr(pred, "shape"):  # (not an array: the namespace check names it)
         if not broadcasts_to(tuple(pos_weight.shape), tuple(pred.shape)):
             raise ValueError(
                 f"pos_weight shape {tuple(pos_weight.shape)} does not broadcast to pred shape {tuple(pred.shape)}"
@@ -144,6 +152,7 @@ def hinge_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, margin - pred * label)``. See :class:`losskit.HingeLoss`."""
+    margin = check_number(margin, "margin", low=0.0)
     return pointwise(
         # -(a - m), not m - a (the same float): a dynamic margin stays symbolic under torch.compile
         lambda xp, x, z: relu(xp, -(x * z - margin)),
@@ -165,6 +174,7 @@ def squared_hinge_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, margin - pred * label)**2``. See :class:`losskit.SquaredHingeLoss`."""
+    margin = check_number(margin, "margin", low=0.0)
     return pointwise(
         lambda xp, x, z: xp.square(relu(xp, -(x * z - margin))),  # -(a - m): see hinge_loss
         pred,
@@ -292,7 +302,9 @@ def softmax_cross_entropy(
         # the common case whole in torch's op, ignore_index included; the loss never gets the
         # class axis back, which spares two view ops in the autograd graph (~30 us a call on a CPU)
         target = class_indices(xp, label, pred, cls, ignore_index)
-        ignored = -100 if ignore_index is None else ignore_index  # -100 cannot pass the range check
+        # no ignore_index: one no label can hold (int64's minimum), not torch's default -100, so that
+        # with the value checks off a label of -100 still fails as out of range instead of being skipped
+        ignored = -(2**63) if ignore_index is None else ignore_index
         loss = _fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits, ignored)
         if getattr(sample_weight, "ndim", 0) == pred.ndim:
             sample_weight = xp.squeeze(sample_weight, axis=cls)  # of size 1 there (checked above)
@@ -303,7 +315,8 @@ def softmax_cross_entropy(
         index, valid = sparse_target(xp, label, pred, cls, ignore_index)
     else:
         soft = like(xp, label, pred_c, "label")
-    lse = None if from_logits or fast else logsumexp(xp, pred_c, axis=cls, keepdims=True)
+    # logsumexp(x) = m + log_sum, kept apart: x - m before - log_sum (see logsumexp_parts)
+    m, log_sum = (None, None) if from_logits or fast else logsumexp_parts(xp, pred_c, axis=cls)
     if sparse_label:
         if fast:
             target = xp.squeeze(index, axis=cls)  # ignored labels are class 0 here, masked below
@@ -311,12 +324,12 @@ def softmax_cross_entropy(
         else:
             picked = xp.take_along_axis(pred_c, index, axis=cls)
             # -log softmax(x)[y] = logsumexp(x) - x[y]: one pass, no (N, C) log-probability array kept
-            loss = -picked if from_logits else lse - picked
+            loss = -picked if from_logits else (m - picked) + log_sum
         if w is not None:
             w_y = xp.reshape(xp.take(w, xp.reshape(index, (-1,))), tuple(index.shape))
             loss = w_y * loss
         if eps != 0:
-            logp = pred_c if from_logits else pred_c - lse  # log_softmax(x) = x - logsumexp(x)
+            logp = pred_c if from_logits else (pred_c - m) - log_sum  # log_softmax(x)
             smooth = -xp.sum(logp if w_c is None else logp * w_c, axis=cls, keepdims=True)
             # torch's label smoothing: (1 - eps) * w_y * (-log p_y) + eps / C * sum_c w_c * (-log p_c)
             loss = (1 - eps) * loss + (eps / n) * smooth
@@ -325,12 +338,11 @@ def softmax_cross_entropy(
             soft = soft * (1 - eps) + eps / n  # a smoothed distribution, as torch smooths soft targets
         if w_c is not None:
             soft = soft * w_c
-        logp = pred_c if from_logits else pred_c - lse  # log_softmax(x) = x - logsumexp(x)
+        logp = pred_c if from_logits else (pred_c - m) - log_sum  # log_softmax(x)
         loss = -xp.sum(logp * soft, axis=cls, keepdims=True)
     z_term = None
     if z_loss != 0:
-        if lse is None:
-            lse = logsumexp(xp, pred_c, axis=cls, keepdims=True)
+        lse = logsumexp(xp, pred_c, axis=cls, keepdims=True) if m is None else m + log_sum
         z_term = as_number(z_loss) * xp.square(lse)  # PaLM's z-loss: pushes log Z towards 0
         if reduction != "mean" or w_y is None:  # one per-position loss, one denominator
             loss, z_term = loss + z_term, None
@@ -442,9 +454,14 @@ def sigmoid_focal_loss(
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
         ce = bce_with_logits(xp, x, z, pos_weight)
-        # 1 - p_t = z sigmoid(-x) + (1 - z) sigmoid(x), in log space: exact for hard labels
-        # (log(1 - p_t) = log_sigmoid(-x) for z = 1), never log(0) when p_t rounds to 1
-        log_1m_pt = xp.logaddexp(safe_log(xp, z) + log_sigmoid(xp, -x), safe_log(xp, 1 - z) + log_sigmoid(xp, x))
+        # 1 - p_t = z sigmoid(-x) + (1 - z) sigmoid(x): a sum of two non-negative terms (no
+        # cancellation, exact for hard labels even where p_t rounds to 1), linear in z, so its
+        # gradient in the label is right at z = 0 and 1 too (a log-space sum has log(0) there)
+        one_m_pt = z * xp.exp(log_sigmoid(xp, -x)) + (1 - z) * xp.exp(log_sigmoid(xp, x))
+        # floored at the smallest normal number: the log never meets 0 (where 1 - p_t underflows, so
+        # does ce, and the loss is 0 either way)
+        tiny = xp.finfo(one_m_pt.dtype).smallest_normal
+        log_1m_pt = xp.log(xp.maximum(one_m_pt, xp.full_like(one_m_pt, tiny)))
         loss = xp.exp(gamma * log_1m_pt) * ce  # (1 - p_t)^gamma = exp(gamma log(1 - p_t)): finite gradient
         if alpha is not None:
             loss = (alpha * z + (1 - alpha) * (1 - z)) * loss
@@ -470,12 +487,12 @@ def softmax_focal_loss(
     gamma = check_number(gamma, "gamma", low=0.0)
     xp = namespace(pred, label, sample_weight, *arrays_in(alpha))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
-    logp = log_softmax(xp, x, axis=cls)
-    log1m_p = log1m_softmax(xp, x, axis=cls)  # log(1 - p), exact where p rounds to 1
     n = pred.shape[cls]
     alpha_c = None
     if alpha is not None and not is_real(alpha):
         alpha_c = xp.reshape(class_vector(xp, alpha, n, x, "alpha"), _class_shape(x.ndim, cls, n))
+    logp = log_softmax(xp, x, axis=cls)
+    log1m_p = log1m_softmax(xp, x, axis=cls)  # log(1 - p), exact where p rounds to 1
     if sparse_label:
         # gather before multiplying: a masked class (logit -inf, log p = -inf) must not enter a
         # product, whose backward would form 0 * inf = NaN for every class
@@ -573,9 +590,11 @@ def multilabel_soft_margin_loss(
 ) -> Array:
     """Independent sigmoid BCE per class (last axis), averaged per example. See
     :class:`losskit.MultiLabelSoftMarginLoss`."""
-    check_class_vector(class_weight, "class_weight")
-    if pred.ndim < 1:
-        raise ValueError("pred needs a class axis (the last)")
+    class_weight = check_class_vector(class_weight, "class_weight")
+    if hasattr(pred, "shape"):  # (not an array: the namespace check names it)
+        if pred.ndim < 1:
+            raise ValueError("pred needs a class axis (the last)")
+        check_class_count(class_weight, pred.shape[-1], "class_weight")
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
         # -[z log sigmoid(x) + (1 - z) log sigmoid(-x)] = (1 - z) x + softplus(-x)

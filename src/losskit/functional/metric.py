@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import Array, device, log_softmax, logsumexp, namespace, relu, xlogx
+from .._array import Array, device, log_softmax, logsumexp_parts, namespace, relu, xlogx
 from .._core import (
     check_batch_axis,
+    check_flag,
     check_number,
     check_sample_weight,
     check_weight,
@@ -29,6 +30,7 @@ def triplet_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, |pos - pred|^2 - |neg - pred|^2 + margin)`` per example. See :class:`losskit.TripletLoss`."""
+    margin = check_number(margin, "margin", low=0.0)
     xp = namespace(pred, positive, negative, sample_weight)
     anchor = float_input(xp, pred, "pred")
     pos = like(xp, positive, anchor, "positive")
@@ -70,6 +72,7 @@ def cosine_embedding_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``1 - cos`` for label 1, ``max(0, cos - margin)`` for label -1. See :class:`losskit.CosineEmbeddingLoss`."""
+    margin = check_number(margin, "margin")
     xp = namespace(input1, input2, label, sample_weight)
     b = float_input(xp, input2, "input2")
     a = like(xp, input1, b, "input1", "input2")
@@ -180,21 +183,31 @@ def info_nce_loss(
         raise ValueError(
             f"x1 and x2 must both have shape (batch_size, dim); got {tuple(x1.shape)} and {tuple(x2.shape)}"
         )
+    if x1.shape[1] == 0:
+        raise ValueError(f"x1 and x2 need at least one feature to compare, got shape {tuple(x1.shape)}")
     b = like(xp, x2, a, "x2", "x1")
     if batch_axis not in (0, -2):
         raise ValueError(f"InfoNCELoss supports batch_axis=0 only, got {batch_axis}")
     check_weight(weight)
+    check_flag(symmetric, "symmetric")
     n = x1.shape[0]
     check_sample_weight(xp, sample_weight, (n,))
+    if n == 0:  # an empty batch: no loss values (the reductions below have nothing to take a max of)
+        return xp.zeros((0,), dtype=x1.dtype, device=device(x1))
     # logits[i, j] = cos(x1_i, x2_j) / T, bounded by 1/T: the softmax is safe for any inputs
     logits = xp.matmul(unit_rows(xp, a), xp.matrix_transpose(unit_rows(xp, b))) / temperature
     eye = xp.eye(n, dtype=a.dtype, device=device(a))
     positive = xp.sum(logits * eye, axis=1)
-    # -log softmax_j(logits[i, :])[i] = logsumexp_j(logits[i, j]) - logits[i, i]: x2_j are x1_i's candidates
-    loss = logsumexp(xp, logits, axis=1) - positive
+
+    def cross_entropy(axis: int) -> Array:
+        # -log softmax(logits)[i] = logsumexp(logits) - logits[i, i] = (m - logits[i, i]) + log_sum:
+        # the shift subtracted first, exact also for a tiny temperature (see logsumexp_parts)
+        m, log_sum = logsumexp_parts(xp, logits, axis=axis)
+        return xp.reshape(m, (n,)) - positive + xp.reshape(log_sum, (n,))
+
+    loss = cross_entropy(1)  # x2_j are the candidates of x1_i (rows)
     if symmetric:
-        # the other direction: x1_j are the candidates of x2_i (columns), both averaged
-        loss = 0.5 * (loss + logsumexp(xp, logits, axis=0) - positive)
+        loss = 0.5 * (loss + cross_entropy(0))  # the other direction: x1_j are those of x2_i (columns)
     return finish(xp, loss, out_dtype=x1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 

@@ -25,6 +25,7 @@ def l2_loss(
     pred: Array, label: Array, sample_weight: Any = None, *, weight: float | None = 1.0, batch_axis: int = 0
 ) -> Array:
     """``weight/2 * (label - pred)**2``, averaged per example. See :class:`losskit.L2Loss`."""
+    check_weight(weight)  # before weight / 2 meets it
     half = 0.5 if weight is None else weight / 2
     return pointwise(
         lambda xp, p, y: xp.square(y - p),
@@ -62,8 +63,7 @@ def huber_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Quadratic within ``rho`` of the label, linear beyond. See :class:`losskit.HuberLoss`."""
-    if not rho > 0:
-        raise ValueError(f"rho must be positive, got {rho!r}")
+    rho = check_number(rho, "rho", low=0.0, low_open=True)
 
     def formula(xp: Any, p: Array, y: Array) -> Array:
         d = xp.abs(y - p)
@@ -89,8 +89,7 @@ def poisson_nll_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Poisson negative log-likelihood. See :class:`losskit.PoissonNLLLoss`."""
-    if not epsilon >= 0:
-        raise ValueError(f"epsilon must be non-negative, got {epsilon!r}")
+    epsilon = check_number(epsilon, "epsilon", low=0.0)
 
     def formula(xp: Any, p: Array, t: Array) -> Array:
         if from_logits:
@@ -175,6 +174,8 @@ def gaussian_nll_loss(
     """Gaussian negative log-likelihood of ``label`` with mean ``pred`` and variance ``var``. See
     :class:`losskit.GaussianNLLLoss`."""
     eps = check_number(eps, "eps", low=0.0, low_open=True)
+    if isinstance(var, bool) or not (is_real(var) or hasattr(var, "shape")):
+        raise TypeError(f"var must be an array or a number, got {var!r}")
     xp = namespace(pred, label, var, sample_weight)
     mean = float_input(xp, pred, "pred")
     target = like(xp, label, mean, "label")

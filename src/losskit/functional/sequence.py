@@ -92,6 +92,12 @@ def ctc_loss(
     pred_lengths = xp.astype(pred_lengths, idx, copy=False)
     label = xp.where(label < 0, xp.zeros_like(label), label)  # padding -> any valid index
 
+    if n == 0 or t_max == 0:
+        # nothing to align (torch's kernel refuses empty inputs): with no frame the empty label
+        # has probability 1 and any other 0; 0 * sum(logits) keeps the loss in pred's graph
+        zero = 0 * xp.sum(logits, axis=(0, 2))
+        loss = xp.where(label_lengths == 0, zero, zero + float("inf"))
+        return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
     fast = _fast_path(logits) if backend == "auto" else None
     impl = fast or _ctc_generic
     loss = impl(xp, logits, label, pred_lengths, label_lengths)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from .._array import Array
 from .._compile import register_with_dynamo
-from .._core import check_weight
+from .._core import check_number, check_weight
 
 _GLUON_BLOCK_KWARGS = {"prefix", "params"}
 _BASE_PARAMS = ("self", "weight", "batch_axis", "kwargs")
@@ -88,6 +88,5 @@ class _MarginLoss(Loss):
 
     def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        if margin < 0:
-            raise ValueError(f"margin must be non-negative, got {margin!r}")
-        self._margin = margin
+        check_number(margin, "margin", low=0.0)
+        self._margin = margin  # as given: the repr and plot labels show it so

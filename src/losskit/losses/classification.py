@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
-from .._core import check_class_vector, check_number, check_reduction
+from .._core import check_axis_option, check_class_vector, check_flag, check_number, check_reduction
 from ..functional.classification import (
     check_ce_options,
     check_focal_alpha,
@@ -51,7 +51,7 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
         self, from_sigmoid: bool = False, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._from_sigmoid = bool(from_sigmoid)
+        self._from_sigmoid = check_flag(from_sigmoid, "from_sigmoid")
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
         return self._function(pred, label, sample_weight, pos_weight, **self._options())
@@ -140,9 +140,9 @@ class SoftmaxCrossEntropyLoss(Loss):
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._axis = int(axis)
-        self._sparse_label = bool(sparse_label)
-        self._from_logits = bool(from_logits)
+        self._axis = check_axis_option(axis)
+        self._sparse_label = check_flag(sparse_label, "sparse_label")
+        self._from_logits = check_flag(from_logits, "from_logits")
         check_ce_options(
             sparse_label=self._sparse_label,
             ignore_index=ignore_index,
@@ -190,8 +190,8 @@ class KLDivLoss(Loss):
         self, from_logits: bool = True, axis: int = -1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._from_logits = bool(from_logits)
-        self._axis = int(axis)
+        self._from_logits = check_flag(from_logits, "from_logits")
+        self._axis = check_axis_option(axis)
 
 
 @register("classification", curve="binary")
@@ -204,8 +204,8 @@ class HingeLoss(_MarginLoss):
         - pred, label: the same number of elements; sample_weight broadcastable.
         - output: ``(N,)``.
 
-    Stability: piecewise linear; the gradient at the kink is the framework's choice for
-    ``maximum`` (PyTorch and JAX split it evenly).
+    Stability: piecewise linear; at the kink (``x z = m``) the gradient is 0, as with MXNet's and
+    PyTorch's ``relu`` on every backend.
 
     >>> import numpy as np, losskit
     >>> losskit.HingeLoss()(np.array([[0.5, 2.0]]), np.array([[1.0, 1.0]]))
@@ -306,7 +306,7 @@ class NLLLoss(Loss):
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         check_ignore_index(ignore_index)
-        self._axis = int(axis)
+        self._axis = check_axis_option(axis)
         self._ignore_index = ignore_index
         self._class_weight = check_class_vector(class_weight, "class_weight")
         self._reduction = check_reduction(reduction)
@@ -404,8 +404,8 @@ class SoftmaxFocalLoss(Loss):
         super().__init__(weight, batch_axis, **kwargs)
         self._gamma = check_number(gamma, "gamma", low=0.0)
         self._alpha = check_focal_alpha(alpha, per_class=True)
-        self._axis = int(axis)
-        self._sparse_label = bool(sparse_label)
+        self._axis = check_axis_option(axis)
+        self._sparse_label = check_flag(sparse_label, "sparse_label")
 
 
 @register("classification")
@@ -447,8 +447,8 @@ class PolyLoss(Loss):
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._epsilon = check_number(epsilon, "epsilon")
-        self._axis = int(axis)
-        self._sparse_label = bool(sparse_label)
+        self._axis = check_axis_option(axis)
+        self._sparse_label = check_flag(sparse_label, "sparse_label")
 
 
 @register("classification", curve="binary")
@@ -520,7 +520,7 @@ class MultiMarginLoss(Loss):
         - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
         - output: ``(N,)``.
 
-    Stability: piecewise polynomial; the kink takes the framework's ``maximum`` gradient.
+    Stability: piecewise polynomial; at a kink the gradient is 0 (``relu``'s, on every backend).
     ``p`` must be 1 or 2 and ``margin`` non-negative.
 
     >>> import numpy as np, losskit
@@ -546,7 +546,7 @@ class MultiMarginLoss(Loss):
         self._p = p
         self._margin = margin
         self._class_weight = check_class_vector(class_weight, "class_weight")
-        self._axis = int(axis)
+        self._axis = check_axis_option(axis)
 
 
 @register("classification")
@@ -597,8 +597,8 @@ class JSDLoss(Loss):
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
-        self._from_logits = bool(from_logits)
-        self._axis = int(axis)
+        self._from_logits = check_flag(from_logits, "from_logits")
+        self._axis = check_axis_option(axis)
 
 
 __all__ = [

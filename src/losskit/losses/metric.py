@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
-from .._core import check_number
+from .._core import check_flag, check_number
 from ..registry import register
 from .base import Loss, _MarginLoss
 
@@ -57,8 +57,9 @@ class CosineEmbeddingLoss(Loss):
         - output: ``(N,)`` (MXNet 1.9.1 returned ``(N, 1)``; this follows MXNet 2.x).
 
     Stability: the norm product is floored at 1e-12, computed as
-    ``sqrt(max(|a|^2 |b|^2, 1e-24))`` so that a zero vector gets a finite gradient (as MXNet),
-    never NaN. Inputs must keep ``|a|^2 |b|^2`` finite in the compute dtype (``|x| < ~1e9`` in float32).
+    ``sqrt(max(|a|^2 |b|^2, 1e-24))`` so that a zero vector gets a finite gradient, never NaN
+    (MXNet 1.9.1 gives NaN there). Inputs must keep ``|a|^2 |b|^2`` finite in the compute dtype
+    (``|x| < ~1e9`` in float32).
 
     >>> import numpy as np, losskit
     >>> a = np.array([[1.0, 0.0], [1.0, 0.0]])
@@ -71,6 +72,7 @@ class CosineEmbeddingLoss(Loss):
 
     def __init__(self, weight: float | None = None, batch_axis: int = 0, margin: float = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
+        check_number(margin, "margin")
         self._margin = margin
 
     def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
@@ -140,7 +142,8 @@ class MarginRankingLoss(Loss):
 
     def __init__(self, margin: float = 0.0, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._margin = check_number(margin, "margin")
+        check_number(margin, "margin")
+        self._margin = margin
 
     def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
         return self._function(input1, input2, label, sample_weight, **self._options())
@@ -190,7 +193,7 @@ class InfoNCELoss(Loss):
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
-        self._symmetric = bool(symmetric)
+        self._symmetric = check_flag(symmetric, "symmetric")
 
     def forward(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
         return self._function(x1, x2, sample_weight, **self._options())

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
-from .._core import check_number
+from .._core import check_flag, check_number
 from ..registry import register
 from .base import Loss
 
@@ -93,8 +93,7 @@ class HuberLoss(Loss):
 
     def __init__(self, rho: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        if not rho > 0:
-            raise ValueError(f"rho must be positive, got {rho!r}")
+        check_number(rho, "rho", low=0.0, low_open=True)
         self._rho = rho
 
 
@@ -133,8 +132,8 @@ class PoissonNLLLoss(Loss):
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._from_logits = bool(from_logits)
-        self._compute_full = bool(compute_full)
+        self._from_logits = check_flag(from_logits, "from_logits")
+        self._compute_full = check_flag(compute_full, "compute_full")
 
     def forward(self, pred: Array, target: Array, sample_weight: Any = None, epsilon: float = 1e-08) -> Array:
         return self._function(pred, target, sample_weight, epsilon, **self._options())
@@ -234,7 +233,7 @@ class GaussianNLLLoss(Loss):
         self, full: bool = False, eps: float = 1e-6, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._full = bool(full)
+        self._full = check_flag(full, "full")
         self._eps = check_number(eps, "eps", low=0.0, low_open=True)
 
     def forward(self, pred: Array, label: Array, var: Array, sample_weight: Any = None) -> Array:

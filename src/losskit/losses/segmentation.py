@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
+from .._core import check_axis_option, check_flag
 from ..functional.segmentation import check_tversky
 from ..registry import register
 from .base import Loss
@@ -60,8 +61,8 @@ class TverskyLoss(Loss):
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._alpha, self._beta, self._smooth = check_tversky(alpha, beta, smooth)
-        self._from_logits = bool(from_logits)
-        self._axis = int(axis)
+        self._from_logits = check_flag(from_logits, "from_logits")
+        self._axis = check_axis_option(axis)
 
 
 @register("segmentation")
@@ -109,8 +110,8 @@ class DiceLoss(Loss):
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         _, _, self._smooth = check_tversky(0.5, 0.5, smooth)
-        self._from_logits = bool(from_logits)
-        self._axis = int(axis)
+        self._from_logits = check_flag(from_logits, "from_logits")
+        self._axis = check_axis_option(axis)
 
 
 __all__ = ["DiceLoss", "TverskyLoss"]
