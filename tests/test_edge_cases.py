@@ -265,3 +265,20 @@ def test_numpy_scalar_weights_serve_any_library(backend):
         np.testing.assert_allclose(
             to_numpy(losskit.GaussianNLLLoss()(x, y, w)), [0.5 * (math.log(2) + 0.5)] * 2, rtol=1e-6
         )
+
+
+@pytest.mark.parametrize("backend", GENERIC_BACKENDS)
+def test_ctc_with_label_lengths_reads_only_within_them(backend):
+    """Given label_lengths, a -1 within a length was read as class 0 (silently another label);
+    it is refused now. Values past a length are never read, as torch's ctc_loss ignores them."""
+    pred = to_backend(np.random.default_rng(0).normal(size=(2, 5, 4)), backend, "float64")
+    lengths = to_backend(np.array([2, 2]), backend)
+    padded = losskit.CTCLoss()(pred, to_backend(np.array([[0, 1, -1], [1, 2, -1]]), backend))
+    junk_past = losskit.CTCLoss()(pred, to_backend(np.array([[0, 1, 9], [1, 2, -7]]), backend), None, lengths)
+    np.testing.assert_allclose(to_numpy(junk_past), to_numpy(padded), rtol=1e-12)
+    with pytest.raises(
+        ValueError, match=r"labels within label_lengths .* in \[-1, 2\], outside the valid range \[0, 2\]"
+    ):
+        losskit.CTCLoss()(
+            pred, to_backend(np.array([[0, -1, 1], [1, 2, -1]]), backend), None, to_backend(np.array([3, 2]), backend)
+        )

@@ -115,8 +115,13 @@ def test_ctc_range_errors_name_the_array(backend):
         return F.ctc_loss(pred, *args)
 
     call()  # valid
-    with pytest.raises(ValueError, match=r"label holds labels .* in \[-1, 3\], outside the valid range \[-1, 2\]"):
+    # label_lengths given: only the labels within them are read, and each must be a class
+    with pytest.raises(
+        ValueError, match=r"label holds labels within label_lengths .* in \[0, 3\], outside the valid range \[0, 2\]"
+    ):
         call(label=np.array([[0, 3], [1, -1]]))
+    with pytest.raises(ValueError, match=r"label holds labels .* in \[-1, 3\], outside the valid range \[-1, 2\]"):
+        F.ctc_loss(pred, to_backend(np.array([[0, 3], [1, -1]]), backend))  # padded with -1: no lengths
     with pytest.raises(ValueError, match=r"pred_lengths holds lengths in \[4, 6\], outside the valid range \[0, 5\]"):
         call(frames=np.array([6, 4]))
     with pytest.raises(ValueError, match=r"label_lengths holds lengths in \[-1, 2\], outside the valid range \[0, 2\]"):

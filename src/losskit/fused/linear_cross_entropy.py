@@ -80,10 +80,18 @@ def linear_cross_entropy(
           reduced in, as ``cross_entropy`` of upcast logits returns it: a bfloat16 mean would
           be rounded to 3 significant digits.
 
+    ``chunk_size`` (tokens per chunk) defaults to :func:`default_chunk_size`: Liger-Kernel's rule
+    with at least :data:`MIN_CHUNK` tokens; a larger value than the tokens is taken as their number.
+
+    Mixed precision: on PyTorch, under ``torch.autocast`` the products run in the autocast dtype,
+    as ``F.linear`` does there (a float32 master weight is cast, and its gradient cast back);
+    without autocast ``hidden``, ``weight`` and ``bias`` must share one dtype. Gradients are
+    formed only for the inputs that require them, and not at all under ``torch.no_grad``.
+
     Stability: logits are formed in the input dtype (the matmul accumulates in float32) and
     reduced in float32 with ``logsumexp``. On PyTorch, ``grad_weight`` is accumulated over
-    chunks in the weight's own dtype (as Liger-Kernel does), so pass float32 weights (mixed
-    precision's master copy) for a float32 accumulation.
+    chunks in the dtype of the product (as Liger-Kernel does): bfloat16 inputs round it once
+    per chunk, where the unfused head rounds it once; float32 inputs accumulate in float32.
 
     >>> import numpy as np
     >>> from losskit.fused import linear_cross_entropy

@@ -21,7 +21,8 @@ class CTCLoss(Loss):
     .. math:: \ell = -\log \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_t \operatorname{softmax}(x_t)_{\pi_t}
 
     The blank is the **last** class (``C - 1``), as in Gluon; labels are padded with ``-1``
-    unless ``label_lengths`` is given.
+    unless ``label_lengths`` is given, in which case only the first ``label_lengths[i]`` labels
+    of sequence ``i`` are read (each must be a class) and the rest may hold anything.
 
     Shape:
         - pred: ``(N, T, C)`` for ``layout='NTC'``, ``(T, N, C)`` for ``'TNC'``; unnormalised scores.
