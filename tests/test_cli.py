@@ -149,6 +149,8 @@ def test_unknown_param_lists_the_valid_ones(capsys: pytest.CaptureFixture[str], 
         ),
         (["plot", "SoftmaxCELoss", "--label", "3"], "label must be 0 or 1"),
         (["plot", "L2Loss", "--range", "2", "1"], "--range A B needs A < B"),
+        (["plot", "L2Loss", "--range", "-inf", "5"], "--range A B needs finite numbers, got -inf 5"),
+        (["plot", "L2Loss", "--range", "0", "nan"], "--range A B needs finite numbers"),
         pytest.param(["plot", "L2Loss", "--out", "fig.nope"], "unknown image format", marks=needs_matplotlib),
     ],
 )

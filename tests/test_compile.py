@@ -242,3 +242,49 @@ def test_jax_jit_traces_once(case):
     for args in (first, second):
         grad(*args)
     assert grad._cache_size() == 1
+
+
+_FIRST_CALL_TRACED = """
+import torch, losskit, losskit.functional as F
+from losskit import _compile
+assert not _compile._registered
+x, y = torch.randn(4, 3), torch.randn(4, 3)
+calls = {call}
+for fn in calls:  # the first call of each is traced through (nothing registered before)
+    compiled = torch.compile(fn, fullgraph=True, dynamic=True)
+    for option in (0.5, 0.75):
+        torch.testing.assert_close(compiled(x, y, option), fn(x, y, option))
+"""
+
+
+def test_options_traced_through_with_dynamic_numbers():
+    """A loss traced through (the first functional call of a process, before any registration)
+    with a number Dynamo makes dynamic: the option checks must not call math.isfinite on it
+    (Dynamo refuses it under fullgraph). Fresh process: registration is process-wide."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    calls = (
+        "[lambda a, b, m: F.hinge_loss(a, b, margin=m), lambda a, b, m: F.triplet_loss(a, b, -b, margin=m),"
+        " lambda a, b, r: F.huber_loss(a, b, rho=r),"
+        " lambda a, b, m: F.cosine_embedding_loss(a, b, b[:, 0].sign(), margin=m),"
+        " lambda a, b, m: losskit.HingeLoss(margin=m)(a, b)]"
+    )
+    code = _FIRST_CALL_TRACED.format(call=calls)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_fused_linear_cross_entropy_with_a_dynamic_z_loss():
+    """losskit.fused is traced through (not a graph node): a z_loss argument made dynamic by
+    dynamic=True must not meet math.isfinite in its check."""
+    torch = pytest.importorskip("torch")
+    from losskit.fused import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    h, w = torch.randn(6, 4, generator=g), torch.randn(9, 4, generator=g)
+    y = torch.tensor([0, 3, 8, -100, 2, 5])
+    compiled = torch.compile(lambda h, w, y, z: linear_cross_entropy(h, w, y, z_loss=z), fullgraph=True, dynamic=True)
+    for z in (1e-4, 2e-4):
+        torch.testing.assert_close(compiled(h, w, y, z), linear_cross_entropy(h, w, y, z_loss=z))

@@ -282,3 +282,34 @@ def test_ctc_with_label_lengths_reads_only_within_them(backend):
         losskit.CTCLoss()(
             pred, to_backend(np.array([[0, -1, 1], [1, 2, -1]]), backend), None, to_backend(np.array([3, 2]), backend)
         )
+
+
+def test_a_margin_may_be_a_0d_array_traced_or_learnt():
+    """Margins, Huber's rho and Poisson's epsilon took 0-d arrays before their checks existed (a
+    margin swept by jax.vmap, one learnt as a tensor): they still do, unchecked, and the gradient
+    reaches them. Closed forms: d/dm sum max(0, m - x z) / D = (number of active terms) / D."""
+    x = torch.tensor([[0.5, 2.0, -1.0]], dtype=torch.float64)
+    z = torch.ones_like(x)
+    m = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    out = F.hinge_loss(x, z, margin=m)
+    torch.testing.assert_close(out, F.hinge_loss(x, z, margin=1.5))
+    (gm,) = torch.autograd.grad(out.sum(), m)
+    assert gm.item() == pytest.approx(2 / 3)  # 0.5 and -1 are inside the margin, 2.0 is not
+    rho = torch.tensor(0.5, dtype=torch.float64)
+    torch.testing.assert_close(losskit.HuberLoss(rho=rho)(x, z), losskit.HuberLoss(rho=0.5)(x, z))
+    eps = torch.tensor(1e-3, dtype=torch.float64)
+    torch.testing.assert_close(
+        F.poisson_nll_loss(x.abs(), z, epsilon=eps, from_logits=False),
+        F.poisson_nll_loss(x.abs(), z, epsilon=1e-3, from_logits=False),
+    )
+    with pytest.raises(ValueError, match=r"margin must be a number or a 0-d array, got an array of shape \(3,\)"):
+        F.hinge_loss(x, z, margin=torch.ones(3))
+    jax = pytest.importorskip("jax")
+    xj, zj = to_backend(x.numpy(), "jax", "float64"), to_backend(z.numpy(), "jax", "float64")
+    swept = jax.vmap(lambda m: F.triplet_loss(xj, zj, -zj, margin=m))(jax.numpy.array([0.0, 1.0, 2.0]))
+    for i, margin in enumerate((0.0, 1.0, 2.0)):
+        np.testing.assert_allclose(np.asarray(swept[i]), np.asarray(F.triplet_loss(xj, zj, -zj, margin=margin)))
+    jitted = jax.jit(lambda m: F.cosine_embedding_loss(xj, zj, jax.numpy.array([-1]), margin=m))
+    np.testing.assert_allclose(
+        np.asarray(jitted(0.1)), np.asarray(F.cosine_embedding_loss(xj, zj, jax.numpy.array([-1]), margin=0.1))
+    )

@@ -345,6 +345,11 @@ _X = np.zeros((3, 4))
             "label must hold real numbers, got dtype complex128",
         ),
         (lambda: losskit.get_loss(None), TypeError, "a loss name must be a string, got None"),
+        (lambda: F.softmax_cross_entropy(_X, np.zeros(3), from_logits="False"), TypeError, "from_logits must be True"),
+        (lambda: F.kl_div(_X, _X, from_logits=0), TypeError, "from_logits must be True or False, got 0"),
+        (lambda: F.poly_loss(_X, np.zeros(3), sparse_label="yes"), TypeError, "sparse_label must be True or False"),
+        (lambda: F.poisson_nll_loss(_X, _X, compute_full=None), TypeError, "compute_full must be True or False"),
+        (lambda: F.dice_loss(_X, _X, from_logits=1), TypeError, "from_logits must be True or False"),
     ],
 )
 def test_option_and_input_errors_name_the_argument(make, error, match):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._array import Array, broadcasts_to, compute_dtype, device, index_summaries, is_floating, is_traced, size
-from ._compile import is_symbolic_number
+from ._compile import is_symbolic_number, torch_compiling
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
@@ -65,9 +65,9 @@ def is_integer(x: Any) -> bool:
 
 
 def as_number(x: Any) -> Any:
-    """A checked number option as a Python float, or as it is if symbolic (``torch.compile``):
-    ``float()`` would fix its value in the graph, a recompile per value."""
-    return x if is_symbolic_number(x) else float(x)
+    """A checked number option as a Python float, or as it is if symbolic or being traced
+    (``torch.compile``): ``float()`` would fix its value in the graph, a recompile per value."""
+    return x if is_symbolic_number(x) or torch_compiling() else float(x)
 
 
 def check_flag(value: Any, name: str) -> bool:
@@ -255,14 +255,25 @@ def check_number(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
-) -> float:
-    """``value`` as a float, if it is a finite real number (not a bool) within the given bounds; else an error."""
+    array_ok: bool = False,
+) -> Any:
+    """``value`` as a float, if it is a finite real number (not a bool) within the given bounds; else an error.
+
+    ``array_ok``: a 0-d array is also taken, as it is and unchecked (its value may be traced: a
+    margin swept by ``jax.vmap``, or one learnt as a tensor); the formula broadcasts it.
+    """
     if not is_real(value):
+        if array_ok and hasattr(value, "shape"):
+            if tuple(value.shape) != ():
+                raise ValueError(f"{name} must be a number or a 0-d array, got an array of shape {tuple(value.shape)}")
+            return value
         raise TypeError(f"{name} must be a real number, got {value!r}")
     v = as_number(value)  # a symbolic value (torch.compile) stays one: the bounds become guards
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)
-    if too_low or too_high or (not is_symbolic_number(v) and not math.isfinite(v)):
+    # finiteness of a concrete value only: math.isfinite cannot take one Dynamo is tracing
+    concrete = not (is_symbolic_number(v) or torch_compiling())
+    if too_low or too_high or (concrete and not math.isfinite(v)):
         lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
         hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
         raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")

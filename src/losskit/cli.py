@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -129,6 +130,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         import numpy as np
 
         start, stop = args.range
+        if not (math.isfinite(start) and math.isfinite(stop)):
+            raise UsageError(f"--range A B needs finite numbers, got {start:g} {stop:g}")
         if not start < stop:
             raise UsageError(f"--range A B needs A < B, got {start:g} {stop:g}")
         x = np.linspace(start, stop, args.points)
@@ -141,7 +144,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: unknown image format; use .png, .svg or .pdf")
     try:
         plot.draw(curves, x, grad=args.grad, ax=axes, points=args.points)
-    except (ValueError, TypeError) as exc:  # a parameter the loss refuses only once it sees an input
+    except ValueError as exc:  # a parameter the loss refuses only once it sees an input
         raise UsageError(f"{', '.join(c.name for c in curves)}: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

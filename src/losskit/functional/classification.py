@@ -33,6 +33,7 @@ from .._core import (
     check_batch_axis,
     check_class_count,
     check_class_vector,
+    check_flag,
     check_labels_in_range,
     check_number,
     check_reduction,
@@ -94,6 +95,7 @@ def sigmoid_binary_cross_entropy(
     batch_axis: int = 0,
 ) -> Array:
     """Binary cross-entropy on logits (or probabilities). See :class:`losskit.SigmoidBCELoss`."""
+    check_flag(from_sigmoid, "from_sigmoid")
     check_pos_weight(pos_weight, pred)
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
@@ -152,7 +154,7 @@ def hinge_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, margin - pred * label)``. See :class:`losskit.HingeLoss`."""
-    margin = check_number(margin, "margin", low=0.0)
+    margin = check_number(margin, "margin", low=0.0, array_ok=True)
     return pointwise(
         # -(a - m), not m - a (the same float): a dynamic margin stays symbolic under torch.compile
         lambda xp, x, z: relu(xp, -(x * z - margin)),
@@ -174,7 +176,7 @@ def squared_hinge_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, margin - pred * label)**2``. See :class:`losskit.SquaredHingeLoss`."""
-    margin = check_number(margin, "margin", low=0.0)
+    margin = check_number(margin, "margin", low=0.0, array_ok=True)
     return pointwise(
         lambda xp, x, z: xp.square(relu(xp, -(x * z - margin))),  # -(a - m): see hinge_loss
         pred,
@@ -247,6 +249,7 @@ def check_ce_options(
     *, sparse_label: bool, ignore_index: Any, label_smoothing: Any, z_loss: Any, reduction: str, class_weight: Any
 ) -> None:
     """The checks of :func:`softmax_cross_entropy`'s options, shared with the class's constructor."""
+    check_flag(sparse_label, "sparse_label")
     check_ignore_index(ignore_index)
     if ignore_index is not None and not sparse_label:
         raise ValueError(
@@ -276,6 +279,7 @@ def softmax_cross_entropy(
     reduction: str = "none",
 ) -> Array:
     """Softmax (log-softmax when ``from_logits``) cross-entropy. See :class:`losskit.SoftmaxCELoss`."""
+    check_flag(from_logits, "from_logits")
     check_ce_options(
         sparse_label=sparse_label,
         ignore_index=ignore_index,
@@ -415,6 +419,7 @@ def _class_inputs(
 ) -> tuple[Array, int, int, Any]:
     """The checks every softmax loss shares: ``(pred in its compute dtype, class axis, batch axis,
     label)``, the label as indices of ``pred``'s rank (sparse) or a distribution of its shape."""
+    check_flag(sparse, "sparse_label")
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
@@ -546,6 +551,7 @@ def kl_div(
     batch_axis: int = 0,
 ) -> Array:
     """``sum(label * (log(label) - log_prob))`` per example. See :class:`losskit.KLDivLoss`."""
+    check_flag(from_logits, "from_logits")
     xp = namespace(pred, label, sample_weight)
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
@@ -658,6 +664,7 @@ def jsd_loss(
 ) -> Array:
     """Generalised Jensen-Shannon divergence between ``label`` and ``pred``'s distribution. See
     :class:`losskit.JSDLoss`."""
+    check_flag(from_logits, "from_logits")
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
     xp = namespace(pred, label, sample_weight)
     x = float_input(xp, pred, "pred")

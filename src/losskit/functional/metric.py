@@ -30,7 +30,7 @@ def triplet_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, |pos - pred|^2 - |neg - pred|^2 + margin)`` per example. See :class:`losskit.TripletLoss`."""
-    margin = check_number(margin, "margin", low=0.0)
+    margin = check_number(margin, "margin", low=0.0, array_ok=True)
     xp = namespace(pred, positive, negative, sample_weight)
     anchor = float_input(xp, pred, "pred")
     pos = like(xp, positive, anchor, "positive")
@@ -72,7 +72,7 @@ def cosine_embedding_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``1 - cos`` for label 1, ``max(0, cos - margin)`` for label -1. See :class:`losskit.CosineEmbeddingLoss`."""
-    margin = check_number(margin, "margin")
+    margin = check_number(margin, "margin", array_ok=True)
     xp = namespace(input1, input2, label, sample_weight)
     b = float_input(xp, input2, "input2")
     a = like(xp, input1, b, "input1", "input2")
@@ -140,7 +140,7 @@ def margin_ranking_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, -label * (input1 - input2) + margin)``, averaged per example. See :class:`losskit.MarginRankingLoss`."""
-    margin = check_number(margin, "margin")
+    margin = check_number(margin, "margin", array_ok=True)
     xp = namespace(input1, input2, label, sample_weight)
     a = float_input(xp, input1, "input1")
     b = like(xp, input2, a, "input2", "input1")
@@ -193,7 +193,7 @@ def info_nce_loss(
     n = x1.shape[0]
     check_sample_weight(xp, sample_weight, (n,))
     if n == 0:  # an empty batch: no loss values (the reductions below have nothing to take a max of)
-        return xp.zeros((0,), dtype=x1.dtype, device=device(x1))
+        return xp.astype(xp.sum(a, axis=1) * 0, x1.dtype, copy=False)  # of shape (0,), in x1's graph
     # logits[i, j] = cos(x1_i, x2_j) / T, bounded by 1/T: the softmax is safe for any inputs
     logits = xp.matmul(unit_rows(xp, a), xp.matrix_transpose(unit_rows(xp, b))) / temperature
     eye = xp.eye(n, dtype=a.dtype, device=device(a))

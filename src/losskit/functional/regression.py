@@ -7,9 +7,9 @@ from typing import Any
 
 from .. import _fast
 from .._array import Array, abs_, is_traced, log_cosh, namespace, relu
-from .._compile import is_symbolic_number
 from .._core import (
     check_batch_axis,
+    check_flag,
     check_number,
     check_sample_weight,
     check_weight,
@@ -63,7 +63,7 @@ def huber_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Quadratic within ``rho`` of the label, linear beyond. See :class:`losskit.HuberLoss`."""
-    rho = check_number(rho, "rho", low=0.0, low_open=True)
+    rho = check_number(rho, "rho", low=0.0, low_open=True, array_ok=True)
 
     def formula(xp: Any, p: Array, y: Array) -> Array:
         d = xp.abs(y - p)
@@ -72,8 +72,9 @@ def huber_loss(
     def fast(p: Array, y: Array) -> Array:
         return _fast.torch_huber(p, y, rho)
 
-    # torch's smooth_l1_loss takes beta as a concrete float: a dynamic rho (torch.compile) takes the formula
-    fast_path = None if is_symbolic_number(rho) else fast
+    # torch's smooth_l1_loss takes beta as a concrete float: a dynamic rho (torch.compile) or a
+    # 0-d tensor takes the formula
+    fast_path = fast if isinstance(rho, float) else None
     return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=fast_path)
 
 
@@ -89,7 +90,9 @@ def poisson_nll_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Poisson negative log-likelihood. See :class:`losskit.PoissonNLLLoss`."""
-    epsilon = check_number(epsilon, "epsilon", low=0.0)
+    check_flag(from_logits, "from_logits")
+    check_flag(compute_full, "compute_full")
+    epsilon = check_number(epsilon, "epsilon", low=0.0, array_ok=True)
 
     def formula(xp: Any, p: Array, t: Array) -> Array:
         if from_logits:
@@ -108,8 +111,8 @@ def poisson_nll_loss(
     def fast(p: Array, t: Array) -> Array:
         return _fast.torch_poisson_nll(p, t, from_logits=from_logits, compute_full=compute_full, epsilon=epsilon)
 
-    # torch's poisson_nll_loss takes eps as a concrete float: a dynamic epsilon takes the formula
-    use = fast if _fast.poisson_nll_applies(target, compute_full) and not is_symbolic_number(epsilon) else None
+    # torch's poisson_nll_loss takes eps as a concrete float: a dynamic epsilon or a 0-d tensor takes the formula
+    use = fast if _fast.poisson_nll_applies(target, compute_full) and isinstance(epsilon, float) else None
     return pointwise(formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis, fast=use)
 
 
@@ -173,6 +176,7 @@ def gaussian_nll_loss(
 ) -> Array:
     """Gaussian negative log-likelihood of ``label`` with mean ``pred`` and variance ``var``. See
     :class:`losskit.GaussianNLLLoss`."""
+    check_flag(full, "full")
     eps = check_number(eps, "eps", low=0.0, low_open=True)
     if isinstance(var, bool) or not (is_real(var) or hasattr(var, "shape")):
         raise TypeError(f"var must be an array or a number, got {var!r}")

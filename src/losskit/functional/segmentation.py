@@ -8,6 +8,7 @@ from .._array import Array, log_sigmoid, log_softmax, namespace
 from .._core import (
     check_axis,
     check_batch_axis,
+    check_flag,
     check_number,
     check_sample_weight,
     check_weight,
@@ -40,6 +41,7 @@ def tversky_loss(
 ) -> Array:
     """``1 - mean_c (I_c + s) / (I_c + alpha FP_c + beta FN_c + s)`` per example. See :class:`losskit.TverskyLoss`."""
     alpha, beta, smooth = check_tversky(alpha, beta, smooth)
+    check_flag(from_logits, "from_logits")
     xp = namespace(pred, label, sample_weight)
     x = float_input(xp, pred, "pred")
     if pred.ndim < 2:

@@ -77,8 +77,10 @@ def ctc_loss(
     if label_lengths is not None:
         # given lengths: a label within its length must be a class (a -1 there would be read as
         # class 0), what lies past it is never read
-        position = xp.arange(s_max, device=array_api_compat.device(label))[None, :]
-        label = xp.where(position < label_lengths[:, None], label, xp.zeros_like(label))
+        dev = array_api_compat.device(label)
+        position = xp.arange(s_max, device=dev)[None, :]
+        lengths = array_api_compat.to_device(label_lengths, dev)  # torch takes CPU lengths beside CUDA labels
+        label = xp.where(position < lengths[:, None], label, xp.zeros_like(label))
         ranges[0] = (label, 0, c - 1, "label", "labels within label_lengths (blank = last class excluded)")
     if pred_lengths is not None:
         ranges.append((pred_lengths, 0, t_max + 1, "pred_lengths", "lengths"))

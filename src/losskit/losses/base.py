@@ -88,5 +88,5 @@ class _MarginLoss(Loss):
 
     def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        check_number(margin, "margin", low=0.0)
+        check_number(margin, "margin", low=0.0, array_ok=True)
         self._margin = margin  # as given: the repr and plot labels show it so

@@ -72,7 +72,7 @@ class CosineEmbeddingLoss(Loss):
 
     def __init__(self, weight: float | None = None, batch_axis: int = 0, margin: float = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        check_number(margin, "margin")
+        check_number(margin, "margin", array_ok=True)
         self._margin = margin
 
     def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
@@ -142,7 +142,7 @@ class MarginRankingLoss(Loss):
 
     def __init__(self, margin: float = 0.0, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        check_number(margin, "margin")
+        check_number(margin, "margin", array_ok=True)
         self._margin = margin
 
     def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:

@@ -93,7 +93,7 @@ class HuberLoss(Loss):
 
     def __init__(self, rho: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        check_number(rho, "rho", low=0.0, low_open=True)
+        check_number(rho, "rho", low=0.0, low_open=True, array_ok=True)
         self._rho = rho
 
 
