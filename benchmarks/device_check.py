@@ -15,7 +15,8 @@ not do and the next one runs. Everything goes to ``--out``:
   torch eager (with the generic path beside it) and JAX under ``jit``, then ``torch.compile``
   (inductor) at the large size for a few losses, while the time budget lasts; with the
   per-call cost of compiled losskit against compiled ``torch.nn.functional`` (guards), and the
-  cost of the index-value checks (cross-entropy, CTC: with and without ``value_checks``).
+  cost of the index-value checks (cross-entropy, CTC: with and without ``value_checks``) and the
+  fused linear cross-entropy at Liger's chunk rule and at losskit's default chunk (``fused_chunks``).
 """
 
 from __future__ import annotations
@@ -448,6 +449,57 @@ def value_check_cost(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
     return rows
 
 
+def fused_chunks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
+    """``losskit.fused.linear_cross_entropy`` forward + backward at the chunk sizes of Liger-Kernel's
+    rule and of losskit's default (``MIN_CHUNK`` floor), beside the unfused head: median of
+    alternating rounds, peak memory above the inputs. Settles the floor on the GPU (chosen from
+    CPU timings and the arithmetic intensity of the ``grad_weight`` updates)."""
+    import math
+    import statistics
+
+    import torch
+
+    from losskit.fused import linear_cross_entropy
+    from losskit.fused.linear_cross_entropy import default_chunk_size
+
+    n, d, v, dtype = (256, 64, 4000, torch.float32) if quick else (8192, 4096, 128256, torch.bfloat16)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    h = (torch.randn(n, d, generator=g) / d**0.25).to(device=device, dtype=dtype).requires_grad_()
+    w = (torch.randn(v, d, generator=g) / d**0.25).to(device=device, dtype=dtype).requires_grad_()
+    y = torch.randint(0, v, (n,), generator=g).to(device)
+    liger = max(1, math.ceil(n / math.ceil(v / d)))
+    impls = {
+        "naive": lambda: torch.nn.functional.cross_entropy(torch.nn.functional.linear(h, w).float(), y),
+        f"chunk {liger} (Liger's rule)": lambda: linear_cross_entropy(h, w, y, chunk_size=liger),
+        f"chunk {default_chunk_size(n, v, d)} (default)": lambda: linear_cross_entropy(h, w, y),
+    }
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    times: dict[str, list[float]] = {k: [] for k in impls}
+    peaks: dict[str, float] = {}
+    for _ in range(2 if quick else 5):
+        for name, fn in impls.items():
+            if device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+            sync()
+            t0 = time.perf_counter()
+            fn().backward()
+            sync()
+            times[name].append(time.perf_counter() - t0)
+            if device == "cuda":
+                peaks[name] = (torch.cuda.max_memory_allocated() - base) / 2**30
+            h.grad = w.grad = None
+    naive = statistics.median(times["naive"][1:] or times["naive"])
+    rows = []
+    for name, ts in times.items():
+        ms = statistics.median(ts[1:] or ts) * 1e3
+        rows.append({"impl": name, "ms": ms, "vs_naive": ms / (naive * 1e3), "peak_gib": peaks.get(name)})
+        log(
+            f"  {name:32s} {ms:9.2f} ms  {ms / (naive * 1e3):5.2f}x naive  peak {peaks.get(name, float('nan')):.2f} GiB"
+        )
+    return rows
+
+
 def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A new function object (own code object, own Dynamo cache) that calls ``fn(p, t)``."""
     namespace: dict[str, Any] = {"fn": fn}
@@ -520,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = _phase(log, "fast paths vs generic", lambda: fast_path_checks(log, args.device, args.quick))
     _write(out, "checks.json", checks or [])
     extra = {"value_check_cost": _phase(log, "value checks", lambda: value_check_cost(log, args.device, args.quick))}
+    extra["fused_chunks"] = _phase(log, "fused chunk sizes", lambda: fused_chunks(log, args.device, args.quick))
     if not args.quick:
         extra["compile_overhead"] = _phase(log, "compile overhead", lambda: compile_overhead(log, args.device))
     _phase(log, "benchmark", lambda: benchmark(log, out, args.device, args.quick, deadline, extra))

@@ -43,8 +43,9 @@ def default_chunk_size(n: int, vocab: int, dim: int) -> int:
     so the tokens per chunk are the arithmetic intensity of the weight-gradient accumulation: with
     a narrow hidden size Liger's rule gives a few dozen tokens per chunk and the step becomes a
     stream of ``grad_weight`` updates (CPU, 2048 x 512 x 32000, float32, ``fwd+bwd`` against the
-    unfused head: 33 tokens 1.69x, 256 1.16x, 512 0.91x). 512 tokens of float32 logits are
-    ``2 KiB x V`` (256 MiB for ``V = 128k``), small beside the ``N x V`` logits they replace.
+    unfused head: 33 tokens 1.94x, 128 1.10x, 256 to 1024 0.92-0.95x; see
+    ``benchmarks/RESULTS.md``). 512 tokens of float32 logits are ``2 KiB x V`` (256 MiB for
+    ``V = 128k``), small beside the ``N x V`` logits they replace.
     """
     chunks = max(1, math.ceil(vocab / max(dim, 1)))
     return max(1, min(n, max(MIN_CHUNK, math.ceil(n / chunks))))
