@@ -88,17 +88,26 @@ def compute_dtype(xp: Any, dtype: Any) -> Any:
 
 
 def is_traced(x: Array) -> bool:
-    """True when ``x`` is symbolic (a JAX tracer, or PyTorch under ``torch.compile``).
+    """True when ``x`` is symbolic (a JAX tracer, or PyTorch under ``torch.compile``) or batched by
+    ``torch.func.vmap`` (which refuses reading a value: ``.item()``, ``.tolist()``).
 
     Value checks (class indices in range, say) need concrete values and are skipped then.
     """
     if array_api_compat.is_torch_array(x):
-        return torch_compiling()
+        return torch_compiling() or _is_vmapped(x)
     if array_api_compat.is_jax_array(x):
         import jax
 
         return isinstance(x, jax.core.Tracer)
     return False
+
+
+def _is_vmapped(x: Array) -> bool:
+    import torch
+
+    # functorch's own test (private, hence looked up): a tensor inside torch.func.vmap
+    is_batched = getattr(getattr(torch._C, "_functorch", None), "is_batchedtensor", None)
+    return is_batched is not None and bool(is_batched(x))
 
 
 def index_summaries(xp: Any, arrays: list[Array]) -> list[tuple[bool, int, int]] | None:

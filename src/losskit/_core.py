@@ -144,7 +144,7 @@ def set_value_checks(enabled: bool) -> None:
     on the CPU and fails a device-side assert on CUDA, an array-API path may wrap a negative index
     around (as Python indexing does) or, on JAX, clamp it. Shape, dtype and option checks stay
     on: they read no values. Under ``jax.jit`` and ``torch.compile`` values are symbolic and
-    never checked.
+    never checked, nor under ``torch.func.vmap`` (which refuses to read a batched value).
 
     >>> import numpy as np, losskit
     >>> losskit.set_value_checks(False)
@@ -179,8 +179,8 @@ def check_labels_in_range(
     xp: Any, label: Array, low: int, high: int, name: str = "label", what: str = "class indices"
 ) -> None:
     """On eager arrays, raise ``ValueError`` if ``label`` holds a value outside ``[low, high)`` or
-    a non-integer. Skipped for traced arrays (``jax.jit``, ``torch.compile``) and when value
-    checks are off (:func:`set_value_checks`)."""
+    a non-integer. Skipped for traced arrays (``jax.jit``, ``torch.compile``, ``torch.func.vmap``)
+    and when value checks are off (:func:`set_value_checks`)."""
     check_ranges(xp, (label, low, high, name, what))
 
 

@@ -1,0 +1,45 @@
+"""torch.func transformations: ``vmap`` equals a loop and ``grad`` equals autograd, for every loss
+(the counterpart of ``test_jax.py``). Under ``vmap`` the index-value checks are skipped, as under
+``jit``: functorch refuses to read a batched value."""
+
+from __future__ import annotations
+
+import pytest
+
+import losskit
+from backends import to_backend
+from cases import CASES
+
+torch = pytest.importorskip("torch")
+
+
+def _args(case, seed=0):
+    raw = case.make(__import__("numpy").random.default_rng(seed))
+    return [to_backend(x, "torch", "float64" if i in case.float_args else None) for i, x in enumerate(raw)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_vmap_equals_loop(case):
+    loss = losskit.get_loss(case.loss, **case.init)
+    batches = [_args(case, seed) for seed in (1, 2)]
+    stacked = [torch.stack([b[i] for b in batches]) for i in range(len(batches[0]))]
+    mapped = torch.func.vmap(lambda *a: loss(*a, **case.call_kwargs))(*stacked)
+    for k, b in enumerate(batches):
+        torch.testing.assert_close(mapped[k], loss(*b, **case.call_kwargs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_func_grad_equals_autograd(case):
+    loss = losskit.get_loss(case.loss, **case.init)
+    args = _args(case)
+    first = case.float_args[0]
+
+    def total(p):
+        a = list(args)
+        a[first] = p
+        return loss(*a, **case.call_kwargs).sum()
+
+    got = torch.func.grad(total)(args[first])
+    p = args[first].clone().requires_grad_()
+    (want,) = torch.autograd.grad(total(p), p)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
