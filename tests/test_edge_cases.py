@@ -313,3 +313,18 @@ def test_a_margin_may_be_a_0d_array_traced_or_learnt():
     np.testing.assert_allclose(
         np.asarray(jitted(0.1)), np.asarray(F.cosine_embedding_loss(xj, zj, jax.numpy.array([-1]), margin=0.1))
     )
+
+
+@pytest.mark.parametrize("loss", [losskit.DiceLoss(), losskit.TverskyLoss(alpha=0.3, beta=0.7)])
+def test_segmentation_masks_must_have_pred_shape(loss):
+    """A channels-last mask of a channels-first pred has as many elements: Gluon's reshape rule
+    scrambled it silently (these losses are not Gluon's). A single class may drop its axis."""
+    rng = np.random.default_rng(0)
+    pred = rng.normal(size=(2, 3, 4, 5))
+    mask = np.eye(3)[rng.integers(0, 3, (2, 4, 5))]  # (2, 4, 5, 3): channels-last one-hot
+    with pytest.raises(ValueError, match=r"label shape \(2, 4, 5, 3\) does not match pred shape \(2, 3, 4, 5\)"):
+        loss(pred, mask)
+    loss_last = type(loss)(**({} if isinstance(loss, losskit.DiceLoss) else {"alpha": 0.3, "beta": 0.7}), axis=-1)
+    np.testing.assert_allclose(loss_last(np.moveaxis(pred, 1, -1), mask), loss(pred, np.moveaxis(mask, -1, 1)))
+    binary = pred[:, :1]
+    np.testing.assert_allclose(loss(binary, mask[..., 0]), loss(binary, mask[..., 0][:, None]))

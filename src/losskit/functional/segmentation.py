@@ -53,6 +53,7 @@ def tversky_loss(
     check_weight(weight)
     n = pred.shape[b_axis]
     check_sample_weight(xp, sample_weight, (n,))
+    check_mask_shape(tuple(label.shape), tuple(pred.shape), cls)
     target = like(xp, label, x, "label")
     if not from_logits:
         prob = x
@@ -76,6 +77,21 @@ def tversky_loss(
     index = xp.mean(index, axis=cls, keepdims=True)
     loss = xp.reshape(1 - index, (n,))  # every other axis has size 1 now
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+
+
+def check_mask_shape(label_shape: tuple[int, ...], pred_shape: tuple[int, ...], cls: int) -> None:
+    """The target masks have ``pred``'s shape, or, for a single class, that shape without its class
+    axis. Not Gluon's any-same-size rule: a channels-last mask of a channels-first ``pred`` has as
+    many elements and would be silently scrambled by a reshape."""
+    binary = pred_shape[:cls] + pred_shape[cls + 1 :] if pred_shape[cls] == 1 else None
+    if label_shape != pred_shape and label_shape != binary:
+        hint = ""
+        if sorted(label_shape) == sorted(pred_shape):
+            hint = f"; a mask's class axis must be pred's (axis {cls}): move it, or use channels-last pred with axis=-1"
+        raise ValueError(
+            f"label shape {label_shape} does not match pred shape {pred_shape} (classes along axis {cls}): "
+            f"the masks must have pred's shape{hint}"
+        )
 
 
 def dice_loss(

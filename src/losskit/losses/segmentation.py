@@ -31,7 +31,8 @@ class TverskyLoss(Loss):
 
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
-        - label: target masks (one-hot or soft) with the same number of elements.
+        - label: target masks (one-hot or soft) of ``pred``'s shape; for a single class also
+          without the class axis, ``(N, d1, ...)``.
         - sample_weight: ``(N,)``.
         - output: ``(N,)``.
 
@@ -81,7 +82,8 @@ class DiceLoss(Loss):
 
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
-        - label: target masks (one-hot or soft) with the same number of elements.
+        - label: target masks (one-hot or soft) of ``pred``'s shape; for a single class also
+          without the class axis, ``(N, d1, ...)``.
         - sample_weight: ``(N,)``.
         - output: ``(N,)``.
 
