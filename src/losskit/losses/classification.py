@@ -71,8 +71,8 @@ class SoftmaxCrossEntropyLoss(Loss):
 
     With ``from_logits=True``, ``pred`` already holds log-probabilities and is used as is.
 
-    Beyond Gluon, keyword-only options (all off by default, where the result is Gluon's, bit for
-    bit), with the semantics of ``torch.nn.functional.cross_entropy``; every combination works:
+    Beyond Gluon, keyword-only options (all off by default, where the result is Gluon's to
+    rounding), with the semantics of ``torch.nn.functional.cross_entropy``; every combination works:
 
     - ``class_weight``: ``C`` weights (a sequence, or a 1-D array of ``pred``'s library). Sparse:
       :math:`\ell = -w_y \log p_y`; dense: :math:`\ell = -\sum_j w_j z_j \log p_j`.
@@ -106,8 +106,9 @@ class SoftmaxCrossEntropyLoss(Loss):
         - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
 
     Stability: ``logsumexp`` subtracts the maximum first, so logits of any finite magnitude
-    give finite values and gradients; softmax probabilities are never formed. Ignored labels are
-    replaced by class 0 before the gather and masked with ``where`` after, and the mean's
+    give finite values and gradients (the z-loss, ``lse**2``, can exceed a half-precision
+    dtype's range); softmax probabilities are never formed. Ignored labels are replaced by
+    class 0 before the gather and masked with ``where`` after, and the mean's
     denominator is guarded with ``where``, so no 0/0 enters the graph.
     Out-of-range class indices raise ``ValueError`` on eager arrays; under ``jax.jit`` or
     ``torch.compile`` they are not checked (JAX clamps the gather index, so results are wrong).
