@@ -243,3 +243,14 @@ def test_jax_chunk_larger_than_the_tokens_is_clamped(monkeypatch):
     out = linear_cross_entropy(jnp.asarray(h.numpy()), jnp.asarray(w.numpy()), jnp.asarray(y.numpy()), chunk_size=4096)
     assert seen == [N]
     np.testing.assert_allclose(np.asarray(out), _reference(h, w, b * 0, y, "mean", 0.0).numpy(), rtol=1e-5)
+
+
+def test_torch_autocast_leaves_float64_alone_as_linear_does():
+    """Autocast casts float32 (and half) arguments of F.linear, never float64: neither does the
+    fused loss (it cast float64 to bfloat16, 1e-3 from the exact loss)."""
+    h, w, b, y = _inputs()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear_cross_entropy(h, w, y, bias=b)
+        ref = tf.cross_entropy(tf.linear(h, w, b), y)
+    assert out.dtype == ref.dtype == torch.float64
+    torch.testing.assert_close(out, _reference(h, w, b, y, "mean", 0.0), rtol=1e-12, atol=1e-12)

@@ -157,6 +157,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grad_hidden, grad_weight, gb, *(None,) * 6
 
 
+def _autocast(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """What autocast does to an argument of ``F.linear``: float64 is left alone, other floats cast."""
+    return t if t is None or t.dtype == torch.float64 else t.to(dtype)
+
+
 def linear_cross_entropy_torch(
     hidden: torch.Tensor,
     weight: torch.Tensor,
@@ -174,19 +179,17 @@ def linear_cross_entropy_torch(
         # cast, its gradient cast back by autograd); inside, autocast is off so that the chunks'
         # mm(out=...) and the backward's recomputed logits see the dtypes the forward saw
         dtype = torch.get_autocast_dtype(device_type)
-        hidden, weight = hidden.to(dtype), weight.to(dtype)
-        bias = None if bias is None else bias.to(dtype)
-    else:
-        dtypes = {t.dtype for t in (hidden, weight, bias) if t is not None}
-        if len(dtypes) > 1:
-            raise TypeError(
-                "hidden, weight and bias must have one dtype (or run under torch.autocast), got "
-                + ", ".join(
-                    f"{name} {t.dtype}"
-                    for name, t in (("hidden", hidden), ("weight", weight), ("bias", bias))
-                    if t is not None
-                )
+        hidden, weight, bias = (_autocast(t, dtype) for t in (hidden, weight, bias))
+    dtypes = {t.dtype for t in (hidden, weight, bias) if t is not None}
+    if len(dtypes) > 1:
+        raise TypeError(
+            "hidden, weight and bias must have one dtype (or run under torch.autocast), got "
+            + ", ".join(
+                f"{name} {t.dtype}"
+                for name, t in (("hidden", hidden), ("weight", weight), ("bias", bias))
+                if t is not None
             )
+        )
     grad_wanted = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (hidden, weight, bias))
     with torch.autocast(device_type, enabled=False) if autocast else contextlib.nullcontext():
         return _LinearCrossEntropy.apply(
