@@ -444,3 +444,32 @@ def test_hinge_exactly_at_its_margin_has_zero_gradient():
     )
     np.testing.assert_array_equal(g_torch.numpy(), [[0.0, -1 / 3, 0.0]])
     np.testing.assert_allclose(np.asarray(g_jax), [[0.0, -1 / 3, 0.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("class_weight", [None, [1.0, 2.0, 3.0, 0.5, 1.5]])
+@pytest.mark.parametrize("sample_weight", [None, "column", "scalar-array"])
+def test_multi_margin(dtype, p, class_weight, sample_weight, monkeypatch):
+    """torch's multi_margin_loss against the generic formula, values and gradients, with a row
+    exactly at a kink (margin - x_y + x_c = 0: gradient 0 in both)."""
+    raw = rng.normal(size=(6, 5))
+    label = torch.as_tensor(rng.integers(0, 5, size=6))
+    raw[0, (int(label[0]) + 1) % 5] = raw[0, int(label[0])] - 1.0  # the kink
+    x = _tensor(raw, dtype)
+    weights = {
+        None: None,
+        "column": torch.rand(6, 1, dtype=x.dtype) + 0.5,
+        "scalar-array": torch.full((1, 1), 2.0, dtype=x.dtype),
+    }
+    loss = losskit.MultiMarginLoss(p=p, class_weight=class_weight)
+    calls = []
+    real = _fast.torch_multi_margin
+    monkeypatch.setattr(_fast, "torch_multi_margin", lambda *a: calls.append(1) or real(*a))
+
+    def run():
+        return loss(x, label, weights[sample_weight])
+
+    out = run()
+    assert calls == [1] and out.shape == (6,) and out.dtype == x.dtype  # the fast path was taken
+    _same(run, run, (x,), dtype)  # fast, then the generic path (fast paths off)

@@ -143,6 +143,9 @@ def torch_sparse_softmax_ce(
 
     ndim = pred.ndim
     axis = axis % max(ndim, 1)
+    if from_logits and ndim == 2 and axis == 1:
+        # -x[y] as torch's nll_loss (N, C): one kernel each way (the gather below is several)
+        return torch._C._nn.nll_loss(pred, target, None, _NONE, ignore_index)
     if from_logits:
         # -x[y] by one gather, as the generic take_along_axis (nll_loss's backward refuses the
         # non-contiguous input a moved class axis gives)
@@ -157,6 +160,13 @@ def torch_sparse_softmax_ce(
         x, y = torch.movedim(pred, axis, 1), target
     loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, 0.0)
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
+
+
+def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight: Array | None) -> Array:
+    """``sum_{c != y} w_y max(0, margin - x_y + x_c)^p / C`` per row of ``pred`` ``(N, C)``: ``(N,)``."""
+    import torch
+
+    return torch._C._nn.multi_margin_loss(pred, target, p, margin, weight, _NONE)
 
 
 def kl_div_applies(target: Array) -> bool:
@@ -300,6 +310,7 @@ __all__ = [
     "torch_bce_with_logits",
     "torch_logistic",
     "torch_sparse_softmax_ce",
+    "torch_multi_margin",
     "kl_div_applies",
     "torch_kl_div",
     "torch_ctc_loss",

@@ -154,6 +154,25 @@ def _triplet(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     return Inputs(tuple(_f32(rng.normal(size=dims)) for _ in range(3)), (0, 1, 2))
 
 
+def _log_probs(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    n, c = dims
+    return Inputs((_f32(_log_softmax(rng.normal(size=dims) * 2)), rng.integers(0, c, size=n)), (0,))
+
+
+def _multilabel(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    return Inputs((_f32(rng.normal(size=dims) * 2), _f32(rng.integers(0, 2, size=dims))), (0,))
+
+
+def _ranking(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    a, b = _f32(rng.normal(size=dims)), _f32(rng.normal(size=dims))
+    return Inputs((a, b, _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))), (0, 1))
+
+
+def _gaussian(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    mean, target = _f32(rng.normal(size=dims)), _f32(rng.normal(size=dims))
+    return Inputs((mean, target, _f32(rng.uniform(0.1, 2.0, size=dims))), (0, 2))
+
+
 def _ctc(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     n, t, c, s = dims
     label_lengths = rng.integers(max(1, s // 2), s + 1, size=n)
@@ -209,6 +228,16 @@ SPECS: list[Spec] = [
         "margin_ranking", "HingeLoss", {"margin": 1.0}, "elementwise", _signed, "margin_ranking_loss(x, 0, y)",
         "optax.hinge_loss", ("HingeLoss", {"margin": 1.0}),
     ),
+    # the other losses with a torch.nn.functional twin (torch rows only: no optax or Gluon twin)
+    Spec("nll", "NLLLoss", {}, "classes", _log_probs, "nll_loss"),
+    Spec("gaussian_nll", "GaussianNLLLoss", {}, "elementwise", _gaussian, "gaussian_nll_loss"),
+    Spec("multi_margin", "MultiMarginLoss", {}, "classes", _sparse, "multi_margin_loss"),
+    Spec(
+        "multilabel_soft_margin", "MultiLabelSoftMarginLoss", {}, "elementwise", _multilabel,
+        "multilabel_soft_margin_loss",
+    ),
+    Spec("soft_margin_loss", "SoftMarginLoss", {}, "elementwise", _signed, "soft_margin_loss"),
+    Spec("margin_ranking_loss", "MarginRankingLoss", {"margin": 0.5}, "elementwise", _ranking, "margin_ranking_loss"),
 ]  # fmt: skip
 
 
@@ -239,6 +268,12 @@ def torch_references() -> dict[str, Callable[..., Any]]:
         "triplet~": lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=1.0, reduction="none"),
         "soft_margin": lambda x, y, _zero: F.soft_margin_loss(x, y, reduction="none").mean(1),
         "margin_ranking": lambda x, y, zero: F.margin_ranking_loss(x, zero, y, margin=1.0, reduction="none").mean(1),
+        "nll": lambda lp, y: F.nll_loss(lp, y, reduction="none"),
+        "gaussian_nll": lambda p, y, v: F.gaussian_nll_loss(p, y, v, reduction="none").mean(1),
+        "multi_margin": lambda x, y: F.multi_margin_loss(x, y, reduction="none"),
+        "multilabel_soft_margin": lambda x, z: F.multilabel_soft_margin_loss(x, z, reduction="none"),
+        "soft_margin_loss": lambda x, y, _zero: F.soft_margin_loss(x, y, reduction="none").mean(1),
+        "margin_ranking_loss": lambda a, b, y: F.margin_ranking_loss(a, b, y, margin=0.5, reduction="none").mean(1),
     }
 
 

@@ -25,6 +25,7 @@ from .._array import (
     softplus,
     xlogx,
 )
+from .._compile import is_symbolic_number
 from .._core import (
     arrays_in,
     as_array,
@@ -633,6 +634,12 @@ def multi_margin_loss(
     x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, x, "class_weight")
+    if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and not is_symbolic_number(margin):
+        # torch's multi_margin_loss (N, C): the same sum, w[y] after the power, 0 gradient at a kink
+        loss = _fast.torch_multi_margin(x, xp.reshape(index, (-1,)), p, float(margin), w)
+        if getattr(sample_weight, "ndim", 0) == 2:
+            sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above
+        return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
     picked = xp.take_along_axis(x, index, axis=cls)
     hinge = relu(xp, -(picked - margin) + x)  # -(a - m) = m - a exactly: see hinge_loss
     if p == 2:
