@@ -89,8 +89,7 @@ def check_axis_option(axis: Any, name: str = "axis") -> int:
 def check_axis(axis: int, ndim: int) -> int:
     """The class ``axis`` of a ``pred`` with ``ndim`` axes, as a non-negative int (an axis is static:
     a symbolic int from ``torch.compile(dynamic=True)`` is made concrete)."""
-    if not is_integer(axis):
-        raise TypeError(f"axis must be an int, got {axis!r}")
+    check_axis_option(axis)
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis={axis!r} is out of range for pred with {ndim} axes")
     return int(axis) % ndim
@@ -268,11 +267,12 @@ def check_number(
                 raise ValueError(f"{name} must be a number or a 0-d array, got an array of shape {tuple(value.shape)}")
             return value
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = as_number(value)  # a symbolic value (torch.compile) stays one: the bounds become guards
+    # as as_number: a symbolic or traced value (torch.compile) stays one, the bounds become guards,
+    # and only a concrete value's finiteness is checked (math.isfinite cannot take a traced one)
+    concrete = not (is_symbolic_number(value) or torch_compiling())
+    v = float(value) if concrete else value
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)
-    # finiteness of a concrete value only: math.isfinite cannot take one Dynamo is tracing
-    concrete = not (is_symbolic_number(v) or torch_compiling())
     if too_low or too_high or (concrete and not math.isfinite(v)):
         lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
         hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")

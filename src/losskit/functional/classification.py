@@ -25,7 +25,6 @@ from .._array import (
     softplus,
     xlogx,
 )
-from .._compile import is_symbolic_number
 from .._core import (
     arrays_in,
     as_array,
@@ -628,15 +627,16 @@ def multi_margin_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Multi-class hinge: ``sum_{c != y} max(0, margin - x_y + x_c)^p / C``. See :class:`losskit.MultiMarginLoss`."""
-    check_multi_margin(p, margin)
+    margin = check_multi_margin(p, margin)
     check_class_vector(class_weight, "class_weight")
     xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
     x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, x, "class_weight")
-    if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and not is_symbolic_number(margin):
-        # torch's multi_margin_loss (N, C): the same sum, w[y] after the power, 0 gradient at a kink
-        loss = _fast.torch_multi_margin(x, xp.reshape(index, (-1,)), p, float(margin), w)
+    if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and isinstance(margin, float):
+        # torch's multi_margin_loss (N, C): the same sum, w[y] after the power, 0 gradient at a kink;
+        # it takes margin as a concrete float (a dynamic one, under torch.compile, takes the formula)
+        loss = _fast.torch_multi_margin(x, xp.reshape(index, (-1,)), p, margin, w)
         if getattr(sample_weight, "ndim", 0) == 2:
             sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above
         return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
@@ -652,10 +652,11 @@ def multi_margin_loss(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
-def check_multi_margin(p: Any, margin: Any) -> None:
+def check_multi_margin(p: Any, margin: Any) -> Any:
+    """Check ``p`` and ``margin``; return the margin as :func:`check_number` does."""
     if p not in (1, 2) or isinstance(p, bool):
         raise ValueError(f"p must be 1 or 2, got {p!r}")
-    check_number(margin, "margin", low=0.0)
+    return check_number(margin, "margin", low=0.0)
 
 
 def jsd_loss(

@@ -73,15 +73,16 @@ def ctc_loss(
     check_weight(weight)
     check_sample_weight(xp, sample_weight, (n,))
     # -1 pads the labels; the blank (c - 1) may not appear as a label
-    ranges = [(label, -1, c - 1, "label", "labels (-1 for padding, blank = last class excluded)")]
-    if label_lengths is not None:
+    if label_lengths is None:
+        ranges = [(label, -1, c - 1, "label", "labels (-1 for padding, blank = last class excluded)")]
+    else:
         # given lengths: a label within its length must be a class (a -1 there would be read as
         # class 0), what lies past it is never read
         dev = array_api_compat.device(label)
         position = xp.arange(s_max, device=dev)[None, :]
         lengths = array_api_compat.to_device(label_lengths, dev)  # torch takes CPU lengths beside CUDA labels
         label = xp.where(position < lengths[:, None], label, xp.zeros_like(label))
-        ranges[0] = (label, 0, c - 1, "label", "labels within label_lengths (blank = last class excluded)")
+        ranges = [(label, 0, c - 1, "label", "labels within label_lengths (blank = last class excluded)")]
     if pred_lengths is not None:
         ranges.append((pred_lengths, 0, t_max + 1, "pred_lengths", "lengths"))
     if label_lengths is not None:
