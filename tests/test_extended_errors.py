@@ -259,6 +259,35 @@ def test_gaussian_nll_variance_zero_is_clamped_and_finite():
     assert g_var[0, 0] == 0 and g_var[0, 1] == 0  # constant in var below eps (documented)
 
 
+@pytest.mark.parametrize("floor", [[0.5, 2.0, 1e-6], [0.5, 2.0, 3.0], [1e-7, 2.0, 1e-6]], ids=["tie", "above", "below"])
+def test_gaussian_nll_same_whether_the_floor_is_skipped_or_applied(floor):
+    """Eagerly the floor at eps is applied only if the smallest variance is below it; with value
+    checks off (and traced) always. Both give the same values and gradients, at a variance equal
+    to eps too (derivative 1 there), and JAX under jit agrees."""
+    var = torch.tensor([floor], dtype=torch.float64, requires_grad=True)
+    pred = torch.tensor([[1.0, -1.0, 0.5]], dtype=torch.float64, requires_grad=True)
+    label = torch.zeros(1, 3, dtype=torch.float64)
+
+    def run():
+        out = losskit.GaussianNLLLoss()(pred, label, var)
+        return (out, *torch.autograd.grad(out.sum(), (pred, var)))
+
+    eager = run()
+    with losskit.value_checks(False):
+        floored = run()
+    for a, b in zip(eager, floored):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert (eager[2][0] == 0).tolist() == [v < 1e-6 for v in floor]  # no gradient below eps only
+    jax = pytest.importorskip("jax")
+    from backends import to_backend  # float64 JAX (x64 on)
+
+    j_out, j_grad = jax.jit(
+        jax.value_and_grad(lambda p, v: losskit.GaussianNLLLoss()(p, jax.numpy.zeros_like(p), v).sum(), (0, 1))
+    )(to_backend(pred.detach().numpy(), "jax"), to_backend(var.detach().numpy(), "jax"))
+    np.testing.assert_allclose(float(j_out), eager[0].item(), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(j_grad[1]), eager[2].numpy(), rtol=1e-12)
+
+
 def test_dice_of_empty_masks_with_smooth_0():
     pred = torch.zeros(1, 1, 4, dtype=torch.float64, requires_grad=True)  # probabilities 0: empty
     out = losskit.DiceLoss(smooth=0.0, from_logits=False)(pred, torch.zeros(1, 1, 4, dtype=torch.float64))

@@ -473,3 +473,50 @@ def test_multi_margin(dtype, p, class_weight, sample_weight, monkeypatch):
     out = run()
     assert calls == [1] and out.shape == (6,) and out.dtype == x.dtype  # the fast path was taken
     _same(run, run, (x,), dtype)  # fast, then the generic path (fast paths off)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softplus_matches_the_generic_logaddexp_on_both_sides_of_its_threshold(dtype):
+    """torch's ``softplus`` (the fast path of ``_array.softplus``) against the generic
+    ``logaddexp(x, 0)``, values and gradients, to 2 ulps: across the dtype-tied threshold (16.6 for
+    float32, 36.7 for float64; torch's default of 20 would be 5e-13 off at x = 25 in float64, and
+    its gradient 1 instead of 1 - 1.4e-11), at the extremes, and at +-inf."""
+    import array_api_compat
+
+    from losskit._array import softplus
+
+    grid = np.concatenate([np.linspace(-120.0, 120.0, 4801), [15.0, 16.5, 16.7, 20.5, 25.0, 36.6, 36.8, 50.0]])
+    x = _tensor(grid, dtype)
+    xp = array_api_compat.array_namespace(x)
+    got = softplus(xp, x)
+    with _fast.disabled():
+        want = softplus(xp, x)
+    (g_got,) = torch.autograd.grad(got.sum(), x)
+    (g_want,) = torch.autograd.grad(want.sum(), x)
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(got, want, rtol=2 * eps, atol=0.0)
+    torch.testing.assert_close(g_got, g_want, rtol=2 * eps, atol=torch.finfo(dtype).tiny)
+    ends = _tensor([-math.inf, math.inf, math.nan], dtype)
+    torch.testing.assert_close(softplus(xp, ends), torch.tensor([0.0, math.inf, math.nan], dtype=dtype), equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clamp_min_matches_the_generic_where_including_the_tie(dtype):
+    """torch's ``clamp_min`` (the fast path of ``_array.clamp_min``, GaussianNLLLoss's variance
+    floor) against the generic ``where(x < low, low, x)``: the same values, and derivative 1 at the
+    tie and above, 0 below (``maximum`` would give 1/2 at the tie)."""
+    import array_api_compat
+
+    from losskit._array import clamp_min
+
+    low = 0.25
+    x = _tensor([-1.0, 0.0, 0.125, 0.25, 0.5, 3.0], dtype)
+    xp = array_api_compat.array_namespace(x)
+    got = clamp_min(xp, x, low)
+    with _fast.disabled():
+        want = clamp_min(xp, x, low)
+    (g_got,) = torch.autograd.grad(got.sum(), x)
+    (g_want,) = torch.autograd.grad(want.sum(), x)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(g_got, g_want, rtol=0, atol=0)
+    assert g_got.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]

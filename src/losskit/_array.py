@@ -12,7 +12,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from . import _compile
+from . import _compile, _fast
 from ._compile import is_symbolic_number, register_with_dynamo, torch_compiling
 
 Array = Any  # an array of any array-API library (NumPy, PyTorch, JAX, array-api-strict)
@@ -27,6 +27,24 @@ def namespace(*arrays: Any) -> Any:
     Raises ``TypeError`` when the arrays come from different libraries, or when an input is
     not an array at all (a list, say), naming the offending types.
     """
+    # Not cached while torch.compile traces: a dict cache would put a guard on its contents into
+    # the graph, and the first eager call that fills it would recompile.
+    if torch_compiling():
+        return _compiled_namespace(_array_arguments(arrays))
+    # The namespace depends only on the argument types (which of them are arrays, and of which
+    # library): cached per tuple of types, a call skips the filtering and array_namespace's inspection.
+    key = tuple(map(type, arrays))
+    xp = _NAMESPACES.get(key)
+    if xp is None:
+        xp = _lookup(_array_arguments(arrays))  # raises for no array, or arrays of two libraries
+        _NAMESPACES[key] = xp
+    if not _compile._registered:
+        register_with_dynamo()  # an eager call once Dynamo is loaded (see _compile)
+    return xp
+
+
+def _array_arguments(arrays: tuple[Any, ...]) -> list[Any]:
+    """The arguments that are arrays: not ``None``, Python or symbolic numbers, nor NumPy scalars beside arrays."""
     candidates = [
         a for a in arrays if a is not None and not isinstance(a, (int, float, bool)) and not is_symbolic_number(a)
     ]
@@ -35,18 +53,7 @@ def namespace(*arrays: Any) -> Any:
         candidates = [a for a in candidates if not isinstance(a, np.generic)] or candidates[:1]
     if not candidates:
         raise TypeError("losskit: expected at least one array input, got only None or scalars")
-    # The namespace depends only on the array types: cached per tuple of types, a call skips
-    # array_namespace's inspection. Not while torch.compile traces: a dict cache would put a guard
-    # on its contents into the graph, and the first eager call that fills it would recompile.
-    if torch_compiling():
-        return _compiled_namespace(candidates)
-    key = tuple(type(a) for a in candidates)
-    xp = _NAMESPACES.get(key)
-    if xp is None:
-        xp = _NAMESPACES[key] = _lookup(candidates)
-    if not _compile._registered:
-        register_with_dynamo()  # an eager call once Dynamo is loaded (see _compile)
-    return xp
+    return candidates
 
 
 def _compiled_namespace(candidates: list[Any]) -> Any:
@@ -77,14 +84,42 @@ device = array_api_compat.device
 
 
 def is_floating(xp: Any, x: Array) -> bool:
-    return xp.isdtype(x.dtype, "real floating")
+    return dtype_kind(xp, x.dtype) == "real floating"
+
+
+_DTYPE_KINDS = ("bool", "integral", "real floating", "complex floating")
+_KIND_OF: dict[tuple[Any, Any], str] = {}
+_COMPUTE_DTYPE: dict[tuple[Any, Any], Any] = {}
+
+
+def dtype_kind(xp: Any, dtype: Any) -> str:
+    """``'bool'``, ``'integral'``, ``'real floating'`` or ``'complex floating'`` (``'other'`` for
+    anything else): ``xp.isdtype``'s kinds, looked up once per namespace and dtype (``isdtype``
+    and ``finfo`` cost microseconds a call, and every loss asks several times)."""
+    if torch_compiling():  # no guard on the cache's contents in a graph (as in namespace)
+        return _kind(xp, dtype)
+    kind = _KIND_OF.get((xp, dtype))
+    if kind is None:
+        kind = _KIND_OF[xp, dtype] = _kind(xp, dtype)
+    return kind
+
+
+def _kind(xp: Any, dtype: Any) -> str:
+    return next((k for k in _DTYPE_KINDS if xp.isdtype(dtype, k)), "other")
 
 
 def compute_dtype(xp: Any, dtype: Any) -> Any:
     """The dtype a loss computes in: float16/bfloat16 are promoted to float32, others kept."""
-    if xp.finfo(dtype).bits < 32:
-        return xp.float32
-    return dtype
+    if torch_compiling():
+        return _compute_dtype(xp, dtype)
+    result = _COMPUTE_DTYPE.get((xp, dtype))
+    if result is None:
+        result = _COMPUTE_DTYPE[xp, dtype] = _compute_dtype(xp, dtype)
+    return result
+
+
+def _compute_dtype(xp: Any, dtype: Any) -> Any:
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
 
 
 def is_traced(x: Array) -> bool:
@@ -103,11 +138,17 @@ def is_traced(x: Array) -> bool:
 
 
 def _is_vmapped(x: Array) -> bool:
-    import torch
+    global _is_batchedtensor
+    if _is_batchedtensor is None:
+        import torch
 
-    # functorch's own test (private, hence looked up): a tensor inside torch.func.vmap
-    is_batched = getattr(getattr(torch._C, "_functorch", None), "is_batchedtensor", None)
-    return is_batched is not None and bool(is_batched(x))
+        # functorch's own test (private, hence looked up once): a tensor inside torch.func.vmap
+        functorch = getattr(torch._C, "_functorch", None)
+        _is_batchedtensor = getattr(functorch, "is_batchedtensor", None) or (lambda x: False)
+    return bool(_is_batchedtensor(x))
+
+
+_is_batchedtensor: Any = None
 
 
 def index_summaries(xp: Any, arrays: list[Array]) -> list[tuple[bool, int, int]] | None:
@@ -119,24 +160,29 @@ def index_summaries(xp: Any, arrays: list[Array]) -> list[tuple[bool, int, int]]
     three arrays), not one per value. On the CPU reading a value costs no synchronisation, and
     each is read directly (stacking would cost more than it saves).
     """
+    if _reads_are_free(arrays[0]):
+        return [_summary(_index_stats(xp, x)) for x in arrays]
     stats = [_index_stats(xp, x) for x in arrays]
     if not array_api_compat.is_torch_array(arrays[0]) and is_traced(stats[0][0]):
         return None  # computed inside jax.jit from a concrete (captured) array
-    if not _reads_are_free(arrays[0]):
-        stats = _to_host_at_once(xp, stats)
-    summaries = []
-    for values in stats:
-        whole = len(values) == 2 or (
-            bool(values[2]) and math.isfinite(float(values[0])) and math.isfinite(float(values[1]))
-        )
-        summaries.append((whole, int(values[0]), int(values[1])) if whole else (False, 0, 0))
-    return summaries
+    return [_summary(values) for values in _to_host_at_once(xp, stats)]
+
+
+def _summary(values: list[Any]) -> tuple[bool, int, int]:
+    """``(whole, min, max)`` from ``_index_stats``'s values (arrays or Python numbers)."""
+    if len(values) == 2:  # an integer dtype
+        return True, int(values[0]), int(values[1])
+    whole = bool(values[2]) and math.isfinite(float(values[0])) and math.isfinite(float(values[1]))
+    return (True, int(values[0]), int(values[1])) if whole else (False, 0, 0)
 
 
 def _index_stats(xp: Any, x: Array) -> list[Array]:
     """``[min, max]`` of ``x``, and if it is float whether all its values are whole numbers (NaN is
     not; +-inf is, and shows in the min or max)."""
-    lo, hi = x.aminmax() if array_api_compat.is_torch_array(x) else (xp.min(x), xp.max(x))  # torch: one kernel
+    if array_api_compat.is_torch_array(x):
+        lo, hi = x.aminmax()  # one kernel
+        return [lo, hi, (x == x.floor()).all()] if x.is_floating_point() else [lo, hi]
+    lo, hi = xp.min(x), xp.max(x)
     if xp.isdtype(x.dtype, "real floating"):
         return [lo, hi, xp.all(x == xp.floor(x))]
     return [lo, hi]
@@ -167,7 +213,7 @@ def _host_values(x: Array) -> list[Any]:
 def _reads_are_free(x: Array) -> bool:
     """True where turning an array value into a Python number needs no device synchronisation."""
     if array_api_compat.is_torch_array(x):
-        return x.device.type == "cpu"
+        return x.is_cpu
     return array_api_compat.is_numpy_array(x)
 
 
@@ -221,6 +267,8 @@ def softplus(xp: Any, x: Array) -> Array:
     # log(1 + exp(x)) = logaddexp(x, 0): never overflows, and its derivative is sigmoid(x)
     # everywhere. Not max(x, 0) + log1p(exp(-|x|)): at x = 0 that relies on the subgradients of
     # max and abs cancelling, which JAX's do not (it gave 0, not 1/2).
+    if _fast.use_torch(x):
+        return _fast.torch_softplus(x)  # one kernel each way, no zeros array
     return xp.logaddexp(x, xp.zeros_like(x))
 
 
@@ -272,6 +320,20 @@ def relu(xp: Any, x: Array) -> Array:
     if array_api_compat.is_torch_array(x):
         return x.relu()  # one fused kernel forward, one backward (threshold_backward)
     return xp.where(x > 0, x, xp.zeros_like(x))
+
+
+def clamp_min(xp: Any, x: Array, low: Any) -> Array:
+    """``max(x, low)`` for a number ``low``, with derivative 1 where ``x >= low`` (the tie
+    included) and 0 below.
+
+    Not ``xp.maximum``, whose derivative torch and JAX split at a tie; torch's ``clamp_min`` has
+    exactly this derivative in one kernel each way (the generic ``where`` takes three forward).
+    """
+    if _fast.use_torch(x) and isinstance(low, float):
+        # a concrete float only: torch's Scalar argument would fix a symbolic low's value in a
+        # compiled graph (a recompile per value), which the generic formula keeps symbolic
+        return x.clamp_min(low)
+    return xp.where(x < low, xp.zeros_like(x) + low, x)
 
 
 def xlogx(xp: Any, x: Array) -> Array:

@@ -52,6 +52,8 @@ def reshape_to(xp: Any, x: Array, shape: tuple[int, ...], name: str, ref_name: s
 
 def is_real(x: Any) -> bool:
     """A real number (not a bool), or its symbolic stand-in inside a ``torch.compile`` graph."""
+    if type(x) is float or type(x) is int:  # the common case, without the ABC's isinstance
+        return True
     if isinstance(x, numbers.Real):
         return not isinstance(x, bool)
     return is_symbolic_number(x)
@@ -59,6 +61,8 @@ def is_real(x: Any) -> bool:
 
 def is_integer(x: Any) -> bool:
     """An integer (not a bool), or its symbolic stand-in inside a ``torch.compile`` graph."""
+    if type(x) is int:
+        return True
     if isinstance(x, numbers.Integral):
         return not isinstance(x, bool)
     return is_symbolic_number(x) and type(x).__name__ == "SymInt"
@@ -174,6 +178,12 @@ def value_checks(enabled: bool) -> Iterator[None]:
         set_value_checks(previous)
 
 
+def read_value(x: Array) -> float | None:
+    """A 0-d array's value as a float for a value check, or ``None`` where it is not read: traced
+    (``jax.jit``, ``torch.compile``, ``torch.func.vmap``) or value checks off."""
+    return float(x) if _value_checks and not is_traced(x) else None
+
+
 def check_labels_in_range(
     xp: Any, label: Array, low: int, high: int, name: str = "label", what: str = "class indices"
 ) -> None:
@@ -204,6 +214,7 @@ def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
 
 
 def index_dtype(xp: Any) -> Any:
+    """The namespace's default index dtype (int64 for NumPy and torch; JAX's follows x64 mode, so not cached)."""
     return xp.__array_namespace_info__().default_dtypes()["indexing"]
 
 

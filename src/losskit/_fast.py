@@ -117,6 +117,20 @@ def torch_bce_with_logits(pred: Array, label: Array, pos_weight: Array | None = 
     return torch.binary_cross_entropy_with_logits(pred, label, None, pos_weight, _NONE)
 
 
+def torch_softplus(x: Array) -> Array:
+    """``log(1 + exp(x))``, as the generic ``logaddexp(x, 0)``, by torch's fused ``softplus``.
+
+    Its ``threshold`` returns ``x`` itself (gradient 1) above it: tied to the dtype so that it is
+    exact to rounding there, ``log(2 / eps)`` (16.6 for float32, 36.7 for float64), where the
+    dropped ``log1p(exp(-x)) < eps / 2`` is below half an ulp of ``x`` and of the gradient's 1.
+    Below it torch computes ``log1p(exp(x))``, which cannot overflow there.
+    """
+    import torch
+
+    eps = torch.finfo(x.dtype).eps
+    return torch._C._nn.softplus(x, 1.0, math.log(2.0 / eps))
+
+
 def torch_logistic(pred: Array, label: Array, label_format: str) -> Array:
     """``softplus(x) - x z'`` with ``z' = (z + 1) / 2`` for signed labels (``z' = z`` for binary ones).
 

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .. import _fast
-from .._array import Array, abs_, is_traced, log_cosh, namespace, relu
+from .._array import Array, abs_, clamp_min, log_cosh, namespace, relu, size
 from .._core import (
     check_batch_axis,
     check_flag,
@@ -17,6 +17,7 @@ from .._core import (
     float_input,
     is_real,
     like,
+    read_value,
 )
 from ._pointwise import pointwise
 
@@ -191,13 +192,17 @@ def gaussian_nll_loss(
     axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
-    negative = xp.any(v < 0)
-    if not is_traced(negative) and bool(negative):  # skipped under jax.jit / torch.compile
-        raise ValueError("var holds negative values; variances must be non-negative")
-    # clamped at eps as torch does, but not as torch differentiates it: torch clamps a copy under
-    # no_grad, so its gradient passes through the clamp; here the variance below eps gets none,
-    # the loss being constant in it there (a documented deviation, see README)
-    v = xp.where(v < eps, xp.zeros_like(v) + eps, v)
+    # one reduction serves both value checks: a negative variance is an error, and the floor at
+    # eps is the identity, gradient included, unless some variance lies below it (where the
+    # minimum is not read, traced or with value checks off, the floor is always applied)
+    lowest = None if size(v.shape) == 0 else read_value(xp.min(v))
+    if lowest is not None and lowest < 0:
+        raise ValueError(f"var holds negative values (down to {lowest:g}); variances must be non-negative")
+    if lowest is None or lowest < eps:
+        # clamped at eps as torch does, but not as torch differentiates it: torch clamps a copy
+        # under no_grad, so its gradient passes through the clamp; here the variance below eps
+        # gets none, the loss being constant in it there (a documented deviation, see README)
+        v = clamp_min(xp, v, eps)
     loss = 0.5 * (xp.log(v) + xp.square(mean - target) / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
