@@ -198,12 +198,12 @@ def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
     values of all of them reach the host together (one synchronisation on a GPU)."""
     if not _value_checks:
         return
-    checks = tuple(c for c in checks if not is_traced(c[0]) and size(c[0].shape) > 0)
+    checks = tuple(c for c in checks if size(c[0].shape) > 0 and not is_traced(c[0]))
     if not checks:
         return
     # a concrete array captured by jax.jit's function is not a tracer, but what is computed from
     # it there is: index_summaries returns None then
-    summaries = index_summaries(xp, [array for array, *_ in checks])
+    summaries = index_summaries(xp, [check[0] for check in checks])
     if summaries is None:
         return
     for (_, low, high, name, what), (whole, lo, hi) in zip(checks, summaries):

@@ -14,6 +14,7 @@ from .._array import (
     Array,
     broadcasts_to,
     device,
+    dtype_kind,
     log1m_softmax,
     log_sigmoid,
     log_softmax,
@@ -215,7 +216,7 @@ def class_indices(xp: Any, label: Array, pred: Array, axis: int, ignore_index: i
             f"sparse label shape {tuple(label.shape)} does not match pred shape {shape}: expected "
             f"{reduced} (pred's shape without the class axis {axis})"
         )
-    if not xp.isdtype(label.dtype, ("integral", "real floating")):
+    if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
         raise TypeError(f"sparse label must hold class indices (integers), got dtype {label.dtype}")
     if label.ndim != len(reduced):
         label = xp.reshape(label, reduced)
