@@ -328,3 +328,30 @@ def test_segmentation_masks_must_have_pred_shape(loss):
     np.testing.assert_allclose(loss_last(np.moveaxis(pred, 1, -1), mask), loss(pred, np.moveaxis(mask, -1, 1)))
     binary = pred[:, :1]
     np.testing.assert_allclose(loss(binary, mask[..., 0]), loss(binary, mask[..., 0][:, None]))
+
+
+def test_kl_div_zero_target_closed_form_value_and_gradients():
+    """KLDivLoss with a target holding zeros (a one-hot, say): each term t (log t - log q) is 0
+    at t = 0, and the gradient w.r.t. t is log t + 1 - log q where t > 0 and -log q at t = 0 (the
+    limit of the first term's derivative is read as 0 there), finite; w.r.t. log q it is -t.
+    Summed over the classes, as Gluon 1.9.1. Closed form, on torch (the generic path: the target
+    needs a gradient) and on JAX."""
+    logq = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]))
+    t = np.array([[1.0, 0.0, 0.0], [0.0, 0.25, 0.75]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.where(t > 0, t * (np.log(t) - logq), 0.0).sum(1)
+        want_dt = np.where(t > 0, np.log(t) + 1 - logq, -logq)
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(logq, requires_grad=True)
+    y = torch.tensor(t, requires_grad=True)
+    out = losskit.KLDivLoss()(x, y)
+    g_x, g_y = torch.autograd.grad(out.sum(), (x, y))
+    np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(g_y.numpy(), want_dt, rtol=1e-12)
+    np.testing.assert_allclose(g_x.numpy(), -t, rtol=1e-12)
+    jax = pytest.importorskip("jax")
+    j_grad = jax.grad(lambda a, b: losskit.KLDivLoss()(a, b).sum(), (0, 1))(
+        to_backend(logq, "jax"), to_backend(t, "jax")
+    )
+    np.testing.assert_allclose(np.asarray(j_grad[1]), want_dt, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(j_grad[0]), -t, rtol=1e-12)

@@ -343,6 +343,17 @@ def xlogx(xp: Any, x: Array) -> Array:
     return xp.where(positive, x * xp.log(safe), xp.zeros_like(x))
 
 
+def kl_terms(xp: Any, target: Array, log_q: Array) -> Array:
+    """``target * (log(target) - log_q)`` elementwise, the terms of ``KL(target || q)``.
+
+    ``log(target)`` is read as 0 where ``target <= 0``: the term is 0 there (``0 log 0 = 0``) and
+    its gradient finite (``-log_q`` w.r.t. ``target``, as the limit). One log and one ``where``:
+    ``xlogx(target) - target * log_q`` takes two of each, and rounds twice more.
+    """
+    log_target = xp.log(xp.where(target > 0, target, xp.ones_like(target)))
+    return target * (log_target - log_q)
+
+
 def broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
     """True when an array of ``shape`` broadcasts to ``target`` without changing ``target``."""
     if len(shape) > len(target):

@@ -15,6 +15,7 @@ from .._array import (
     broadcasts_to,
     device,
     dtype_kind,
+    kl_terms,
     log1m_softmax,
     log_sigmoid,
     log_softmax,
@@ -564,7 +565,7 @@ def kl_div(
     if _fast.use_torch(logp) and _fast.kl_div_applies(target):
         loss = _fast.torch_kl_div(logp, target)
     else:
-        loss = xlogx(xp, target) - target * logp  # label*log(label) taken as 0 where label = 0
+        loss = kl_terms(xp, target, logp)  # label * (log(label) - logp), 0 where label = 0
     return finish(
         xp,
         loss,

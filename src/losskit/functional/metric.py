@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import Array, device, log_softmax, logsumexp_parts, namespace, relu, xlogx
+from .._array import Array, device, kl_terms, log_softmax, logsumexp_parts, namespace, relu
 from .._core import (
     check_batch_axis,
     check_flag,
@@ -125,7 +125,7 @@ def sdml_loss(
     eye = xp.eye(n, dtype=a.dtype, device=device(a))
     s = smoothing_parameter
     target = eye * (1 - s) + (1 - eye) * (s / (n - 1))
-    kl = xp.sum(xlogx(xp, target) - target * logp, axis=1)
+    kl = xp.sum(kl_terms(xp, target, logp), axis=1)
     return finish(xp, kl, out_dtype=x1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
