@@ -142,6 +142,7 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
     import losskit
     import losskit.functional as LF
     from losskit import _fast
+    from losskit._array import clamp_min, namespace, softplus
 
     if device == "cuda" and not torch.cuda.is_available():
         log("  CUDA is not available to torch: fast-path checks skipped")
@@ -149,6 +150,7 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
     dev = torch.device(device)
     rng = np.random.default_rng(0)
     results: list[dict[str, Any]] = []
+    txp = namespace(torch.zeros(1))
     tol = {torch.float32: 2e-5, torch.bfloat16: 1.6e-2}
 
     def t(x: Any, dtype: Any, grad: bool = True) -> Any:
@@ -259,6 +261,16 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
             lambda: reduce(_fast.torch_kl_div(logp.float(), target.float()), "sum"),
             lambda: LF.kl_div(logp, target),
             [logp],
+        )
+        wide = t(rng.normal(size=(n, d)) * 30, dtype)  # both sides of softplus's threshold
+        compare("softplus", dtype, lambda: softplus(txp, wide.float()), lambda: softplus(txp, wide.float()), [wide])
+        var = t(rng.uniform(0, 2e-6, size=(n, d)), dtype)  # about half below the floor
+        compare(
+            "clamp_min",
+            dtype,
+            lambda: clamp_min(txp, var.float(), 1e-6),
+            lambda: clamp_min(txp, var.float(), 1e-6),
+            [var],
         )
         t_max, nb, cc, s = 40, 8, 12, 10
         ctc_logits = t(rng.normal(size=(t_max, nb, cc)), dtype)

@@ -288,6 +288,31 @@ def test_gaussian_nll_same_whether_the_floor_is_skipped_or_applied(floor):
     np.testing.assert_allclose(np.asarray(j_grad[1]), eager[2].numpy(), rtol=1e-12)
 
 
+def test_gaussian_nll_variance_checks_with_nan_gradients_and_checks_off():
+    """The one minimum that serves both variance checks: read without a gradient (no torch warning
+    about converting a tensor that requires grad); a NaN in it neither hides a negative variance
+    nor turns off the floor of another row; jax.grad (not jit) still reads it; with value checks
+    off nothing is read, negatives pass and every variance is floored."""
+    import warnings
+
+    var = torch.ones(2, 3, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losskit.GaussianNLLLoss()(torch.zeros(2, 3), torch.zeros(2, 3), var)
+    with pytest.raises(ValueError, match="var holds negative values"):
+        losskit.GaussianNLLLoss()(np.zeros((1, 3)), np.zeros((1, 3)), np.array([[np.nan, -1.0, 1.0]]))
+    rows = losskit.GaussianNLLLoss()(np.zeros((3, 1)), np.zeros((3, 1)), np.array([[np.nan], [0.0], [1.0]]))
+    np.testing.assert_allclose(rows[1:], [0.5 * math.log(1e-6), 0.0], rtol=1e-12)  # row 1 floored at eps
+    assert np.isnan(rows[0])
+    with losskit.value_checks(False):
+        unchecked = losskit.GaussianNLLLoss()(np.zeros((1, 2)), np.ones((1, 2)), np.array([[-1.0, 1e-7]]))
+    np.testing.assert_allclose(unchecked, [0.5 * (math.log(1e-6) + 1e6)], rtol=1e-12)
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    with pytest.raises(ValueError, match=r"down to -1\b"):
+        jax.grad(lambda v: F.gaussian_nll_loss(jnp.zeros((1, 3)), jnp.ones((1, 3)), v).sum())(jnp.array([[-1.0, 1, 1]]))
+
+
 def test_dice_of_empty_masks_with_smooth_0():
     pred = torch.zeros(1, 1, 4, dtype=torch.float64, requires_grad=True)  # probabilities 0: empty
     out = losskit.DiceLoss(smooth=0.0, from_logits=False)(pred, torch.zeros(1, 1, 4, dtype=torch.float64))

@@ -124,6 +124,11 @@ def torch_softplus(x: Array) -> Array:
     exact to rounding there, ``log(2 / eps)`` (16.6 for float32, 36.7 for float64), where the
     dropped ``log1p(exp(-x)) < eps / 2`` is below half an ulp of ``x`` and of the gradient's 1.
     Below it torch computes ``log1p(exp(x))``, which cannot overflow there.
+
+    Second derivatives are torch's softplus's, as those of its ``binary_cross_entropy_with_logits``:
+    ``sigmoid(x)(1 - sigmoid(x))`` loses relative precision as ``x`` grows (1e-3 at 10 in
+    float32) and is 0 above the threshold, where it is below ``eps``; JAX's ``logaddexp`` (the
+    generic path there) does the same in float32.
     """
     import torch
 

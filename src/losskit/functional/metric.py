@@ -57,7 +57,8 @@ _NORM_EPS_SQ = 1e-24
 
 def cosine_similarity(xp: Any, a: Array, b: Array, axis: int = -1) -> Array:
     dot = xp.sum(a * b, axis=axis)
-    sq = xp.sum(xp.square(a), axis=axis) * xp.sum(xp.square(b), axis=axis)
+    # a * a, not square: torch differentiates square (pow) through an extra full-size pow and copy
+    sq = xp.sum(a * a, axis=axis) * xp.sum(b * b, axis=axis)
     return dot / xp.sqrt(xp.maximum(sq, xp.full_like(sq, _NORM_EPS_SQ)))
 
 

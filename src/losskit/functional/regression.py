@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .. import _fast
-from .._array import Array, abs_, clamp_min, log_cosh, namespace, relu, size
+from .._array import Array, abs_, clamp_min, log_cosh, namespace, relu, size, stop_gradient
 from .._core import (
     check_batch_axis,
     check_flag,
@@ -192,18 +192,21 @@ def gaussian_nll_loss(
     axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
-    # one reduction serves both value checks: a negative variance is an error, and the floor at
-    # eps is the identity, gradient included, unless some variance lies below it (where the
-    # minimum is not read, traced or with value checks off, the floor is always applied)
-    lowest = None if size(v.shape) == 0 else read_value(xp.min(v))
-    if lowest is not None and lowest < 0:
-        raise ValueError(f"var holds negative values (down to {lowest:g}); variances must be non-negative")
-    if lowest is None or lowest < eps:
+    # One reduction, read once, serves both value checks: a negative variance is an error, and
+    # the floor at eps is the identity, gradient included, where every variance is at least eps,
+    # so it is skipped then. A NaN hides in the minimum: then the floor is applied and negatives
+    # are looked for elementwise. Not read (traced, or value checks off): always the floor.
+    lowest = None if size(v.shape) == 0 else read_value(xp.min(stop_gradient(v)))
+    if lowest is not None and not lowest >= 0 and (lowest < 0 or bool(xp.any(v < 0))):
+        down_to = f" (down to {lowest:g})" if lowest < 0 else ""
+        raise ValueError(f"var holds negative values{down_to}; variances must be non-negative")
+    if lowest is None or not lowest >= eps:
         # clamped at eps as torch does, but not as torch differentiates it: torch clamps a copy
         # under no_grad, so its gradient passes through the clamp; here the variance below eps
         # gets none, the loss being constant in it there (a documented deviation, see README)
         v = clamp_min(xp, v, eps)
-    loss = 0.5 * (xp.log(v) + xp.square(mean - target) / v)
+    diff = mean - target
+    loss = 0.5 * (xp.log(v) + diff * diff / v)  # diff * diff: torch differentiates square via pow, slower
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
