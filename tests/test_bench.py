@@ -99,3 +99,16 @@ def test_sizes_follow_the_issue():
     assert bench.sizes("classes", "large", 1.0) == (4096, 32768)
     assert bench.sizes("elementwise", "small", 1.0)[0] == 64
     assert bench.sizes("classes", "large", 0.125) == (512, 32768)
+
+
+def test_compile_rows_pass_the_self_check():
+    """``--compile`` times both sides under torch.compile after the same self-check: every
+    input's gradient in one backward pass per graph (a retained graph is refused by a compiled
+    backward's donated buffers; the rows errored when the check asked for one)."""
+    ns = bench.build_parser().parse_args(["--backends", "torch", "--losses", "l1", "--compile", *FAST])
+    report = bench.run_benchmarks(bench.options_from(ns))
+    rows = {r["backend"]: r for r in report["results"]}
+    assert set(rows) == {"torch", "torch-compile"}
+    for row in rows.values():
+        assert row["error"] is None, row["error"]
+        assert row["check"] <= 2e-4 and row["losskit_ms"] > 0
