@@ -288,3 +288,21 @@ def test_fused_linear_cross_entropy_with_a_dynamic_z_loss():
     compiled = torch.compile(lambda h, w, y, z: linear_cross_entropy(h, w, y, z_loss=z), fullgraph=True, dynamic=True)
     for z in (1e-4, 2e-4):
         torch.testing.assert_close(compiled(h, w, y, z), linear_cross_entropy(h, w, y, z_loss=z))
+
+
+def test_logistic_compiles_its_formula_not_the_fused_bce():
+    """Eager LogisticLoss takes torch's fused binary_cross_entropy_with_logits; a compiled graph
+    gets the formula (softplus(x) - x z'), which inductor fuses into less (benchmarks/RESULTS.md):
+    the AOT forward graph holds a softplus and no BCE op, and equals eager."""
+    torch = pytest.importorskip("torch")
+    from torch._dynamo.testing import AotEagerAndRecordGraphs
+
+    torch._dynamo.reset()
+    backend = AotEagerAndRecordGraphs()
+    loss = losskit.LogisticLoss()
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[1.0, -1.0, 1.0]] * 4, dtype=torch.float64)
+    got = torch.compile(lambda a, b: loss(a, b), backend=backend, fullgraph=True)(x, y)
+    code = backend.fw_graphs[0].code
+    assert "softplus" in code and "binary_cross_entropy" not in code
+    torch.testing.assert_close(got, loss(x, y), rtol=1e-12, atol=0)

@@ -355,3 +355,29 @@ def test_kl_div_zero_target_closed_form_value_and_gradients():
     )
     np.testing.assert_allclose(np.asarray(j_grad[1]), want_dt, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(j_grad[0]), -t, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_cosine_embedding_mixed_float_dtypes_compute_in_the_wider(backend):
+    """A float64 input1 beside a float32 input2 is not rounded to float32 (it was: Gluon's
+    reshape_like cast input1 to input2's dtype): the loss equals the float64 computation and comes
+    back in float64, as torch's cosine_embedding_loss (and in input2's dtype when they agree)."""
+    rng = np.random.default_rng(5)
+    a64 = rng.normal(size=(4, 6)) * (1 + 1e-9)  # digits float32 cannot hold
+    b = rng.normal(size=(4, 6)).astype(np.float32)
+    label = np.array([1.0, -1.0, 1.0, -1.0])
+    want = losskit.CosineEmbeddingLoss()(a64, b.astype(np.float64), label)
+    got = losskit.CosineEmbeddingLoss()(
+        to_backend(a64, backend, "float64"), to_backend(b, backend, "float32"), to_backend(label, backend)
+    )
+    assert str(got.dtype).endswith("float64")
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-13)
+    if backend == "torch":
+        import torch
+
+        ref = torch.nn.functional.cosine_embedding_loss(
+            torch.as_tensor(a64), torch.as_tensor(b), torch.as_tensor(label), reduction="none"
+        )
+        assert ref.dtype == got.dtype
+        # torch sums |input2|^2 in input2's float32 before promoting: equal to float32 rounding
+        np.testing.assert_allclose(to_numpy(got), ref.numpy(), rtol=1e-6)

@@ -27,6 +27,7 @@ from .._array import (
     softplus,
     xlogx,
 )
+from .._compile import torch_compiling
 from .._core import (
     arrays_in,
     as_array,
@@ -138,7 +139,13 @@ def logistic_loss(
     def fast(x: Array, z: Array) -> Array:
         return _fast.torch_logistic(x, z, label_format)
 
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=fast)
+    # eager, torch's fused binary_cross_entropy_with_logits is one kernel each way; inductor
+    # compiles the formula (a fused softplus) into less than that op's decomposition (5.0 against
+    # 5.5 ms, 256x4096 fwd + bwd on a CPU core), so a compiled graph gets the formula
+    compiled = torch_compiling()
+    return pointwise(
+        formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=None if compiled else fast
+    )
 
 
 def check_label_format(label_format: str) -> None:

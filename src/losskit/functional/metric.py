@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import Array, device, kl_terms, log_softmax, logsumexp_parts, namespace, relu
+from .._array import Array, compute_dtype, device, is_floating, kl_terms, log_softmax, logsumexp_parts, namespace, relu
 from .._core import (
     check_batch_axis,
     check_flag,
@@ -76,6 +76,13 @@ def cosine_embedding_loss(
     margin = check_number(margin, "margin", array_ok=True)
     xp = namespace(input1, input2, label, sample_weight)
     b = float_input(xp, input2, "input2")
+    out_dtype = input2.dtype
+    if is_floating(xp, input1) and input1.dtype != input2.dtype:
+        # the wider of two float dtypes, as torch's cosine_embedding_loss: a float64 input1 is not
+        # rounded to input2's float32 (Gluon's reshape_like takes only input2's shape from it)
+        out_dtype = xp.result_type(input1.dtype, input2.dtype)
+        wide = compute_dtype(xp, out_dtype)
+        b = b if b.dtype == wide else xp.astype(b, wide)
     a = like(xp, input1, b, "input1", "input2")
     if input2.ndim < 1:
         raise ValueError("input1 and input2 need at least one axis (the vector axis, last)")
@@ -91,7 +98,7 @@ def cosine_embedding_loss(
     cos = cosine_similarity(xp, a, b)
     zero = xp.zeros_like(cos)
     loss = xp.where(y == 1, 1 - cos, zero) + xp.where(y == -1, relu(xp, cos - margin), zero)
-    return finish(xp, loss, out_dtype=input2.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
 def sdml_loss(

@@ -54,7 +54,8 @@ class CosineEmbeddingLoss(Loss):
         - input1, input2: ``(N, D)`` (vectors along the last axis), the same number of elements.
         - label: ``(N,)`` of 1 and -1.
         - sample_weight: ``(N,)``.
-        - output: ``(N,)`` (MXNet 1.9.1 returned ``(N, 1)``; this follows MXNet 2.x).
+        - output: ``(N,)`` (MXNet 1.9.1 returned ``(N, 1)``; this follows MXNet 2.x), in the
+          wider dtype of ``input1`` and ``input2`` when both are float (as torch).
 
     Stability: the norm product is floored at 1e-12, computed as
     ``sqrt(max(|a|^2 |b|^2, 1e-24))`` so that a zero vector gets a finite gradient, never NaN
