@@ -94,7 +94,8 @@ def test_jax_matches_torch_values_and_gradients():
 
         out = f(hj, wj, bj)
         np.testing.assert_allclose(to_numpy(jax.jit(f)(hj, wj, bj)), to_numpy(out), rtol=1e-12)
-        weights = jnp.arange(out.size, dtype=out.dtype).reshape(out.shape)
+        # a cotangent other than 1 (and not 0: arange from 0 made the scalar cases' gradients all 0)
+        weights = jnp.arange(2, out.size + 2, dtype=out.dtype).reshape(out.shape)
         gj = jax.grad(lambda *a, wts=weights: (f(*a) * wts).sum(), argnums=(0, 1, 2))(hj, wj, bj)
         ht, wt, bt = (t.clone().requires_grad_() for t in (h, w, b))
         ref = _reference(ht, wt, bt, y, reduction, 1e-3)

@@ -1,9 +1,15 @@
 """JAX path of :func:`losskit.fused.linear_cross_entropy`: a ``jax.custom_vjp`` over ``lax.scan``.
 
 The scan runs the chunks one after another, so XLA holds one chunk of ``(chunk, V)`` logits at
-a time (an unrolled Python loop lets it schedule every chunk at once). The backward pass
-recomputes each chunk's logits from the saved log-sum-exp. Tokens are padded up to a whole
-number of chunks with ignored rows.
+a time (an unrolled Python loop lets it schedule every chunk at once). Tokens are padded up to
+a whole number of chunks with ignored rows.
+
+For a scalar loss (``'mean'``, ``'sum'``) the forward rule of the VJP forms the gradients while
+each chunk's logits are at hand, for a unit cotangent, and the backward rule only scales them
+(Liger-Kernel's scheme, as the torch path): three matmuls per chunk, as the unfused head, where
+recomputing the logits in the backward pass takes four. ``'none'`` keeps the recomputation (the
+cotangent differs per row). Evaluating the loss without differentiating it runs the primal
+function, which forms no gradient.
 """
 
 from __future__ import annotations
@@ -32,75 +38,115 @@ def _chunked(x: jax.Array, chunk: int, fill) -> jax.Array:
     return x.reshape(-1, chunk, *x.shape[1:])
 
 
-def _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):
+def _unchunked(x: jax.Array, n: int) -> jax.Array:
+    return x.reshape(-1, *x.shape[2:])[:n]
+
+
+def _grad_logits(z, lse, y, scale, z_loss):
+    """d loss / d logits of one chunk: ``(softmax (1 + 2 z lse) - onehot(y)) * scale`` per row."""
+    probs = jnp.exp(z - lse[:, None])  # softmax = exp(logits - logsumexp)
+    if z_loss:
+        probs = probs * (1 + 2 * z_loss * lse[:, None])  # d(z lse^2)/dlogits = 2 z lse softmax
+    # where, not only * scale: the rows padding the last chunk (h = 0, lse = 0) can overflow
+    # exp(bias - 0) to inf, and inf * 0 = NaN would reach grad_weight and grad_bias
+    onehot = jax.nn.one_hot(y, z.shape[1], dtype=z.dtype)
+    return jnp.where(scale[:, None] != 0, (probs - onehot) * scale[:, None], 0.0)
+
+
+def _gradient_step(carry, g, h, weight):
+    """Add one chunk's ``g`` to ``(grad_weight, grad_bias)``; return them and the chunk's grad_hidden."""
+    grad_weight, grad_bias = carry
+    g_in = g.astype(h.dtype)
+    grad_h = jnp.matmul(g_in, weight, preferred_element_type=g.dtype).astype(h.dtype)
+    grad_weight = grad_weight + jnp.matmul(g_in.T, h, preferred_element_type=g.dtype)
+    if grad_bias is not None:
+        grad_bias = grad_bias + jnp.sum(g, axis=0)
+    return (grad_weight, grad_bias), grad_h
+
+
+def _zero_grads(weight, bias, acc):
+    return jnp.zeros(weight.shape, acc), jnp.zeros(weight.shape[0], acc) if bias is not None else None
+
+
+def _reduce(loss, valid, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return jnp.sum(loss)
+    count = jnp.sum(valid)
+    return jnp.where(count > 0, jnp.sum(loss) / jnp.maximum(count, 1), 0.0)
+
+
+def _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, with_grads):
+    """The loss and ``(residuals)``; with ``with_grads`` (a scalar reduction) the residuals are the
+    gradients for a unit cotangent, formed in the same scan."""
     n = hidden.shape[0]
+    acc = _acc(hidden.dtype)
     valid = label != ignore_index
     safe = jnp.where(valid, label, 0)
+    # d total / d loss_i: 1 for 'sum', 1 / count for 'mean', 0 for ignored rows
+    per_row = 1.0 if reduction == "sum" else 1.0 / jnp.maximum(jnp.sum(valid), 1).astype(acc)
+    row_scale = jnp.where(valid, per_row, 0.0).astype(acc)
 
-    def step(_, xs):
-        h, y = xs
+    def step(carry, xs):
+        h, y, scale = xs
         z = _logits(h, weight, bias)
         lse = jax.nn.logsumexp(z, axis=1)
         target = jnp.take_along_axis(z, y[:, None], axis=1)[:, 0]
-        return None, (lse - target + z_loss * lse * lse, lse)
+        out = (lse - target + z_loss * lse * lse, lse)
+        if not with_grads:
+            return carry, out
+        carry, grad_h = _gradient_step(carry, _grad_logits(z, lse, y, scale, z_loss), h, weight)
+        return carry, (*out, grad_h)
 
-    _, (loss, lse) = jax.lax.scan(step, None, (_chunked(hidden, chunk, 0), _chunked(safe, chunk, 0)))
-    loss, lse = loss.reshape(-1)[:n], lse.reshape(-1)[:n]
-    loss = jnp.where(valid, loss, 0.0)
-    count = jnp.sum(valid)
-    if reduction == "none":
-        out = loss
-    elif reduction == "sum":
-        out = jnp.sum(loss)
-    else:
-        out = jnp.where(count > 0, jnp.sum(loss) / jnp.maximum(count, 1), 0.0)
-    return out, (hidden, weight, bias, safe, valid, lse, count)
+    xs = (_chunked(hidden, chunk, 0), _chunked(safe, chunk, 0), _chunked(row_scale, chunk, 0.0))
+    init = _zero_grads(weight, bias, acc) if with_grads else None
+    carry, outs = jax.lax.scan(step, init, xs)
+    loss = jnp.where(valid, _unchunked(outs[0], n), 0.0)
+    out = _reduce(loss, valid, reduction)
+    if with_grads:  # kept in the primals' dtypes until the cotangent scales them (as the torch path)
+        return out, _cast(_unchunked(outs[2], n), *carry, hidden, weight, bias)[:3]
+    return out, (hidden, weight, bias, safe, valid, _unchunked(outs[1], n))
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
 def _linear_cross_entropy(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):
-    return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk)[0]
+    return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, with_grads=False)[0]
 
 
-def _backward(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
-    hidden, weight, bias, safe, valid, lse_all, count = residuals
-    n, vocab = hidden.shape[0], weight.shape[0]
-    acc = _acc(hidden.dtype)
-    go = grad_out.astype(acc)
-    if reduction == "mean":
-        go = go / jnp.maximum(count, 1)
-    row_scale = jnp.where(valid, jnp.broadcast_to(go, valid.shape), 0.0)
+def _forward_rule(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):
+    return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, reduction != "none")
+
+
+def _backward_rule(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
+    if reduction != "none":  # formed by the forward rule for a unit cotangent: scale them
+        return (*(None if g is None else g * grad_out.astype(g.dtype) for g in residuals), None)
+    hidden, weight, bias, safe, valid, lse_all = residuals
+    n = hidden.shape[0]
+    row_scale = jnp.where(valid, grad_out.astype(lse_all.dtype), 0.0)  # one cotangent per row
 
     def step(carry, xs):
-        grad_weight, grad_bias = carry
         h, y, lse, scale = xs
-        probs = jnp.exp(_logits(h, weight, bias) - lse[:, None])  # softmax = exp(logits - logsumexp)
-        if z_loss:
-            probs = probs * (1 + 2 * z_loss * lse[:, None])  # d(z lse^2)/dlogits = 2 z lse softmax
-        # where, not only * scale: the rows padding the last chunk (h = 0, lse = 0) can overflow
-        # exp(bias - 0) to inf, and inf * 0 = NaN would reach grad_weight and grad_bias
-        g = jnp.where(scale[:, None] != 0, (probs - jax.nn.one_hot(y, vocab, dtype=acc)) * scale[:, None], 0.0)
-        g_in = g.astype(hidden.dtype)
-        grad_h = jnp.matmul(g_in, weight, preferred_element_type=acc).astype(hidden.dtype)
-        grad_weight = grad_weight + jnp.matmul(g_in.T, h, preferred_element_type=acc)
-        if grad_bias is not None:
-            grad_bias = grad_bias + jnp.sum(g, axis=0)
-        return (grad_weight, grad_bias), grad_h
+        g = _grad_logits(_logits(h, weight, bias), lse, y, scale, z_loss)
+        return _gradient_step(carry, g, h, weight)
 
-    init = (jnp.zeros(weight.shape, acc), jnp.zeros(vocab, acc) if bias is not None else None)
     xs = (
         _chunked(hidden, chunk, 0),
         _chunked(safe, chunk, 0),
         _chunked(lse_all, chunk, 0.0),
         _chunked(row_scale, chunk, 0.0),
     )
-    (grad_weight, grad_bias), grad_hidden = jax.lax.scan(step, init, xs)
-    grad_hidden = grad_hidden.reshape(-1, hidden.shape[1])[:n]
-    gb = grad_bias.astype(bias.dtype) if bias is not None else None
-    return grad_hidden, grad_weight.astype(weight.dtype), gb, None
+    (grad_weight, grad_bias), grad_hidden = jax.lax.scan(step, _zero_grads(weight, bias, lse_all.dtype), xs)
+    return _cast(_unchunked(grad_hidden, n), grad_weight, grad_bias, hidden, weight, bias)
 
 
-_linear_cross_entropy.defvjp(lambda *args: _forward(*args), _backward)
+def _cast(grad_hidden, grad_weight, grad_bias, hidden, weight, bias):
+    """The cotangents in their primals' dtypes (accumulated in float32 or wider); none for the label."""
+    gb = None if bias is None else grad_bias.astype(bias.dtype)
+    return grad_hidden.astype(hidden.dtype), grad_weight.astype(weight.dtype), gb, None
+
+
+_linear_cross_entropy.defvjp(_forward_rule, _backward_rule)
 
 
 def linear_cross_entropy_jax(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):

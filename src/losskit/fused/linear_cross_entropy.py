@@ -8,8 +8,9 @@ log-sum-exp (``exp(logits - lse)``) and multiplied straight into ``grad_hidden``
 ``grad_weight``.
 
 With ``reduction='mean'`` or ``'sum'`` and a scalar upstream gradient, the gradients are
-computed during the forward pass (as Liger-Kernel does) and only scaled by the backward pass:
-three matrix products per chunk instead of four. With ``reduction='none'`` the upstream
+computed during the forward pass (as Liger-Kernel does; on JAX in the VJP's forward rule, so that
+evaluating the loss alone forms none) and only scaled by the backward pass: three matrix
+products per chunk instead of four. With ``reduction='none'`` the upstream
 gradient differs per token, so the backward pass recomputes the logits (as Cut Cross-Entropy
 does).
 
