@@ -92,16 +92,22 @@ _KIND_OF: dict[tuple[Any, Any], str] = {}
 _COMPUTE_DTYPE: dict[tuple[Any, Any], Any] = {}
 
 
+def _per_dtype(cache: dict[tuple[Any, Any], Any], compute: Any, xp: Any, dtype: Any) -> Any:
+    """``compute(xp, dtype)``, remembered per namespace and dtype (``isdtype`` and ``finfo`` cost
+    microseconds a call, and every loss asks several times). Not while torch.compile traces: no
+    guard on the cache's contents in a graph (as in :func:`namespace`)."""
+    if torch_compiling():
+        return compute(xp, dtype)
+    value = cache.get((xp, dtype))
+    if value is None:
+        value = cache[xp, dtype] = compute(xp, dtype)
+    return value
+
+
 def dtype_kind(xp: Any, dtype: Any) -> str:
     """``'bool'``, ``'integral'``, ``'real floating'`` or ``'complex floating'`` (``'other'`` for
-    anything else): ``xp.isdtype``'s kinds, looked up once per namespace and dtype (``isdtype``
-    and ``finfo`` cost microseconds a call, and every loss asks several times)."""
-    if torch_compiling():  # no guard on the cache's contents in a graph (as in namespace)
-        return _kind(xp, dtype)
-    kind = _KIND_OF.get((xp, dtype))
-    if kind is None:
-        kind = _KIND_OF[xp, dtype] = _kind(xp, dtype)
-    return kind
+    anything else): ``xp.isdtype``'s kinds."""
+    return _per_dtype(_KIND_OF, _kind, xp, dtype)
 
 
 def _kind(xp: Any, dtype: Any) -> str:
@@ -110,12 +116,7 @@ def _kind(xp: Any, dtype: Any) -> str:
 
 def compute_dtype(xp: Any, dtype: Any) -> Any:
     """The dtype a loss computes in: float16/bfloat16 are promoted to float32, others kept."""
-    if torch_compiling():
-        return _compute_dtype(xp, dtype)
-    result = _COMPUTE_DTYPE.get((xp, dtype))
-    if result is None:
-        result = _COMPUTE_DTYPE[xp, dtype] = _compute_dtype(xp, dtype)
-    return result
+    return _per_dtype(_COMPUTE_DTYPE, _compute_dtype, xp, dtype)
 
 
 def _compute_dtype(xp: Any, dtype: Any) -> Any:
