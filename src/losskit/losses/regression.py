@@ -218,7 +218,9 @@ class GaussianNLLLoss(Loss):
     default) before the log and the division. Below ``eps`` the loss is constant in ``var``
     and its gradient there is 0; PyTorch passes the gradient at the clamped value through
     instead. Values agree everywhere, gradients wherever ``var >= eps``. Negative variances raise
-    ``ValueError`` on eager arrays.
+    ``ValueError`` on eager arrays with value checks on (:func:`losskit.set_value_checks`); the
+    one ``min(var)`` that check reads also skips the clamp, an identity then, when no variance
+    lies below ``eps``.
 
     >>> import numpy as np, losskit
     >>> losskit.GaussianNLLLoss()(np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)))  # (log 1 + 1) / 2
