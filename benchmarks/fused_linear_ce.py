@@ -139,10 +139,12 @@ def time_jax(n: int, d: int, v: int, rounds: int, dtype_name: str) -> dict:
         return {"skipped": str(exc)}
     key = jax.random.PRNGKey(0)
     k1, k2, k3 = jax.random.split(key, 3)
+    if dtype_name == "float64":
+        jax.config.update("jax_enable_x64", True)  # else float64 arrays are silently float32
     dtype = getattr(jnp, dtype_name)  # the --dtype of the torch rows (it was always bfloat16)
     h = (jax.random.normal(k1, (n, d)) / d**0.25).astype(dtype)
     w = (jax.random.normal(k2, (v, d)) / d**0.25).astype(dtype)
-    y = jax.random.randint(k3, (n,), 0, v)
+    y = jax.random.randint(k3, (n,), 0, v).at[::17].set(-100)  # ignored tokens, as the torch rows
 
     def naive(h, w):
         logits = jnp.matmul(h, w.T, preferred_element_type=jnp.float32)

@@ -164,6 +164,31 @@ def test_torch_compile_number_option_changing_between_calls(case, option, values
         assert counter.frame_count <= 2, f"{counter.frame_count} compilations for three values of {option}"
 
 
+@pytest.mark.parametrize("case", PARAMS)
+def test_torch_compile_where_is_compiling_is_false_in_aot(case, monkeypatch):
+    """Before pytorch#184614 (2026) torch.compiler.is_compiling() was False while AOTAutograd ran
+    a graph node's Python on fake tensors: losskit's value checks then read a fake tensor and
+    the compile failed (cross-entropy, NLL, Gaussian NLL, CTC). Simulated here by taking that
+    change out; losskit also asks for the compile's TracingContext, so every loss still
+    compiles whole, forward and backward, and equals eager."""
+    torch = pytest.importorskip("torch")
+    import contextlib
+
+    monkeypatch.setattr(torch.compiler, "_compile_session_context", contextlib.nullcontext)
+    torch._dynamo.reset()
+    loss = losskit.get_loss(case.loss, **case.init)
+    args = _inputs(case, "torch", 0, "float64")
+    for i in case.float_args:
+        args[i].requires_grad_(True)
+    leaves = [args[i] for i in case.float_args]
+    got = torch.compile(lambda *a: loss(*a, **case.call_kwargs), backend="aot_eager", fullgraph=True)(*args)
+    want = loss(*args, **case.call_kwargs)
+    _close(got, want, 1e-10)
+    for g, w in zip(torch.autograd.grad(got.sum(), leaves), torch.autograd.grad(want.sum(), leaves)):
+        _close(g, w, 1e-10)
+    torch._dynamo.reset()
+
+
 _BEFORE_DYNAMO = """
 import sys
 import losskit

@@ -38,9 +38,22 @@ _registered = False
 
 
 def torch_compiling() -> bool:
-    """True while ``torch.compile`` traces (without importing torch when it is not loaded)."""
+    """True while ``torch.compile`` traces (without importing torch when it is not loaded).
+
+    That is Dynamo's symbolic pass, and the passes after it that run Python on fake tensors:
+    AOTAutograd runs a function of :mod:`losskit.functional` (a graph node, see
+    :func:`register_with_dynamo`) to trace it. ``torch.compiler.is_compiling()`` is True in all
+    of them only in recent torch (pytorch#184614, 2026), False in AOTAutograd's before, where
+    the value checks would then read a fake tensor and fail the compile; the compile's
+    ``TracingContext`` is active in all of them in every torch that losskit supports.
+    """
     torch = sys.modules.get("torch")  # never imports torch
-    return torch is not None and bool(torch.compiler.is_compiling())
+    if torch is None:
+        return False
+    if torch.compiler.is_compiling():
+        return True
+    guards = sys.modules.get("torch._guards")
+    return guards is not None and guards.TracingContext.try_get() is not None
 
 
 def is_symbolic_number(x: Any) -> bool:

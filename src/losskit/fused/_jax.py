@@ -114,16 +114,27 @@ def _linear_cross_entropy(hidden, weight, bias, label, ignore_index, z_loss, red
     return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, with_grads=False)[0]
 
 
+def _grads_in_forward(reduction, *arrays) -> bool:
+    """A scalar loss's gradients are formed in the forward rule, except in float16: its range
+    cannot hold a gradient formed before the cotangent scales it (a loss scale of 2**14 would
+    find it underflowed, a large 'sum' overflowed). float16 recomputes, the cotangent first."""
+    return reduction != "none" and all(a is None or a.dtype != jnp.float16 for a in arrays)
+
+
 def _forward_rule(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):
-    return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, reduction != "none")
+    eager = _grads_in_forward(reduction, hidden, weight, bias)
+    return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, eager)
 
 
 def _backward_rule(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
-    if reduction != "none":  # formed by the forward rule for a unit cotangent: scale them
+    if len(residuals) == 3:  # formed by the forward rule for a unit cotangent: scale them
         return (*(None if g is None else g * grad_out.astype(g.dtype) for g in residuals), None)
     hidden, weight, bias, safe, valid, lse_all = residuals
     n = hidden.shape[0]
-    row_scale = jnp.where(valid, grad_out.astype(lse_all.dtype), 0.0)  # one cotangent per row
+    # one cotangent per row ('none'), or the scalar one times d total / d loss_i (float16)
+    row_scale = jnp.where(valid, grad_out.astype(lse_all.dtype), 0.0)
+    if reduction == "mean":
+        row_scale = row_scale / jnp.maximum(jnp.sum(valid), 1).astype(lse_all.dtype)
 
     def step(carry, xs):
         h, y, lse, scale = xs

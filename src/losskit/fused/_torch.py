@@ -106,7 +106,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         scale = one / valid.sum().clamp(min=1).to(acc) if reduction == "mean" else one
         # grad mode is off inside forward: whether a gradient will be asked for was read by the caller
         # (under no_grad, needs_input_grad still says which inputs require one)
-        eager = reduction != "none" and grad_wanted
+        # float16 is left out: its range cannot hold a gradient formed before the upstream
+        # gradient scales it (a loss scale of 2**14 would find it underflowed, a large 'sum'
+        # overflowed); it recomputes in backward, the upstream gradient first
+        eager = reduction != "none" and grad_wanted and torch.float16 not in (hidden.dtype, weight.dtype)
         loss = torch.empty(n, dtype=acc, device=hidden.device)
         lse_all = torch.empty(n, dtype=acc, device=hidden.device)
         if eager:
@@ -124,7 +127,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         if eager:
             ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         else:
-            ctx.save_for_backward(hidden, weight, bias, safe, valid, lse_all)
+            ctx.save_for_backward(hidden, weight, bias, safe, valid, lse_all, scale)
         ctx.eager, ctx.z_loss, ctx.chunk, ctx.weight_dtype = eager, z_loss, chunk, weight.dtype
         if reduction == "none":
             return loss
@@ -143,9 +146,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 for t in (grad_hidden, grad_weight, grad_bias)
             )
             return *grads, *(None,) * 6
-        hidden, weight, bias, safe, valid, lse_all = ctx.saved_tensors
+        hidden, weight, bias, safe, valid, lse_all, scale = ctx.saved_tensors
         grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, lse_all.dtype)
         go = grad_out.to(lse_all.dtype)
+        if go.ndim == 0:  # a scalar loss in float16: the upstream gradient times d total / d loss_i
+            go = (go * scale).expand(hidden.shape[0])
         for start in range(0, hidden.shape[0], ctx.chunk):
             stop = min(start + ctx.chunk, hidden.shape[0])
             logits = _chunk_logits(hidden[start:stop], weight, bias)
