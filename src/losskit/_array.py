@@ -13,7 +13,7 @@ import array_api_compat
 import numpy as np
 
 from . import _compile, _fast
-from ._compile import is_symbolic_number, register_with_dynamo, torch_compiling
+from ._compile import is_symbolic_number, register_with_dynamo, torch_compiling, torch_tracing
 
 Array = Any  # an array of any array-API library (NumPy, PyTorch, JAX, array-api-strict)
 
@@ -130,7 +130,7 @@ def is_traced(x: Array) -> bool:
     Value checks (class indices in range, say) need concrete values and are skipped then.
     """
     if array_api_compat.is_torch_array(x):
-        return torch_compiling() or _is_vmapped(x)
+        return torch_tracing() or _is_vmapped(x)
     if array_api_compat.is_jax_array(x):
         import jax
 

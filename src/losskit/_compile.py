@@ -38,19 +38,22 @@ _registered = False
 
 
 def torch_compiling() -> bool:
-    """True while ``torch.compile`` traces (without importing torch when it is not loaded).
-
-    That is Dynamo's symbolic pass, and the passes after it that run Python on fake tensors:
-    AOTAutograd runs a function of :mod:`losskit.functional` (a graph node, see
-    :func:`register_with_dynamo`) to trace it. ``torch.compiler.is_compiling()`` is True in all
-    of them only in recent torch (pytorch#184614, 2026), False in AOTAutograd's before, where
-    the value checks would then read a fake tensor and fail the compile; the compile's
-    ``TracingContext`` is active in all of them in every torch that losskit supports.
-    """
+    """True while Dynamo traces (without importing torch when it is not loaded): where reading a
+    global (a cache) would put a guard on it into the graph. See also :func:`torch_tracing`."""
     torch = sys.modules.get("torch")  # never imports torch
-    if torch is None:
-        return False
-    if torch.compiler.is_compiling():
+    return torch is not None and bool(torch.compiler.is_compiling())
+
+
+def torch_tracing() -> bool:
+    """True while ``torch.compile`` traces at all: Dynamo's symbolic pass, and the passes after it
+    that run Python on fake tensors (AOTAutograd runs a function of :mod:`losskit.functional`, a
+    graph node, to trace it). Values cannot be read then.
+
+    ``torch.compiler.is_compiling()`` says so in AOTAutograd only in recent torch (pytorch#184614,
+    2026); before, the value checks read a fake tensor there and failed the compile. The
+    compile's ``TracingContext`` is active in every pass, in every torch that losskit supports.
+    """
+    if torch_compiling():
         return True
     guards = sys.modules.get("torch._guards")
     return guards is not None and guards.TracingContext.try_get() is not None

@@ -25,7 +25,7 @@ from typing import Any
 
 import array_api_compat
 
-from ._compile import torch_compiling
+from ._compile import torch_tracing
 
 Array = Any
 
@@ -218,7 +218,7 @@ def torch_ctc_loss(logits: Array, label: Array, pred_lengths: Array, label_lengt
 
     log_probs = torch.log_softmax(logits, dim=-1)
     blank = logits.shape[-1] - 1
-    if torch_compiling():
+    if torch_tracing():
         _ctc_op_registered()
         return torch.ops.losskit.ctc_loss(log_probs, label, pred_lengths, label_lengths, blank)[0]
     # ATen's _ctc_loss (what ctc_loss calls): its nll is +inf where no alignment can produce the

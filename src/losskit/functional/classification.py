@@ -27,7 +27,7 @@ from .._array import (
     softplus,
     xlogx,
 )
-from .._compile import torch_compiling
+from .._compile import torch_tracing
 from .._core import (
     arrays_in,
     as_array,
@@ -142,7 +142,7 @@ def logistic_loss(
     # eager, torch's fused binary_cross_entropy_with_logits is one kernel each way; inductor
     # compiles the formula (a fused softplus) into less than that op's decomposition (5.0 against
     # 5.5 ms, 256x4096 fwd + bwd on a CPU core), so a compiled graph gets the formula
-    compiled = torch_compiling()
+    compiled = torch_tracing()
     return pointwise(
         formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=None if compiled else fast
     )
