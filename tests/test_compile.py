@@ -189,6 +189,21 @@ def test_torch_compile_where_is_compiling_is_false_in_aot(case, monkeypatch):
     torch._dynamo.reset()
 
 
+@pytest.mark.parametrize("mode", ["real", "fake"])
+@pytest.mark.parametrize("case", PARAMS)
+def test_make_fx_traces_every_loss(case, mode):
+    """make_fx (torch.export's tracer) and a FakeTensorMode outside torch.compile: the value checks
+    see the proxy / fake mode and are skipped (they read a tracing tensor and failed before), and
+    the traced graph run on real inputs equals eager."""
+    pytest.importorskip("torch")
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    loss = losskit.get_loss(case.loss, **case.init)
+    args = _inputs(case, "torch", 0, "float64")
+    graph = make_fx(lambda *a: loss(*a, **case.call_kwargs), tracing_mode=mode)(*args)
+    _close(graph(*args), loss(*args, **case.call_kwargs), 1e-10)
+
+
 _BEFORE_DYNAMO = """
 import sys
 import losskit

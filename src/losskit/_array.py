@@ -124,8 +124,9 @@ def _compute_dtype(xp: Any, dtype: Any) -> Any:
 
 
 def is_traced(x: Array) -> bool:
-    """True when ``x`` is symbolic (a JAX tracer, or PyTorch under ``torch.compile``) or batched by
-    ``torch.func.vmap`` (which refuses reading a value: ``.item()``, ``.tolist()``).
+    """True when ``x`` is symbolic (a JAX tracer; PyTorch under ``torch.compile``, ``make_fx`` or a
+    ``FakeTensorMode``) or batched by ``torch.func.vmap`` (which refuses reading a value:
+    ``.item()``, ``.tolist()``).
 
     Value checks (class indices in range, say) need concrete values and are skipped then.
     """

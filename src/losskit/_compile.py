@@ -45,18 +45,35 @@ def torch_compiling() -> bool:
 
 
 def torch_tracing() -> bool:
-    """True while ``torch.compile`` traces at all: Dynamo's symbolic pass, and the passes after it
-    that run Python on fake tensors (AOTAutograd runs a function of :mod:`losskit.functional`, a
-    graph node, to trace it). Values cannot be read then.
+    """True while torch traces rather than computes, so that values cannot be read: any pass of
+    ``torch.compile`` (Dynamo's, and the passes after it that run Python on fake tensors:
+    AOTAutograd runs a function of :mod:`losskit.functional`, a graph node, to trace it), and
+    ``make_fx`` / ``torch.export`` or a ``FakeTensorMode`` outside it.
 
     ``torch.compiler.is_compiling()`` says so in AOTAutograd only in recent torch (pytorch#184614,
     2026); before, the value checks read a fake tensor there and failed the compile. The
-    compile's ``TracingContext`` is active in every pass, in every torch that losskit supports.
+    compile's ``TracingContext`` is active in every pass, in every torch that losskit supports;
+    make_fx's proxy mode and a fake mode show as torch dispatch modes.
     """
     if torch_compiling():
         return True
     guards = sys.modules.get("torch._guards")
-    return guards is not None and guards.TracingContext.try_get() is not None
+    if guards is None:
+        return False
+    return guards.TracingContext.try_get() is not None or _fake_or_proxy_mode()
+
+
+def _fake_or_proxy_mode() -> bool:
+    global _dispatch_mode
+    if _dispatch_mode is None:
+        import torch
+
+        get, keys = torch._C._get_dispatch_mode, torch._C._TorchDispatchModeKey
+        _dispatch_mode = lambda: get(keys.FAKE) is not None or get(keys.PROXY) is not None  # noqa: E731
+    return bool(_dispatch_mode())
+
+
+_dispatch_mode: Any = None
 
 
 def is_symbolic_number(x: Any) -> bool:

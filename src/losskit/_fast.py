@@ -210,9 +210,10 @@ _ctc_op: Any = None
 def torch_ctc_loss(logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
     """CTC negative log-likelihood per sequence of ``logits`` shaped ``(T, N, C)``, blank = ``C - 1``.
 
-    Eagerly this is ``torch.nn.functional.ctc_loss``. Under ``torch.compile`` that op breaks the
-    graph (its ``log_alpha`` output has a data-dependent shape), so the same ATen kernels run
-    inside an opaque custom op whose outputs have static shapes (see :func:`_ctc_custom_op`).
+    Eagerly this is ``torch.nn.functional.ctc_loss``. Under ``torch.compile`` (or ``make_fx``, or
+    a fake mode) that op breaks the graph (its ``log_alpha`` output has a data-dependent shape),
+    so the same ATen kernels run inside an opaque custom op whose outputs have static shapes (see
+    :func:`_ctc_custom_op`).
     """
     import torch
 
