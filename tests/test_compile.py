@@ -169,7 +169,7 @@ def test_torch_compile_where_is_compiling_is_false_in_aot(case, monkeypatch):
     """Before pytorch#184614 (2026) torch.compiler.is_compiling() was False while AOTAutograd ran
     a graph node's Python on fake tensors: losskit's value checks then read a fake tensor and
     the compile failed (cross-entropy, NLL, Gaussian NLL, CTC). Simulated here by taking that
-    change out; losskit also asks for the compile's TracingContext, so every loss still
+    change out; losskit also asks whether a fake tensor mode is active, so every loss still
     compiles whole, forward and backward, and equals eager."""
     torch = pytest.importorskip("torch")
     import contextlib

@@ -51,29 +51,35 @@ def torch_tracing() -> bool:
     ``make_fx`` / ``torch.export`` or a ``FakeTensorMode`` outside it.
 
     ``torch.compiler.is_compiling()`` says so in AOTAutograd only in recent torch (pytorch#184614,
-    2026); before, the value checks read a fake tensor there and failed the compile. The
-    compile's ``TracingContext`` is active in every pass, in every torch that losskit supports;
-    make_fx's proxy mode and a fake mode show as torch dispatch modes.
+    2026); before, the value checks read a fake tensor there and failed the compile. A fake
+    tensor mode is active in every pass after Dynamo's, in every torch that losskit supports, and
+    make_fx's proxy mode in its tracing: both show as torch dispatch modes.
     """
     if torch_compiling():
         return True
-    guards = sys.modules.get("torch._guards")
-    if guards is None:
+    if _fake_or_proxy_mode is None and not _bind_mode_test():
         return False
-    return guards.TracingContext.try_get() is not None or _fake_or_proxy_mode()
+    return _fake_or_proxy_mode()
 
 
-def _fake_or_proxy_mode() -> bool:
-    global _dispatch_mode
-    if _dispatch_mode is None:
-        import torch
-
-        get, keys = torch._C._get_dispatch_mode, torch._C._TorchDispatchModeKey
-        _dispatch_mode = lambda: get(keys.FAKE) is not None or get(keys.PROXY) is not None  # noqa: E731
-    return bool(_dispatch_mode())
+_fake_or_proxy_mode: Any = None
 
 
-_dispatch_mode: Any = None
+def _bind_mode_test() -> bool:
+    """Bind :func:`torch_tracing`'s dispatch-mode test once (~0.25 us a call then); False while
+    torch is not loaded."""
+    global _fake_or_proxy_mode
+    torch = sys.modules.get("torch")  # never imports torch
+    if torch is None:
+        return False
+    get_mode = torch._C._get_dispatch_mode
+    fake, proxy = torch._C._TorchDispatchModeKey.FAKE, torch._C._TorchDispatchModeKey.PROXY
+
+    def fake_or_proxy_mode() -> bool:
+        return get_mode(fake) is not None or get_mode(proxy) is not None
+
+    _fake_or_proxy_mode = fake_or_proxy_mode
+    return True
 
 
 def is_symbolic_number(x: Any) -> bool:
