@@ -84,8 +84,9 @@ def _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk
     acc = _acc(hidden.dtype)
     valid = label != ignore_index
     safe = jnp.where(valid, label, 0)
-    # d total / d loss_i: 1 for 'sum', 1 / count for 'mean', 0 for ignored rows
-    per_row = 1.0 if reduction == "sum" else 1.0 / jnp.maximum(jnp.sum(valid), 1).astype(acc)
+    # d total / d loss_i: 1 ('none', 'sum') or 1 / count ('mean'), 0 for ignored rows; the
+    # cotangent multiplies it, here (the forward rule's unit one) or in the backward rule
+    per_row = 1.0 / jnp.maximum(jnp.sum(valid), 1).astype(acc) if reduction == "mean" else 1.0
     row_scale = jnp.where(valid, per_row, 0.0).astype(acc)
 
     def step(carry, xs):
@@ -106,7 +107,7 @@ def _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk
     out = _reduce(loss, valid, reduction)
     if with_grads:  # kept in the primals' dtypes until the cotangent scales them (as the torch path)
         return out, _cast(_unchunked(outs[2], n), *carry, hidden, weight, bias)[:3]
-    return out, (hidden, weight, bias, safe, valid, _unchunked(outs[1], n))
+    return out, (hidden, weight, bias, safe, row_scale, _unchunked(outs[1], n))
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
@@ -129,12 +130,10 @@ def _forward_rule(hidden, weight, bias, label, ignore_index, z_loss, reduction, 
 def _backward_rule(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
     if len(residuals) == 3:  # formed by the forward rule for a unit cotangent: scale them
         return (*(None if g is None else g * grad_out.astype(g.dtype) for g in residuals), None)
-    hidden, weight, bias, safe, valid, lse_all = residuals
+    hidden, weight, bias, safe, unit_scale, lse_all = residuals
     n = hidden.shape[0]
-    # one cotangent per row ('none'), or the scalar one times d total / d loss_i (float16)
-    row_scale = jnp.where(valid, grad_out.astype(lse_all.dtype), 0.0)
-    if reduction == "mean":
-        row_scale = row_scale / jnp.maximum(jnp.sum(valid), 1).astype(lse_all.dtype)
+    # the cotangent: one per row ('none'), or a scalar (float16); where: none reaches an ignored row
+    row_scale = jnp.where(unit_scale != 0, unit_scale * grad_out.astype(lse_all.dtype), 0.0)
 
     def step(carry, xs):
         h, y, lse, scale = xs
