@@ -463,16 +463,43 @@ def value_check_cost(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
 
 def fused_chunks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
     """``losskit.fused.linear_cross_entropy`` forward + backward at the chunk sizes of Liger-Kernel's
-    rule and of losskit's default (``MIN_CHUNK`` floor), beside the unfused head: median of
-    alternating rounds, peak memory above the inputs. Settles the floor on the GPU (chosen from
-    CPU timings and the arithmetic intensity of the ``grad_weight`` updates)."""
+    rule and of losskit's default (``MIN_CHUNK`` floor), with its Triton kernel and without it
+    (the PyTorch path), beside the unfused head: median of alternating rounds, peak memory above
+    the inputs. First the kernel against the PyTorch path on the device (loss, both gradients,
+    float32 and bfloat16, every reduction). Settles the floor and the kernel's gain on the GPU."""
     import math
     import statistics
 
     import torch
+    from fused_linear_ce import losskit_pytorch_path
 
+    from losskit.fused import _torch as fused_torch
     from losskit.fused import linear_cross_entropy
     from losskit.fused.linear_cross_entropy import default_chunk_size
+
+    rows: list[dict[str, Any]] = []
+    kernel = fused_torch._kernel_for(torch.ones(1, 1, device=device), torch.ones(1, 1, device=device))
+    log(f"  Triton kernel: {'yes' if kernel is not None else 'no (PyTorch path only)'}")
+    if kernel is not None:
+        for dtype in (torch.float32, torch.bfloat16):
+            for reduction in ("mean", "sum", "none"):
+                g = torch.Generator(device="cpu").manual_seed(1)
+                h0, w0 = torch.randn(300, 64, generator=g), torch.randn(5000, 64, generator=g) / 8
+                y = torch.randint(0, 5000, (300,), generator=g).to(device)
+                y[::7] = -100
+                got = []
+                for path in (linear_cross_entropy, losskit_pytorch_path):
+                    h, w = (t.to(device=device, dtype=dtype).requires_grad_() for t in (h0, w0))
+                    out = path(h, w, y, reduction=reduction, chunk_size=64)
+                    got.append((out, *torch.autograd.grad(out.sum(), (h, w))))
+                errs = {k: _rel(a, b) for k, a, b in zip(("loss", "grad_h", "grad_w"), *got)}
+                ok = errs["loss"] < 1e-5 and max(errs["grad_h"], errs["grad_w"]) < (
+                    1e-5 if dtype == torch.float32 else 2e-2
+                )
+                rows.append(
+                    {"check": "kernel vs pytorch path", "dtype": str(dtype), "reduction": reduction, "ok": ok, **errs}
+                )
+                log(f"  kernel vs PyTorch path {str(dtype):15s} {reduction:5s} {'ok ' if ok else 'BAD'} {errs}")
 
     n, d, v, dtype = (256, 64, 4000, torch.float32) if quick else (8192, 4096, 128256, torch.bfloat16)
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -480,11 +507,14 @@ def fused_chunks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
     w = (torch.randn(v, d, generator=g) / d**0.25).to(device=device, dtype=dtype).requires_grad_()
     y = torch.randint(0, v, (n,), generator=g).to(device)
     liger = max(1, math.ceil(n / math.ceil(v / d)))
+    default = default_chunk_size(n, v, d)
     impls = {
         "naive": lambda: torch.nn.functional.cross_entropy(torch.nn.functional.linear(h, w).float(), y),
         f"chunk {liger} (Liger's rule)": lambda: linear_cross_entropy(h, w, y, chunk_size=liger),
-        f"chunk {default_chunk_size(n, v, d)} (default)": lambda: linear_cross_entropy(h, w, y),
+        f"chunk {default} (default)": lambda: linear_cross_entropy(h, w, y),
     }
+    if kernel is not None:
+        impls[f"chunk {default}, PyTorch path"] = lambda: losskit_pytorch_path(h, w, y)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     times: dict[str, list[float]] = {k: [] for k in impls}
     peaks: dict[str, float] = {}
@@ -502,7 +532,6 @@ def fused_chunks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
                 peaks[name] = (torch.cuda.max_memory_allocated() - base) / 2**30
             h.grad = w.grad = None
     naive = statistics.median(times["naive"][1:] or times["naive"])
-    rows = []
     for name, ts in times.items():
         ms = statistics.median(ts[1:] or ts) * 1e3
         rows.append({"impl": name, "ms": ms, "vs_naive": ms / (naive * 1e3), "peak_gib": peaks.get(name)})

@@ -7,7 +7,8 @@ Compares, forward + backward, time (median of alternating rounds) and peak memor
   installed PyTorch has it;
 - ``liger``: Liger-Kernel's ``liger_fused_linear_cross_entropy``, where installed;
 - ``cce``: Cut Cross-Entropy's ``linear_cross_entropy`` (``impl='cce'``), where installed;
-- ``losskit``: ``losskit.fused.linear_cross_entropy``;
+- ``losskit``: ``losskit.fused.linear_cross_entropy`` (on CUDA with Triton: its Triton kernel);
+- ``losskit-pytorch``: the same with the Triton kernel off (its PyTorch path), where the kernel applies;
 - ``jax-naive`` / ``jax-losskit``: the same under ``jax.jit(jax.grad)`` when JAX sees the device.
 
 Every implementation is first checked against a float64-accumulated reference on a smaller
@@ -31,14 +32,27 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from losskit.fused import _torch as fused_torch  # noqa: E402
 from losskit.fused import linear_cross_entropy  # noqa: E402
 
 
-def torch_impls() -> dict[str, Callable[..., torch.Tensor]]:
+def losskit_pytorch_path(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """losskit's fused loss with its Triton kernel off (the backward follows the forward's path)."""
+    saved, fused_torch.TRITON = fused_torch.TRITON, False
+    try:
+        return linear_cross_entropy(*args, **kwargs)
+    finally:
+        fused_torch.TRITON = saved
+
+
+def torch_impls(device: str, dtype: torch.dtype) -> dict[str, Callable[..., torch.Tensor]]:
     impls: dict[str, Callable[..., torch.Tensor]] = {
         "torch-naive": lambda h, w, y: F.cross_entropy(F.linear(h, w).float(), y),
         "losskit": lambda h, w, y: linear_cross_entropy(h, w, y),
     }
+    probe = torch.empty(1, 1, device=device, dtype=dtype)
+    if fused_torch._kernel_for(probe, probe) is not None:
+        impls["losskit-pytorch"] = losskit_pytorch_path
     if hasattr(F, "linear_cross_entropy") and hasattr(torch.nn, "LinearCrossEntropyOptions"):
         try:
             opts = torch.nn.LinearCrossEntropyOptions(chunking_strategy="batch")
@@ -184,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     dtype = getattr(torch, args.dtype)
-    impls = torch_impls()
+    impls = torch_impls(args.device, dtype)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
         "torch": torch.__version__,

@@ -13,6 +13,20 @@ tf = torch.nn.functional
 N, D, V = 37, 16, 50
 
 
+@pytest.fixture(params=["pytorch", "triton"])
+def torch_path(request, monkeypatch):
+    """The PyTorch path, and the Triton kernel (tests/test_fused_triton.py) where Triton is
+    installed: in the interpreter on CPU tensors. Only float32, bfloat16 and float16 take the
+    kernel; float64 stays on the PyTorch path."""
+    from losskit.fused import _torch as fused_torch
+
+    if request.param == "triton":
+        pytest.importorskip("triton")
+        assert fused_torch._kernel_for(torch.ones(1, 2), torch.ones(3, 2)) is not None
+    monkeypatch.setattr(fused_torch, "TRITON", None if request.param == "triton" else False)
+    return request.param
+
+
 def _inputs(dtype=torch.float64, ignore_every=5, seed=0):
     g = torch.Generator().manual_seed(seed)
     h = torch.randn(N, D, dtype=dtype, generator=g)
@@ -71,7 +85,7 @@ def test_all_ignored_is_zero_with_zero_gradient():
     assert out.item() == 0.0 and torch.count_nonzero(g) == 0
 
 
-def test_bfloat16_inputs_give_a_float32_loss_close_to_the_reference():
+def test_bfloat16_inputs_give_a_float32_loss_close_to_the_reference(torch_path):
     h, w, b, y = (t.bfloat16() if t.dtype.is_floating_point else t for t in _inputs(torch.float32))
     out = linear_cross_entropy(h, w, y, bias=b)
     assert out.dtype == torch.float32
@@ -99,7 +113,7 @@ def test_jax_matches_torch_values_and_gradients():
         gj = jax.grad(lambda *a, wts=weights: (f(*a) * wts).sum(), argnums=(0, 1, 2))(hj, wj, bj)
         ht, wt, bt = (t.clone().requires_grad_() for t in (h, w, b))
         ref = _reference(ht, wt, bt, y, reduction, 1e-3)
-        gt = torch.autograd.grad((ref * torch.as_tensor(np.asarray(weights))).sum(), (ht, wt, bt))
+        gt = torch.autograd.grad((ref * torch.as_tensor(np.array(weights))).sum(), (ht, wt, bt))
         np.testing.assert_allclose(to_numpy(out), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
         for a, e in zip(gj, gt):
             np.testing.assert_allclose(to_numpy(a), e.numpy(), rtol=1e-9, atol=1e-12)
@@ -159,7 +173,7 @@ def test_jax_padded_last_chunk_with_a_large_bias_keeps_gradients_finite():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_torch_autocast_with_a_float32_master_weight(reduction):
+def test_torch_autocast_with_a_float32_master_weight(reduction, torch_path):
     """bfloat16 activations, float32 weight, under autocast: as the unfused head under autocast
     (both products in bfloat16), for every reduction; reduction='none' recomputes the logits in
     its backward, in the dtype the forward used."""
@@ -258,11 +272,16 @@ def test_torch_autocast_leaves_float64_alone_as_linear_does():
 
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])
-def test_float16_gradients_survive_a_loss_scale_and_a_large_sum(backend):
+def test_float16_gradients_survive_a_loss_scale_and_a_large_sum(backend, monkeypatch):
     """float16 has the range of neither a unit-cotangent gradient under a loss scale (2**14: small
     entries underflow) nor a large 'sum' divided afterwards (overflows): it must not form its
     gradients before the upstream gradient scales them, as the scalar reductions of the other
-    dtypes do. Gradients equal float64's to float16 rounding, and the exact -43.75 of the sum."""
+    dtypes do. Gradients equal float64's to float16 rounding, and the exact -43.75 of the sum.
+    On torch, the PyTorch path: 6144 rows are minutes in Triton's interpreter (the kernel's own
+    test is test_fused_triton.py's, 64 rows)."""
+    from losskit.fused import _torch as fused_torch
+
+    monkeypatch.setattr(fused_torch, "TRITON", False)
     rng = np.random.default_rng(0)
     n, d, v = 4096, 16, 4000
     h = rng.normal(size=(n, d)) / 4

@@ -8,9 +8,36 @@ read-modify-write of it per chunk, which dominated the step in measurements on a
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 import torch
+
+from .._compile import torch_tracing
+
+#: Whether to use the Triton kernel of :mod:`losskit.fused._triton` where it applies: None
+#: (default) decides by the logits (CUDA, or Triton's interpreter on the CPU); False never (the
+#: tests set it to compare the two paths).
+TRITON: bool | None = None
+
+
+@functools.cache
+def _triton_module() -> Any:
+    try:
+        from . import _triton
+    except ImportError:  # no Triton (CPU-only torch, macOS, Windows): the PyTorch path
+        return None
+    return _triton
+
+
+def _kernel_for(hidden: torch.Tensor, weight: torch.Tensor) -> Any:
+    """The Triton module when its kernel takes this problem's logits, else None. Not while torch
+    traces (``torch.compile`` fuses the PyTorch path's elementwise ops itself; fake tensors have
+    no memory to launch a kernel on)."""
+    if TRITON is False or hidden.dtype != weight.dtype or torch_tracing():
+        return None
+    module = _triton_module()
+    return module if module is not None and module.supports(hidden.dtype, hidden.device) else None
 
 
 def refuse_second_derivative() -> None:
@@ -66,7 +93,7 @@ def _accumulate(
     if grad_weight is not None:
         grad_weight.addmm_(g_in.t(), h)
     if grad_bias is not None:
-        grad_bias += g.sum(0)
+        grad_bias += g.sum(0, dtype=grad_bias.dtype)
 
 
 def _gradient_buffers(
@@ -114,21 +141,32 @@ class _LinearCrossEntropy(torch.autograd.Function):
         lse_all = torch.empty(n, dtype=acc, device=hidden.device)
         if eager:
             grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, acc)
+        kernel = _kernel_for(hidden, weight)
+        label = label.contiguous()
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            logits = _chunk_logits(hidden[start:stop], weight, bias)
-            lse = torch.logsumexp(logits, dim=1)
-            target = logits.gather(1, safe[start:stop, None])[:, 0]
-            loss[start:stop] = torch.where(valid[start:stop], lse - target + z_loss * lse * lse, 0.0)
-            lse_all[start:stop] = lse
+            if kernel is not None:  # loss, lse and (eager) the gradient in one kernel, over the logits
+                g = torch.nn.functional.linear(hidden[start:stop], weight, bias)
+                kernel.cross_entropy_rows_(
+                    g, label[start:stop], ignore_index, z_loss,
+                    loss=loss[start:stop], lse=lse_all[start:stop], scale=scale if eager else None,
+                )  # fmt: skip
+            else:
+                logits = _chunk_logits(hidden[start:stop], weight, bias)
+                lse = torch.logsumexp(logits, dim=1)
+                target = logits.gather(1, safe[start:stop, None])[:, 0]
+                loss[start:stop] = torch.where(valid[start:stop], lse - target + z_loss * lse * lse, 0.0)
+                lse_all[start:stop] = lse
+                if eager:
+                    g = _grad_logits_(logits, lse, safe[start:stop], valid[start:stop], z_loss, scale)
             if eager:
-                g = _grad_logits_(logits, lse, safe[start:stop], valid[start:stop], z_loss, scale)
                 _accumulate(g, hidden[start:stop], weight, _rows(grad_hidden, start, stop), grad_weight, grad_bias)
         if eager:
             ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         else:
-            ctx.save_for_backward(hidden, weight, bias, safe, valid, lse_all, scale)
+            ctx.save_for_backward(hidden, weight, bias, label, safe, valid, lse_all, scale)
         ctx.eager, ctx.z_loss, ctx.chunk, ctx.weight_dtype = eager, z_loss, chunk, weight.dtype
+        ctx.ignore_index, ctx.kernel = ignore_index, kernel
         if reduction == "none":
             return loss
         total = loss.sum()
@@ -146,17 +184,25 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 for t in (grad_hidden, grad_weight, grad_bias)
             )
             return *grads, *(None,) * 6
-        hidden, weight, bias, safe, valid, lse_all, scale = ctx.saved_tensors
+        hidden, weight, bias, label, safe, valid, lse_all, scale = ctx.saved_tensors
         grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, lse_all.dtype)
         go = grad_out.to(lse_all.dtype)
         if go.ndim == 0:  # a scalar loss in float16: the upstream gradient times d total / d loss_i
             go = (go * scale).expand(hidden.shape[0])
+        kernel = ctx.kernel  # the forward pass's path
         for start in range(0, hidden.shape[0], ctx.chunk):
             stop = min(start + ctx.chunk, hidden.shape[0])
-            logits = _chunk_logits(hidden[start:stop], weight, bias)
-            g = _grad_logits_(
-                logits, lse_all[start:stop], safe[start:stop], valid[start:stop], ctx.z_loss, go[start:stop]
-            )
+            if kernel is not None:
+                g = torch.nn.functional.linear(hidden[start:stop], weight, bias)
+                kernel.cross_entropy_rows_(
+                    g, label[start:stop], ctx.ignore_index, ctx.z_loss,
+                    lse=lse_all[start:stop], lse_given=True, scale=go[start:stop],
+                )  # fmt: skip
+            else:
+                logits = _chunk_logits(hidden[start:stop], weight, bias)
+                g = _grad_logits_(
+                    logits, lse_all[start:stop], safe[start:stop], valid[start:stop], ctx.z_loss, go[start:stop]
+                )
             _accumulate(g, hidden[start:stop], weight, _rows(grad_hidden, start, stop), grad_weight, grad_bias)
         gb = grad_bias.to(weight.dtype) if grad_bias is not None else None
         return grad_hidden, grad_weight, gb, *(None,) * 6

@@ -15,7 +15,11 @@ gradient differs per token, so the backward pass recomputes the logits (as Cut C
 does).
 
 PyTorch arrays use a ``torch.autograd.Function``, JAX arrays a ``jax.custom_vjp``; other
-array-API arrays get the chunked forward only (they have no autograd).
+array-API arrays get the chunked forward only (they have no autograd). On CUDA tensors of float32,
+bfloat16 or float16, with Triton installed, each chunk's log-sum-exp, loss and gradient are one
+Triton kernel that reads the chunk's logits in their dtype and writes the gradient over them
+(``_triton.py``); elsewhere, and under ``torch.compile`` (whose inductor fuses the same ops), the
+PyTorch path does it in a float32 copy, op by op.
 """
 
 from __future__ import annotations
