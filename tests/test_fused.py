@@ -17,14 +17,19 @@ N, D, V = 37, 16, 50
 def torch_path(request, monkeypatch):
     """The PyTorch path, and the Triton kernel (tests/test_fused_triton.py) where Triton is
     installed: in the interpreter on CPU tensors. Only float32, bfloat16 and float16 take the
-    kernel; float64 stays on the PyTorch path."""
+    kernel; float64 stays on the PyTorch path. Checks that the kernel ran exactly when asked."""
     from losskit.fused import _torch as fused_torch
 
+    calls = []
     if request.param == "triton":
         pytest.importorskip("triton")
-        assert fused_torch._kernel_for(torch.ones(1, 2), torch.ones(3, 2)) is not None
-    monkeypatch.setattr(fused_torch, "TRITON", None if request.param == "triton" else False)
-    return request.param
+        from losskit.fused import _triton
+
+        real = _triton.cross_entropy_rows_
+        monkeypatch.setattr(_triton, "cross_entropy_rows_", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(fused_torch, "TRITON", request.param == "triton")
+    yield request.param
+    assert bool(calls) == (request.param == "triton")
 
 
 def _inputs(dtype=torch.float64, ignore_every=5, seed=0):
@@ -272,16 +277,13 @@ def test_torch_autocast_leaves_float64_alone_as_linear_does():
 
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])
-def test_float16_gradients_survive_a_loss_scale_and_a_large_sum(backend, monkeypatch):
+def test_float16_gradients_survive_a_loss_scale_and_a_large_sum(backend):
     """float16 has the range of neither a unit-cotangent gradient under a loss scale (2**14: small
     entries underflow) nor a large 'sum' divided afterwards (overflows): it must not form its
     gradients before the upstream gradient scales them, as the scalar reductions of the other
     dtypes do. Gradients equal float64's to float16 rounding, and the exact -43.75 of the sum.
-    On torch, the PyTorch path: 6144 rows are minutes in Triton's interpreter (the kernel's own
-    test is test_fused_triton.py's, 64 rows)."""
-    from losskit.fused import _torch as fused_torch
-
-    monkeypatch.setattr(fused_torch, "TRITON", False)
+    On torch, the PyTorch path (the default on the CPU): 6144 rows would be minutes in Triton's
+    interpreter; the kernel's own test is test_fused_triton.py's, 64 rows."""
     rng = np.random.default_rng(0)
     n, d, v = 4096, 16, 4000
     h = rng.normal(size=(n, d)) / 4

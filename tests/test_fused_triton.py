@@ -24,22 +24,29 @@ DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 STEP = {torch.float32: 2.0**-22, torch.bfloat16: 2.0**-7, torch.float16: 2.0**-10}
 
 
-def test_the_interpreter_is_on():
-    """Every other test here would compare the PyTorch path with itself if the kernel were not taken."""
-    assert _triton.supports(torch.float32, torch.device("cpu"))
-    assert fused_torch._kernel_for(torch.ones(1, 2), torch.ones(3, 2)) is _triton
+def test_the_interpreter_is_on_and_taken_only_when_asked(monkeypatch):
+    """Every other test here would compare the PyTorch path with itself if the kernel were not
+    taken. On the CPU, only ``TRITON = True`` takes it: by default a process that runs Triton's
+    interpreter (to debug other kernels) keeps the PyTorch path."""
+    h, w = torch.ones(1, 2), torch.ones(3, 2)
+    assert _triton.supports(torch.float32, torch.device("cpu"), interpreter=True)
+    assert fused_torch.TRITON is None and fused_torch._kernel_for(h, w) is None
+    monkeypatch.setattr(fused_torch, "TRITON", True)
+    assert fused_torch._kernel_for(h, w) is _triton
 
 
 def _rows(dtype, vocab=50, seed=0):
     """Logits with the hard rows in: a row whose maximum is in its last block and would overflow
     exp in float32 unless the running sum is rescaled (100 > log(float32 max) = 88.7), a constant
-    row, labels at both ends of the vocabulary, an ignored row."""
+    row, labels at both ends of the vocabulary, an ignored row, a row whose first 16 logits (a
+    whole block of 16) are -inf (a masked vocabulary: the running max starts at -inf)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(9, vocab, generator=g, dtype=torch.float64) * 3
     x[1] = torch.linspace(-50, 100 if dtype != torch.float16 else 60, vocab, dtype=torch.float64)
     x[2] = 7.0
     label = torch.randint(0, vocab, (9,), generator=g)
     label[1], label[3], label[5] = vocab - 1, 0, -100
+    x[4, :16], label[4] = float("-inf"), 40
     return x.to(dtype), label
 
 
@@ -121,7 +128,7 @@ def _problem(dtype, n=40, d=16, v=300, seed=0):
 
 
 def _run(path, monkeypatch, h, w, b, y, **kwargs):
-    monkeypatch.setattr(fused_torch, "TRITON", None if path == "triton" else False)
+    monkeypatch.setattr(fused_torch, "TRITON", path == "triton")
     calls = []
     real = _triton.cross_entropy_rows_
     monkeypatch.setattr(_triton, "cross_entropy_rows_", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -170,6 +177,7 @@ def test_float16_kernel_gradients_survive_a_loss_scale(monkeypatch):
     w = (torch.randn(v, d, generator=rng) / 4).half()
     y = torch.randint(0, v, (n,), generator=rng)
     args = [t.clone().requires_grad_() for t in (h, w)]
+    monkeypatch.setattr(fused_torch, "TRITON", True)
     calls = []
     real = _triton.cross_entropy_rows_
     monkeypatch.setattr(_triton, "cross_entropy_rows_", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -185,17 +193,32 @@ def test_float16_kernel_gradients_survive_a_loss_scale(monkeypatch):
 def test_no_kernel_while_torch_traces_or_for_float64(monkeypatch):
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    monkeypatch.setattr(fused_torch, "TRITON", True)
     assert fused_torch._kernel_for(torch.ones(1, 2, dtype=torch.float64), torch.ones(3, 2, dtype=torch.float64)) is None
-    monkeypatch.setattr(fused_torch, "TRITON", False)
-    assert fused_torch._kernel_for(torch.ones(1, 2), torch.ones(3, 2)) is None
-    monkeypatch.setattr(fused_torch, "TRITON", None)
     with FakeTensorMode() as mode:
         h, w = mode.from_tensor(torch.ones(1, 2)), mode.from_tensor(torch.ones(3, 2))
         assert fused_torch._kernel_for(h, w) is None
+    monkeypatch.setattr(fused_torch, "TRITON", False)
+    assert fused_torch._kernel_for(torch.ones(1, 2), torch.ones(3, 2)) is None
+
+
+@pytest.mark.parametrize("path", ["triton", "pytorch"])
+def test_a_backward_traced_by_compiled_autograd(path, monkeypatch):
+    """A forward run eagerly (with the kernel) and a backward that compiled autograd traces on
+    fake tensors: the backward takes the PyTorch path there (reduction='none' recomputes)."""
+    h, w, b, y = _problem(torch.float32)
+    want = _run("pytorch", monkeypatch, h, w, b, y, reduction="none", chunk_size=16)[1]
+    monkeypatch.setattr(fused_torch, "TRITON", path == "triton")
+    args = [t.clone().requires_grad_() for t in (h, w, b)]
+    out = linear_cross_entropy(args[0], args[1], y, bias=args[2], reduction="none", chunk_size=16)
+    upstream = torch.linspace(0.5, 1.5, out.numel())
+    with torch._dynamo.compiled_autograd._enable(torch.compile(backend="eager", fullgraph=True)):
+        (out * upstream).sum().backward()
+    for got, ref in zip((a.grad for a in args), want):
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
 
 
 AHEAD_OF_TIME = """
-import sys
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
@@ -204,20 +227,23 @@ from losskit.fused import _triton
 assert not triton.knobs.runtime.interpret
 flags = ("LSE_GIVEN", "WRITE_LOSS", "WRITE_GRAD")
 variants = {"forward+gradient": (False, True, True), "forward": (False, True, False), "backward": (True, False, True)}
+# as launched: strides, vocabulary and ignore index are i32 at their usual values, i64 beyond
+# (a 2**40 ignore index); a block of 32768 logits (32 warps) for V > 16k, 1024 (8 warps) for V ~ 1k
+launches = [(90, 32768, "i32"), (80, 32768, "i32"), (90, 1024, "i64")]
 for dtype in ("fp32", "bf16", "fp16"):
-    signature = {
-        "logits_ptr": f"*{dtype}", "row_stride": "i64", "label_ptr": "*i64", "scale_ptr": "*fp32",
-        "scale_stride": "i32", "loss_ptr": "*fp32", "lse_ptr": "*fp32", "vocab": "i32",
-        "ignore_index": "i64", "z_loss": "fp32", **dict.fromkeys(("BLOCK",) + flags, "constexpr"),
-    }
     for name, values in variants.items():
-        for arch, block in [(90, 32768), (80, 1024)]:
+        for arch, block, ints in launches:
+            signature = {
+                "logits_ptr": f"*{dtype}", "row_stride": ints, "label_ptr": "*i64", "scale_ptr": "*fp32",
+                "scale_stride": ints, "loss_ptr": "*fp32", "lse_ptr": "*fp32", "vocab": ints,
+                "ignore_index": ints, "z_loss": "fp32", **dict.fromkeys(("BLOCK",) + flags, "constexpr"),
+            }
             constexprs = {"BLOCK": block, **dict(zip(flags, values))}
             source = ASTSource(triton.jit(_triton._cross_entropy_rows), signature, constexprs)
             options = {"num_warps": _triton.num_warps(block)}
             kernel = triton.compile(source, target=GPUTarget("cuda", arch, 32), options=options)
             assert kernel.asm["cubin"] and f".target sm_{arch}" in kernel.asm["ptx"], (dtype, name, arch)
-            print(dtype, name, f"sm_{arch}", "ok")
+            print(dtype, name, f"sm_{arch}", block, ints, "ok")
 """
 
 
@@ -234,4 +260,4 @@ def test_kernel_compiles_for_hopper_and_ampere(tmp_path):
     env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_CACHE_DIR": str(tmp_path), "TRITON_DEFAULT_FP_FUSION": "1"}
     done = subprocess.run([sys.executable, "-c", AHEAD_OF_TIME], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count(" ok") == 18, done.stdout
+    assert done.stdout.count(" ok") == 27, done.stdout

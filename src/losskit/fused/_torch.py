@@ -15,9 +15,10 @@ import torch
 
 from .._compile import torch_tracing
 
-#: Whether to use the Triton kernel of :mod:`losskit.fused._triton` where it applies: None
-#: (default) decides by the logits (CUDA, or Triton's interpreter on the CPU); False never (the
-#: tests set it to compare the two paths).
+#: Whether to use the Triton kernel of :mod:`losskit.fused._triton`: None (default) on CUDA
+#: devices where it applies; True also on the CPU when Triton runs as its interpreter (the tests,
+#: which set ``TRITON_INTERPRET=1``: never by default, a process debugging other kernels in the
+#: interpreter would otherwise crawl through this one); False never.
 TRITON: bool | None = None
 
 
@@ -37,7 +38,9 @@ def _kernel_for(hidden: torch.Tensor, weight: torch.Tensor) -> Any:
     if TRITON is False or hidden.dtype != weight.dtype or torch_tracing():
         return None
     module = _triton_module()
-    return module if module is not None and module.supports(hidden.dtype, hidden.device) else None
+    if module is None or not module.supports(hidden.dtype, hidden.device, interpreter=TRITON is True):
+        return None
+    return module
 
 
 def refuse_second_derivative() -> None:
@@ -189,7 +192,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         go = grad_out.to(lse_all.dtype)
         if go.ndim == 0:  # a scalar loss in float16: the upstream gradient times d total / d loss_i
             go = (go * scale).expand(hidden.shape[0])
-        kernel = ctx.kernel  # the forward pass's path
+        # the forward pass's path, unless torch traces this backward (compiled autograd: fake tensors)
+        kernel = None if torch_tracing() else ctx.kernel
         for start in range(0, hidden.shape[0], ctx.chunk):
             stop = min(start + ctx.chunk, hidden.shape[0])
             if kernel is not None:

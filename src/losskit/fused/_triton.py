@@ -49,6 +49,10 @@ def _cross_entropy_rows(
     logits_ptr += row * row_stride
     label = tl.load(label_ptr + row)
     valid = label != ignore_index
+    if WRITE_LOSS:
+        # before the log-sum-exp loop: its reductions' barriers order this load before any warp's
+        # gradient store over the row (a load after them could read a gradient another warp wrote)
+        target = tl.load(logits_ptr + tl.where(valid, label, 0)).to(tl.float32)
     if LSE_GIVEN:
         lse = tl.load(lse_ptr + row)
     else:
@@ -59,13 +63,13 @@ def _cross_entropy_rows(
             cols = start + tl.arange(0, BLOCK)
             x = tl.load(logits_ptr + cols, mask=cols < vocab, other=float("-inf")).to(tl.float32)
             m_new = tl.maximum(m, tl.max(x, 0))
-            d = d * tl.exp(m - m_new) + tl.sum(tl.exp(x - m_new), 0)
+            # while every logit so far is -inf, so is m_new, and exp(-inf - -inf) would be NaN
+            shift = tl.where(m_new == float("-inf"), 0.0, m_new)
+            d = d * tl.exp(m - shift) + tl.sum(tl.exp(x - shift), 0)
             m = m_new
-        lse = m + tl.log(d)
+        lse = m + tl.log(d)  # -inf for a row of -inf, as torch.logsumexp
         tl.store(lse_ptr + row, lse)
     if WRITE_LOSS:
-        # read before the gradient pass overwrites the row
-        target = tl.load(logits_ptr + tl.where(valid, label, 0)).to(tl.float32)
         tl.store(loss_ptr + row, tl.where(valid, lse - target + z_loss * lse * lse, 0.0))
     if WRITE_GRAD:
         scale = tl.where(valid, tl.load(scale_ptr + row * scale_stride).to(tl.float32), 0.0)
@@ -89,12 +93,21 @@ def num_warps(block: int) -> int:
     return 32 if block >= 8192 else 8
 
 
-def supports(dtype: torch.dtype, device: torch.device) -> bool:
+def supports(dtype: torch.dtype, device: torch.device, *, interpreter: bool = False) -> bool:
     """Whether the kernel takes logits of this dtype on this device: float32, bfloat16 or float16,
-    on a CUDA device, or on the CPU in Triton's interpreter (``TRITON_INTERPRET=1`` set before
-    Triton is imported, as the tests do)."""
-    on_device = device.type == "cuda" or (device.type == "cpu" and _interpreting())
-    return on_device and dtype in DTYPES
+    on a CUDA device of compute capability 8.0 or more (A100 and later; older ones keep the
+    PyTorch path), or, when ``interpreter`` is asked for, on the CPU in Triton's interpreter
+    (``TRITON_INTERPRET=1`` set before Triton is imported, as the tests do)."""
+    if dtype not in DTYPES:
+        return False
+    if device.type == "cuda":
+        return _capable(device.index)
+    return interpreter and device.type == "cpu" and _interpreting()
+
+
+@functools.cache
+def _capable(index: int | None) -> bool:
+    return torch.cuda.get_device_capability(index) >= (8, 0)
 
 
 def _interpreting() -> bool:
@@ -131,21 +144,12 @@ def cross_entropy_rows_(
         scale, scale_stride = lse, 0  # not read
     else:
         scale_stride = 0 if scale.ndim == 0 else scale.stride(0)
-    extra = {"num_warps": num_warps(block)} if logits.is_cuda else {}
-    _kernel()[(n,)](
-        logits,
-        logits.stride(0),
-        label,
-        scale,
-        scale_stride,
-        lse if loss is None else loss,
-        lse,
-        vocab,
-        ignore_index,
-        z_loss,
-        BLOCK=block,
-        LSE_GIVEN=lse_given,
-        WRITE_LOSS=loss is not None,
-        WRITE_GRAD=write_grad,
-        **extra,
-    )
+    args = (logits, logits.stride(0), label, scale, scale_stride, lse if loss is None else loss, lse, vocab)
+    flags = {"BLOCK": block, "LSE_GIVEN": lse_given, "WRITE_LOSS": loss is not None, "WRITE_GRAD": write_grad}
+    launch = _kernel()[(n,)]
+    if not logits.is_cuda:  # Triton's interpreter
+        launch(*args, ignore_index, z_loss, **flags)
+        return
+    # Triton launches on the current device and its stream: make that the logits' device
+    with torch.cuda.device(logits.device):
+        launch(*args, ignore_index, z_loss, **flags, num_warps=num_warps(block))
