@@ -76,3 +76,30 @@ def test_weight_scales_and_l2_halves():
     assert losskit.L2Loss(weight=4.0)(pred, label)[0] == pytest.approx(4.0 / 2 * (1 + 9) / 2)
     assert losskit.L1Loss(weight=3.0)(pred, label)[0] == pytest.approx(3.0 * 2)
     assert losskit.L1Loss(weight=None)(pred, label)[0] == pytest.approx(2)
+
+
+# torch's own multi_margin_loss (the fast path there) skips a NaN term, as ``z > 0`` is false for it
+_NAN_SKIPPED_BY_TORCH_OP = {"multi_margin_p2_weight"}
+# NLL reads only the label's entry of the log-probabilities, and the NaN is in another class
+_NAN_NOT_READ = {"nll_nchw_ignore_weight_mean"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_nan_prediction_gives_nan_on_every_backend(case):
+    """A NaN in the prediction reaches the example's loss, on every backend alike: a loss that
+    hid it (a ``where(x > 0, x, 0)`` relu maps NaN to 0) would hide a diverging model on NumPy
+    and JAX while PyTorch's own ops show it."""
+    loss = losskit.get_loss(case.loss, **case.init)
+    masks = {}
+    for backend in BACKENDS:
+        raw = list(case.make(np.random.default_rng(0)))
+        raw[0] = np.array(raw[0], dtype=np.float64)
+        raw[0].reshape(-1)[0] = np.nan
+        arrays = [to_backend(x, backend, "float64" if i in case.float_args else None) for i, x in enumerate(raw)]
+        with np.errstate(invalid="ignore"):  # NumPy's warning about the NaN itself
+            masks[backend] = np.isnan(to_numpy(loss(*arrays)))
+    assert masks["numpy"].reshape(-1)[0] != (case.id in _NAN_NOT_READ), "the NaN's example has a finite loss"
+    for backend, mask in masks.items():
+        if backend == "torch" and case.id in _NAN_SKIPPED_BY_TORCH_OP:
+            continue
+        np.testing.assert_array_equal(mask, masks["numpy"], err_msg=backend)

@@ -37,3 +37,17 @@ def test_vmap_equals_loop(case):
     mapped = jax.vmap(lambda *a: loss(*a))(*stacked)
     for k, b in enumerate(batches):
         np.testing.assert_allclose(to_numpy(mapped[k]), to_numpy(loss(*b)), rtol=1e-12, atol=1e-12)
+
+
+def test_probabilities_of_exactly_0_and_1_under_jit():
+    """SigmoidBCELoss(from_sigmoid=True) at a saturated sigmoid (p = 1.0 in float32): MXNet's
+    log(1 - p + 1e-12). XLA rewrote (1 - p) + 1e-12 into (1 + 1e-12) - p, which is 0 in float32,
+    so jit gave NaN (and inf at p = 0) where eager, MXNet and torch give the same finite values."""
+    loss = losskit.SigmoidBCELoss(from_sigmoid=True)
+    p = jnp.array([[1.0, 0.0, 0.5, 1 - 2.0**-24]], jnp.float32)
+    for z in (jnp.ones_like(p), jnp.zeros_like(p), jnp.array([[0.0, 1.0, 1.0, 0.0]], jnp.float32)):
+        want = -(z * np.log(np.asarray(p) + 1e-12) + (1 - z) * np.log(1 - np.asarray(p) + 1e-12)).mean(axis=1)
+        np.testing.assert_allclose(jax.jit(loss)(p, z), want, rtol=1e-6)
+        grad = jax.jit(jax.grad(lambda q, z=z: loss(q, z).sum()))(p)
+        assert np.isfinite(np.asarray(grad)).all()
+        np.testing.assert_array_equal(grad, jax.grad(lambda q, z=z: loss(q, z).sum())(p))

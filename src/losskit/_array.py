@@ -318,10 +318,11 @@ def relu(xp: Any, x: Array) -> Array:
 
     Not ``xp.maximum(x, 0)``: torch and JAX split the derivative of ``maximum`` at a tie (1/2 each),
     so a hinge exactly at its margin would get half a gradient; and its backward is several kernels.
+    NaN stays NaN, as in torch's ``relu``: ``x <= 0`` is false for it (``where(x > 0, x, 0)`` made it 0).
     """
     if array_api_compat.is_torch_array(x):
         return x.relu()  # one fused kernel forward, one backward (threshold_backward)
-    return xp.where(x > 0, x, xp.zeros_like(x))
+    return xp.where(x <= 0, xp.zeros_like(x), x)
 
 
 def clamp_min(xp: Any, x: Array, low: Any) -> Array:
@@ -342,7 +343,7 @@ def xlogx(xp: Any, x: Array) -> Array:
     """``x * log(x)`` with the limit 0 at ``x = 0``, and a finite gradient there."""
     positive = x > 0
     safe = xp.where(positive, x, xp.ones_like(x))  # keeps log(0) out of the backward pass
-    return xp.where(positive, x * xp.log(safe), xp.zeros_like(x))
+    return xp.where(positive, x * xp.log(safe), x * 0)  # x * 0: 0 at 0, NaN kept
 
 
 def kl_terms(xp: Any, target: Array, log_q: Array) -> Array:

@@ -13,6 +13,7 @@ from .._array import (
     LOG_ZERO,
     Array,
     broadcasts_to,
+    clamp_min,
     device,
     dtype_kind,
     kl_terms,
@@ -108,7 +109,10 @@ def sigmoid_binary_cross_entropy(
         pos = xp.log(x + _PROB_EPS) * z
         if pw is not None:
             pos = pos * pw
-        return -(pos + xp.log(1.0 - x + _PROB_EPS) * (1.0 - z))
+        # clamp_min blocks XLA's rewrite of (1 - x) + eps into (1 + eps) - x, which is 1 - x in
+        # float32 (log(0) at x = 1 under jax.jit); it changes nothing for x <= 1 (and gives
+        # log(eps), not NaN, for an invalid x > 1)
+        return -(pos + xp.log(clamp_min(xp, 1.0 - x, 0.0) + _PROB_EPS) * (1.0 - z))
 
     def fast(x: Array, z: Array) -> Array:
         return _fast.torch_bce_with_logits(x, z, pos_weight)
