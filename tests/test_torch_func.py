@@ -43,3 +43,25 @@ def test_func_grad_equals_autograd(case):
     p = args[first].clone().requires_grad_()
     (want,) = torch.autograd.grad(total(p), p)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_per_sample_gradients_vmap_of_grad_equal_a_loop(case):
+    """``vmap(grad(f))``, the per-example gradients of differential privacy: the label is batched,
+    then wrapped again by ``grad``; the value checks must see through both (they read it and
+    failed: cross-entropy, NLL, multi-margin, focal, Gaussian NLL, CTC)."""
+    loss = losskit.get_loss(case.loss, **case.init)
+    batches = [_args(case, seed) for seed in (1, 2)]
+    stacked = [torch.stack([b[i] for b in batches]) for i in range(len(batches[0]))]
+    first = case.float_args[0]
+
+    def total(p, *rest):
+        a = list(rest)
+        a.insert(first, p)
+        return loss(*a, **case.call_kwargs).sum()
+
+    rest = [t for i, t in enumerate(stacked) if i != first]
+    mapped = torch.func.vmap(torch.func.grad(total))(stacked[first], *rest)
+    for k, b in enumerate(batches):
+        want = torch.func.grad(total)(b[first], *[t for i, t in enumerate(b) if i != first])
+        torch.testing.assert_close(mapped[k], want, rtol=1e-12, atol=1e-12)

@@ -140,17 +140,26 @@ def is_traced(x: Array) -> bool:
 
 
 def _is_vmapped(x: Array) -> bool:
-    global _is_batchedtensor
-    if _is_batchedtensor is None:
+    """Whether ``x`` is batched by ``torch.func.vmap`` at any level: under ``vmap(grad(f))`` the
+    batched tensor is wrapped again by ``grad`` (and reading it fails the same way)."""
+    global _functorch
+    if _functorch is None:
         import torch
 
-        # functorch's own test (private, hence looked up once): a tensor inside torch.func.vmap
-        functorch = getattr(torch._C, "_functorch", None)
-        _is_batchedtensor = getattr(functorch, "is_batchedtensor", None) or (lambda x: False)
-    return bool(_is_batchedtensor(x))
+        # functorch's own tests (private, hence looked up once)
+        module = getattr(torch._C, "_functorch", None)
+        needed = ("is_batchedtensor", "is_functorch_wrapped_tensor", "get_unwrapped")
+        _functorch = module if all(hasattr(module, name) for name in needed) else False
+    if _functorch is False:
+        return False
+    while _functorch.is_functorch_wrapped_tensor(x):
+        if _functorch.is_batchedtensor(x):
+            return True
+        x = _functorch.get_unwrapped(x)
+    return False
 
 
-_is_batchedtensor: Any = None
+_functorch: Any = None
 
 
 def index_summaries(xp: Any, arrays: list[Array]) -> list[tuple[bool, int, int]] | None:
