@@ -381,3 +381,16 @@ def test_cosine_embedding_mixed_float_dtypes_compute_in_the_wider(backend):
         assert ref.dtype == got.dtype
         # torch sums |input2|^2 in input2's float32 before promoting: equal to float32 rounding
         np.testing.assert_allclose(to_numpy(got), ref.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", GENERIC_BACKENDS)
+def test_uint8_labels_with_an_ignore_index_they_cannot_hold(backend):
+    """-100 or 1000 against uint8 labels match none of them (the standard leaves comparing an
+    out-of-range Python int undefined: array_api_strict raised OverflowError); 255 is ignored."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    want = F.softmax_cross_entropy(x[:3], np.array([0, 1, 2]), reduction="sum")
+    for ignore, labels in ((-100, [0, 1, 2]), (1000, [0, 1, 2]), (255, [0, 1, 2, 255])):
+        pred = to_backend(x[: len(labels)], backend, "float64")
+        y = to_backend(np.array(labels, np.uint8), backend)
+        got = F.softmax_cross_entropy(pred, y, ignore_index=ignore, reduction="sum")
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, err_msg=str(ignore))

@@ -185,6 +185,17 @@ def read_value(x: Array) -> float | None:
     return float(x) if _value_checks and not is_traced(x) else None
 
 
+def without_ignored(xp: Any, label: Array, ignore_index: Any) -> Array:
+    """``label`` with ``ignore_index`` replaced by class 0, for the range check. An index that the
+    label's integer dtype cannot hold (-100 against uint8) matches nothing: compared as it is,
+    the standard leaves it undefined (``array_api_strict`` raises)."""
+    if xp.isdtype(label.dtype, "integral"):
+        info = xp.iinfo(label.dtype)
+        if not info.min <= ignore_index <= info.max:
+            return label
+    return xp.where(label == ignore_index, xp.zeros_like(label), label)
+
+
 def check_labels_in_range(
     xp: Any, label: Array, low: int, high: int, name: str = "label", what: str = "class indices"
 ) -> None:

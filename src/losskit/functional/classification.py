@@ -51,6 +51,7 @@ from .._core import (
     is_real,
     like,
     reduce_all,
+    without_ignored,
 )
 from ._pointwise import pointwise
 
@@ -233,7 +234,7 @@ def class_indices(xp: Any, label: Array, pred: Array, axis: int, ignore_index: i
     if label.ndim != len(reduced):
         label = xp.reshape(label, reduced)
     # ignored labels are checked as class 0, so that -100 is not refused
-    checked = label if ignore_index is None else xp.where(label == ignore_index, xp.zeros_like(label), label)
+    checked = label if ignore_index is None else without_ignored(xp, label, ignore_index)
     check_labels_in_range(xp, checked, 0, shape[axis])
     idx = index_dtype(xp)
     return label if label.dtype == idx else xp.astype(label, idx)  # no no-op cast node in a traced graph

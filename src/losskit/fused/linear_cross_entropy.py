@@ -30,7 +30,7 @@ from typing import Any
 import array_api_compat
 
 from .._array import Array, logsumexp, namespace
-from .._core import check_labels_in_range, check_number, float_input, index_dtype, is_integer
+from .._core import check_labels_in_range, check_number, float_input, index_dtype, is_integer, without_ignored
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -127,7 +127,7 @@ def linear_cross_entropy(
     if not xp.isdtype(label.dtype, "integral"):
         raise TypeError(f"label must hold integer class indices, got dtype {label.dtype}")
     # ignored positions are checked as class 0; skipped when the values are symbolic (jit, compile)
-    check_labels_in_range(xp, xp.where(label == ignore_index, xp.zeros_like(label), label), 0, vocab)
+    check_labels_in_range(xp, without_ignored(xp, label, ignore_index), 0, vocab)
     n = math.prod(lead)
     # never more rows than there are tokens: the JAX path pads the last chunk to a whole one
     chunk = max(1, min(n, int(chunk_size))) if chunk_size is not None else default_chunk_size(n, vocab, dim)
