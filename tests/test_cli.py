@@ -141,7 +141,7 @@ def test_unknown_param_lists_the_valid_ones(capsys: pytest.CaptureFixture[str], 
         (["plot", "HingeLoss", "--param", "L2Loss.weight=2"], "'L2Loss' is not among the plotted losses (HingeLoss)"),
         (["plot", "HingeLoss", "--param", "margin"], "--param takes NAME=VALUE"),
         (["plot", "HuberLoss", "--param", "rho=-1"], "HuberLoss: rho must be in (0, inf), got -1"),
-        (["plot", "TripletLoss", "--param", "margin=nan"], "TripletLoss: margin must be in [0, inf), got nan"),
+        (["plot", "TripletLoss", "--param", "margin=nan"], "TripletLoss: margin must be in (-inf, inf), got nan"),
         (["plot", "CosineEmbeddingLoss", "--param", "margin=abc"], "margin must be a real number, got 'abc'"),
         # a parameter the constructor cannot check (the input's rank is unknown there)
         pytest.param(

@@ -27,6 +27,9 @@ def test_no_silent_n1_by_n_broadcast():
         losskit.L2Loss()(np.zeros((4, 3)), np.zeros((4, 3)), np.ones(4))
     with pytest.raises(ValueError, match=re.escape("use shape (4, 1)")):
         losskit.L2Loss()(np.zeros((4, 3)), np.zeros((4, 3)), np.ones(4))
+    # Gluon aligns a (C,) weight with the last axis; here it is refused with the shape that does so
+    with pytest.raises(ValueError, match=re.escape("entry of the last axis use shape (1, 3)")):
+        losskit.L2Loss()(np.zeros((4, 3)), np.zeros((4, 3)), np.ones(3))
     with pytest.raises(ValueError, match="sample_weight shape"):
         losskit.SoftmaxCELoss()(np.zeros((4, 3)), np.zeros(4, dtype=int), np.ones((4, 3)))
 
@@ -67,9 +70,9 @@ def test_non_arrays_and_integer_predictions_raise_type_error():
         lambda: losskit.LogisticLoss(label_format="onehot"),
         lambda: losskit.CTCLoss(layout="NCT"),
         lambda: losskit.CTCLoss(label_layout="TT"),
-        lambda: losskit.HingeLoss(margin=-1),
-        lambda: losskit.SquaredHingeLoss(margin=-0.5),
-        lambda: losskit.TripletLoss(margin=-1),
+        lambda: losskit.HingeLoss(margin=float("nan")),  # any real margin, as Gluon (negative ones too)
+        lambda: losskit.SquaredHingeLoss(margin=float("inf")),
+        lambda: losskit.TripletLoss(margin=float("-inf")),
         lambda: losskit.HuberLoss(rho=0),
         lambda: losskit.SDMLLoss(smoothing_parameter=1.0),
     ],

@@ -125,6 +125,9 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
         hint = ""
         if len(shape) == 1 and len(loss_shape) > 1 and shape[0] == loss_shape[0]:
             hint = f"; for one weight per example use shape {(shape[0],) + (1,) * (len(loss_shape) - 1)}"
+        elif len(shape) == 1 and len(loss_shape) > 1 and shape[0] == loss_shape[-1]:
+            # Gluon broadcasts a (C,) weight along the last axis: here it is written out
+            hint = f"; for one weight per entry of the last axis use shape {(1,) * (len(loss_shape) - 1) + shape}"
         raise ValueError(
             f"sample_weight shape {shape} does not broadcast to the loss shape {tuple(loss_shape)} "
             f"(it needs {len(loss_shape)} axes, each equal to the loss's or 1){hint}"

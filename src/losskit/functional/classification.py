@@ -168,7 +168,7 @@ def hinge_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, margin - pred * label)``. See :class:`losskit.HingeLoss`."""
-    margin = check_number(margin, "margin", low=0.0, array_ok=True)
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as Gluon
     return pointwise(
         # -(a - m), not m - a (the same float): a dynamic margin stays symbolic under torch.compile
         lambda xp, x, z: relu(xp, -(x * z - margin)),
@@ -190,7 +190,7 @@ def squared_hinge_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, margin - pred * label)**2``. See :class:`losskit.SquaredHingeLoss`."""
-    margin = check_number(margin, "margin", low=0.0, array_ok=True)
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as Gluon
     return pointwise(
         lambda xp, x, z: xp.square(relu(xp, -(x * z - margin))),  # -(a - m): see hinge_loss
         pred,

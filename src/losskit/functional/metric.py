@@ -30,7 +30,7 @@ def triplet_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``max(0, |pos - pred|^2 - |neg - pred|^2 + margin)`` per example. See :class:`losskit.TripletLoss`."""
-    margin = check_number(margin, "margin", low=0.0, array_ok=True)
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as Gluon
     xp = namespace(pred, positive, negative, sample_weight)
     anchor = float_input(xp, pred, "pred")
     pos = like(xp, positive, anchor, "positive")

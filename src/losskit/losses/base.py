@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .._array import Array
+from .._array import Array, namespace
 from .._compile import register_with_dynamo
 from .._core import check_number, check_weight
 
@@ -34,6 +34,19 @@ class Loss:
     ``_function(pred, label, sample_weight, **self._options())``, every stored parameter passed
     by its name along with ``weight`` and ``batch_axis``. A loss with other inputs overrides
     :meth:`forward` and passes ``**self._options()`` itself.
+
+    Custom losses written Gluon's way, ``hybrid_forward(self, F, pred, label, ...)``, are called
+    so, with ``F`` the array-API namespace of the inputs (``F.square``, ``F.log``,
+    ``F.mean(x, axis=...)``; MXNet-only operators and keywords such as ``exclude=True`` are not
+    there), and ``super().hybrid_forward(F, ...)`` in a subclass of a losskit loss is that
+    loss's own computation:
+
+    >>> import numpy as np, losskit
+    >>> class ScaledL1(losskit.L1Loss):
+    ...     def hybrid_forward(self, F, pred, label, sample_weight=None):
+    ...         return 10 * super().hybrid_forward(F, pred, label, sample_weight)
+    >>> ScaledL1()(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]))
+    array([20.])
     """
 
     #: The function of :mod:`losskit.functional` that the loss computes, as a ``staticmethod``.
@@ -60,12 +73,21 @@ class Loss:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         register_with_dynamo()  # run, not traced, inside torch.compile: its first graph has the function as one node
+        if type(self).hybrid_forward is not Loss.hybrid_forward:  # a loss written Gluon's way
+            return self.hybrid_forward(namespace(*args, *kwargs.values()), *args, **kwargs)
         return self.forward(*args, **kwargs)
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
         if self._function is None:
-            raise NotImplementedError
+            raise NotImplementedError(
+                f"{type(self).__name__} computes nothing: a Loss subclass overrides forward(pred, label, ...) "
+                "or Gluon's hybrid_forward(F, pred, label, ...), or names its function in _function"
+            )
         return self._function(pred, label, sample_weight, **self._options())
+
+    def hybrid_forward(self, F: Any, *args: Any, **kwargs: Any) -> Array:
+        """Gluon's entry point: this loss's :meth:`forward` (``F``, the namespace, is not needed)."""
+        return self.forward(*args, **kwargs)
 
     def _options(self) -> dict[str, Any]:
         """The keyword arguments of ``_function``: the stored options, ``weight`` and ``batch_axis``."""
@@ -74,6 +96,16 @@ class Loss:
 
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
         """No-op, kept so that Gluon code calling ``loss.hybridize()`` runs unchanged."""
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        """No-op: a loss has no parameters to initialize (Gluon's ``Block.initialize``)."""
+
+    def collect_params(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """No parameters: an empty dict (Gluon's ``Block.collect_params``)."""
+        return {}
+
+    def cast(self, dtype: Any) -> None:
+        """No-op: a loss has no parameters to cast; it computes in its inputs' dtype (Gluon's ``Block.cast``)."""
 
     def __repr__(self) -> str:
         # Gluon's form, then the loss's own parameters, each stored as ``self._<name>``
@@ -84,9 +116,9 @@ class Loss:
 
 
 class _MarginLoss(Loss):
-    """Shared constructor of the losses with a non-negative ``margin`` (hinge and triplet losses)."""
+    """Shared constructor of the losses with a ``margin`` (hinge and triplet losses): any real number, as in Gluon."""
 
     def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        check_number(margin, "margin", low=0.0, array_ok=True)
+        check_number(margin, "margin", array_ok=True)  # any real, as Gluon
         self._margin = margin  # as given: the repr and plot labels show it so

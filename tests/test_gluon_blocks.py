@@ -1,0 +1,103 @@
+"""Gluon code that ports by changing an import: custom losses written with ``hybrid_forward``,
+and the ``Block`` methods that training scripts call on a loss object."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import losskit
+from backends import AUTOGRAD_BACKENDS, BACKENDS, to_backend, to_numpy
+
+
+class ScaledCE(losskit.SoftmaxCrossEntropyLoss):
+    """A built-in loss extended Gluon's way: its hybrid_forward calls the parent's."""
+
+    def hybrid_forward(self, F, pred, label, sample_weight=None):
+        return 10 * super().hybrid_forward(F, pred, label, sample_weight)
+
+
+class HalfSquare(losskit.losses.base.Loss):
+    """A loss from scratch, as Gluon's L2Loss is written (F.mean over every axis but the batch's)."""
+
+    def __init__(self, weight=1.0, batch_axis=0, **kwargs):
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def hybrid_forward(self, F, pred, label, sample_weight=None):
+        loss = F.square(label - pred) * (self._weight / 2)
+        if sample_weight is not None:
+            loss = loss * sample_weight
+        return F.mean(loss, axis=tuple(range(1, loss.ndim)))
+
+
+X = np.array([[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]])
+Y = np.array([2, 0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_built_in_loss_extended_with_hybrid_forward(backend):
+    """The override is called (it was ignored: the scale of 10 silently lost)."""
+    x, y = to_backend(X, backend, "float64"), to_backend(Y, backend)
+    want = 10 * losskit.SoftmaxCrossEntropyLoss()(X, Y)
+    np.testing.assert_allclose(to_numpy(ScaledCE()(x, y)), want, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(ScaledCE()(x, y, to_backend(np.ones((2, 1)) * 2, backend))), 2 * want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_loss_written_from_scratch_with_hybrid_forward(backend):
+    """F is the inputs' array namespace; the result equals losskit's own L2Loss."""
+    x, z = to_backend(X, backend, "float64"), to_backend(X[::-1].copy(), backend, "float64")
+    np.testing.assert_allclose(to_numpy(HalfSquare()(x, z)), losskit.L2Loss()(X, X[::-1].copy()), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+def test_hybrid_forward_losses_differentiate(backend):
+    if backend == "torch":
+        import torch
+
+        x = torch.tensor(X, requires_grad=True)
+        (got,) = torch.autograd.grad(ScaledCE()(x, torch.tensor(Y)).sum(), x)
+        xr = torch.tensor(X, requires_grad=True)
+        (want,) = torch.autograd.grad(10 * torch.nn.functional.cross_entropy(xr, torch.tensor(Y), reduction="sum"), xr)
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        got = jax.grad(lambda x: ScaledCE()(x, jnp.asarray(Y)).sum())(jnp.asarray(X))
+        want = jax.grad(lambda x: 10 * losskit.SoftmaxCrossEntropyLoss()(x, jnp.asarray(Y)).sum())(jnp.asarray(X))
+    np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-12)
+
+
+def test_a_loss_that_computes_nothing_says_how_to_write_one():
+    class Empty(losskit.losses.base.Loss):
+        def __init__(self):
+            super().__init__(None, 0)
+
+    with pytest.raises(NotImplementedError, match=r"Empty computes nothing: .*forward.*hybrid_forward"):
+        Empty()(X, X)
+
+
+def test_block_methods_gluon_scripts_call_on_a_loss():
+    loss = losskit.SoftmaxCELoss(prefix="ce_")
+    loss.initialize()
+    loss.initialize(force_reinit=True)
+    loss.hybridize(static_alloc=True, static_shape=True)
+    loss.cast("float16")  # a loss has no parameters: its inputs' dtype decides
+    assert loss.collect_params() == {}
+    np.testing.assert_allclose(loss(X, Y), losskit.SoftmaxCELoss()(X, Y))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_negative_margins_as_gluon(backend):
+    """Gluon takes any margin (a negative one penalises only the badly wrong); so does losskit,
+    with Gluon's formulas written out here."""
+    rng = np.random.default_rng(0)
+    pred, sign = rng.normal(size=(4, 3)), rng.choice([-1.0, 1.0], size=(4, 3))
+    a, p, n = rng.normal(size=(3, 4, 5))
+    t = lambda x: to_backend(x, backend, "float64")  # noqa: E731
+    hinge = np.maximum(0, -0.5 - pred * sign)
+    np.testing.assert_allclose(to_numpy(losskit.HingeLoss(margin=-0.5)(t(pred), t(sign))), hinge.mean(1), rtol=1e-12)
+    sq = losskit.SquaredHingeLoss(margin=-0.5)(t(pred), t(sign))
+    np.testing.assert_allclose(to_numpy(sq), (hinge**2).mean(1), rtol=1e-12)
+    triplet = np.maximum(0, ((p - a) ** 2).sum(1) - ((n - a) ** 2).sum(1) - 2.0)
+    np.testing.assert_allclose(to_numpy(losskit.TripletLoss(margin=-2.0)(t(a), t(p), t(n))), triplet, rtol=1e-12)
