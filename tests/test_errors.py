@@ -217,3 +217,8 @@ def test_jit_does_not_check_class_range_documented():
 
     out = jax.jit(lambda p, y: losskit.SoftmaxCELoss()(p, y))(jnp.zeros((2, 3)), jnp.array([0, 1]))
     assert out.shape == (2,)
+
+
+def test_cosine_batch_axis_out_of_range_is_said_of_the_pairs():
+    with pytest.raises(ValueError, match=re.escape("out of range for the pairs, shape (3,) (input2's shape (3, 4)")):
+        losskit.CosineEmbeddingLoss(batch_axis=1)(np.ones((3, 4)), np.ones((3, 4)), np.ones(3))

@@ -87,7 +87,13 @@ def cosine_embedding_loss(
     if input2.ndim < 1:
         raise ValueError("input1 and input2 need at least one axis (the vector axis, last)")
     pair_shape = tuple(input2.shape[:-1])
-    b_axis = check_batch_axis(batch_axis, max(len(pair_shape), 1))
+    try:
+        b_axis = check_batch_axis(batch_axis, max(len(pair_shape), 1))
+    except ValueError:  # said of the pairs: "an input with 1 axes" misled for 2-D inputs
+        raise ValueError(
+            f"batch_axis={batch_axis} is out of range for the pairs, shape {pair_shape} (input2's shape "
+            f"{tuple(input2.shape)} without its last, vector axis): the loss has one value per pair"
+        ) from None
     check_weight(weight)
     y = reshape_to(xp, label, pair_shape, "label", "the pairs (input2's shape without its last axis)")
     if getattr(sample_weight, "ndim", None) == len(pair_shape) + 1:

@@ -26,7 +26,7 @@ class TripletLoss(_MarginLoss):
         - sample_weight: ``(N,)``.
         - output: ``(N,)``.
 
-    Stability: polynomial; the kink at 0 takes the framework's ``maximum`` gradient.
+    Stability: polynomial; at the kink (a loss of exactly 0) the derivative is 0 (``relu``'s), on every backend.
 
     >>> import numpy as np, losskit
     >>> a, p, n = np.zeros((1, 2)), np.ones((1, 2)), 2 * np.ones((1, 2))
@@ -132,7 +132,7 @@ class MarginRankingLoss(Loss):
         - sample_weight: broadcastable to ``input1`` with as many axes.
         - output: ``(N,)``.
 
-    Stability: piecewise linear; the kink takes the framework's ``maximum`` gradient.
+    Stability: piecewise linear; at the kink the derivative is 0 (``relu``'s), on every backend.
 
     >>> import numpy as np, losskit
     >>> losskit.MarginRankingLoss(margin=0.5)(np.array([2.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
