@@ -107,6 +107,50 @@ def test_ctc_zero_length_inputs_and_infeasible_labels_as_torch(backend, path):
     np.testing.assert_allclose(to_numpy(got), want, rtol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("path", ["auto", "generic"])
+def test_ctc_zero_infinity_as_torch(backend, path):
+    """zero_infinity=True: torch's ctc_loss option, values and gradients (the infeasible rows and
+    the label in no frames are 0 with a zero gradient; the others unchanged)."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    logits = np.random.default_rng(0).normal(size=(4, 5, 4))
+    lt = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.ctc_loss(
+        torch.log_softmax(lt, -1),
+        torch.as_tensor(np.where(CTC_LABEL < 0, 0, CTC_LABEL)),
+        torch.as_tensor(CTC_PRED_LENGTHS),
+        torch.as_tensor(CTC_LABEL_LENGTHS),
+        blank=logits.shape[-1] - 1,
+        reduction="none",
+        zero_infinity=True,
+    )
+    upstream = np.arange(1.0, 6.0)
+    (want_grad,) = torch.autograd.grad((ref * torch.as_tensor(upstream)).sum(), lt)
+    assert (ref[[0, 1]] == 0).all() and torch.isfinite(ref).all()
+    dtype = "float64" if backend != "jax" else "float32"
+    args = [to_backend(a, backend) for a in (CTC_LABEL, CTC_PRED_LENGTHS, CTC_LABEL_LENGTHS)]
+    loss = losskit.CTCLoss(layout="TNC", zero_infinity=True)
+
+    def f(x):
+        return F.ctc_loss(x, *args, layout="TNC", zero_infinity=True, backend=path)
+
+    x = to_backend(logits, backend, dtype)
+    np.testing.assert_allclose(to_numpy(f(x)), ref.detach().numpy(), rtol=1e-5, atol=1e-6)
+    if path == "auto":
+        np.testing.assert_allclose(to_numpy(loss(x, *args)), ref.detach().numpy(), rtol=1e-5, atol=1e-6)
+    if backend == "torch":
+        x = x.clone().requires_grad_()
+        (grad,) = torch.autograd.grad((f(x) * torch.as_tensor(upstream)).sum(), x)
+    elif backend == "jax":
+        import jax
+
+        grad = jax.grad(lambda x: (f(x) * upstream.astype(np.float32)).sum())(x)
+    else:
+        return
+    np.testing.assert_allclose(to_numpy(grad), want_grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_fused_linear_cross_entropy_on_an_empty_batch():
     from losskit.fused import linear_cross_entropy
 

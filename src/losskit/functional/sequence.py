@@ -12,7 +12,7 @@ from typing import Any
 import array_api_compat
 
 from .._array import Array, log_softmax, namespace
-from .._core import check_ranges, check_sample_weight, check_weight, finish, float_input, index_dtype
+from .._core import check_flag, check_ranges, check_sample_weight, check_weight, finish, float_input, index_dtype
 
 LAYOUTS = ("NTC", "TNC")
 LABEL_LAYOUTS = ("NT", "TN")
@@ -40,6 +40,7 @@ def ctc_loss(
     layout: str = "NTC",
     label_layout: str = "NT",
     weight: float | None = None,
+    zero_infinity: bool = False,
     backend: str = "auto",
 ) -> Array:
     """CTC negative log-likelihood per sequence; blank is the last class. See :class:`losskit.CTCLoss`.
@@ -48,6 +49,7 @@ def ctc_loss(
     are tested against); ``"auto"`` uses the host framework's CTC where there is one.
     """
     check_layouts(layout, label_layout)
+    check_flag(zero_infinity, "zero_infinity")
     if backend not in ("auto", "generic"):
         raise ValueError(f"backend must be 'auto' or 'generic', got {backend!r}")
     xp = namespace(pred, label, pred_lengths, label_lengths, sample_weight)
@@ -106,10 +108,11 @@ def ctc_loss(
         # has probability 1 and any other 0; 0 * sum(logits) keeps the loss in pred's graph
         zero = 0 * xp.sum(logits, axis=(0, 2))
         loss = xp.where(label_lengths == 0, zero, zero + float("inf"))
-        return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
-    fast = _fast_path(logits) if backend == "auto" else None
-    impl = fast or _ctc_generic
-    loss = impl(xp, logits, label, pred_lengths, label_lengths)
+    else:
+        impl = (_fast_path(logits) if backend == "auto" else None) or _ctc_generic
+        loss = impl(xp, logits, label, pred_lengths, label_lengths)
+    if zero_infinity:  # as torch's: an impossible alignment's loss and its gradient are 0
+        loss = xp.where(loss == float("inf"), xp.zeros_like(loss), loss)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 

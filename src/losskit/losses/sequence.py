@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
+from .._core import check_flag
 from ..functional.sequence import check_layouts
 from ..registry import register
 from .base import Loss
@@ -29,7 +30,8 @@ class CTCLoss(Loss):
         - label: ``(N, S)`` for ``label_layout='NT'``, ``(S, N)`` for ``'TN'``; integers in ``[0, C-1)``.
         - pred_lengths, label_lengths: optional ``(N,)`` integer lengths.
         - sample_weight: ``(N,)``.
-        - output: ``(N,)``. A label no alignment can produce gives ``inf`` (as PyTorch).
+        - output: ``(N,)``. A label no alignment can produce gives ``inf`` (as PyTorch), or 0
+          with ``zero_infinity=True`` (PyTorch's option: the loss and its gradient are 0 there).
 
     Backends: PyTorch arrays use ``torch.nn.functional.ctc_loss``, JAX arrays ``optax.ctc_loss``
     (if optax is installed); other arrays a log-space forward algorithm on the array API, which
@@ -45,12 +47,19 @@ class CTCLoss(Loss):
     """
 
     def __init__(
-        self, layout: str = "NTC", label_layout: str = "NT", weight: float | None = None, **kwargs: Any
+        self,
+        layout: str = "NTC",
+        label_layout: str = "NT",
+        weight: float | None = None,
+        zero_infinity: bool = False,
+        **kwargs: Any,
     ) -> None:
         check_layouts(layout, label_layout)
+        check_flag(zero_infinity, "zero_infinity")
         super().__init__(weight, label_layout.find("N"), **kwargs)
         self._layout = layout
         self._label_layout = label_layout
+        self._zero_infinity = zero_infinity
 
     def forward(
         self,
@@ -69,6 +78,7 @@ class CTCLoss(Loss):
             layout=self._layout,
             label_layout=self._label_layout,
             weight=self._weight,
+            zero_infinity=self._zero_infinity,
         )
 
 
