@@ -613,3 +613,47 @@ def test_dice_closed_form_channels_last():
             to_backend(probs, backend, "float64"), to_backend(mask, backend, "float64")
         )
         np.testing.assert_allclose(to_numpy(out), want, rtol=1e-12, err_msg=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kl_div_log_target_against_torch_and_optax(backend):
+    """KLDivLoss(log_target=True): torch's kl_div(log_target=True) summed per example, values and
+    both gradients; optax's kl_divergence_with_log_targets; the same as log_target=False on
+    exp(label). A -inf log-target (probability 0) contributes 0 with a finite gradient, where
+    torch's and optax's formula gives 0 * -inf = NaN."""
+    rng = np.random.default_rng(0)
+    logq = np.log(_softmax(rng.normal(size=(3, 5))))
+    logz = np.log(_softmax(rng.normal(size=(3, 5))))
+    loss = losskit.KLDivLoss(log_target=True)
+    x, t = to_backend(logq, backend, "float64"), to_backend(logz, backend, "float64")
+    q_t, z_t = (torch.tensor(a, requires_grad=True) for a in (logq, logz))
+    ref = torch.nn.functional.kl_div(q_t, z_t, log_target=True, reduction="none").sum(1)
+    np.testing.assert_allclose(to_numpy(loss(x, t)), ref.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(loss(x, t)), losskit.KLDivLoss()(logq, np.exp(logz)), rtol=1e-12)
+    if backend == "jax":
+        optax = pytest.importorskip("optax")
+        np.testing.assert_allclose(to_numpy(loss(x, t)), optax.losses.kl_divergence_with_log_targets(x, t), rtol=1e-12)
+    if backend == "torch":
+        xs, ts = (a.clone().requires_grad_() for a in (x, t))
+        got = torch.autograd.grad(loss(xs, ts).sum(), (xs, ts))
+        want = torch.autograd.grad(ref.sum(), (q_t, z_t))
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+    # a class of probability 0 in the target
+    logz0 = logz.copy()
+    logz0[0, 1] = -np.inf
+    logz0[0] -= np.log(np.exp(logz0[0]).sum())
+    t0 = to_backend(logz0, backend, "float64")
+    want0 = (np.exp(logz0[0]) * np.where(np.isinf(logz0[0]), 0, logz0[0] - logq[0])).sum()
+    np.testing.assert_allclose(to_numpy(loss(x, t0))[0], want0, rtol=1e-12)
+    if backend in AUTOGRAD_BACKENDS:
+        if backend == "torch":
+            xs, ts = (a.clone().requires_grad_() for a in (x, t0))
+            grads = torch.autograd.grad(loss(xs, ts).sum(), (xs, ts))
+        else:
+            import jax
+
+            grads = jax.grad(lambda a, b: loss(a, b).sum(), argnums=(0, 1))(x, t0)
+        for g in grads:
+            assert np.isfinite(to_numpy(g)).all()
+        assert to_numpy(grads[0])[0, 1] == 0

@@ -563,9 +563,11 @@ def kl_div(
     axis: int = -1,
     weight: float | None = None,
     batch_axis: int = 0,
+    log_target: bool = False,
 ) -> Array:
     """``sum(label * (log(label) - log_prob))`` per example. See :class:`losskit.KLDivLoss`."""
     check_flag(from_logits, "from_logits")
+    check_flag(log_target, "log_target")
     xp = namespace(pred, label, sample_weight)
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
@@ -574,7 +576,12 @@ def kl_div(
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
     target = like(xp, label, pred_c, "label")
     logp = pred_c if from_logits else log_softmax(xp, pred_c, axis=cls)
-    if _fast.use_torch(logp) and _fast.kl_div_applies(target):
+    if log_target:
+        # exp(t) (t - log q), with 0 where t = -inf (a class of probability 0): torch's and optax's
+        # formula gives 0 * -inf = NaN there; the where keeps the NaN out of the gradient too
+        impossible = target == -math.inf
+        loss = xp.exp(target) * xp.where(impossible, xp.zeros_like(logp), target - logp)
+    elif _fast.use_torch(logp) and _fast.kl_div_applies(target):
         loss = _fast.torch_kl_div(logp, target)
     else:
         loss = kl_terms(xp, target, logp)  # label * (log(label) - logp), 0 where label = 0

@@ -170,7 +170,9 @@ class KLDivLoss(Loss):
 
     ``log p = pred`` when ``from_logits`` (the default: ``pred`` holds log-probabilities),
     else ``log_softmax(pred, axis)``. As in MXNet 1.9.1 the result is the **sum** over the
-    non-batch axes (the full divergence per example), not their mean.
+    non-batch axes (the full divergence per example), not their mean. ``log_target=True``
+    (PyTorch's option; optax's ``kl_divergence_with_log_targets``): ``label`` holds
+    log-probabilities ``log z`` (-inf for a probability of 0, whose term is 0).
 
     Shape:
         - pred, label: the same number of elements; label holds probabilities.
@@ -188,11 +190,18 @@ class KLDivLoss(Loss):
     _function = staticmethod(F.kl_div)
 
     def __init__(
-        self, from_logits: bool = True, axis: int = -1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+        self,
+        from_logits: bool = True,
+        axis: int = -1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        log_target: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._from_logits = check_flag(from_logits, "from_logits")
         self._axis = check_axis_option(axis)
+        self._log_target = check_flag(log_target, "log_target")
 
 
 @register("classification", curve="binary")
