@@ -133,6 +133,12 @@ CASES = [
 ]
 
 
+def _ctc_one_infeasible(rng):
+    """As _ctc, with "a a a a" (needs 7 frames) in 6: infinite, zeroed by zero_infinity."""
+    label = np.array([[0, 0, 0, 0], [2, -1, -1, -1], [1, 2, -1, -1], [0, 0, 2, -1]])
+    return rng.normal(size=(N, 6, 4)), label
+
+
 def case_ids() -> list[str]:
     return [c.id for c in CASES]
 
@@ -155,6 +161,14 @@ def _onehot_masks(r, shape, c):
 
 
 EXTENDED_CASES = [
+    Case(
+        "kl_log_target",
+        "KLDivLoss",
+        {"log_target": True},
+        lambda r: (np.log(_softmax(r.normal(size=(N, C)))), np.log(_softmax(r.normal(size=(N, C))))),
+        (0, 1),
+    ),
+    Case("ctc_zero_infinity", "CTCLoss", {"zero_infinity": True}, _ctc_one_infeasible, (0,)),
     Case(
         "ce_ignore_smooth_weight_z",
         "SoftmaxCELoss",
