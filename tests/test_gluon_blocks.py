@@ -101,3 +101,51 @@ def test_negative_margins_as_gluon(backend):
     np.testing.assert_allclose(to_numpy(sq), (hinge**2).mean(1), rtol=1e-12)
     triplet = np.maximum(0, ((p - a) ** 2).sum(1) - ((n - a) ** 2).sum(1) - 2.0)
     np.testing.assert_allclose(to_numpy(losskit.TripletLoss(margin=-2.0)(t(a), t(p), t(n))), triplet, rtol=1e-12)
+
+
+def test_forward_and_call_agree_for_gluon_style_losses():
+    """Gluon's HybridBlock.forward calls hybrid_forward: so does loss.forward(...) here."""
+    np.testing.assert_allclose(ScaledCE().forward(X, Y), ScaledCE()(X, Y))
+    np.testing.assert_allclose(HalfSquare().forward(X, X[::-1].copy()), HalfSquare()(X, X[::-1].copy()))
+
+
+def test_the_lowest_override_wins_and_nothing_recurses():
+    """A subclass's own forward overrides a parent's hybrid_forward (as in Gluon); a forward that
+    calls hybrid_forward, which calls super().hybrid_forward, reaches the parent loss's own
+    computation, not the forward again (it recursed); the built-in's hybrid_forward is its forward."""
+
+    class Child(HalfSquare):
+        def forward(self, pred, label, sample_weight=None):
+            return 100 * super().forward(pred, label, sample_weight)
+
+    class Both(losskit.L1Loss):
+        def forward(self, pred, label, sample_weight=None):
+            return self.hybrid_forward(np, pred, label, sample_weight)
+
+        def hybrid_forward(self, F, pred, label, sample_weight=None):
+            return 10 * super().hybrid_forward(F, pred, label, sample_weight)
+
+    class OnlyHybrid(losskit.losses.base.Loss):
+        def __init__(self):
+            super().__init__(None, 0)
+
+        def hybrid_forward(self, F, pred, label):
+            return super().hybrid_forward(F, pred, label)
+
+    z = X[::-1].copy()
+    np.testing.assert_allclose(Child()(X, z), 100 * HalfSquare()(X, z))
+    np.testing.assert_allclose(Both()(X, z), 10 * losskit.L1Loss()(X, z))
+    np.testing.assert_allclose(losskit.L1Loss().hybrid_forward(np, X, z), losskit.L1Loss()(X, z))
+    with pytest.raises(NotImplementedError, match="OnlyHybrid computes nothing"):
+        OnlyHybrid()(X, z)
+
+
+def test_hybrid_forward_takes_arguments_that_are_not_arrays():
+    """F is the namespace of the array arguments: a string or a flag passes through."""
+
+    class Tagged(HalfSquare):
+        def hybrid_forward(self, F, pred, label, mode="mean"):
+            loss = super().hybrid_forward(F, pred, label)
+            return loss if mode == "mean" else 2 * loss
+
+    np.testing.assert_allclose(Tagged()(X, X * 0, "double"), 2 * HalfSquare()(X, X * 0))

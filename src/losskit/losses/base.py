@@ -7,6 +7,8 @@ import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import array_api_compat
+
 from .._array import Array, namespace
 from .._compile import register_with_dynamo
 from .._core import check_number, check_weight
@@ -59,6 +61,10 @@ class Loss:
         super().__init_subclass__(**kwargs)
         if "_function" in cls.__dict__:
             cls._option_names = _own_params(cls)
+        if "hybrid_forward" in cls.__dict__ and "forward" not in cls.__dict__:
+            # Gluon's HybridBlock.forward: calls hybrid_forward with F. A subclass's own forward
+            # still overrides it, as in Gluon, and loss.forward(...) is loss(...)
+            cls.forward = _forward_through_hybrid  # type: ignore[method-assign]
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
         check_weight(weight)
@@ -73,8 +79,6 @@ class Loss:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         register_with_dynamo()  # run, not traced, inside torch.compile: its first graph has the function as one node
-        if type(self).hybrid_forward is not Loss.hybrid_forward:  # a loss written Gluon's way
-            return self.hybrid_forward(namespace(*args, *kwargs.values()), *args, **kwargs)
         return self.forward(*args, **kwargs)
 
     def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
@@ -86,8 +90,16 @@ class Loss:
         return self._function(pred, label, sample_weight, **self._options())
 
     def hybrid_forward(self, F: Any, *args: Any, **kwargs: Any) -> Array:
-        """Gluon's entry point: this loss's :meth:`forward` (``F``, the namespace, is not needed)."""
-        return self.forward(*args, **kwargs)
+        """Gluon's entry point, reached by ``super().hybrid_forward(F, ...)`` from a subclass: the
+        computation of the classes below every Gluon-style one (the nearest ``forward`` past the
+        last class defining ``hybrid_forward``; ``F``, the namespace, is not needed). Not
+        ``self.forward``, which may be the subclass's own and call back here."""
+        mro = type(self).__mro__
+        last = max(
+            (i for i, klass in enumerate(mro) if klass is not Loss and "hybrid_forward" in klass.__dict__), default=-1
+        )
+        forward = next(klass.__dict__["forward"] for klass in mro[last + 1 :] if "forward" in klass.__dict__)
+        return forward(self, *args, **kwargs)
 
     def _options(self) -> dict[str, Any]:
         """The keyword arguments of ``_function``: the stored options, ``weight`` and ``batch_axis``."""
@@ -113,6 +125,13 @@ class Loss:
             f", {name}={getattr(self, '_' + name)!r}" for name in _own_params(type(self)) if hasattr(self, "_" + name)
         )
         return f"{type(self).__name__}(batch_axis={self._batch_axis}, w={self._weight}{extra})"
+
+
+def _forward_through_hybrid(self: Loss, *args: Any, **kwargs: Any) -> Array:
+    """``forward`` of a loss that defines Gluon's ``hybrid_forward``: ``F`` is the namespace of its
+    array arguments (flags, strings and numbers pass through untouched)."""
+    arrays = [a for a in (*args, *kwargs.values()) if array_api_compat.is_array_api_obj(a)]
+    return self.hybrid_forward(namespace(*arrays), *args, **kwargs)
 
 
 class _MarginLoss(Loss):
