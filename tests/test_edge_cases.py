@@ -438,3 +438,26 @@ def test_uint8_labels_with_an_ignore_index_they_cannot_hold(backend):
         y = to_backend(np.array(labels, np.uint8), backend)
         got = F.softmax_cross_entropy(pred, y, ignore_index=ignore, reduction="sum")
         np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, err_msg=str(ignore))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_ctc_masked_classes_and_very_unlikely_paths_as_torch(backend):
+    """A class masked with -inf logits, and the only path being exp(-2e5) likely: on JAX, optax
+    gave NaN (loss and gradient) for the first and clamped the second at its log(0) of -1e5
+    (a loss of 99999 for torch's 199994); every backend now gives torch's values."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    masked = np.random.default_rng(0).normal(size=(2, 5, 4)).astype(np.float32)
+    masked[0, :, 1] = -np.inf  # row 0 needs class 1: impossible
+    unlikely = np.zeros((1, 30, 3), np.float32)
+    unlikely[0, :, 2] = 1e5  # the blank outweighs the labels by 1e5 in every frame
+    for x, y in ((masked, np.array([[1, 2], [0, 2]])), (unlikely, np.array([[0, 1]]))):
+        want = F.ctc_loss(torch.tensor(x), torch.tensor(y)).numpy()
+        for zero_infinity in (False, True):
+            f = lambda a, y=y, z=zero_infinity: F.ctc_loss(a, to_backend(y, backend), zero_infinity=z)  # noqa: E731
+            got = to_numpy(f(to_backend(x, backend)))
+            np.testing.assert_allclose(got, np.where(np.isinf(want) & zero_infinity, 0, want), rtol=1e-6)
+            if backend == "jax":
+                import jax
+
+                assert np.isfinite(np.asarray(jax.grad(lambda a, f=f: f(a).sum())(to_backend(x, backend)))).all()

@@ -140,13 +140,17 @@ def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
     import optax
 
     t_max, _, c = logits.shape
-    batch_logits = jnp.transpose(logits, (1, 0, 2))
+    # a -inf logit (a masked class) made optax's loss and gradient NaN: -1e30 is the same zero
+    # probability, finite (NaN stays NaN: maximum propagates it)
+    batch_logits = jnp.maximum(jnp.transpose(logits, (1, 0, 2)), _LOG_ZERO)
     logit_pad = (jnp.arange(t_max)[None, :] >= pred_lengths[:, None]).astype(logits.dtype)
     label_pad = (jnp.arange(label.shape[1])[None, :] >= label_lengths[:, None]).astype(logits.dtype)
-    loss = optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1)
-    # optax's log(0) is log_epsilon = -1e5: a label that no alignment can produce costs ~1e5
-    # there, where torch and the generic path give +inf
-    return xp.where(_infeasible(xp, label, pred_lengths, label_lengths), xp.full_like(loss, float("inf")), loss)
+    # optax's log(0), log_epsilon, is -1e5 by default: a path less likely than exp(-1e5) was
+    # clamped there, and a label that no alignment can produce cost ~1e5, where torch and the
+    # generic path give +inf. With the generic path's -1e30, the same test as there finds them.
+    loss = optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1, log_epsilon=_LOG_ZERO)
+    impossible = (loss > -_LOG_ZERO / 2) | _infeasible(xp, label, pred_lengths, label_lengths)
+    return xp.where(impossible, xp.full_like(loss, float("inf")), loss)
 
 
 def _infeasible(xp: Any, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
