@@ -461,3 +461,14 @@ def test_ctc_masked_classes_and_very_unlikely_paths_as_torch(backend):
                 import jax
 
                 assert np.isfinite(np.asarray(jax.grad(lambda a, f=f: f(a).sum())(to_backend(x, backend)))).all()
+
+
+@pytest.mark.parametrize("backend", GENERIC_BACKENDS)
+def test_xlogx_keeps_nan_and_is_zero_at_zero(backend):
+    """x log x: 0 at 0 (the limit), NaN kept (it was mapped to 0 off torch), x log x elsewhere."""
+    from losskit._array import namespace, xlogx
+
+    x = to_backend(np.array([0.0, np.nan, 0.5, 2.0]), backend, "float64")
+    got = to_numpy(xlogx(namespace(x), x))
+    np.testing.assert_array_equal(np.isnan(got), [False, True, False, False])
+    np.testing.assert_allclose(got[[0, 2, 3]], [0.0, 0.5 * np.log(0.5), 2 * np.log(2.0)], rtol=1e-15)
