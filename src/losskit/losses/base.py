@@ -112,9 +112,10 @@ class Loss:
     def initialize(self, *args: Any, **kwargs: Any) -> None:
         """No-op: a loss has no parameters to initialize (Gluon's ``Block.initialize``)."""
 
-    def collect_params(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """No parameters: an empty dict (Gluon's ``Block.collect_params``)."""
-        return {}
+    def collect_params(self, *args: Any, **kwargs: Any) -> _NoParameters:
+        """No parameters: an empty dict whose Gluon ``ParameterDict`` methods (``initialize``,
+        ``reset_ctx``, ``setattr``, ``zero_grad``) do nothing (Gluon's ``Block.collect_params``)."""
+        return _NoParameters()
 
     def cast(self, dtype: Any) -> None:
         """No-op: a loss has no parameters to cast; it computes in its inputs' dtype (Gluon's ``Block.cast``)."""
@@ -125,6 +126,22 @@ class Loss:
             f", {name}={getattr(self, '_' + name)!r}" for name in _own_params(type(self)) if hasattr(self, "_" + name)
         )
         return f"{type(self).__name__}(batch_axis={self._batch_axis}, w={self._weight}{extra})"
+
+
+class _NoParameters(dict):  # type: ignore[type-arg]
+    """The parameters of a loss: none. A script may still call these on Gluon's ParameterDict."""
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def reset_ctx(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def setattr(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def zero_grad(self) -> None:
+        pass
 
 
 def _forward_through_hybrid(self: Loss, *args: Any, **kwargs: Any) -> Array:
