@@ -154,3 +154,47 @@ def test_hybrid_forward_takes_arguments_that_are_not_arrays():
             return loss if mode == "mean" else 2 * loss
 
     np.testing.assert_allclose(Tagged()(X, X * 0, "double"), 2 * HalfSquare()(X, X * 0))
+
+
+class Doubling:
+    """A mixin, as Gluon code composes losses."""
+
+    def hybrid_forward(self, F, pred, label, sample_weight=None):
+        return 2 * super().hybrid_forward(F, pred, label, sample_weight)
+
+
+def test_gluon_rules_for_mixins_inherited_forwards_and_forwards_calling_hybrid_forward():
+    """The cases Gluon 1.9.1 was run on (values from it): a mixin's hybrid_forward is used; a user
+    forward inherited by a subclass that adds hybrid_forward still calls through it; a forward
+    that calls hybrid_forward on a built-in reaches the built-in's computation (it recursed)."""
+
+    class M(Doubling, losskit.L1Loss):
+        pass
+
+    class Both(losskit.L1Loss):
+        def forward(self, pred, label, sample_weight=None):
+            return 5 * self.hybrid_forward(np, pred, label, sample_weight)
+
+        def hybrid_forward(self, F, pred, label, sample_weight=None):
+            return 10 * super().hybrid_forward(F, pred, label, sample_weight)
+
+    class GB(Both):
+        def hybrid_forward(self, F, pred, label, sample_weight=None):
+            return 2 * super().hybrid_forward(F, pred, label, sample_weight)
+
+    class Pre(losskit.L1Loss):
+        def forward(self, pred, label, sample_weight=None):
+            return self.hybrid_forward(np, 2 * pred, label, sample_weight)
+
+    x, z = np.array([[1.0, 3.0], [2.0, -1.0]]), np.zeros((2, 2))  # L1: [2, 1.5]
+    np.testing.assert_allclose(M()(x, z), [4.0, 3.0])
+    np.testing.assert_allclose(M().forward(x, z), [4.0, 3.0])
+    np.testing.assert_allclose(GB()(x, z), [200.0, 150.0])
+    np.testing.assert_allclose(Pre()(x, z), [4.0, 3.0])
+
+
+def test_a_gluon_style_loss_compiles_whole():
+    torch = pytest.importorskip("torch")
+    x, y = torch.tensor(X), torch.tensor(Y)
+    compiled = torch.compile(lambda a, b: ScaledCE()(a, b), fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(x, y), ScaledCE()(x, y))

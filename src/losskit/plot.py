@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
-import inspect
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +34,7 @@ import array_api_compat
 import numpy as np
 
 from . import _array
-from .losses.base import Loss
+from .losses.base import Loss, call_parameters
 from .registry import LossInfo, get_loss, loss_info
 
 if TYPE_CHECKING:
@@ -337,7 +336,7 @@ _FAMILY_RULES = {
 
 def _inputs(loss: Loss) -> list[str]:
     """The names of the arrays the loss's call requires (those without a default)."""
-    params = list(inspect.signature(type(loss).forward).parameters.values())[1:]
+    params = call_parameters(type(loss))
     return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 

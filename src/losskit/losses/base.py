@@ -7,8 +7,6 @@ import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import array_api_compat
-
 from .._array import Array, namespace
 from .._compile import register_with_dynamo
 from .._core import check_number, check_weight
@@ -32,10 +30,11 @@ class Loss:
     code runs unchanged; ``hybridize()`` is a no-op for the same reason.
 
     A subclass usually names that function in ``_function`` and stores each of its own
-    constructor parameters as ``self._<name>``: the inherited :meth:`forward` then calls
-    ``_function(pred, label, sample_weight, **self._options())``, every stored parameter passed
-    by its name along with ``weight`` and ``batch_axis``. A loss with other inputs overrides
-    :meth:`forward` and passes ``**self._options()`` itself.
+    constructor parameters as ``self._<name>``: the inherited computation, :meth:`_compute`, then
+    calls ``_function(pred, label, sample_weight, **self._options())``, every stored parameter
+    passed by its name along with ``weight`` and ``batch_axis``. A built-in loss with other
+    inputs overrides :meth:`_compute` and passes ``**self._options()`` itself; a loss of your own
+    overrides :meth:`forward` (or Gluon's ``hybrid_forward``).
 
     Custom losses written Gluon's way, ``hybrid_forward(self, F, pred, label, ...)``, are called
     so, with ``F`` the array-API namespace of the inputs (``F.square``, ``F.log``,
@@ -56,15 +55,15 @@ class Loss:
     #: The constructor parameters :meth:`_options` passes to it: the own parameters of the
     #: class that sets ``_function`` (a subclass of it adding parameters does not change them).
     _option_names: ClassVar[tuple[str, ...]] = ()
+    #: Whether the class (or a mixin) defines Gluon's ``hybrid_forward``, which ``forward`` then calls.
+    _gluon_style: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "_function" in cls.__dict__:
             cls._option_names = _own_params(cls)
-        if "hybrid_forward" in cls.__dict__ and "forward" not in cls.__dict__:
-            # Gluon's HybridBlock.forward: calls hybrid_forward with F. A subclass's own forward
-            # still overrides it, as in Gluon, and loss.forward(...) is loss(...)
-            cls.forward = _forward_through_hybrid  # type: ignore[method-assign]
+        # written Gluon's way (here or in a mixin): forward calls hybrid_forward, as HybridBlock's
+        cls._gluon_style = cls.hybrid_forward is not Loss.hybrid_forward
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
         check_weight(weight)
@@ -81,25 +80,28 @@ class Loss:
         register_with_dynamo()  # run, not traced, inside torch.compile: its first graph has the function as one node
         return self.forward(*args, **kwargs)
 
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+    def forward(self, *args: Any, **kwargs: Any) -> Array:
+        """The loss of the inputs: ``hybrid_forward(F, ...)`` for a loss written Gluon's way (``F``
+        the namespace of its array arguments), else the loss's own computation."""
+        if self._gluon_style:
+            arrays = [a for a in (*args, *kwargs.values()) if hasattr(a, "shape")]  # not flags, strings
+            return self.hybrid_forward(namespace(*arrays), *args, **kwargs)
+        return self._compute(*args, **kwargs)
+
+    def hybrid_forward(self, F: Any, *args: Any, **kwargs: Any) -> Array:
+        """Gluon's entry point; ``super().hybrid_forward(F, ...)`` in a subclass is the built-in
+        loss's own computation (``F``, the namespace, is not needed)."""
+        return self._compute(*args, **kwargs)
+
+    def _compute(self, pred: Array, label: Array, sample_weight: Any = None) -> Array:
+        """The built-in computation: ``_function`` with the stored options (a built-in loss with
+        other inputs overrides this)."""
         if self._function is None:
             raise NotImplementedError(
                 f"{type(self).__name__} computes nothing: a Loss subclass overrides forward(pred, label, ...) "
                 "or Gluon's hybrid_forward(F, pred, label, ...), or names its function in _function"
             )
         return self._function(pred, label, sample_weight, **self._options())
-
-    def hybrid_forward(self, F: Any, *args: Any, **kwargs: Any) -> Array:
-        """Gluon's entry point, reached by ``super().hybrid_forward(F, ...)`` from a subclass: the
-        computation of the classes below every Gluon-style one (the nearest ``forward`` past the
-        last class defining ``hybrid_forward``; ``F``, the namespace, is not needed). Not
-        ``self.forward``, which may be the subclass's own and call back here."""
-        mro = type(self).__mro__
-        last = max(
-            (i for i, klass in enumerate(mro) if klass is not Loss and "hybrid_forward" in klass.__dict__), default=-1
-        )
-        forward = next(klass.__dict__["forward"] for klass in mro[last + 1 :] if "forward" in klass.__dict__)
-        return forward(self, *args, **kwargs)
 
     def _options(self) -> dict[str, Any]:
         """The keyword arguments of ``_function``: the stored options, ``weight`` and ``batch_axis``."""
@@ -144,13 +146,6 @@ class _NoParameters(dict):  # type: ignore[type-arg]
         pass
 
 
-def _forward_through_hybrid(self: Loss, *args: Any, **kwargs: Any) -> Array:
-    """``forward`` of a loss that defines Gluon's ``hybrid_forward``: ``F`` is the namespace of its
-    array arguments (flags, strings and numbers pass through untouched)."""
-    arrays = [a for a in (*args, *kwargs.values()) if array_api_compat.is_array_api_obj(a)]
-    return self.hybrid_forward(namespace(*arrays), *args, **kwargs)
-
-
 class _MarginLoss(Loss):
     """Shared constructor of the losses with a ``margin`` (hinge and triplet losses): any real number, as in Gluon."""
 
@@ -158,3 +153,13 @@ class _MarginLoss(Loss):
         super().__init__(weight, batch_axis, **kwargs)
         check_number(margin, "margin", array_ok=True)  # any real, as Gluon
         self._margin = margin  # as given: the repr and plot labels show it so
+
+
+def call_parameters(cls: type[Loss]) -> list[inspect.Parameter]:
+    """The parameters of a loss's call ``loss(...)``: its own ``forward``'s if it overrides it,
+    else its ``hybrid_forward``'s after ``F``, else its computation's."""
+    if cls.forward is not Loss.forward:
+        return list(inspect.signature(cls.forward).parameters.values())[1:]
+    if cls._gluon_style:
+        return list(inspect.signature(cls.hybrid_forward).parameters.values())[2:]
+    return list(inspect.signature(cls._compute).parameters.values())[1:]

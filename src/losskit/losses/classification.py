@@ -53,7 +53,7 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
         super().__init__(weight, batch_axis, **kwargs)
         self._from_sigmoid = check_flag(from_sigmoid, "from_sigmoid")
 
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
+    def _compute(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
         return self._function(pred, label, sample_weight, pos_weight, **self._options())
 
 
@@ -367,7 +367,7 @@ class SigmoidFocalLoss(Loss):
         self._alpha = check_focal_alpha(alpha, per_class=False)
         self._gamma = check_number(gamma, "gamma", low=0.0)
 
-    def forward(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
+    def _compute(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
         return self._function(pred, label, sample_weight, pos_weight, **self._options())
 
 

@@ -38,7 +38,7 @@ class TripletLoss(_MarginLoss):
 
     _function = staticmethod(F.triplet_loss)
 
-    def forward(self, pred: Array, positive: Array, negative: Array, sample_weight: Any = None) -> Array:
+    def _compute(self, pred: Array, positive: Array, negative: Array, sample_weight: Any = None) -> Array:
         return self._function(pred, positive, negative, sample_weight, **self._options())
 
 
@@ -76,7 +76,7 @@ class CosineEmbeddingLoss(Loss):
         check_number(margin, "margin", array_ok=True)
         self._margin = margin
 
-    def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
+    def _compute(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
         return self._function(input1, input2, label, sample_weight, **self._options())
 
 
@@ -114,7 +114,7 @@ class SDMLLoss(Loss):
             raise ValueError(f"smoothing_parameter must be in [0, 1), got {smoothing_parameter!r}")
         self._smoothing_parameter = smoothing_parameter
 
-    def forward(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
+    def _compute(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
         return self._function(x1, x2, sample_weight, **self._options())
 
 
@@ -146,7 +146,7 @@ class MarginRankingLoss(Loss):
         check_number(margin, "margin", array_ok=True)
         self._margin = margin
 
-    def forward(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
+    def _compute(self, input1: Array, input2: Array, label: Array, sample_weight: Any = None) -> Array:
         return self._function(input1, input2, label, sample_weight, **self._options())
 
 
@@ -196,7 +196,7 @@ class InfoNCELoss(Loss):
         self._temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
         self._symmetric = check_flag(symmetric, "symmetric")
 
-    def forward(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
+    def _compute(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
         return self._function(x1, x2, sample_weight, **self._options())
 
 

@@ -135,7 +135,7 @@ class PoissonNLLLoss(Loss):
         self._from_logits = check_flag(from_logits, "from_logits")
         self._compute_full = check_flag(compute_full, "compute_full")
 
-    def forward(self, pred: Array, target: Array, sample_weight: Any = None, epsilon: float = 1e-08) -> Array:
+    def _compute(self, pred: Array, target: Array, sample_weight: Any = None, epsilon: float = 1e-08) -> Array:
         return self._function(pred, target, sample_weight, epsilon, **self._options())
 
 
@@ -238,7 +238,7 @@ class GaussianNLLLoss(Loss):
         self._full = check_flag(full, "full")
         self._eps = check_number(eps, "eps", low=0.0, low_open=True)
 
-    def forward(self, pred: Array, label: Array, var: Array, sample_weight: Any = None) -> Array:
+    def _compute(self, pred: Array, label: Array, var: Array, sample_weight: Any = None) -> Array:
         return self._function(pred, label, var, sample_weight, **self._options())
 
 

@@ -61,7 +61,7 @@ class CTCLoss(Loss):
         self._label_layout = label_layout
         self._zero_infinity = zero_infinity
 
-    def forward(
+    def _compute(
         self,
         pred: Array,
         label: Array,
