@@ -38,7 +38,9 @@ class CTCLoss(Loss):
     the tests check the fast paths against.
 
     Stability: the recursion runs in log space with ``logaddexp``; log(0) is a finite -1e30 so
-    that no NaN reaches a gradient.
+    that no NaN reaches a gradient. On NumPy and JAX a loss above 5e29 is therefore taken as no
+    alignment (``inf``): a path of likelihood below exp(-5e29), logits 1e29 apart (PyTorch
+    reports such a loss as the finite number).
 
     >>> import numpy as np, losskit
     >>> pred = np.zeros((1, 2, 3))  # uniform over {a, b, blank} at both frames
