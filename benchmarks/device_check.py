@@ -478,7 +478,7 @@ def fused_chunks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
     from losskit.fused.linear_cross_entropy import default_chunk_size
 
     rows: list[dict[str, Any]] = []
-    kernel = fused_torch._kernel_for(torch.ones(1, 1, device=device), torch.ones(1, 1, device=device))
+    kernel = fused_torch._kernel_for(torch.ones(1, 1, device=device))
     log(f"  Triton kernel: {'yes' if kernel is not None else 'no (PyTorch path only)'}")
     if kernel is not None:
         for dtype in (torch.float32, torch.bfloat16):
@@ -493,6 +493,7 @@ def fused_chunks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
                     out = path(h, w, y, reduction=reduction, chunk_size=64)
                     got.append((out, *torch.autograd.grad(out.sum(), (h, w))))
                 errs = {k: _rel(a, b) for k, a, b in zip(("loss", "grad_h", "grad_w"), *got)}
+                # bfloat16: each gradient rounded to bfloat16 (2**-8) and summed in it per chunk
                 ok = errs["loss"] < 1e-5 and max(errs["grad_h"], errs["grad_w"]) < (
                     1e-5 if dtype == torch.float32 else 2e-2
                 )

@@ -51,7 +51,7 @@ def torch_impls(device: str, dtype: torch.dtype) -> dict[str, Callable[..., torc
         "losskit": lambda h, w, y: linear_cross_entropy(h, w, y),
     }
     probe = torch.empty(1, 1, device=device, dtype=dtype)
-    if fused_torch._kernel_for(probe, probe) is not None:
+    if fused_torch._kernel_for(probe) is not None:
         impls["losskit-pytorch"] = losskit_pytorch_path
     if hasattr(F, "linear_cross_entropy") and hasattr(torch.nn, "LinearCrossEntropyOptions"):
         try:

@@ -149,6 +149,7 @@ def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
     # clamped there, and a label that no alignment can produce cost ~1e5, where torch and the
     # generic path give +inf. With the generic path's -1e30, the same test as there finds them.
     loss = optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1, log_epsilon=_LOG_ZERO)
+    # too few frames is decided from the lengths, as torch does, whatever the logits (a NaN there)
     impossible = (loss > -_LOG_ZERO / 2) | _infeasible(xp, label, pred_lengths, label_lengths)
     return xp.where(impossible, xp.full_like(loss, float("inf")), loss)
 

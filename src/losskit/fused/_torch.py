@@ -31,11 +31,11 @@ def _triton_module() -> Any:
     return _triton
 
 
-def _kernel_for(hidden: torch.Tensor, weight: torch.Tensor) -> Any:
-    """The Triton module when its kernel takes this problem's logits, else None. Not while torch
+def _kernel_for(hidden: torch.Tensor) -> Any:
+    """The Triton module when its kernel takes the logits of ``hidden``'s dtype and device, else None. Not while torch
     traces (``torch.compile`` fuses the PyTorch path's elementwise ops itself; fake tensors have
     no memory to launch a kernel on)."""
-    if TRITON is False or hidden.dtype != weight.dtype or torch_tracing():
+    if TRITON is False or torch_tracing():
         return None
     module = _triton_module()
     if module is None or not module.supports(hidden.dtype, hidden.device, interpreter=TRITON is True):
@@ -80,6 +80,41 @@ def _grad_logits_(
     return probs.mul_((valid * row_scale)[:, None])
 
 
+def _chunk_rows(
+    kernel: Any,
+    h: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    label: torch.Tensor,
+    safe: torch.Tensor,
+    valid: torch.Tensor,
+    ignore_index: int,
+    z_loss: float,
+    *,
+    loss: torch.Tensor | None = None,
+    lse: torch.Tensor,
+    lse_given: bool = False,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor | None:
+    """One chunk's logits ``h W^T + b``, then the Triton kernel's contract on them (with the
+    kernel, or op by op in a float32 copy without): its log-sum-exp written into ``lse`` (read
+    there when ``lse_given``), its loss into ``loss`` (when given), and ``d loss / d logits`` times
+    ``scale`` returned (when ``scale`` is given; else None)."""
+    if kernel is not None:
+        logits = torch.nn.functional.linear(h, weight, bias)
+        kernel.cross_entropy_rows_(
+            logits, label, ignore_index, z_loss, loss=loss, lse=lse, lse_given=lse_given, scale=scale
+        )
+        return None if scale is None else logits
+    logits = _chunk_logits(h, weight, bias)
+    if not lse_given:
+        lse.copy_(torch.logsumexp(logits, dim=1))
+    if loss is not None:
+        target = logits.gather(1, safe[:, None])[:, 0]
+        loss.copy_(torch.where(valid, lse - target + z_loss * lse * lse, 0.0))
+    return None if scale is None else _grad_logits_(logits, lse, safe, valid, z_loss, scale)
+
+
 def _accumulate(
     g: torch.Tensor,
     h: torch.Tensor,
@@ -110,8 +145,8 @@ def _gradient_buffers(
     )
 
 
-def _rows(t: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | None:
-    return None if t is None else t[start:stop]
+def _rows(t: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
+    return None if t is None else t[rows]
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -144,26 +179,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
         lse_all = torch.empty(n, dtype=acc, device=hidden.device)
         if eager:
             grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, acc)
-        kernel = _kernel_for(hidden, weight)
+        kernel = _kernel_for(hidden)
         label = label.contiguous()
         for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            if kernel is not None:  # loss, lse and (eager) the gradient in one kernel, over the logits
-                g = torch.nn.functional.linear(hidden[start:stop], weight, bias)
-                kernel.cross_entropy_rows_(
-                    g, label[start:stop], ignore_index, z_loss,
-                    loss=loss[start:stop], lse=lse_all[start:stop], scale=scale if eager else None,
-                )  # fmt: skip
-            else:
-                logits = _chunk_logits(hidden[start:stop], weight, bias)
-                lse = torch.logsumexp(logits, dim=1)
-                target = logits.gather(1, safe[start:stop, None])[:, 0]
-                loss[start:stop] = torch.where(valid[start:stop], lse - target + z_loss * lse * lse, 0.0)
-                lse_all[start:stop] = lse
-                if eager:
-                    g = _grad_logits_(logits, lse, safe[start:stop], valid[start:stop], z_loss, scale)
-            if eager:
-                _accumulate(g, hidden[start:stop], weight, _rows(grad_hidden, start, stop), grad_weight, grad_bias)
+            rows = slice(start, min(start + chunk, n))
+            g = _chunk_rows(
+                kernel, hidden[rows], weight, bias, label[rows], safe[rows], valid[rows], ignore_index, z_loss,
+                loss=loss[rows], lse=lse_all[rows], scale=scale if eager else None,
+            )  # fmt: skip
+            if g is not None:
+                _accumulate(g, hidden[rows], weight, _rows(grad_hidden, rows), grad_weight, grad_bias)
         if eager:
             ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         else:
@@ -195,19 +220,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # the forward pass's path, unless torch traces this backward (compiled autograd: fake tensors)
         kernel = None if torch_tracing() else ctx.kernel
         for start in range(0, hidden.shape[0], ctx.chunk):
-            stop = min(start + ctx.chunk, hidden.shape[0])
-            if kernel is not None:
-                g = torch.nn.functional.linear(hidden[start:stop], weight, bias)
-                kernel.cross_entropy_rows_(
-                    g, label[start:stop], ctx.ignore_index, ctx.z_loss,
-                    lse=lse_all[start:stop], lse_given=True, scale=go[start:stop],
-                )  # fmt: skip
-            else:
-                logits = _chunk_logits(hidden[start:stop], weight, bias)
-                g = _grad_logits_(
-                    logits, lse_all[start:stop], safe[start:stop], valid[start:stop], ctx.z_loss, go[start:stop]
-                )
-            _accumulate(g, hidden[start:stop], weight, _rows(grad_hidden, start, stop), grad_weight, grad_bias)
+            rows = slice(start, min(start + ctx.chunk, hidden.shape[0]))
+            g = _chunk_rows(
+                kernel, hidden[rows], weight, bias, label[rows], safe[rows], valid[rows], ctx.ignore_index,
+                ctx.z_loss, lse=lse_all[rows], lse_given=True, scale=go[rows],
+            )  # fmt: skip
+            _accumulate(g, hidden[rows], weight, _rows(grad_hidden, rows), grad_weight, grad_bias)
         gb = grad_bias.to(weight.dtype) if grad_bias is not None else None
         return grad_hidden, grad_weight, gb, *(None,) * 6
 
