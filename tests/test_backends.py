@@ -78,8 +78,6 @@ def test_weight_scales_and_l2_halves():
     assert losskit.L1Loss(weight=None)(pred, label)[0] == pytest.approx(2)
 
 
-# torch's own multi_margin_loss (the fast path there) skips a NaN term, as ``z > 0`` is false for it
-_NAN_SKIPPED_BY_TORCH_OP = {"multi_margin_p2_weight"}
 # NLL reads only the label's entry of the log-probabilities, and the NaN is in another class;
 # the CTC case's first sequence has no alignment, a loss zeroed by zero_infinity whatever its frames
 _NAN_NOT_READ = {"nll_nchw_ignore_weight_mean", "ctc_zero_infinity"}
@@ -101,6 +99,4 @@ def test_a_nan_prediction_gives_nan_on_every_backend(case):
             masks[backend] = np.isnan(to_numpy(loss(*arrays)))
     assert masks["numpy"].reshape(-1)[0] != (case.id in _NAN_NOT_READ), "the NaN's example has a finite loss"
     for backend, mask in masks.items():
-        if backend == "torch" and case.id in _NAN_SKIPPED_BY_TORCH_OP:
-            continue
         np.testing.assert_array_equal(mask, masks["numpy"], err_msg=backend)

@@ -75,11 +75,20 @@ def test_non_arrays_and_integer_predictions_raise_type_error():
         lambda: losskit.TripletLoss(margin=float("-inf")),
         lambda: losskit.HuberLoss(rho=0),
         lambda: losskit.SDMLLoss(smoothing_parameter=1.0),
+        lambda: losskit.L1Loss(weight=float("nan")),
+        lambda: losskit.SoftmaxCELoss(weight=float("-inf")),
     ],
 )
 def test_invalid_constructor_values(make):
     with pytest.raises(ValueError):
         make()
+
+
+def test_option_errors_name_the_option():
+    with pytest.raises(TypeError, match="smoothing_parameter must be a real number, got 'a'"):
+        losskit.SDMLLoss(smoothing_parameter="a")
+    with pytest.raises(ValueError, match=r"weight must be finite, got nan"):
+        losskit.functional.l2_loss(np.zeros(2), np.zeros(2), weight=float("nan"))
 
 
 def test_invalid_weight_and_unknown_kwargs():

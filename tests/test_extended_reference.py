@@ -401,6 +401,25 @@ def test_soft_margin_and_multilabel_soft_margin_match_torch():
     )
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_unbatched_example_matches_torch(weighted):
+    """A ``(C,)`` input is one example, as torch's unbatched input: one value, shape ``(1,)`` (as
+    Gluon's CE), torch's 0-d value. MultiLabelSoftMargin gave C per-class values."""
+    w = torch.tensor(CW, dtype=torch.float64) if weighted else None
+    cw = CW if weighted else None
+    x, y, target = XM[0], YM[:1].reshape(()), (SIGN[0] + 1) / 2
+    unbatched = [
+        (losskit.MultiLabelSoftMarginLoss(class_weight=cw), [x, target], (0, 1),
+         lambda x, z: tf.multilabel_soft_margin_loss(x, z, weight=w, reduction="none").reshape(1)),
+        (losskit.MultiMarginLoss(class_weight=cw), [x, y], (0,),
+         lambda x, y: tf.multi_margin_loss(x, y, weight=w, reduction="none").reshape(1)),
+        (losskit.SoftmaxCrossEntropyLoss(class_weight=cw), [x, y], (0,),
+         lambda x, y: tf.cross_entropy(x, y, weight=w, reduction="none").reshape(1)),
+    ]  # fmt: skip
+    for loss, args, float_args, reference in unbatched:
+        check(loss, args, reference, float_args)
+
+
 def test_margin_ranking_matches_torch():
     a, b = rng.normal(size=(N, 3)), rng.normal(size=(N, 3))
     y = rng.choice([-1.0, 1.0], size=(N, 3))
@@ -523,6 +542,33 @@ def test_info_nce_matches_clip(temperature, symmetric):
         lambda a, b: clip_loss(a, b, temperature, symmetric),
         (0, 1),
     )
+
+
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+def test_info_nce_learnt_temperature_matches_clip(backend):
+    """A 0-d array temperature (CLIP learns one): value and its gradient, against CLIP's loss
+    differentiated by torch."""
+    a, b = rng.normal(size=(N, 8)), rng.normal(size=(N, 8))
+    t = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    want = clip_loss(torch.tensor(a), torch.tensor(b), t, True)
+    (want_grad,) = torch.autograd.grad(want.sum(), t)
+    xa, xb = to_backend(a, backend, "float64"), to_backend(b, backend, "float64")
+    if backend == "torch":
+        tt = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+        got = losskit.InfoNCELoss(temperature=tt)(xa, xb)
+        (grad,) = torch.autograd.grad(got.sum(), tt)
+    else:
+        import jax
+
+        def total(t):
+            return losskit.InfoNCELoss(temperature=t)(xa, xb).sum()
+
+        got = losskit.InfoNCELoss(temperature=jax.numpy.asarray(0.2))(xa, xb)
+        grad = jax.jit(jax.grad(total))(jax.numpy.asarray(0.2))
+    np.testing.assert_allclose(to_numpy(got), want.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(float(grad), float(want_grad), rtol=1e-10)
+    with pytest.raises(ValueError, match=r"temperature must be a number or a 0-d array, got an array of shape \(2,\)"):
+        losskit.InfoNCELoss(temperature=to_backend(np.ones(2), backend))
 
 
 def test_info_nce_against_optax_ntxent():

@@ -475,6 +475,37 @@ def test_multi_margin(dtype, p, class_weight, sample_weight, monkeypatch):
     _same(run, run, (x,), dtype)  # fast, then the generic path (fast paths off)
 
 
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_fast_path_keeps_a_nan(p):
+    """torch's kernel skips a NaN term (``z > 0`` is false for it): a NaN at the label's class gave
+    a loss of 0. The fast path gives NaN for a row holding one, as the generic formula does."""
+    raw = rng.normal(size=(4, 5))
+    label = torch.tensor([0, 1, 2, 3])
+    raw[0, 0] = np.nan  # the label's class
+    raw[1, 4] = np.nan  # a rival class
+    x = _tensor(raw, torch.float64)
+    got = losskit.MultiMarginLoss(p=p)(x, label)
+    with _fast.disabled():
+        want = losskit.MultiMarginLoss(p=p)(x, label)
+    assert torch.isnan(got).tolist() == [True, True, False, False]
+    torch.testing.assert_close(got, want, equal_nan=True)
+
+
+def test_multi_margin_learnt_class_weight_gets_its_gradient():
+    """torch's kernel has no gradient for its weight (it raises): a class weight that requires one
+    takes the generic formula, whose gradient is d/dw_c = sum over rows of class c of their hinge sum."""
+    x = _tensor(rng.normal(size=(6, 4)), torch.float64)
+    label = torch.tensor([0, 1, 2, 3, 0, 1])
+    w = torch.tensor([1.0, 2.0, 0.5, 1.5], dtype=torch.float64, requires_grad=True)
+    loss = losskit.MultiMarginLoss(class_weight=w)(x, label)
+    (g,) = torch.autograd.grad(loss.sum(), w)
+    unweighted = losskit.MultiMarginLoss()(x, label).detach()
+    want = torch.zeros(4, dtype=torch.float64).index_add_(0, label, unweighted)
+    torch.testing.assert_close(g, want)
+    torch.testing.assert_close(loss.detach(), unweighted * w.detach()[label])
+    assert torch.autograd.gradcheck(lambda w: losskit.MultiMarginLoss(class_weight=w)(x, label), (w,))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softplus_matches_the_generic_logaddexp_on_both_sides_of_its_threshold(dtype):
     """torch's ``softplus`` (the fast path of ``_array.softplus``) against the generic

@@ -198,3 +198,41 @@ def test_a_gluon_style_loss_compiles_whole():
     x, y = torch.tensor(X), torch.tensor(Y)
     compiled = torch.compile(lambda a, b: ScaledCE()(a, b), fullgraph=True, backend="eager")
     torch.testing.assert_close(compiled(x, y), ScaledCE()(x, y))
+
+
+class WeightedAbs(losskit.losses.base.Loss):
+    """A custom loss as GluonCV writes them, with Gluon's private helpers from the loss module."""
+
+    def __init__(self, weight=None, batch_axis=0, **kwargs):
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def hybrid_forward(self, F, pred, label, sample_weight=None):
+        label = losskit._reshape_like(F, label, pred)
+        loss = F.abs(label - pred)
+        loss = losskit._apply_weighting(F, loss, self._weight, sample_weight)
+        return F.mean(loss, axis=tuple(range(1, loss.ndim)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gluons_private_helpers_for_custom_losses(backend):
+    """_reshape_like takes the label to pred's shape, _apply_weighting multiplies by the sample
+    weight and then the weight, as Gluon's: checked against the formula written out."""
+    label = np.array([1.0, -2.0, 0.5, 4.0, 0.0, 1.0])  # (6,) for a (2, 3) prediction
+    sw = np.array([[2.0], [0.5]])
+    want = 3.0 * (np.abs(label.reshape(2, 3) - X) * sw).mean(axis=1)
+    got = WeightedAbs(weight=3.0)(
+        to_backend(X, backend, "float64"), to_backend(label, backend, "float64"), to_backend(sw, backend, "float64")
+    )
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(WeightedAbs()(X, label)), np.abs(label.reshape(2, 3) - X).mean(axis=1))
+
+
+def test_gluons_private_helpers_refuse_what_the_losses_refuse():
+    loss = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"sample_weight shape \(2,\).*\(2, 1\)"):
+        losskit._apply_weighting(np, loss, None, np.ones(2))  # a (N,) weight against (N, C): not broadcast
+    with pytest.raises(TypeError, match="weight"):
+        losskit._apply_weighting(np, loss, "2", None)
+    with pytest.raises(ValueError, match=r"x shape \(5,\) does not match y shape \(2, 3\)"):
+        losskit._reshape_like(np, np.ones(5), loss)
+    np.testing.assert_array_equal(losskit._apply_weighting(None, loss, 2.0), 2 * loss)  # F None: the array's own

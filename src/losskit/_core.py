@@ -106,8 +106,12 @@ def check_batch_axis(batch_axis: int, ndim: int) -> int:
 
 
 def check_weight(weight: Any) -> None:
-    if weight is not None and not is_real(weight):
+    if weight is None:
+        return
+    if not is_real(weight):
         raise TypeError(f"weight must be a number or None, got {weight!r}")
+    if not is_symbolic_number(weight) and not math.isfinite(weight):  # NaN or inf: every loss would be
+        raise ValueError(f"weight must be finite, got {weight!r}")
 
 
 def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]) -> None:

@@ -622,6 +622,12 @@ def multilabel_soft_margin_loss(
         if pred.ndim < 1:
             raise ValueError("pred needs a class axis (the last)")
         check_class_count(class_weight, pred.shape[-1], "class_weight")
+        if pred.ndim == 1:  # one example's classes (torch's unbatched input): one value, (1,) as CE's
+            check_batch_axis(batch_axis, 1)
+            xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
+            pred, batch_axis = xp.reshape(pred, (1, pred.shape[0])), 0  # the label follows pred's shape
+            if getattr(sample_weight, "ndim", 0) == 1:
+                sample_weight = xp.reshape(sample_weight, (1, sample_weight.shape[0]))
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
         # -[z log sigmoid(x) + (1 - z) log sigmoid(-x)] = (1 - z) x + softplus(-x)
@@ -654,9 +660,16 @@ def multi_margin_loss(
     x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, x, "class_weight")
-    if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and isinstance(margin, float):
+    if (
+        _fast.use_torch(x)
+        and x.ndim == 2
+        and (cls, b_axis) == (1, 0)
+        and isinstance(margin, float)
+        and not getattr(w, "requires_grad", False)
+    ):
         # torch's multi_margin_loss (N, C): the same sum, w[y] after the power, 0 gradient at a kink;
         # it takes margin as a concrete float (a dynamic one, under torch.compile, takes the formula)
+        # and no gradient for its weight (a learnt class weight takes the formula)
         loss = _fast.torch_multi_margin(x, xp.reshape(index, (-1,)), p, margin, w)
         if getattr(sample_weight, "ndim", 0) == 2:
             sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above

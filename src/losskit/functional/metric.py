@@ -7,6 +7,7 @@ from typing import Any
 
 from .._array import Array, compute_dtype, device, is_floating, kl_terms, log_softmax, logsumexp_parts, namespace, relu
 from .._core import (
+    arrays_in,
     check_batch_axis,
     check_flag,
     check_number,
@@ -126,8 +127,7 @@ def sdml_loss(
         )
     if batch_axis not in (0, -2):
         raise ValueError(f"SDMLLoss supports batch_axis=0 only, got {batch_axis}")
-    if not 0 <= smoothing_parameter < 1:
-        raise ValueError(f"smoothing_parameter must be in [0, 1), got {smoothing_parameter!r}")
+    check_number(smoothing_parameter, "smoothing_parameter", low=0.0, high=1.0, high_open=True)
     n = x1.shape[0]
     if n < 2:
         raise ValueError(f"SDMLLoss needs a batch of at least 2 pairs (the other pairs are the negatives), got {n}")
@@ -190,8 +190,9 @@ def info_nce_loss(
     batch_axis: int = 0,
 ) -> Array:
     """InfoNCE (CLIP's contrastive loss) with in-batch negatives. See :class:`losskit.InfoNCELoss`."""
-    temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
-    xp = namespace(x1, x2, sample_weight)
+    # a 0-d array is a learnt temperature (CLIP's 1 / exp(logit_scale)): its value is not checked
+    temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
+    xp = namespace(x1, x2, sample_weight, *arrays_in(temperature))
     a = float_input(xp, x1, "x1")
     if x1.ndim != 2 or tuple(x1.shape) != tuple(x2.shape):
         raise ValueError(

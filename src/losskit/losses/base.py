@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from .._array import Array, namespace
 from .._compile import register_with_dynamo
-from .._core import check_number, check_weight
+from .._core import check_number, check_sample_weight, check_weight, reshape_to
 
 _GLUON_BLOCK_KWARGS = {"prefix", "params"}
 _BASE_PARAMS = ("self", "weight", "batch_axis", "kwargs")
@@ -163,3 +163,36 @@ def call_parameters(cls: type[Loss]) -> list[inspect.Parameter]:
     if cls._gluon_style:
         return list(inspect.signature(cls.hybrid_forward).parameters.values())[2:]
     return list(inspect.signature(cls._compute).parameters.values())[1:]
+
+
+# Gluon's private helpers, which custom losses written for Gluon import from ``mxnet.gluon.loss``
+
+
+def _apply_weighting(F: Any, loss: Array, weight: float | None = None, sample_weight: Any = None) -> Array:
+    """Gluon's ``_apply_weighting``: ``loss * sample_weight * weight``, for ported custom losses.
+
+    ``F`` is the namespace a ``hybrid_forward`` receives (None: the loss's own). ``sample_weight``
+    must broadcast to ``loss`` with as many axes (or be a number), as for every built-in loss:
+    Gluon aligned a ``(N,)`` weight with the last axis of a ``(N, C)`` loss, here it is refused.
+
+    >>> import numpy as np, losskit
+    >>> losskit._apply_weighting(np, np.array([[1.0, 2.0]]), 3.0, np.array([[1.0]]))
+    array([[3., 6.]])
+    """
+    xp = namespace(loss) if F is None else F
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(loss.shape))
+    if sample_weight is not None:
+        loss = loss * sample_weight
+    return loss if weight is None else loss * weight
+
+
+def _reshape_like(F: Any, x: Array, y: Array) -> Array:
+    """Gluon's ``_reshape_like``: ``x`` reshaped to ``y``'s shape (the same number of elements).
+
+    >>> import numpy as np, losskit
+    >>> losskit._reshape_like(np, np.arange(4.0), np.zeros((2, 2))).shape
+    (2, 2)
+    """
+    xp = namespace(x) if F is None else F
+    return reshape_to(xp, x, tuple(y.shape), "x", "y")

@@ -180,7 +180,11 @@ class KLDivLoss(Loss):
         - output: ``(N,)``.
 
     Stability: ``z log z`` is taken as 0 at ``z = 0`` with a finite gradient (MXNet adds 1e-12
-    inside the log instead; the values agree to that order).
+    inside the log instead; the values agree to that order). Where a label probability is 0,
+    the gradient *with respect to the label* is therefore ``-log p`` (the one-sided derivative is
+    ``-inf``); MXNet's is ``log(1e-12) - log p``, about 27.6 lower, and torch's ``kl_div`` NaN.
+    The label is not broadcast: a ``(1, C)`` prior against ``(N, C)`` predictions (which Gluon
+    1.9.1 broadcast) is refused; pass ``xp.broadcast_to(prior, pred.shape)``.
 
     >>> import numpy as np, losskit
     >>> losskit.KLDivLoss()(np.log(np.array([[0.5, 0.5]])), np.array([[0.5, 0.5]]))
@@ -342,9 +346,11 @@ class SigmoidFocalLoss(Loss):
         - sample_weight: broadcastable to ``pred`` with as many axes; pos_weight broadcastable to ``pred``.
         - output: ``(N,)``, the mean over the non-batch axes.
 
-    Stability: BCE as ``(1 - z) x + softplus(-x)``; :math:`\log(1 - p_t)` as
-    ``logaddexp(log z + log_sigmoid(-x), log(1 - z) + log_sigmoid(x))`` (exactly
-    ``log_sigmoid(-x)`` for a label 1), and :math:`(1 - p_t)^\gamma = \exp(\gamma \log(1 - p_t))`:
+    Stability: BCE as ``(1 - z) x + softplus(-x)``; :math:`1 - p_t` as
+    ``z sigmoid(-x) + (1 - z) sigmoid(x)``, two non-negative terms (no cancellation where
+    :math:`p_t` rounds to 1; linear in ``z``, so the label's gradient is right at 0 and 1), its log
+    floored at the dtype's smallest normal number, and
+    :math:`(1 - p_t)^\gamma = \exp(\gamma \log(1 - p_t))`:
     finite values and gradients at logits of ``±1e4`` in float32, also for ``gamma < 1`` where
     :math:`p_t` rounds to 1 (the power form has an infinite gradient there).
 
@@ -496,9 +502,10 @@ class MultiLabelSoftMarginLoss(Loss):
     ``class_weight`` (``w``, a sequence or a 1-D array of ``pred``'s library) lies along the last axis.
 
     Shape:
-        - pred: ``(N, C)`` logits (any shape, classes last); label: targets in ``[0, 1]``, same size.
+        - pred: ``(N, C)`` logits (any shape, classes last; ``(C,)``: one example, as torch's);
+          label: targets in ``[0, 1]``, same size.
         - sample_weight: broadcastable to ``pred`` with as many axes, e.g. ``(N, 1)``.
-        - output: ``(N,)``, the mean over the non-batch axes.
+        - output: ``(N,)``, the mean over the non-batch axes (``(1,)`` for one example).
 
     Stability: each term as ``(1 - z) x + softplus(-x)``, finite at any finite logit.
 

@@ -51,11 +51,17 @@ class CosineEmbeddingLoss(Loss):
         \qquad \cos(a, b) = \frac{a \cdot b}{\max(\lVert a\rVert \lVert b\rVert, 10^{-12})}
 
     Shape:
-        - input1, input2: ``(N, D)`` (vectors along the last axis), the same number of elements.
-        - label: ``(N,)`` of 1 and -1.
-        - sample_weight: ``(N,)``.
+        - input1, input2: ``(N, D)`` (vectors along the last axis), the same number of elements;
+          or ``(N, T, ..., D)``: a pair per leading index, the pairs' losses averaged over every
+          axis but ``batch_axis`` as any loss's are (Gluon 1.9.1 returned each pair's loss,
+          flattened to ``(N * T * ..., 1)``: ``loss.sum()`` and its gradient were ``T * ...``
+          times losskit's).
+        - label: ``(N,)`` of 1 and -1 (``(N, ...)``: one per pair).
+        - sample_weight: ``(N,)`` (or ``(N, 1)``, Gluon 1.9.1's; ``(N, ...)`` for more axes).
         - output: ``(N,)`` (MXNet 1.9.1 returned ``(N, 1)``; this follows MXNet 2.x), in the
           wider dtype of ``input1`` and ``input2`` when both are float (as torch).
+        - batch_axis: an axis of the pairs, ``input2.shape[:-1]``; Gluon ignored the argument and
+          always took 0, losskit refuses one out of range.
 
     Stability: the norm product is floored at 1e-12, computed as
     ``sqrt(max(|a|^2 |b|^2, 1e-24))`` so that a zero vector gets a finite gradient, never NaN
@@ -92,7 +98,7 @@ class SDMLLoss(Loss):
 
     Shape:
         - x1, x2: ``(N, D)`` with ``N >= 2``.
-        - output: ``(N,)``.
+        - output: ``(N,)``; ``batch_axis`` must be 0 (Gluon ignored any other value).
 
     ``weight`` (default 1) scales the result; MXNet 1.9.1 stored it but never applied it.
 
@@ -110,8 +116,7 @@ class SDMLLoss(Loss):
         self, smoothing_parameter: float = 0.3, weight: float | None = 1.0, batch_axis: int = 0, **kwargs: Any
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        if not 0 <= smoothing_parameter < 1:
-            raise ValueError(f"smoothing_parameter must be in [0, 1), got {smoothing_parameter!r}")
+        check_number(smoothing_parameter, "smoothing_parameter", low=0.0, high=1.0, high_open=True)
         self._smoothing_parameter = smoothing_parameter
 
     def _compute(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
@@ -174,7 +179,8 @@ class InfoNCELoss(Loss):
     Stability: each row is scaled by its largest entry, then normalised (no overflow for any
     finite input; a zero row stays 0 with a finite gradient), so the logits are bounded by
     ``1/T``; the log-softmax goes through ``logsumexp``.
-    ``temperature`` must be positive.
+    ``temperature`` must be positive: a number, or a 0-d array of the inputs' library for a
+    learnt temperature (CLIP's ``1 / logit_scale.exp()``), whose value is not checked.
 
     >>> import numpy as np, losskit
     >>> x = np.eye(2)  # cos = 1 with the partner, 0 with the other row
@@ -193,7 +199,7 @@ class InfoNCELoss(Loss):
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+        self._temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
         self._symmetric = check_flag(symmetric, "symmetric")
 
     def _compute(self, x1: Array, x2: Array, sample_weight: Any = None) -> Array:
