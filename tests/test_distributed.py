@@ -282,6 +282,19 @@ def test_errors():
         vocab_parallel_cross_entropy(x.numpy(), y, vocab_start=0)
 
 
+def test_uint8_labels_are_classes_not_a_wrapped_ignore_index():
+    """-100 as uint8 is 156: a label 156 was taken as ignored (its loss missing the target term);
+    it is out of range. uint8 labels in range give the int64 labels' loss."""
+    x = torch.randn(4, V, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"in \[0, 156\], outside the valid range \[0, 9\]"):
+        vocab_parallel_cross_entropy(x, torch.tensor([0, 3, 156, 9], dtype=torch.uint8), vocab_start=0)
+    y = torch.tensor([0, 3, 7, 9])
+    torch.testing.assert_close(
+        vocab_parallel_cross_entropy(x, y.to(torch.uint8), vocab_start=0, reduction="none"),
+        torch.nn.functional.cross_entropy(x, y, reduction="none"),
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # JAX
 
@@ -339,6 +352,25 @@ def test_jax_errors():
         sharded_cross_entropy(x, y, sharding=four)
     with pytest.raises(TypeError, match="torch tensors; for JAX arrays use vocab_parallel_cross_entropy_jax"):
         vocab_parallel_cross_entropy(x, y, vocab_start=0)
+    with pytest.raises(ValueError, match=r"outside the valid range \[0, 9\]"):  # 156, not uint8's -100
+        sharded_cross_entropy(x, jnp.array([0, 3, 156, 9], dtype=jnp.uint8))
+
+
+def test_jax_uint8_labels_under_jit_are_classes_not_a_wrapped_ignore_index():
+    """Under jit the labels are not checked; uint8 156 must still not count as ignore_index -100
+    (uint8 wraps -100 to 156): its row keeps its loss (the target term is 0: out of range)."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from losskit.distributed import sharded_cross_entropy
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, V)))
+    y8 = jnp.array([1, 156, 2], dtype=jnp.uint8)
+    out = jax.jit(lambda x, y: sharded_cross_entropy(x, y, reduction="none"))(x, y8)
+    lse = jax.scipy.special.logsumexp(x, axis=1)
+    out, lse, x = np.asarray(out), np.asarray(lse), np.asarray(x)
+    np.testing.assert_allclose(out[[0, 2]], lse[[0, 2]] - x[[0, 2], [1, 2]], rtol=1e-6)
+    assert out[1] != 0.0  # an ignored row would be exactly 0
 
 
 @pytest.fixture(scope="module")

@@ -142,6 +142,64 @@ def test_errors():
         linear_cross_entropy(h, w, y, reduction="avg")
     with pytest.raises(TypeError, match="integer"):
         linear_cross_entropy(h, w, y.double())
+    for bad in (1.5, True, "x"):  # int() would have made 1.5 and True class 1, silently ignored
+        with pytest.raises(TypeError, match="ignore_index must be an integer"):
+            linear_cross_entropy(h, w, y, ignore_index=bad)
+
+
+def test_even_chunk_pads_less_than_one_row_per_chunk():
+    from losskit.fused._jax import even_chunk
+
+    assert even_chunk(520, 512) == 260  # two chunks of 260, not 1024 rows
+    for n in (1, 7, 37, 511, 512, 513, 1000, 4097):
+        for chunk in (1, 7, 64, 512, 5000):
+            even = even_chunk(n, chunk)
+            chunks = -(-n // even)
+            assert even <= max(chunk, 1) and chunks == -(-n // chunk)  # no more memory, as many chunks
+            assert chunks * even - n < chunks
+
+
+def test_jax_scans_even_chunks(monkeypatch):
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from losskit.fused import _jax as fused_jax
+
+    seen = []
+    real = fused_jax._linear_cross_entropy
+    monkeypatch.setattr(fused_jax, "_linear_cross_entropy", lambda *a: seen.append(a[-1]) or real(*a))
+    h, w, b, y = _inputs(dtype=torch.float32)
+    out = linear_cross_entropy(jnp.asarray(h.numpy()), jnp.asarray(w.numpy()), jnp.asarray(y.numpy()), chunk_size=32)
+    assert N == 37 and seen == [19]  # 2 chunks of 19 rows (1 padding row), not 2 of 32 (27)
+    np.testing.assert_allclose(np.asarray(out), _reference(h, w, b * 0, y, "mean", 0.0).numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_bfloat16_gradients_are_scaled_by_the_upstream_gradient_unrounded(backend):
+    """The gradients formed in the forward pass for a unit upstream gradient are scaled by it in
+    float32: rounded to bfloat16 first, an upstream 1/3 scaled every gradient by 1.00195
+    (bf16(1/3) * 3), a bias the unfused head does not have. The least-squares scale of the fused
+    gradients against float64 stays well inside that."""
+    torch.manual_seed(0)
+    n, d, v, c = 256, 64, 512, 1 / 3
+    h, w = torch.randn(n, d).bfloat16(), (torch.randn(v, d) / 8).bfloat16()
+    y = torch.randint(0, v, (n,))
+    hd, wd = (t.double().requires_grad_() for t in (h, w))
+    exact = torch.autograd.grad(torch.nn.functional.cross_entropy(hd @ wd.T, y) * c, (hd, wd))
+    if backend == "torch":
+        hf, wf = (t.clone().requires_grad_() for t in (h, w))
+        grads = [g.double() for g in torch.autograd.grad(linear_cross_entropy(hf, wf, y) * c, (hf, wf))]
+    else:
+        jax = pytest.importorskip("jax")
+        import jax.numpy as jnp
+
+        hj, wj = (jnp.asarray(t.float().numpy(), jnp.bfloat16) for t in (h, w))
+        yj = jnp.asarray(y.numpy())
+        got = jax.grad(lambda a, b: linear_cross_entropy(a, b, yj) * c, (0, 1))(hj, wj)
+        grads = [torch.as_tensor(np.asarray(g, np.float64)) for g in got]
+    for g, e in zip(grads, exact):
+        scale = float((g * e).sum() / (e * e).sum())
+        assert abs(scale - 1) < 1e-3, scale  # 1.95e-3 with the upstream gradient in bfloat16
 
 
 @pytest.mark.parametrize("reduction", ["mean", "none"])

@@ -258,6 +258,8 @@ def _loss(
     n = math.prod(lead)
     x = local_logits.reshape(n, v_local).astype(acc)
     y = label.reshape(n)
+    if jnp.issubdtype(y.dtype, jnp.unsignedinteger) or jnp.iinfo(y.dtype).bits < 32:
+        y = y.astype(jnp.int32)  # compared with a negative ignore_index, uint8 would wrap it (-100 -> 156)
     start = jax.lax.axis_index(names) * v_local
     real = None
     if vocab < jax.lax.axis_size(names) * v_local:

@@ -124,13 +124,12 @@ def vocab_parallel_cross_entropy(
                 "vocab_start plus local_logits.shape[-1] must not exceed vocab_size"
             )
         vocab = vocab_size
-    xp = namespace(label)
-    # ignored positions are checked as class 0; skipped under torch.compile
-    check_labels_in_range(xp, torch.where(label == ignore_index, 0, label), 0, vocab)
-
     n = label.numel()
     logits = local_logits.reshape(n, v_local)
+    # in int64 first: a uint8 label compared with -100 would wrap it to 156, and a label 156 be ignored
     y = label.reshape(n).long()
+    # ignored positions are checked as class 0; skipped under torch.compile
+    check_labels_in_range(namespace(y), torch.where(y == ignore_index, 0, y), 0, vocab)
     valid = y != ignore_index
     idx = y - vocab_start
     mine = valid & (idx >= 0) & (idx < v_local)

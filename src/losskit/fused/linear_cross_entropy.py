@@ -94,8 +94,10 @@ def linear_cross_entropy(
     without autocast ``hidden``, ``weight`` and ``bias`` must share one dtype. Gradients are
     formed only for the inputs that require them, and not at all under ``torch.no_grad``.
 
-    Stability: logits are formed in the input dtype (the matmul accumulates in float32) and
-    reduced in float32 with ``logsumexp``. On PyTorch, ``grad_weight`` is accumulated over
+    Stability: logits are formed in the input dtype on PyTorch (the matmul accumulates in
+    float32; bfloat16 logits are rounded, as ``F.linear``'s), in float32 on JAX
+    (``preferred_element_type``: not rounded, so bfloat16 results differ between the two by that
+    rounding), and reduced in float32 with ``logsumexp``. On PyTorch, ``grad_weight`` is accumulated over
     chunks in the dtype of the product (as Liger-Kernel does): bfloat16 inputs round it once
     per chunk, where the unfused head rounds it once; float32 inputs accumulate in float32.
 
@@ -108,6 +110,8 @@ def linear_cross_entropy(
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     z_loss = check_number(z_loss, "z_loss", low=0.0)
+    if not is_integer(ignore_index):  # int() would truncate 1.5 (or True) to class 1, silently ignored
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
     if chunk_size is not None and (not is_integer(chunk_size) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     xp = namespace(hidden, weight, label, bias)
