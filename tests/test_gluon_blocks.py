@@ -236,3 +236,20 @@ def test_gluons_private_helpers_refuse_what_the_losses_refuse():
     with pytest.raises(ValueError, match=r"x shape \(5,\) does not match y shape \(2, 3\)"):
         losskit._reshape_like(np, np.ones(5), loss)
     np.testing.assert_array_equal(losskit._apply_weighting(None, loss, 2.0), 2 * loss)  # F None: the array's own
+
+
+def test_every_loss_docstring_has_its_formula_shapes_stability_doctest_and_call():
+    """What the brief asks of a public loss's docstring; the call line is the one help() cannot show
+    (it sees __call__(*args, **kwargs)), and says the order of CTC's or Triplet's arguments."""
+    import inspect
+
+    for name in losskit.list_losses():
+        cls = type(losskit.get_loss(name))
+        doc = inspect.getdoc(cls)
+        for part in (".. math::", "Shape:", "Stability", ">>> "):
+            if part == ".. math::" and ":math:" in doc:
+                continue
+            assert part in doc, (name, part)
+        first = [p.name for p in inspect.signature(cls._compute).parameters.values()][1:3]
+        call = next(line for line in doc.splitlines() if line.startswith("Call:"))
+        assert call.startswith(f"Call: ``loss({first[0]}, {first[1]}"), (name, call)

@@ -134,7 +134,8 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
             hint = f"; for one weight per entry of the last axis use shape {(1,) * (len(loss_shape) - 1) + shape}"
         raise ValueError(
             f"sample_weight shape {shape} does not broadcast to the loss shape {tuple(loss_shape)} "
-            f"(it needs {len(loss_shape)} axes, each equal to the loss's or 1){hint}"
+            f"(it needs {len(loss_shape)} {'axis' if len(loss_shape) == 1 else 'axes'}, each equal to the loss's "
+            f"or 1){hint}"
         )
     if not (is_floating(xp, sample_weight) or xp.isdtype(sample_weight.dtype, ("integral", "bool"))):
         raise TypeError(f"sample_weight must be a real array, got dtype {sample_weight.dtype}")

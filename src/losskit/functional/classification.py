@@ -292,7 +292,8 @@ def softmax_cross_entropy(
     z_loss: float = 0.0,
     reduction: str = "none",
 ) -> Array:
-    """Softmax (log-softmax when ``from_logits``) cross-entropy. See :class:`losskit.SoftmaxCELoss`."""
+    """Softmax cross-entropy of logits (of log-probabilities, taken as they are, when ``from_logits``, Gluon's
+    name). See :class:`losskit.SoftmaxCELoss` for the formula, the arguments and the shapes."""
     check_flag(from_logits, "from_logits")
     check_ce_options(
         sparse_label=sparse_label,

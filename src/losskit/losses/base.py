@@ -24,10 +24,10 @@ class Loss:
     """Base class for losses, with Gluon's constructor ``Loss(weight, batch_axis)``.
 
     ``weight`` (a number or None) scales the loss; ``batch_axis`` names the axis kept in the
-    result: every other axis is averaged out, giving one value per example. Subclasses
-    implement :meth:`forward` by calling their function in :mod:`losskit.functional`.
-    Gluon's block keywords ``prefix`` and ``params`` are accepted and ignored, so that ported
-    code runs unchanged; ``hybridize()`` is a no-op for the same reason.
+    result: every other axis is averaged out, giving one value per example. Each built-in loss
+    computes through its function in :mod:`losskit.functional`, as below. Gluon's block
+    keywords ``prefix`` and ``params`` are accepted and ignored, so that ported code runs
+    unchanged; ``hybridize()`` is a no-op for the same reason.
 
     A subclass usually names that function in ``_function`` and stores each of its own
     constructor parameters as ``self._<name>``: the inherited computation, :meth:`_compute`, then
@@ -64,6 +64,10 @@ class Loss:
             cls._option_names = _own_params(cls)
         # written Gluon's way (here or in a mixin): forward calls hybrid_forward, as HybridBlock's
         cls._gluon_style = cls.hybrid_forward is not Loss.hybrid_forward
+        public = cls.__module__.startswith("losskit.") and not cls.__name__.startswith("_")
+        if public and cls.__doc__ and "Call:" not in cls.__doc__:
+            # help() shows __call__(*args, **kwargs): the docstring says the call's arguments
+            cls.__doc__ = cls.__doc__.rstrip() + f"\n\n    Call: ``loss({_call_signature(cls)})``.\n"
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
         check_weight(weight)
@@ -153,6 +157,10 @@ class _MarginLoss(Loss):
         super().__init__(weight, batch_axis, **kwargs)
         check_number(margin, "margin", array_ok=True)  # any real, as Gluon
         self._margin = margin  # as given: the repr and plot labels show it so
+
+
+def _call_signature(cls: type[Loss]) -> str:
+    return ", ".join(str(p.replace(annotation=inspect.Parameter.empty)) for p in call_parameters(cls))
 
 
 def call_parameters(cls: type[Loss]) -> list[inspect.Parameter]:

@@ -129,8 +129,9 @@ class MarginRankingLoss(Loss):
 
     .. math:: \ell_i = \max\bigl(0,\ -y_i\,(a_i - b_i) + m\bigr)
 
-    as ``torch.nn.MarginRankingLoss``, averaged per example. Call:
-    ``loss(input1, input2, label, sample_weight=None)``.
+    as ``torch.nn.MarginRankingLoss``, averaged per example.
+
+    Call: ``loss(input1, input2, label, sample_weight=None)``.
 
     Shape:
         - input1: any shape, batch along ``batch_axis``; input2, label (1 or -1): the same number of elements.

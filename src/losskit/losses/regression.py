@@ -203,7 +203,9 @@ class GaussianNLLLoss(Loss):
         \ell_i = \tfrac12 \Bigl(\log v_i + \frac{(\text{pred}_i - \text{label}_i)^2}{v_i}\Bigr)
         \;\bigl[+ \tfrac12 \log 2\pi \text{ if full}\bigr], \qquad v_i = \max(\text{var}_i, \epsilon)
 
-    as ``torch.nn.GaussianNLLLoss``, averaged per example. Call: ``loss(pred, label, var, sample_weight=None)``.
+    as ``torch.nn.GaussianNLLLoss``, averaged per example.
+
+    Call: ``loss(pred, label, var, sample_weight=None)``.
 
     Shape:
         - pred: any shape; label: the same number of elements.
