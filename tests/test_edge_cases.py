@@ -472,3 +472,20 @@ def test_xlogx_keeps_nan_and_is_zero_at_zero(backend):
     got = to_numpy(xlogx(namespace(x), x))
     np.testing.assert_array_equal(np.isnan(got), [False, True, False, False])
     np.testing.assert_allclose(got[[0, 2, 3]], [0.0, 0.5 * np.log(0.5), 2 * np.log(2.0)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_cosine_embedding_of_n_t_d_inputs_averages_each_examples_pairs(backend):
+    """(N, T, D) inputs: a cosine per pair, as Gluon 1.9.1 (which returned the N*T pairs' losses
+    flattened to (N*T, 1)); losskit averages each example's T pairs (every loss averages its
+    non-batch axes), and takes (N, T) labels and sample weights. Against the formula, written out."""
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
+    y = np.array([[1, -1, 1], [-1, -1, 1]])
+    sw = rng.uniform(0.5, 2.0, size=(2, 3))
+    cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+    per_pair = np.where(y == 1, 1 - cos, np.maximum(cos - 0.25, 0))
+    args = [to_backend(v, backend, "float64") for v in (a, b)] + [to_backend(y, backend)]
+    got = losskit.CosineEmbeddingLoss(margin=0.25)(*args, to_backend(sw, backend, "float64"))
+    np.testing.assert_allclose(to_numpy(got), (per_pair * sw).mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(losskit.CosineEmbeddingLoss(margin=0.25)(*args)), per_pair.mean(1), rtol=1e-12)
