@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -34,6 +35,13 @@ def test_list_prints_every_loss_with_its_summary(capsys: pytest.CaptureFixture[s
         assert row.split()[:2] == [name, info.family]
         assert row.endswith(cli._plain(info.summary))
         assert all(alias in row for alias in info.aliases)
+
+
+def test_list_shows_inline_math_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "\\" not in out  # no raw TeX such as \varepsilon
+    (poly,) = [row for row in out.splitlines() if row.startswith("PolyLoss ")]
+    assert poly.endswith("cross-entropy plus ε (1 - p_t).")
 
 
 def test_list_one_family(capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,9 +122,9 @@ def test_plot_grad_params_label_and_range(tmp_path: Path, capsys: pytest.Capture
     assert grad_ax.get_ylabel() == "d loss / d x"
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+def _one_line_error(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 2) -> str:
     code, out, err = run(capsys, *argv)
-    assert code == 2 and out == ""
+    assert code == status and out == ""
     assert err.count("\n") == 1, err
     assert err.startswith(f"losskit {argv[0]}: error: ")
     return err
@@ -127,6 +135,11 @@ def test_unknown_loss_lists_the_valid_names(capsys: pytest.CaptureFixture[str], 
     assert "unknown loss 'NoSuchLoss'" in err
     assert all(name in err for name in losskit.list_losses())
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("HubberLoss", "HuberLoss"), ("sigmoidbceloss2", "SigmoidBCELoss")])
+def test_unknown_loss_suggests_the_nearest_name(capsys: pytest.CaptureFixture[str], typed: str, meant: str) -> None:
+    assert f"unknown loss {typed!r}; did you mean {meant}? valid names: " in _one_line_error(capsys, "plot", typed)
 
 
 def test_unknown_param_lists_the_valid_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -148,10 +161,40 @@ def test_unknown_param_lists_the_valid_ones(capsys: pytest.CaptureFixture[str], 
             ["plot", "DiceLoss", "--param", "axis=5"], "DiceLoss: axis=5 is out of range", marks=needs_matplotlib
         ),
         (["plot", "SoftmaxCELoss", "--label", "3"], "label must be 0 or 1"),
+        # a class is an integer: 0.5 was truncated to class 0, nan raised Python's own message
+        *(
+            (
+                ["plot", name, "--label", "0.5"],
+                f"{name}: the softmax curve has two classes: label must be 0 or 1, got 0.5",
+            )
+            for name in ("SoftmaxCrossEntropyLoss", "NLLLoss", "SoftmaxFocalLoss", "PolyLoss", "MultiMarginLoss")
+        ),
+        (["plot", "SoftmaxCELoss", "--label", "nan"], "label must be 0 or 1, got nan"),
+        (["plot", "PolyLoss", "--label", "nan"], "PolyLoss: the curve's label must be a finite number, got nan"),
+        (["plot", "CosineEmbeddingLoss", "--label", "nan"], "label is 1 or -1, got nan"),
+        (["plot", "L2Loss", "--label", "nan"], "L2Loss: the curve's label must be a finite number, got nan"),
+        (["plot", "PoissonNLLLoss", "--label", "inf"], "the curve's label must be a finite number, got inf"),
+        (["plot", "TripletLoss", "--label", "1"], "error: TripletLoss: the triplet curve has no label to set\n"),
+        # options for which a loss has no curve, said in the loss's terms (matplotlib's and the
+        # loss's messages about arrays the user never gave were shown)
+        *(
+            (["plot", name, "--param", f"reduction={r}"], f"reduction='{r}' gives one number for the whole batch")
+            for name in ("SoftmaxCELoss", "NLLLoss")
+            for r in ("mean", "sum")
+        ),
+        (["plot", "JSDLoss", "--param", "axis=0"], "JSDLoss has no 1-D curve: the divergence curve puts the classes"),
+        (["plot", "SoftmaxCELoss", "--param", "axis=0"], "no 1-D curve: the softmax curve puts the classes on axis 1"),
+        (["plot", "PolyLoss", "--param", "axis=0"], "no 1-D curve: the softmax curve puts the classes on axis 1"),
+        (["plot"], "give the names of the losses to plot"),
+        (["plot", "--param", "rho=2"], "give the names of the losses to plot"),
+        (["gallery", "--points", "1"], "--points needs at least 2, got 1"),
+        (["gallery", "--points", "-5"], "--points needs at least 2, got -5"),
         (["plot", "L2Loss", "--range", "2", "1"], "--range A B needs A < B"),
         (["plot", "L2Loss", "--range", "-inf", "5"], "--range A B needs finite numbers, got -inf 5"),
         (["plot", "L2Loss", "--range", "0", "nan"], "--range A B needs finite numbers"),
         pytest.param(["plot", "L2Loss", "--out", "fig.nope"], "unknown image format", marks=needs_matplotlib),
+        # the formats matplotlib really writes, not just three of them
+        pytest.param(["plot", "L2Loss", "--out", "fig.nope"], ".jpeg, .jpg, .pdf", marks=needs_matplotlib),
     ],
 )
 def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
@@ -160,7 +203,7 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: lis
 
 def test_grad_without_autograd_is_a_clear_error(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     monkeypatch.setattr(plot, "importable", lambda name: False)
-    err = _one_line_error(capsys, "plot", "L2Loss", "--grad")
+    err = _one_line_error(capsys, "plot", "L2Loss", "--grad", status=1)  # a missing optional dependency
     assert "autograd" in err and "pip install" in err
 
 
@@ -179,12 +222,95 @@ def test_argparse_rejects_bad_choices() -> None:
     assert exc.value.code == 2
 
 
+def test_backend_names_are_case_insensitive_like_loss_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from losskit import tour
+
+    ran: list[str] = []
+    monkeypatch.setattr(tour, "run_tour", lambda backend, **kwargs: ran.append(backend))
+    assert cli.main(["tour", "--backend", "NumPy", "--no-plots"]) == 0
+    assert ran == ["numpy"]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"losskit {losskit.__version__}\n"
+
+
+def test_list_help_names_the_families(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["list", "--help"])
+    assert "only the losses of this family: regression, classification, metric" in " ".join(
+        capsys.readouterr().out.split()
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["list"], ["tour", "--backend", "numpy", "--no-plots"]],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(argv: list[str]) -> None:
+    """`losskit list | head -2`: the pipe's reader has gone; no BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe now fails, as after `head` has exited
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "losskit", *argv], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 1 and proc.stderr == ""
+
+
+@pytest.mark.parametrize("command", [["tour", "--backend", "numpy"], ["gallery"], ["plot", "L1Loss"]])
+def test_a_file_the_system_refuses_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    too_long = tmp_path / ("a" * 300)
+    err = _one_line_error(capsys, *command, "--out", str(too_long), status=1)
+    assert f"error: {too_long}: File name too long" in err
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [("2", 2), ("0.5", 0.5), ("True", True), ("none", None), ("NTC", "NTC"), ("inf", np.inf), ("-1e3", -1000.0)],
 )
 def test_param_values(text: str, value: Any) -> None:
     assert cli.parse_value(text) == value
+
+
+def test_none_is_a_string_for_string_options() -> None:
+    """``reduction=none`` (its default) was parsed as Python's None and refused."""
+    (params,) = cli.assign_params([losskit.loss_info("SoftmaxCELoss")], ["reduction=none", "ignore_index=none"])
+    assert params == {"reduction": "none", "ignore_index": None}
+
+
+@needs_matplotlib
+def test_plot_takes_reduction_none(tmp_path: Path, capsys: pytest.CaptureFixture[str], drawn: list) -> None:
+    argv = ["plot", "SoftmaxCELoss", "--param", "reduction=none", "--points", "5", "--out", str(tmp_path / "r.png")]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    (fig,) = drawn
+    x = np.linspace(-5, 5, 5)
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), np.logaddexp(0, -x))
+
+
+@needs_matplotlib
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--param", "rho=2", "HuberLoss", "L1Loss"],  # the loss names after --param were taken as parameters
+        ["HuberLoss", "--param", "rho=2", "L1Loss"],
+        ["--param", "HuberLoss.rho=2", "--param", "weight=1", "HuberLoss", "L1Loss"],
+    ],
+)
+def test_loss_names_may_follow_param(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], drawn: list, argv: list[str]
+) -> None:
+    code, _, err = run(capsys, "plot", *argv, "--points", "5", "--out", str(tmp_path / "p.png"))
+    assert code == 0, err
+    (fig,) = drawn
+    assert [line.get_gid() for line in fig.axes[0].get_lines()] == ["loss:HuberLoss(rho=2)", "loss:L1Loss"]
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,12 @@ def test_every_card_has_its_curve_or_says_why(built: Path) -> None:
     for name, card in page.cards.items():
         curves = [img for img in card["images"] if img.get("class") == "curve"]
         assert curves or "No 1-D curve:" in card["text"], name
+        assert "could not draw it" not in card["text"], name  # kept for losses registered later
+
+
+def test_summaries_show_inline_math_as_text(built: Path) -> None:
+    html_text = built.read_text(encoding="utf-8")
+    assert "<code>ε (1 - p_t)</code>" in html_text and "<code>\\varepsilon" not in html_text
 
 
 @pytest.mark.parametrize("name", ["NLLLoss", "JSDLoss", "InfoNCELoss", "DiceLoss", "TverskyLoss"])
@@ -131,6 +137,13 @@ def test_every_image_is_a_png_next_to_the_page(built: Path) -> None:
 def test_the_page_needs_no_network(built: Path) -> None:
     text = built.read_text(encoding="utf-8")
     assert "http://" not in text and "https://" not in text and "<script" not in text
+
+
+def test_points_below_two_are_refused(tmp_path: Path) -> None:
+    for points in (1, -5):  # empty cards, or "could not draw it" on every card
+        with pytest.raises(ValueError, match=f"points must be at least 2, got {points}"):
+            gallery.build_gallery(tmp_path, points=points)
+    assert not any(tmp_path.iterdir())
 
 
 def test_progress_bar_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:

@@ -44,7 +44,9 @@ def test_compare_draws_each_registered_loss_with_the_tutorials_label(kind: str, 
     assert [t.get_text() for t in ax.get_legend().get_texts()] == names
     for name in names:
         line = lines[f"loss:{name}"]
-        expected = losskit.get_loss(name)(X, np.full_like(X, label))  # the tutorial's show_*_loss
+        # the tutorial's show_*_loss, one example of one class per point (a 1-D pred is one example of
+        # MultiLabelSoftMarginLoss, as torch's)
+        expected = losskit.get_loss(name)(X[:, None], np.full((X.size, 1), label))
         np.testing.assert_allclose(line.get_xdata(), X)
         np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-12, atol=1e-12)
 
@@ -257,12 +259,104 @@ def test_new_slices_reject_what_they_cannot_draw() -> None:
         plot.curve_for("NLLLoss", label=2)
     with pytest.raises(ValueError, match=r"target probability of class 0, in \[0, 1\]"):
         plot.curve_for("JSDLoss", label=1.5)
-    with pytest.raises(ValueError, match="InfoNCELoss's curve has no label"):
+    with pytest.raises(ValueError, match="the InfoNCE curve has no label"):
         plot.curve_for("InfoNCELoss", label=1)
     with pytest.raises(ValueError, match=r"every pixel of the mask, in \[0, 1\]"):
         plot.curve_for("DiceLoss", label=2)
     assert "axis=1 or axis=-1" in plot.curve_for("NLLLoss", axis=0).reason
     assert "not the batch axis" in plot.curve_for("TverskyLoss", axis=0).reason
+
+
+# ----------------------------------------------------------------------------------------------
+# options that change what the loss takes or gives: the curve follows them, or says why it can't
+
+
+def test_from_sigmoid_draws_bce_against_a_probability() -> None:
+    """With from_sigmoid=True the input is a probability: x in (0, 1), never the logits' -5..5."""
+    curve = plot.curve_for("SigmoidBCELoss", from_sigmoid=True)
+    assert curve.xlabel == "predicted probability x" and curve.what == "probability x, label fixed at 1"
+    x, values, grads = plot.curve_data(curve, grad=True, backend=_grad_backend())
+    assert 0 < x[0] and x[-1] < 1
+    np.testing.assert_allclose(values, -np.log(x), rtol=1e-5)
+    np.testing.assert_allclose(grads, -1 / x, rtol=1e-4)  # finite: no -1e12 spike at x = 0
+    x, values, _ = plot.curve_data(plot.curve_for("SigmoidBCELoss", 0.0, from_sigmoid=True))
+    np.testing.assert_allclose(values, -np.log(1 - x), rtol=1e-9)
+
+
+def test_rates_are_drawn_away_from_zero() -> None:
+    x, values, grads = plot.curve_data(plot.curve_for("PoissonNLLLoss", from_logits=False), grad=True)
+    assert x[0] > 0 and np.abs(grads).max() < 100  # 1 - 1/(x + eps) was -1e8 at x = 0
+    np.testing.assert_allclose(values, x - np.log(x), rtol=1e-6)
+
+
+def test_log_target_passes_the_targets_log() -> None:
+    # the same target, given by its log: the same divergence, 0 where softmax([x, 0]) meets it
+    plain, logged = plot.curve_for("KLDivLoss"), plot.curve_for("KLDivLoss", log_target=True)
+    np.testing.assert_allclose(logged.fn(X), plain.fn(X), rtol=1e-12, atol=1e-12)
+    assert logged.fn(np.array([np.log(3)])) == pytest.approx(0, abs=1e-12)
+    assert logged.what.endswith("passed as its log")
+    # a target probability of 1 is a log-target of -inf, where the loss takes 0 * -inf as 0
+    np.testing.assert_allclose(plot.curve_for("KLDivLoss", 1.0, log_target=True).fn(X), np.logaddexp(0, -X))
+
+
+@pytest.mark.parametrize("sparse_label", [True, False])
+@pytest.mark.parametrize("label", [0, 1])
+def test_softmax_from_logits_takes_log_softmax(sparse_label: bool, label: int) -> None:
+    """from_logits=True: pred is log-probabilities, log_softmax([x, 0]) (it was [x, 0], the line -x)."""
+    curve = plot.curve_for("SoftmaxCELoss", label, from_logits=True, sparse_label=sparse_label)
+    np.testing.assert_allclose(curve.fn(X), plot.curve_for("SoftmaxCELoss", label).fn(X), rtol=1e-12, atol=1e-12)
+    assert "log_softmax([x, 0])" in curve.what and curve.xlabel == "logit of class 0, x"
+
+
+def test_softmax_rule_follows_the_losss_options() -> None:
+    # SoftmaxFocalLoss is drawn by the family's softmax rule, which was given no options: dense labels had no curve
+    dense = plot.curve_for("SoftmaxFocalLoss", sparse_label=False)
+    np.testing.assert_allclose(dense.fn(X), plot.curve_for("SoftmaxFocalLoss").fn(X), rtol=1e-12)
+
+
+def test_multilabel_curve_has_one_value_per_point_and_a_class_per_weight() -> None:
+    curve = plot.curve_for("MultiLabelSoftMarginLoss")
+    assert curve.what == "label fixed at 1"
+    np.testing.assert_allclose(curve.fn(X), np.logaddexp(0, -X), rtol=1e-12)
+    weighted = plot.curve_for("MultiLabelSoftMarginLoss", class_weight=[1.0, 2.0])
+    assert weighted.what == "2 classes, each predicted x, label fixed at 1"
+    np.testing.assert_allclose(weighted.fn(X), 1.5 * np.logaddexp(0, -X), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "reason"),
+    [
+        ("SoftmaxCELoss", {"reduction": "mean"}, "reduction='mean' gives one number for the whole batch"),
+        ("NLLLoss", {"reduction": "sum"}, "reduction='sum' gives one number for the whole batch"),
+        ("SoftmaxCELoss", {"axis": 0}, "the softmax curve puts the classes on axis 1 or -1"),
+        ("SoftmaxFocalLoss", {"axis": 0}, "the softmax curve puts the classes on axis 1 or -1"),
+        ("JSDLoss", {"axis": 0}, "the divergence curve puts the classes on axis 1 or -1"),
+        ("KLDivLoss", {"axis": 0, "from_logits": False}, "the divergence curve puts the classes on axis 1 or -1"),
+    ],
+)
+def test_options_without_a_curve_say_why(name: str, params: dict, reason: str) -> None:
+    curve = plot.curve_for(name, **params)
+    assert curve.fn is None and reason in curve.reason
+
+
+def test_a_curve_must_give_one_value_per_point() -> None:
+    summed = plot.Curve("Summed", "Summed", lambda x: x.sum(keepdims=True))
+    with pytest.raises(ValueError, match=r"values of shape \(1,\) for 5 points, not one per point"):
+        plot.curve_data(summed, points=5)
+
+
+@pytest.mark.parametrize("label", [0.5, -1.0, np.nan])
+@pytest.mark.parametrize("name", ["SoftmaxCELoss", "NLLLoss", "SoftmaxFocalLoss", "PolyLoss", "MultiMarginLoss"])
+def test_class_labels_are_not_truncated(name: str, label: float) -> None:
+    with pytest.raises(ValueError, match="label must be"):
+        plot.curve_for(name, label)
+
+
+@pytest.mark.parametrize("name", ["L2Loss", "HingeLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SigmoidBCELoss"])
+def test_a_non_finite_label_is_refused(name: str) -> None:
+    for label in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="label must be a finite number"):
+            plot.curve_for(name, label)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """The ``losskit`` command line: ``tour``, ``plot``, ``gallery``, ``list`` and ``bench``.
 
-Usage errors (an unknown loss, parameter or backend) print one line naming what is valid and
-exit with status 2; a missing optional dependency exits with status 1. Figures are drawn on
+Usage errors (an unknown loss, parameter or backend, a value a loss refuses) print one line
+naming what is valid and exit with status 2; a missing optional dependency (matplotlib, or torch
+for ``--grad``) and a file that cannot be written print one line and exit with status 1. Output
+cut short by its reader (``losskit list | head``) ends quietly. Figures are drawn on
 :class:`matplotlib.figure.Figure` objects outside pyplot, so no GUI backend is ever involved.
 """
 
@@ -9,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .registry import LossInfo, list_losses, loss_info
 
 
@@ -23,13 +28,18 @@ class UsageError(Exception):
     """A mistake in the command line: reported on one line, exit status 2."""
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, string_option: bool = False) -> Any:
     """A ``--param`` value: a Python literal (``2``, ``0.5``, ``True``), ``true``/``false``/``none``, or a string.
+
+    ``none`` stays the string ``'none'`` for a ``string_option`` (one whose default is a string,
+    as ``reduction``'s).
 
     >>> parse_value("2"), parse_value("0.5"), parse_value("false"), parse_value("binary"), parse_value("inf")
     (2, 0.5, False, 'binary', inf)
+    >>> parse_value("none"), parse_value("none", string_option=True)
+    (None, 'none')
     """
-    lowered = {"true": True, "false": False, "none": None}
+    lowered = {"true": True, "false": False} if string_option else {"true": True, "false": False, "none": None}
     if text.lower() in lowered:
         return lowered[text.lower()]
     try:
@@ -67,8 +77,13 @@ def assign_params(infos: Sequence[LossInfo], assignments: Sequence[str]) -> list
             valid = "; ".join(f"{infos[i].name}: {', '.join(_valid_params(infos[i]))}" for i in chosen)
             raise UsageError(f"unknown parameter {name!r} for {names}; valid parameters: {valid}")
         for i in hits:
-            params[i][name] = parse_value(text)
+            params[i][name] = parse_value(text, isinstance(infos[i].params.get(name), str))
     return params
+
+
+def check_points(points: int) -> None:
+    if points < 2:
+        raise UsageError(f"--points needs at least 2, got {points}")
 
 
 def check_out_dir(path: str | Path, option: str = "--out") -> None:
@@ -83,8 +98,11 @@ def check_out_dir(path: str | Path, option: str = "--out") -> None:
 def _info(name: str) -> LossInfo:
     try:
         return loss_info(name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError:
+        names = {n.lower(): n for info in map(loss_info, list_losses()) for n in (info.name, *info.aliases)}
+        close = difflib.get_close_matches(name.lower(), names, n=1)
+        hint = f"did you mean {names[close[0]]}? " if close else ""
+        raise UsageError(f"unknown loss {name!r}; {hint}valid names: {', '.join(list_losses())}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +114,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
     try:
         backend = check_backend(args.backend)
-    except ValueError as exc:
+    except ValueError as exc:  # ImportError (not installed) is left to main: exit status 1
         raise UsageError(str(exc)) from None
     if not args.no_plots:
         check_out_dir(args.out)
@@ -107,7 +125,9 @@ def cmd_tour(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from . import plot
 
-    infos = [_info(name) for name in args.losses]
+    infos = [_info(name) for name in args.losses + args.more_losses]
+    if not infos:
+        raise UsageError("give the names of the losses to plot (see `losskit list`)")
     per_loss = assign_params(infos, args.param or [])
     curves = []
     for info, params in zip(infos, per_loss):
@@ -118,13 +138,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if curve.fn is None:
             raise UsageError(f"{info.name} has no 1-D curve: {curve.reason}")
         curves.append(curve)
-    if args.points < 2:
-        raise UsageError(f"--points needs at least 2, got {args.points}")
+    check_points(args.points)
     if args.grad:
         try:
             plot.autograd_backend()
-        except RuntimeError as exc:
-            raise UsageError(str(exc)) from None
+        except RuntimeError as exc:  # torch and jax are both missing
+            raise ImportError(str(exc)) from None
     x = None
     if args.range is not None:
         import numpy as np
@@ -140,8 +159,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give an image file name")
     fig, axes = plot.new_figure(grad=args.grad)
-    if out.suffix.lstrip(".").lower() not in fig.canvas.get_supported_filetypes():
-        raise UsageError(f"--out {out}: unknown image format; use .png, .svg or .pdf")
+    formats = fig.canvas.get_supported_filetypes()
+    if out.suffix.lstrip(".").lower() not in formats:
+        raise UsageError(f"--out {out}: unknown image format; use one of {', '.join('.' + f for f in sorted(formats))}")
     try:
         plot.draw(curves, x, grad=args.grad, ax=axes, points=args.points)
     except ValueError as exc:  # a parameter the loss refuses only once it sees an input
@@ -155,6 +175,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_gallery(args: argparse.Namespace) -> int:
     from .gallery import build_gallery
 
+    check_points(args.points)
     check_out_dir(args.out)
     page = build_gallery(args.out, points=args.points, progress=not args.no_progress)
     print(f"wrote {page} ({len(list_losses())} losses); open it in a browser")
@@ -162,7 +183,10 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def _plain(text: str) -> str:
-    return text.replace("``", "").replace(":math:", "").replace("`", "")
+    from .gallery import tex_to_text
+
+    text = re.sub(r":math:`([^`]+)`", lambda m: tex_to_text(m[1]), text)
+    return text.replace("``", "").replace("`", "")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -187,6 +211,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+class _ParamAction(argparse.Action):
+    """``--param`` takes NAME=VALUE words up to the first that has no ``=``: the loss names that follow
+    (``--param rho=2 HuberLoss``) go to ``more_losses``."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        # the first word is always a parameter, so that "--param margin" is refused as one
+        end = next((k for k, v in enumerate(values) if k and "=" not in v), len(values))
+        setattr(namespace, self.dest, (getattr(namespace, self.dest) or []) + values[:end])
+        namespace.more_losses = namespace.more_losses + values[end:]
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .registry import FAMILIES
     from .tour import BACKENDS, DEFAULT_OUT
@@ -195,21 +230,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="losskit",
         description="losskit: every Gluon loss on NumPy, PyTorch and JAX arrays. Start with `losskit tour`.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tour = sub.add_parser("tour", help="the Gluon loss tutorial, cell by cell, on real arrays")
-    tour.add_argument("--backend", choices=BACKENDS, help="array library (default: torch where installed, else numpy)")
+    tour.add_argument(
+        "--backend", type=str.lower, choices=BACKENDS, help="array library (default: torch where installed, else numpy)"
+    )
     tour.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="folder for the figures (default: %(default)s)")
     tour.add_argument("--no-plots", action="store_true", help="print the numbers only, write no figures")
     tour.set_defaults(handler=cmd_tour)
 
     plot = sub.add_parser("plot", help="plot losses against the prediction, in one figure")
-    plot.add_argument("losses", nargs="+", metavar="LOSS", help="loss names or Gluon aliases, any case")
+    # nargs="*": the names after a --param reach more_losses instead (see _ParamAction)
+    plot.add_argument("losses", nargs="*", metavar="LOSS", help="loss names or Gluon aliases, any case")
+    plot.set_defaults(more_losses=[])
     plot.add_argument(
         "--label",
         type=float,
-        help="the value held fixed while x varies: the label (default: 0 for regression, 1 for binary "
-        "losses), or the second input of a two-input loss (MarginRankingLoss's input2)",
+        help="the value held fixed while x varies, as the curve's title says: the label for regression (default 0) "
+        "and binary (1) losses; the true class, 0 or 1, for softmax, NLL, focal, Poly and MultiMargin losses; "
+        "class 0's target probability for KLDiv and JSD (0.75); every mask pixel's value for Dice and Tversky (1); "
+        "1 or -1 for CosineEmbedding; the count for PoissonNLL (1); input2 for MarginRanking (0)",
     )
     plot.add_argument("--range", nargs=2, type=float, metavar=("A", "B"), help="x from A to B (default: -5 5)")
     # argparse reads "-1e3" as an option (its negative-number pattern has no exponent): widen it
@@ -219,9 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--param",
         nargs="+",
-        action="extend",
+        action=_ParamAction,
         metavar="NAME=VALUE",
-        help="a loss parameter, e.g. margin=2 (every loss that has it) or HuberLoss.rho=2",
+        help="loss parameters, e.g. margin=2 (every loss that has it) or HuberLoss.rho=2",
     )
     plot.add_argument("--points", type=int, default=201, help="points on each curve (default: %(default)s)")
     plot.add_argument("--out", default="losskit-plot.png", metavar="FILE", help="image file (default: %(default)s)")
@@ -234,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.set_defaults(handler=cmd_gallery)
 
     listing = sub.add_parser("list", help="a table of every loss with its one-line summary")
-    listing.add_argument("--family", choices=FAMILIES, help="only the losses of this family")
+    listing.add_argument("--family", choices=FAMILIES, help=f"only the losses of this family: {', '.join(FAMILIES)}")
     listing.set_defaults(handler=cmd_list)
 
     from .bench import build_parser as bench_options  # NumPy and the standard library only
@@ -253,10 +295,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``losskit`` command line on ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except UsageError as exc:
-        print(f"losskit {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"losskit {args.command}: error: {exc}", file=sys.stderr)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader that has gone shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `losskit list | head`: stop quietly (the Python docs' "Note on SIGPIPE"); the exit's own
+        # flush of what is left would fail again, so stdout goes to devnull
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except UsageError as exc:
+        error, code = exc, 2
+    except ImportError as exc:  # a missing optional dependency
+        error, code = exc, 1
+    except OSError as exc:  # a file that cannot be written (a name too long, no permission)
+        error, code = (f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc), 1
+    print(f"losskit {args.command}: error: {error}", file=sys.stderr)
+    return code

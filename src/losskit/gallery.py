@@ -33,6 +33,21 @@ _MATHTEXT_SUBS = (
     (re.compile(r"\\[lr]Vert"), r"\\Vert"),
     (re.compile(r"\\(le|ge)(?![a-zA-Z])"), r"\\\1q"),
 )
+# TeX commands as plain text, for the one-line summaries (`losskit list`, the cards); others stay TeX
+_TEX_TEXT = {
+    **dict(zip("alpha beta gamma delta varepsilon epsilon lambda mu sigma tau rho theta pi".split(), "αβγδεελμστρθπ")),
+    **{"ell": "ℓ", "cdot": "·", "times": "×", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "ne": "≠", "infty": "∞"},
+    **{"log": "log", "exp": "exp", "max": "max", "min": "min"},
+}
+
+
+def tex_to_text(tex: str) -> str:
+    r"""Inline TeX as plain text: Greek letters and common operators become their Unicode signs.
+
+    >>> tex_to_text(r"\varepsilon (1 - p_t)"), tex_to_text(r"\alpha \cdot x \le \infty"), tex_to_text(r"\frac12")
+    ('ε (1 - p_t)', 'α · x ≤ ∞', '\\frac12')
+    """
+    return re.sub(r"\\([a-zA-Z]+)", lambda m: _TEX_TEXT.get(m[1], m[0]), tex)
 
 
 def math_blocks(doc: str) -> list[str]:
@@ -202,6 +217,8 @@ def build_gallery(
     Gradients come from autograd on ``backend`` (PyTorch, else JAX by default); without
     either, the cards show values only and the page says so. Returns the page's path.
     """
+    if points < 2:
+        raise ValueError(f"points must be at least 2, got {points}")
     tqdm = plot.require("tqdm").tqdm
     plot.require("matplotlib")
     out = Path(out)
@@ -231,9 +248,11 @@ def build_gallery(
 
 
 def _inline_rst(text: str) -> str:
-    """Escape ``text`` and turn RST ````code```` and ``:math:`...``` into ``<code>``."""
+    """Escape ``text`` and turn RST ````code```` and ``:math:`...``` (as plain text) into ``<code>``."""
     text = html.escape(text)
-    return re.sub(r"(?::math:`([^`]+)`|``([^`]+)``)", lambda m: f"<code>{m[1] or m[2]}</code>", text)
+    return re.sub(
+        r"(?::math:`([^`]+)`|``([^`]+)``)", lambda m: f"<code>{tex_to_text(m[1]) if m[1] else m[2]}</code>", text
+    )
 
 
 def _card_html(card: Card) -> str:

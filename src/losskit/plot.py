@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import math
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -126,6 +127,15 @@ def _two_class_logits(xp: Any, x: Array) -> Array:
     return xp.stack([x, xp.zeros_like(x)], axis=-1)
 
 
+def _number(label: float | None, default: float) -> float:
+    """The value a curve fixes: ``default``, or ``label`` if given, which must then be finite."""
+    if label is None:
+        return default
+    if not math.isfinite(label):
+        raise ValueError(f"the curve's label must be a finite number, got {label!r}")
+    return float(label)
+
+
 def _pointwise(loss: Loss, label: float) -> CurveFn:
     """The tutorial's curve: ``loss(x, label)`` with the label the same at every point."""
 
@@ -137,24 +147,61 @@ def _pointwise(loss: Loss, label: float) -> CurveFn:
 
 
 def _true_class(label: float | None) -> int:
-    cls = 0 if label is None else int(label)
-    if cls not in (0, 1):
+    if label is None:
+        return 0
+    if label not in (0, 1):  # 0.5 or nan is no class: int() would truncate it
         raise ValueError(f"the softmax curve has two classes: label must be 0 or 1, got {label!r}")
-    return cls
+    return int(label)
 
 
 def _softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # SoftmaxCrossEntropyLoss, and the softmax rule of SoftmaxFocalLoss, PolyLoss and MultiMarginLoss
     cls = _true_class(label)
+    if params.get("axis", -1) not in (1, -1):
+        return Curve("", "", None, reason="the softmax curve puts the classes on axis 1 or -1, not the batch axis")
+    from_logits = params.get("from_logits", False)  # pred is then log-probabilities, as NLLLoss's
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
         logits = _two_class_logits(xp, x)
+        pred = _array.log_softmax(xp, logits, axis=-1) if from_logits else logits
         if params.get("sparse_label", True):
-            return loss(logits, _int_like(xp, x, cls))
+            return loss(pred, _int_like(xp, x, cls))
         target = xp.stack([xp.ones_like(x), xp.zeros_like(x)], axis=-1)
-        return loss(logits, target if cls == 0 else xp.flip(target, axis=-1))
+        return loss(pred, target if cls == 0 else xp.flip(target, axis=-1))
 
+    if from_logits:
+        return Curve("", "", fn, f"two classes, pred log_softmax([x, 0]), true class {cls}", "logit of class 0, x")
     return Curve("", "", fn, f"two classes, pred [x, 0], true class {cls}", "pred of class 0, x")
+
+
+# the probabilities and rates that a loss takes instead of logits are drawn on an open range:
+# at 0 their log is log(eps), and the gradient there, -1/eps, would flatten the gradient panel
+_PROB_RANGE = (0.01, 0.99)
+_RATE_RANGE = (0.05, 5.0)
+
+
+def _bce_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    if not params.get("from_sigmoid", False):
+        return _rule_curve("binary", loss, label, params)
+    z = _number(label, 1.0)
+    what = f"probability x, label fixed at {z:g}"
+    return Curve("", "", _pointwise(loss, z), what, "predicted probability x", x_range=_PROB_RANGE)
+
+
+def _multilabel_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # one example per point, as many classes as class_weight has (one without it), each predicted x
+    z = _number(label, 1.0)
+    class_weight = params.get("class_weight")
+    classes = 1 if class_weight is None else len(class_weight)
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        pred = xp.broadcast_to(xp.reshape(x, (-1, 1)), (x.shape[0], classes))
+        return loss(pred, xp.full(pred.shape, z, dtype=x.dtype, device=_array.device(x)))
+
+    what = f"label fixed at {z:g}" if classes == 1 else f"{classes} classes, each predicted x, label fixed at {z:g}"
+    return Curve("", "", fn, what)
 
 
 def _nll_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
@@ -177,28 +224,34 @@ def _kl_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Cur
     p = 0.75 if label is None else float(label)
     if not 0 <= p <= 1:
         raise ValueError(f"the divergence curve's label is the target probability of class 0, in [0, 1]; got {label!r}")
+    if params.get("axis", -1) not in (1, -1):
+        return Curve("", "", None, reason="the divergence curve puts the classes on axis 1 or -1, not the batch axis")
+    target = (p, 1 - p)
+    if params.get("log_target", False):  # KLDivLoss then takes the target's log
+        target = tuple(math.log(t) if t > 0 else -math.inf for t in target)
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
         logits = _two_class_logits(xp, x)
         pred = _array.log_softmax(xp, logits, axis=-1) if params.get("from_logits", True) else logits
-        target = xp.stack([xp.full(x.shape, p, dtype=x.dtype), xp.full(x.shape, 1 - p, dtype=x.dtype)], axis=-1)
-        return loss(pred, target)
+        return loss(pred, xp.stack([xp.full(x.shape, t, dtype=x.dtype) for t in target], axis=-1))
 
     what = f"log softmax([x, 0]) against target ({p:g}, {1 - p:g})"
+    if params.get("log_target", False):
+        what += ", passed as its log"
     return Curve("", "", fn, what, "logit of class 0, x")
 
 
 def _poisson_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
-    count = 1.0 if label is None else float(label)
+    count = _number(label, 1.0)
     fn = _pointwise(loss, count)
     if params.get("from_logits", True):
         return Curve("", "", fn, f"log-rate x, target count {count:g}", "predicted log-rate x")
-    return Curve("", "", fn, f"rate x, target count {count:g}", "predicted rate x", x_range=(0.0, 5.0))
+    return Curve("", "", fn, f"rate x, target count {count:g}", "predicted rate x", x_range=_RATE_RANGE)
 
 
 def _triplet_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
-    _no_label("TripletLoss", label)
+    _no_label("triplet", label)
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -209,9 +262,9 @@ def _triplet_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -
 
 
 def _cosine_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
-    y = 1 if label is None else int(label)
-    if y not in (1, -1):
+    if label is not None and label not in (1, -1):
         raise ValueError(f"the cosine embedding curve's label is 1 or -1, got {label!r}")
+    y = 1 if label is None else int(label)
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -236,7 +289,7 @@ def _per_point(x: Array, at: Callable[[Array], Array]) -> Array:
 
 
 def _sdml_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
-    _no_label("SDMLLoss", label)
+    _no_label("SDML", label)
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -248,7 +301,7 @@ def _sdml_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> C
 
 
 def _info_nce_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
-    _no_label("InfoNCELoss", label)
+    _no_label("InfoNCE", label)
 
     def fn(x: Array) -> Array:
         # pair 0 is (x, 1, 0) and (1, 0, 0): its cosine with its positive is x / sqrt(1 + x^2);
@@ -270,7 +323,7 @@ def _mask_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> C
     # DiceLoss and TverskyLoss: every pixel of a one-class mask labelled t (1 by default) and predicted
     # sigmoid(x); with t = 1 nothing is a false positive, so Tversky's alpha does not change the curve
     t = 1.0 if label is None else float(label)
-    if not 0 <= t <= 1:
+    if not 0 <= t <= 1:  # nan included
         raise ValueError(f"the overlap curve's label is the value of every pixel of the mask, in [0, 1]; got {label!r}")
     axis = params.get("axis", 1) % 3  # pred is (N, C, pixels) or (N, pixels, C)
     if axis == 0:
@@ -289,7 +342,7 @@ def _mask_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> C
 
 
 def _ctc_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
-    _no_label("CTCLoss", label)
+    _no_label("CTC", label)
     if params.get("layout", "NTC") != "NTC" or params.get("label_layout", "NT") != "NT":
         return Curve("", "", None, reason="the CTC curve is drawn for layout='NTC', label_layout='NT' only")
 
@@ -301,15 +354,18 @@ def _ctc_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Cu
     return Curve("", "", fn, "2 frames scoring [x, 0] for {a, blank}, label 'a'", "score of 'a', x")
 
 
-def _no_label(name: str, label: float | None) -> None:
+def _no_label(kind: str, label: float | None) -> None:
     if label is not None:
-        raise ValueError(f"{name}'s curve has no label to set")
+        raise ValueError(f"the {kind} curve has no label to set")
 
 
 # Named slices of the losses that the registry gives no ``curve`` and that no family rule draws
-# right; most new losses need none: they register with curve="regression"/"binary", or fall
-# back to their family's rule.
+# right, and of those whose options change what x is (SigmoidBCE's from_sigmoid) or its shape;
+# most new losses need none: they register with curve="regression"/"binary", or fall back to
+# their family's rule.
 _SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
+    "SigmoidBinaryCrossEntropyLoss": _bce_slice,
+    "MultiLabelSoftMarginLoss": _multilabel_slice,
     "SoftmaxCrossEntropyLoss": _softmax_slice,
     "NLLLoss": _nll_slice,
     "KLDivLoss": _kl_slice,
@@ -345,7 +401,7 @@ def _fill_curve(loss: Loss, label: float | None) -> Curve:
     names = _inputs(loss)
     if len(names) < 3:
         return Curve("", "", None)
-    value = _RULE_LABEL["fill"] if label is None else float(label)
+    value = _number(label, _RULE_LABEL["fill"])
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -356,12 +412,12 @@ def _fill_curve(loss: Loss, label: float | None) -> Curve:
     return Curve("", "", fn, what, f"{names[0]} x")
 
 
-def _rule_curve(rule: str, loss: Loss, label: float | None) -> Curve:
+def _rule_curve(rule: str, loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     if rule == "softmax":
-        return _softmax_slice(loss, label, {})
+        return _softmax_slice(loss, label, params)
     if rule == "fill":
         return _fill_curve(loss, label)
-    value = _RULE_LABEL[rule] if label is None else float(label)
+    value = _number(label, _RULE_LABEL[rule])
     return Curve("", "", _pointwise(loss, value), f"label fixed at {value:g}")
 
 
@@ -389,19 +445,25 @@ def curve_for(loss: LossLike, label: float | None = None, **params: Any) -> Curv
     'HingeLoss(margin=2)'
     """
     info, instance, effective = _resolve(loss, params)
-    if info.curve is not None:
-        curve = _rule_curve(info.curve, instance, label)
-    elif info.name in _SLICES:
+    reduction = effective.get("reduction", "none")
+    if reduction != "none":
+        reason = f"reduction={reduction!r} gives one number for the whole batch; use reduction='none'"
+        curve = Curve("", "", None, reason=reason)
+    elif info.name in _SLICES:  # before the registry's curve kind: some options change what x is
         curve = _SLICES[info.name](instance, label, effective)
+    elif info.curve is not None:
+        curve = _rule_curve(info.curve, instance, label, effective)
     else:
         call = f"{info.name}({', '.join(_inputs(instance))})"
         reason = f"the registry gives this {info.family} loss no curve kind, and no generic 1-D slice fits {call}"
         curve = Curve("", "", None, reason=reason)
         for rule in _FAMILY_RULES.get(info.family, ()):
-            candidate = _rule_curve(rule, instance, label)
+            candidate = _rule_curve(rule, instance, label, effective)
             if candidate.fn is not None and _fits(candidate.fn):
                 curve = candidate
                 break
+            if candidate.reason and curve.reason == reason:  # a rule's own reason (an axis, say) says more
+                curve = candidate
     return dataclasses.replace(curve, name=info.name, label=_display(info, effective))
 
 
@@ -444,14 +506,13 @@ def curve_data(
     xs = np.linspace(*curve.x_range, points) if x is None else np.asarray(x, dtype=np.float64)
     if xs.ndim != 1:
         raise ValueError(f"x must be 1-D, got shape {xs.shape}")
-    if not grad:
-        backend = backend or "numpy"
-        if backend == "numpy":
-            with np.errstate(all="ignore"):
-                return xs, np.asarray(curve.fn(xs), dtype=np.float64), None
-        values, _ = _autograd(curve.fn, xs, autograd_backend(backend), grad=False)
-        return xs, values, None
-    values, grads = _autograd(curve.fn, xs, autograd_backend(backend), grad=True)
+    if not grad and (backend or "numpy") == "numpy":
+        with np.errstate(all="ignore"):
+            values, grads = np.asarray(curve.fn(xs), dtype=np.float64), None
+    else:
+        values, grads = _autograd(curve.fn, xs, autograd_backend(backend), grad=grad)
+    if values.shape != xs.shape:  # a loss that reduces over the batch: matplotlib's message would be obscure
+        raise ValueError(f"the loss gave values of shape {values.shape} for {xs.size} points, not one per point")
     return xs, values, grads
 
 
@@ -606,6 +667,7 @@ def plot_loss(
         grad: add a second panel with the derivative w.r.t. ``x``, computed by autograd.
         ax: the Axes to draw on (a pair of Axes with ``grad``); a new figure when ``None``.
         backend: the array library that computes the values (``"numpy"``, ``"torch"``, ``"jax"``).
+        points: how many points ``x`` has when it is not given.
         params: constructor parameters of the loss, e.g. ``rho=2`` or ``margin=0.5``.
 
     Returns:

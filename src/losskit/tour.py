@@ -7,16 +7,13 @@ numbers and the figures, for the tests and for notebooks.
 
 from __future__ import annotations
 
-import importlib
+import ast
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import array_api_compat
 import numpy as np
-
-import losskit
 
 from . import plot
 
@@ -33,6 +30,17 @@ FIGURES = (
     ),
 )
 _MODULE_ALIAS = {"numpy": "np", "torch": "torch", "jax": "jnp"}
+_IMPORTS = {
+    "numpy": "import losskit, numpy as np",
+    "torch": "import losskit, numpy as np, torch",
+    "jax": "import jax, jax.numpy as jnp, losskit, numpy as np",
+}
+# softmax(x), computed safely (the largest score subtracted first), as each library spells it
+_SOFTMAX = {
+    "numpy": "e = np.exp(x - x.max(axis=-1, keepdims=True)); p = e / e.sum(axis=-1, keepdims=True)   # softmax",
+    "torch": "p = torch.softmax(x, dim=-1)",
+    "jax": "p = jax.nn.softmax(x)",
+}
 _RULE = "-" * 78
 
 
@@ -76,22 +84,29 @@ def fmt(values: Any) -> str:
 class _Tour:
     def __init__(self, backend: str, out: Path | None, stream: TextIO) -> None:
         self.backend = backend
-        lib = importlib.import_module("jax.numpy" if backend == "jax" else backend)
-        self.xp = array_api_compat.array_namespace(lib.asarray(0.0))
         self.m = _MODULE_ALIAS[backend]
+        # NumPy's default float is float64: its arrays are made float32 explicitly, as torch's and JAX's are
+        self.f32 = ", dtype=np.float32" if backend == "numpy" else ""
+        self.ns: dict[str, Any] = {}  # the namespace of the printed code, a REPL's
         self.out = out
         self.stream = stream
         self.result = TourResult(backend)
         self.figures_skipped = "--no-plots"
 
-    # printing ------------------------------------------------------------------------------
+    # printing and running --------------------------------------------------------------------
     def say(self, text: str = "") -> None:
         print(text, file=self.stream)
 
-    def cell(self, code: str, value: Any = None, key: str | None = None, note: str = "") -> None:
-        """Print ``>>> code`` and, if given, the value the code gives (recorded under ``key``)."""
+    def cell(self, code: str, key: str | None = None, note: str = "") -> None:
+        """Print ``>>> code`` and run it as a REPL does: the value of a last expression is printed (and recorded
+        under ``key``). The tour runs the code it prints, so that what a reader copies gives the same numbers."""
         for i, line in enumerate(code.splitlines()):
             self.say(("   >>> " if i == 0 else "   ... ") + line)
+        body = ast.parse(code).body
+        last = body.pop() if isinstance(body[-1], ast.Expr) else None
+        with np.errstate(divide="ignore"):  # log(0) is the point of the two-step cells
+            exec(compile(ast.Module(body, type_ignores=[]), "<tour>", "exec"), self.ns)
+            value = None if last is None else eval(compile(ast.Expression(last.value), "<tour>", "eval"), self.ns)
         if value is not None:
             array = self.numpy(value)
             if key:
@@ -105,20 +120,9 @@ class _Tour:
         for line in text:
             self.say(line)
 
-    def make(self, name: str) -> Any:
-        """Print and build ``losskit.<name>()``: under ``jax.jit`` on JAX, whose eager mode compiles op by op."""
-        loss = getattr(losskit, name)()
-        if self.backend != "jax":
-            self.cell(f"loss = losskit.{name}()")
-            return loss
-        import jax
-
-        self.cell(f"loss = jax.jit(losskit.{name}())")
-        return jax.jit(loss)
-
-    # arrays --------------------------------------------------------------------------------
-    def array(self, data: Any) -> Any:
-        return self.xp.asarray(np.asarray(data, dtype=np.float32))
+    def make(self, name: str) -> None:
+        """Build ``loss = losskit.<name>()``: under ``jax.jit`` on JAX, whose eager mode compiles op by op."""
+        self.cell(f"loss = jax.jit(losskit.{name}())" if self.backend == "jax" else f"loss = losskit.{name}()")
 
     def numpy(self, value: Any) -> np.ndarray:
         if hasattr(value, "detach"):
@@ -127,9 +131,11 @@ class _Tour:
 
     # the cells -----------------------------------------------------------------------------
     def run(self, plots: bool) -> TourResult:
-        xp, m = self.xp, self.m
+        m, f32 = self.m, self.f32
         self.say(f"losskit tour: the Gluon loss tutorial, cell by cell, on {self.backend} arrays (float32)")
         self.say(f"Gluon's `gloss.X()` is `losskit.X()` here, and `nd.array(...)` is `{m}.asarray(...)`.")
+        self.say("Each cell runs as printed: pasted in order into Python, it gives the same numbers.")
+        self.cell(_IMPORTS[self.backend])
 
         self.section(
             1,
@@ -137,15 +143,12 @@ class _Tour:
             "A loss measures how far the prediction is from the label. Make an L2 loss and feed it",
             "two arrays; it gives one value per example.",
         )
-        loss = self.make("L2Loss")
-        x, y = xp.ones(2, dtype=xp.float32), 2 * xp.ones(2, dtype=xp.float32)
-        self.cell(f"x = {m}.ones(2); y = 2 * {m}.ones(2)")
-        l2 = loss(x, y)
-        self.cell("loss(x, y)", l2, "l2")
+        self.make("L2Loss")
+        self.cell(f"x = {m}.ones(2{f32}); y = 2 * {m}.ones(2{f32})")
+        self.cell("loss(x, y)", "l2")
         self.say("   These equal the definition, 0.5 * (x - y)**2:")
-        by_definition = 0.5 * (x - y) ** 2
-        self.cell("0.5 * (x - y)**2", by_definition, "l2_definition")
-        same = bool(np.allclose(self.numpy(l2), self.numpy(by_definition)))
+        self.cell("0.5 * (x - y)**2", "l2_definition")
+        same = bool(np.allclose(self.result.values["l2"], self.result.values["l2_definition"]))
         self.say(f"   same numbers: {'yes' if same else 'NO'}")
 
         self.section(
@@ -154,9 +157,9 @@ class _Tour:
             "In a mini-batch some examples may matter more than others: pass one weight per example",
             "(the default weight is 1).",
         )
-        self.cell(f"loss(x, y, {m}.asarray([1.0, 2.0]))", loss(x, y, self.array([1.0, 2.0])), "l2_weighted")
+        self.cell(f"loss(x, y, {m}.asarray([1.0, 2.0]{f32}))", "l2_weighted")
 
-        self.gradient_section(loss, y)
+        self.gradient_section()
         self.figure_section(plots)
 
         self.section(
@@ -165,18 +168,15 @@ class _Tour:
             "Classifiers turn scores into probabilities with softmax, then take the cross-entropy",
             "against the true class. Done in two steps this is numerically fragile; the loss fuses them.",
         )
-        ce = self.make("SoftmaxCrossEntropyLoss")
-        self.cell(f"x = {m}.asarray([[1.0, 10.0], [8.0, 2.0]]); y = {m}.asarray([0, 1])")
-        value = ce(self.array([[1.0, 10.0], [8.0, 2.0]]), xp.asarray([0, 1]))
-        self.cell("loss(x, y)", value, "softmax_ce", note="MXNet: [9.0001, 6.0025]")
+        self.make("SoftmaxCrossEntropyLoss")
+        self.cell(f"x = {m}.asarray([[1.0, 10.0], [8.0, 2.0]]{f32}); y = {m}.asarray([0, 1])")
+        self.cell("loss(x, y)", "softmax_ce", note="MXNet: [9.0001, 6.0025]")
         self.say("   Why fused: with a score 200 above the true class, softmax's probability underflows")
         self.say("   to 0 in float32 and its log is -inf; the fused loss computes logsumexp(x) - x[y].")
-        big = self.array([[0.0, 200.0]])
-        self.cell(f"x = {m}.asarray([[0.0, 200.0]]); y = {m}.asarray([0])")
-        with np.errstate(divide="ignore"):  # log(0) is the point being made
-            two_steps = -xp.log(self.softmax(big))[:, 0]
-        self.cell("-log(softmax(x))[:, 0]   # two steps", two_steps, "softmax_ce_two_steps")
-        self.cell("loss(x, y)              # fused", ce(big, xp.asarray([0])), "softmax_ce_fused")
+        self.cell(f"x = {m}.asarray([[0.0, 200.0]]{f32}); y = {m}.asarray([0])")
+        self.cell(_SOFTMAX[self.backend])
+        self.cell(f"-{m}.log(p)[:, 0]   # two steps", "softmax_ce_two_steps")
+        self.cell("loss(x, y)   # fused", "softmax_ce_fused")
 
         self.section(
             6,
@@ -184,20 +184,18 @@ class _Tour:
             "For two classes, SigmoidBinaryCrossEntropyLoss (alias SigmoidBCELoss) fuses the sigmoid",
             "with the binary cross-entropy, -[z log sigmoid(x) + (1 - z) log(1 - sigmoid(x))].",
         )
-        bce = self.make("SigmoidBinaryCrossEntropyLoss")
-        logits, labels = self.array([-2.0, 0.0, 3.0]), self.array([0.0, 1.0, 1.0])
-        self.cell(f"x = {m}.asarray([-2.0, 0.0, 3.0]); z = {m}.asarray([0.0, 1.0, 1.0])")
-        self.cell("loss(x, z)", bce(logits, labels), "sigmoid_bce")
-        self.cell("-(z * log(sigmoid(x)) + (1 - z) * log(1 - sigmoid(x)))", self.bce_two_steps(logits, labels))
+        self.make("SigmoidBinaryCrossEntropyLoss")
+        self.cell(f"x = {m}.asarray([-2.0, 0.0, 3.0]{f32}); z = {m}.asarray([0.0, 1.0, 1.0]{f32})")
+        self.cell("loss(x, z)", "sigmoid_bce")
+        sigmoid = f"p = 1 / (1 + {m}.exp(-x))   # sigmoid(x)"
+        two_steps = f"-(z * {m}.log(p) + (1 - z) * {m}.log(1 - p))"
+        self.cell(sigmoid)
+        self.cell(two_steps)
         self.say("   The same numbers; but a confident wrong logit, 100 for label 0, breaks the two-step form:")
-        wrong, zero = self.array([100.0]), self.array([0.0])
-        self.cell(f"x = {m}.asarray([100.0]); z = {m}.asarray([0.0])")
-        self.cell(
-            "-(z * log(sigmoid(x)) + (1 - z) * log(1 - sigmoid(x)))   # two steps",
-            self.bce_two_steps(wrong, zero),
-            "sigmoid_bce_two_steps",
-        )
-        self.cell("loss(x, z)   # fused", bce(wrong, zero), "sigmoid_bce_fused")
+        self.cell(f"x = {m}.asarray([100.0]{f32}); z = {m}.asarray([0.0]{f32})")
+        self.cell(sigmoid)
+        self.cell(f"{two_steps}   # two steps", "sigmoid_bce_two_steps")
+        self.cell("loss(x, z)   # fused", "sigmoid_bce_fused")
 
         self.say()
         self.say(_RULE)
@@ -210,17 +208,7 @@ class _Tour:
         self.say("Next: `losskit plot HuberLoss L1Loss --grad`, `losskit list`, `losskit gallery --out gallery`.")
         return self.result
 
-    def softmax(self, x: Any) -> Any:
-        e = self.xp.exp(x - self.xp.max(x, axis=-1, keepdims=True))
-        return e / self.xp.sum(e, axis=-1, keepdims=True)
-
-    def bce_two_steps(self, x: Any, z: Any) -> Any:
-        xp = self.xp
-        p = 1 / (1 + xp.exp(-x))
-        with np.errstate(divide="ignore"):  # log(0) is the point being made
-            return -(z * xp.log(p) + (1 - z) * xp.log(1 - p))
-
-    def gradient_section(self, loss: Any, y: Any) -> None:
+    def gradient_section(self) -> None:
         m = self.m
         self.section(
             3,
@@ -228,48 +216,30 @@ class _Tour:
             "Put a one-layer dense network (Gluon's nn.Dense(1)) in front of the loss, then differentiate",
             "the summed loss w.r.t. its weight. The inputs are fixed (seed 0) so that the numbers repeat.",
         )
-        rng = np.random.default_rng(0)
-        X = rng.uniform(size=(2, 4)).astype(np.float32)
-        W = rng.uniform(-0.07, 0.07, size=(1, 4)).astype(np.float32)  # Gluon's default init range
-        self.result.values.update(X=X, W=W, y=self.numpy(y))
-        self.cell(f"X = {m}.asarray(np.random.default_rng(0).uniform(size=(2, 4)))", X)
+        self.cell("rng = np.random.default_rng(0)")
+        self.cell(f"X = {m}.asarray(rng.uniform(size=(2, 4)), dtype={m}.float32)")
+        self.cell(f"W = {m}.asarray(rng.uniform(-0.07, 0.07, size=(1, 4)), dtype={m}.float32)   # Gluon's init")
+        self.result.values.update({k: self.numpy(self.ns[k]) for k in ("X", "W", "y")})
         if self.backend == "torch":
-            import torch
-
-            net = torch.nn.Linear(4, 1)
-            with torch.no_grad():
-                net.weight.copy_(torch.from_numpy(W))
-                net.bias.zero_()
-            Xt = torch.from_numpy(X)
-            self.cell("net = torch.nn.Linear(4, 1)   # weight drawn in [-0.07, 0.07], bias 0")
-            self.cell("net.weight", net.weight)
-            loss_values = loss(net(Xt), y)
-            self.cell("l = loss(net(X), y); l", loss_values, "dense_loss")
-            loss_values.sum().backward()
+            self.cell("net = torch.nn.Linear(4, 1)")
+            self.say("   It starts from Gluon's initialisation (W above, bias 0) instead of torch's own:")
+            self.cell("net.weight = torch.nn.Parameter(W); net.bias = torch.nn.Parameter(torch.zeros(1))")
+            self.cell("l = loss(net(X), y); l", "dense_loss")
             self.cell("l.sum().backward()   # Gluon's l.backward() also sums")
-            self.cell("net.weight.grad", net.weight.grad, "weight_grad")
+            self.cell("net.weight.grad", "weight_grad")
         elif self.backend == "jax":
-            import jax
-            import jax.numpy as jnp
-
-            Xj, Wj, b = jnp.asarray(X), jnp.asarray(W), jnp.zeros(1, dtype=jnp.float32)
-            self.cell("W = ...; b = jnp.zeros(1)   # W drawn in [-0.07, 0.07]", Wj)
-            self.cell("net = lambda W, b: X @ W.T + b   # a dense layer is a linear map")
-            self.cell("l = loss(net(W, b), y); l", loss(Xj @ Wj.T + b, y), "dense_loss")
-            grad = jax.grad(lambda W_: loss(Xj @ W_.T + b, y).sum())(Wj)
-            self.cell("jax.grad(lambda W: loss(net(W, b), y).sum())(W)", grad, "weight_grad")
+            self.cell("b = jnp.zeros(1); net = lambda W, b: X @ W.T + b   # a dense layer is a linear map")
+            self.cell("l = loss(net(W, b), y); l", "dense_loss")
+            self.cell("jax.grad(lambda W: loss(net(W, b), y).sum())(W)", "weight_grad")
         else:
-            pred = X @ W.T
-            self.cell("W = ...   # drawn in [-0.07, 0.07], bias 0", W)
-            self.cell("l = loss(X @ W.T, y); l", loss(pred, y), "dense_loss")
+            self.cell("l = loss(X @ W.T, y); l", "dense_loss")
             self.say("   NumPy has no autograd: it cannot record this forward pass and run it backwards.")
             self.say("   With PyTorch (--backend torch) the step is")
             self.say("       l = loss(net(X), y); l.sum().backward(); net.weight.grad")
             self.say("   and with JAX (--backend jax)")
-            self.say("       jax.grad(lambda W: loss(X @ W.T + b, y).sum())(W)")
+            self.say("       jax.grad(lambda W: loss(X @ W.T, y).sum())(W)")
             self.say("   For one linear layer the chain rule gives the same numbers by hand:")
-            hand = (pred - self.numpy(y)[:, None]).T @ X
-            self.cell("(X @ W.T - y[:, None]).T @ X", hand, "weight_grad")
+            self.cell("(X @ W.T - y[:, None]).T @ X", "weight_grad")
 
     def figure_section(self, plots: bool) -> None:
         self.section(
@@ -321,12 +291,15 @@ def save_figure(fig: Any, stem: Path, formats: tuple[str, ...] = ("png", "svg"))
 
 
 def check_backend(backend: str | None) -> str:
-    """``backend``, or the default one; ``ValueError`` when it is unknown or not installed."""
+    """``backend``, or the default one: ``ValueError`` when it is unknown, ``ImportError`` when not installed."""
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     if backend not in installed_backends():
-        raise ValueError(f"backend {backend!r} is not installed; installed: {', '.join(installed_backends())}")
+        raise ImportError(
+            f"backend {backend!r} is not installed; installed: {', '.join(installed_backends())}; "
+            f"pip install 'losskit[{backend}]'"
+        )
     return backend
 
 
@@ -338,8 +311,8 @@ def run_tour(
 ) -> TourResult:
     """Run the tour on ``backend`` (default: :func:`default_backend`), printing to ``stream``.
 
-    Figures go to ``out`` as PNG and SVG unless ``plots`` is false. Raises ``ValueError`` for a
-    backend that is unknown or not installed.
+    Figures go to ``out`` as PNG and SVG unless ``plots`` is false. Raises ``ValueError`` for an
+    unknown backend, ``ImportError`` for one that is not installed.
     """
     backend = check_backend(backend)
     if plots and out is None:
