@@ -926,7 +926,7 @@ def summary(results: Sequence[dict[str, Any]]) -> str:
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The options of ``losskit bench`` (added to ``parser`` when the CLI passes its subparser)."""
-    p = parser or argparse.ArgumentParser(prog="losskit bench", description=__doc__.split("\n\n")[0])
+    p = parser or argparse.ArgumentParser(prog="losskit bench", description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--size", choices=("small", "large", "both"), default="both", help="input size (default: both)")
     p.add_argument("--repeats", type=int, default=7, help="timed rounds per implementation; the median is kept")
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: torch,jax,mxnet")
@@ -936,7 +936,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--compile", action="store_true", help="also time both sides under torch.compile (inductor)")
     p.add_argument("--with-generic", action="store_true", help="also time losskit's generic path (fast paths off)")
     p.add_argument("--min-block", type=float, default=0.05, help="seconds timed per block of calls (default 0.05)")
-    p.add_argument("--mxnet-python", default=None, help=f"MXNet's interpreter (default {DEFAULT_MXNET_PYTHON})")
+    p.add_argument(
+        "--mxnet-python",
+        default=None,
+        help=f"MXNet's interpreter (default: $LOSSKIT_MXNET_PYTHON, else {DEFAULT_MXNET_PYTHON})",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON to PATH")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
