@@ -502,6 +502,20 @@ def fused_chunks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]:
                 )
                 log(f"  kernel vs PyTorch path {str(dtype):15s} {reduction:5s} {'ok ' if ok else 'BAD'} {errs}")
 
+    # bfloat16 gradients formed in the forward pass, scaled by an upstream 1/3 (a mean of 3
+    # micro-batches): the least-squares scale against float64 must not carry bf16(1/3) * 3 = 1.00195
+    g = torch.Generator(device="cpu").manual_seed(2)
+    h0, w0 = torch.randn(256, 64, generator=g), torch.randn(512, 64, generator=g) / 8
+    y = torch.randint(0, 512, (256,), generator=g)
+    hd, wd = (t.bfloat16().double().requires_grad_() for t in (h0, w0))
+    exact = torch.autograd.grad(torch.nn.functional.cross_entropy(hd @ wd.T, y) / 3, (hd, wd))
+    h, w = (t.to(device=device, dtype=torch.bfloat16).requires_grad_() for t in (h0, w0))
+    fused = torch.autograd.grad(linear_cross_entropy(h, w, y.to(device)) / 3, (h, w))
+    scales = [float((f.double().cpu() * e).sum() / (e * e).sum()) for f, e in zip(fused, exact)]
+    ok = all(abs(c - 1) < 1e-3 for c in scales)
+    rows.append({"check": "bfloat16 upstream scaling", "scales": scales, "ok": ok})
+    log(f"  bfloat16 gradients scaled by 1/3: {'ok ' if ok else 'BAD'} least-squares scales {scales}")
+
     n, d, v, dtype = (256, 64, 4000, torch.float32) if quick else (8192, 4096, 128256, torch.bfloat16)
     g = torch.Generator(device="cpu").manual_seed(0)
     h = (torch.randn(n, d, generator=g) / d**0.25).to(device=device, dtype=dtype).requires_grad_()

@@ -346,3 +346,20 @@ def test_logistic_compiles_its_formula_not_the_fused_bce():
     code = backend.fw_graphs[0].code
     assert "softplus" in code and "binary_cross_entropy" not in code
     torch.testing.assert_close(got, loss(x, y), rtol=1e-12, atol=0)
+
+
+def test_a_loss_constructed_in_the_compiled_function_with_a_changing_weight():
+    """Its constructor's weight check is traced: a weight that changes between calls reaches it as
+    a plain float, whose math.isfinite Dynamo refuses under fullgraph (it did, from the second call
+    on); so does _apply_weighting in a loss written Gluon's way."""
+    torch = pytest.importorskip("torch")
+
+    torch._dynamo.reset()
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    built_in = torch.compile(lambda a, b, w: losskit.L1Loss(weight=w)(a, b), fullgraph=True, backend="aot_eager")
+    helpers = torch.compile(
+        lambda a, b, w: losskit._apply_weighting(None, (a - b).abs(), w, None), fullgraph=True, backend="aot_eager"
+    )
+    for w in (1.5, 0.75, 0.375):
+        _close(built_in(a, b, w), losskit.L1Loss(weight=w)(a, b))
+        _close(helpers(a, b, w), w * (a - b).abs())

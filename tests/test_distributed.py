@@ -356,16 +356,17 @@ def test_jax_errors():
         sharded_cross_entropy(x, jnp.array([0, 3, 156, 9], dtype=jnp.uint8))
 
 
-def test_jax_uint8_labels_under_jit_are_classes_not_a_wrapped_ignore_index():
-    """Under jit the labels are not checked; uint8 156 must still not count as ignore_index -100
-    (uint8 wraps -100 to 156): its row keeps its loss (the target term is 0: out of range)."""
+@pytest.mark.parametrize(("dtype", "wrapped"), [("uint8", 156), ("uint32", 2**32 - 100)])
+def test_jax_unsigned_labels_under_jit_are_classes_not_a_wrapped_ignore_index(dtype, wrapped):
+    """Under jit the labels are not checked; uint8 156 (uint32 2**32 - 100) must still not count as
+    ignore_index -100 (which they are, wrapped): the row keeps its loss (target term 0: out of range)."""
     jax = pytest.importorskip("jax")
     import jax.numpy as jnp
 
     from losskit.distributed import sharded_cross_entropy
 
     x = jnp.asarray(np.random.default_rng(0).normal(size=(3, V)))
-    y8 = jnp.array([1, 156, 2], dtype=jnp.uint8)
+    y8 = jnp.array([1, wrapped, 2], dtype=dtype)
     out = jax.jit(lambda x, y: sharded_cross_entropy(x, y, reduction="none"))(x, y8)
     lse = jax.scipy.special.logsumexp(x, axis=1)
     out, lse, x = np.asarray(out), np.asarray(lse), np.asarray(x)

@@ -491,6 +491,17 @@ def test_multi_margin_fast_path_keeps_a_nan(p):
     torch.testing.assert_close(got, want, equal_nan=True)
 
 
+def test_multi_margin_one_class_is_zero_even_for_a_nan():
+    """With one class there is no rival: the loss is 0 whatever the logit, as the formula and
+    torch.nn.functional give it (the NaN guard made it NaN)."""
+    x = _tensor(np.array([[np.nan], [1.0]]), torch.float64)
+    label = torch.tensor([0, 0])
+    torch.testing.assert_close(losskit.MultiMarginLoss()(x, label), torch.zeros(2, dtype=torch.float64))
+    torch.testing.assert_close(
+        losskit.MultiMarginLoss()(x, label), torch.nn.functional.multi_margin_loss(x, label, reduction="none")
+    )
+
+
 def test_multi_margin_learnt_class_weight_gets_its_gradient():
     """torch's kernel has no gradient for its weight (it raises): a class weight that requires one
     takes the generic formula, whose gradient is d/dw_c = sum over rows of class c of their hinge sum."""

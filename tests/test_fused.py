@@ -174,6 +174,21 @@ def test_jax_scans_even_chunks(monkeypatch):
     np.testing.assert_allclose(np.asarray(out), _reference(h, w, b * 0, y, "mean", 0.0).numpy(), rtol=1e-5)
 
 
+def test_scaling_in_float32_blocks(monkeypatch):
+    """_scaled forms each product in float32 block by block (on CUDA a bfloat16 tensor times a 0-d
+    float32 CUDA tensor reads the scale as bfloat16): the blocks cover every row exactly once."""
+    from losskit.fused import _torch as fused_torch
+
+    monkeypatch.setattr(fused_torch, "_SCALE_BLOCK", 7 * 16)  # blocks of 7 rows of 16: 37 rows, 6 blocks
+    t = torch.randn(37, 16).bfloat16()
+    c = torch.tensor(1 / 3)
+    got = fused_torch._scaled(t, c, torch.bfloat16)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, (t.float() * c).bfloat16(), rtol=0, atol=0)
+    assert not torch.equal(got, t * c.bfloat16())  # what the scale rounded to bfloat16 gives
+    assert fused_torch._scaled(torch.zeros(0, 16).bfloat16(), c, torch.bfloat16).shape == (0, 16)
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_bfloat16_gradients_are_scaled_by_the_upstream_gradient_unrounded(backend):
     """The gradients formed in the forward pass for a unit upstream gradient are scaled by it in

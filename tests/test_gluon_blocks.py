@@ -253,3 +253,16 @@ def test_every_loss_docstring_has_its_formula_shapes_stability_doctest_and_call(
         first = [p.name for p in inspect.signature(cls._compute).parameters.values()][1:3]
         call = next(line for line in doc.splitlines() if line.startswith("Call:"))
         assert call.startswith(f"Call: ``loss({first[0]}, {first[1]}"), (name, call)
+
+
+@pytest.mark.parametrize("indent", ["", "    "])
+def test_the_call_line_is_indented_as_the_docstring(indent):
+    """Python 3.13 strips a docstring's indentation at compile time: the appended call line must
+    follow the docstring's own (a hard-coded 4 spaces made it a block quote in help())."""
+    import inspect
+
+    doc = f"A loss.\n\n{indent}Shape:\n{indent}    - output: ``(N,)``.\n"
+    cls = type("Fake", (losskit.L1Loss,), {"__doc__": doc, "__module__": "losskit.fake"})
+    assert inspect.getdoc(cls).splitlines()[-1] == "Call: ``loss(pred, label, sample_weight=None)``."
+    outside = type("Mine", (losskit.L1Loss,), {"__doc__": doc, "__module__": "my_losses"})
+    assert outside.__doc__ == doc  # a user's class is left as written

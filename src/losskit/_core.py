@@ -110,8 +110,20 @@ def check_weight(weight: Any) -> None:
         return
     if not is_real(weight):
         raise TypeError(f"weight must be a number or None, got {weight!r}")
-    if not is_symbolic_number(weight) and not math.isfinite(weight):  # NaN or inf: every loss would be
+    if not is_finite_or_traced(weight):  # NaN or inf: every loss would be
         raise ValueError(f"weight must be finite, got {weight!r}")
+
+
+def is_finite_or_traced(value: Any) -> bool:
+    """A real number (checked by :func:`is_real`) is finite, or is not concrete: a symbolic value,
+    or any value while Dynamo traces (a float argument that changes between calls is then a
+    plain float whose ``math.isfinite`` Dynamo cannot trace). ``10**400`` is not finite."""
+    if is_symbolic_number(value) or torch_compiling():
+        return True
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float's range
+        return False
 
 
 def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]) -> None:
@@ -296,15 +308,18 @@ def check_number(
         if array_ok and hasattr(value, "shape"):
             if tuple(value.shape) != ():
                 raise ValueError(f"{name} must be a number or a 0-d array, got an array of shape {tuple(value.shape)}")
+            if any(kind in str(value.dtype) for kind in ("bool", "complex")):  # astype would drop meaning
+                raise TypeError(f"{name} must be a real number or a real 0-d array, got dtype {value.dtype}")
             return value
         raise TypeError(f"{name} must be a real number, got {value!r}")
     # as as_number: a symbolic or traced value (torch.compile) stays one, the bounds become guards,
     # and only a concrete value's finiteness is checked (math.isfinite cannot take a traced one)
+    finite = is_finite_or_traced(value)
     concrete = not (is_symbolic_number(value) or torch_compiling())
-    v = float(value) if concrete else value
+    v = float(value) if concrete and finite else value
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)
-    if too_low or too_high or (concrete and not math.isfinite(v)):
+    if too_low or too_high or not finite:
         lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
         hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
         raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")

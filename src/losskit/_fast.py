@@ -187,8 +187,10 @@ def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight
     import torch
 
     loss = torch._C._nn.multi_margin_loss(pred, target, p, margin, weight, _NONE)
-    # a diverging model must not show a finite loss; amax propagates NaN (and only NaN: a row of
-    # +inf and -inf has max inf), one reduction, ~6x cheaper on the CPU than isnan().any()
+    # a diverging model must not show a finite loss: a row holding a NaN is NaN, with no gradient
+    # (the formula's is NaN). amax is NaN exactly for those rows (one reduction, ~6x cheaper on the
+    # CPU than isnan().any()). Not covered: infinities where the formula meets inf - inf (+inf at
+    # the label and at a rival), NaN there, which the kernel skips as it skipped a NaN.
     return torch.where(pred.detach().amax(dim=1).isnan(), torch.nan, loss)
 
 

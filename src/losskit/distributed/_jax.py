@@ -258,8 +258,13 @@ def _loss(
     n = math.prod(lead)
     x = local_logits.reshape(n, v_local).astype(acc)
     y = label.reshape(n)
+    # compared with a negative ignore_index, an unsigned label would wrap it (uint8: -100 is 156):
+    # int32 (vocabularies are smaller), labels past its range clamped to it first, out of range
+    # still (a uint32 2**32 - 100 must not wrap to -100, nor 2**32 + 3 to class 3)
+    if jnp.issubdtype(y.dtype, jnp.unsignedinteger) and jnp.iinfo(y.dtype).bits >= 32:
+        y = jnp.minimum(y, jnp.asarray(jnp.iinfo(jnp.int32).max, y.dtype))
     if jnp.issubdtype(y.dtype, jnp.unsignedinteger) or jnp.iinfo(y.dtype).bits < 32:
-        y = y.astype(jnp.int32)  # compared with a negative ignore_index, uint8 would wrap it (-100 -> 156)
+        y = y.astype(jnp.int32)
     start = jax.lax.axis_index(names) * v_local
     real = None
     if vocab < jax.lax.axis_size(names) * v_local:

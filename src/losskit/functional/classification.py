@@ -664,6 +664,7 @@ def multi_margin_loss(
     if (
         _fast.use_torch(x)
         and x.ndim == 2
+        and x.shape[1] > 1  # one class: the loss is 0 whatever the logit (no rival), NaN too
         and (cls, b_axis) == (1, 0)
         and isinstance(margin, float)
         and not getattr(w, "requires_grad", False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from typing import Any
 
 import torch
@@ -145,6 +146,27 @@ def _gradient_buffers(
     )
 
 
+#: Elements per block of :func:`_scaled`'s float32 products (64 MiB).
+_SCALE_BLOCK = 2**24
+
+
+def _scaled(t: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t * scale`` in ``dtype``, each product formed in float32 and rounded once.
+
+    A half-precision tensor times the 0-d float32 ``scale`` is not that on CUDA: the kernel reads
+    a 0-d CUDA operand in the tensor's dtype (only a CPU scalar is read in float32), and a scale
+    rounded to bfloat16 biases every gradient by ``bf16(c) / c`` (+0.2% for ``c = 1/3``, a mean
+    over 3 micro-batches). A float32 copy of ``grad_weight`` would double its memory: the rows go
+    in blocks of :data:`_SCALE_BLOCK` elements."""
+    if t.dtype in (torch.float32, torch.float64):
+        return (t * scale).to(dtype)
+    out = torch.empty(t.shape, dtype=dtype, device=t.device)
+    rows = max(1, _SCALE_BLOCK // max(1, math.prod(t.shape[1:])))
+    for start in range(0, t.shape[0], rows):
+        out[start : start + rows] = t[start : start + rows].float() * scale
+    return out
+
+
 def _rows(t: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
     return None if t is None else t[rows]
 
@@ -204,10 +226,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         refuse_second_derivative()
         if ctx.eager:  # the forward pass already formed the gradients for a unit upstream gradient
-            # grad_out stays a 0-d float32 tensor: a bfloat16 tensor times it is bfloat16 (a 0-d
-            # operand does not promote), each entry rounded once; rounding grad_out to bfloat16
-            # first scaled every gradient by bf16(c) / c (+0.2% for c = 1/3, a mean of 3 micro-batches)
-            grads = (None if t is None else (t * grad_out).to(ctx.weight_dtype) for t in ctx.saved_tensors)
+            grads = (None if t is None else _scaled(t, grad_out, ctx.weight_dtype) for t in ctx.saved_tensors)
             return *grads, *(None,) * 6
         hidden, weight, bias, label, safe, valid, lse_all, scale = ctx.saved_tensors
         grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, lse_all.dtype)

@@ -67,7 +67,10 @@ class Loss:
         public = cls.__module__.startswith("losskit.") and not cls.__name__.startswith("_")
         if public and cls.__doc__ and "Call:" not in cls.__doc__:
             # help() shows __call__(*args, **kwargs): the docstring says the call's arguments
-            cls.__doc__ = cls.__doc__.rstrip() + f"\n\n    Call: ``loss({_call_signature(cls)})``.\n"
+            # indented as the docstring's own lines (Python 3.13 strips their indentation at compile time)
+            body = [line for line in cls.__doc__.splitlines()[1:] if line.strip()]
+            indent = min((len(line) - len(line.lstrip()) for line in body), default=0)
+            cls.__doc__ = cls.__doc__.rstrip() + f"\n\n{' ' * indent}Call: ``loss({_call_signature(cls)})``.\n"
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
         check_weight(weight)
