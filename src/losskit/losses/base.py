@@ -184,7 +184,8 @@ def _apply_weighting(F: Any, loss: Array, weight: float | None = None, sample_we
 
     ``F`` is the namespace a ``hybrid_forward`` receives (None: the loss's own). ``sample_weight``
     must broadcast to ``loss`` with as many axes (or be a number), as for every built-in loss:
-    Gluon aligned a ``(N,)`` weight with the last axis of a ``(N, C)`` loss, here it is refused.
+    Gluon's broadcast aligned a ``(C,)`` per-class weight with the last axis of a ``(N, C)`` loss;
+    here it is refused, with a hint to write ``(1, C)`` (and a ``(N,)`` one, ``(N, 1)``).
 
     >>> import numpy as np, losskit
     >>> losskit._apply_weighting(np, np.array([[1.0, 2.0]]), 3.0, np.array([[1.0]]))
