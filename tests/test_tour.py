@@ -201,3 +201,18 @@ def test_cli_tour_writes_the_figures_where_asked(tmp_path: Path, capsys: pytest.
     stdout = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{e}" for s, *_ in tour.FIGURES for e in ("png", "svg"))
     assert f"Figures (PNG and SVG) are in {out}:" in stdout
+
+
+def test_the_jax_tour_is_float32_with_x64_enabled():
+    """With jax_enable_x64 (the test suite turns it on) JAX's default float is float64, where
+    exp(-200) does not underflow: the two-step cross-entropy gave 200, not inf, and the tour's
+    point was lost. Its arrays say float32."""
+    jax = pytest.importorskip("jax")
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        result, text = _run("jax", None, plots=False)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+    assert np.isinf(result.values["softmax_ce_two_steps"]).all()
+    assert "dtype=jnp.float32" in text

@@ -85,8 +85,9 @@ class _Tour:
     def __init__(self, backend: str, out: Path | None, stream: TextIO) -> None:
         self.backend = backend
         self.m = _MODULE_ALIAS[backend]
-        # NumPy's default float is float64: its arrays are made float32 explicitly, as torch's and JAX's are
-        self.f32 = ", dtype=np.float32" if backend == "numpy" else ""
+        # float32 said explicitly where the default may be float64: NumPy's always, JAX's with
+        # jax_enable_x64 (where exp(-200) no longer underflows and section 5's point is lost)
+        self.f32 = {"numpy": ", dtype=np.float32", "jax": ", dtype=jnp.float32"}.get(backend, "")
         self.ns: dict[str, Any] = {}  # the namespace of the printed code, a REPL's
         self.out = out
         self.stream = stream
