@@ -159,21 +159,6 @@ def test_even_chunk_pads_less_than_one_row_per_chunk():
             assert chunks * even - n < chunks
 
 
-def test_jax_scans_even_chunks(monkeypatch):
-    pytest.importorskip("jax")
-    import jax.numpy as jnp
-
-    from losskit.fused import _jax as fused_jax
-
-    seen = []
-    real = fused_jax._linear_cross_entropy
-    monkeypatch.setattr(fused_jax, "_linear_cross_entropy", lambda *a: seen.append(a[-1]) or real(*a))
-    h, w, b, y = _inputs(dtype=torch.float32)
-    out = linear_cross_entropy(jnp.asarray(h.numpy()), jnp.asarray(w.numpy()), jnp.asarray(y.numpy()), chunk_size=32)
-    assert N == 37 and seen == [19]  # 2 chunks of 19 rows (1 padding row), not 2 of 32 (27)
-    np.testing.assert_allclose(np.asarray(out), _reference(h, w, b * 0, y, "mean", 0.0).numpy(), rtol=1e-5)
-
-
 def test_scaling_in_float32_blocks(monkeypatch):
     """_scaled forms each product in float32 block by block (on CUDA a bfloat16 tensor times a 0-d
     float32 CUDA tensor reads the scale as bfloat16): the blocks cover every row exactly once."""
@@ -321,20 +306,24 @@ def test_chunk_size_checks_and_defaults():
     assert default_chunk_size(10**6, 32000, 512) == max(MIN_CHUNK, -(-(10**6) // 63))
 
 
-def test_jax_chunk_larger_than_the_tokens_is_clamped(monkeypatch):
-    """The JAX path pads the last chunk to a whole one: a chunk_size above N must not make it
-    N x chunk_size (a tuned chunk of 4096 on an eval batch of 8 held 1000x the logits)."""
+@pytest.mark.parametrize(("chunk_size", "rows"), [(4096, N), (32, 19)])
+def test_jax_scan_rows_per_chunk(monkeypatch, chunk_size, rows):
+    """The JAX path pads the last chunk to a whole one. A chunk_size above N must not make it
+    N x chunk_size (a tuned chunk of 4096 on an eval batch of 8 held 1000x the logits), and the
+    chunks are evened out: 37 tokens in chunks of 32 are 2 chunks of 19 rows (1 padding row), not
+    2 of 32 (27)."""
     pytest.importorskip("jax")
     import jax.numpy as jnp
 
     from losskit.fused import _jax as fused_jax
 
     seen = []
-    real = fused_jax.linear_cross_entropy_jax
-    monkeypatch.setattr(fused_jax, "linear_cross_entropy_jax", lambda *a: seen.append(a[-1]) or real(*a))
+    real = fused_jax._linear_cross_entropy
+    monkeypatch.setattr(fused_jax, "_linear_cross_entropy", lambda *a: seen.append(a[-1]) or real(*a))
     h, w, b, y = _inputs(dtype=torch.float32)
-    out = linear_cross_entropy(jnp.asarray(h.numpy()), jnp.asarray(w.numpy()), jnp.asarray(y.numpy()), chunk_size=4096)
-    assert seen == [N]
+    hj, wj, yj = (jnp.asarray(t.numpy()) for t in (h, w, y))
+    out = linear_cross_entropy(hj, wj, yj, chunk_size=chunk_size)
+    assert N == 37 and seen == [rows]
     np.testing.assert_allclose(np.asarray(out), _reference(h, w, b * 0, y, "mean", 0.0).numpy(), rtol=1e-5)
 
 
