@@ -489,3 +489,32 @@ def test_cosine_embedding_of_n_t_d_inputs_averages_each_examples_pairs(backend):
     got = losskit.CosineEmbeddingLoss(margin=0.25)(*args, to_backend(sw, backend, "float64"))
     np.testing.assert_allclose(to_numpy(got), (per_pair * sw).mean(axis=1), rtol=1e-12)
     np.testing.assert_allclose(to_numpy(losskit.CosineEmbeddingLoss(margin=0.25)(*args)), per_pair.mean(1), rtol=1e-12)
+
+
+_PAIRED = {  # loss, the inputs (float32 first, float64 peers), as called
+    "TripletLoss": lambda r: (r.normal(size=(4, 6)).astype(np.float32), r.normal(size=(4, 6)), r.normal(size=(4, 6))),
+    "MarginRankingLoss": lambda r: (
+        r.normal(size=(4, 3)).astype(np.float32),
+        r.normal(size=(4, 3)),
+        r.choice([-1.0, 1.0], size=(4, 3)),
+    ),
+    "InfoNCELoss": lambda r: (r.normal(size=(4, 6)).astype(np.float32), r.normal(size=(4, 6))),
+    "SDMLLoss": lambda r: (r.normal(size=(4, 6)).astype(np.float32), r.normal(size=(4, 6))),
+}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("name", sorted(_PAIRED))
+def test_paired_inputs_of_two_float_dtypes_compute_in_the_wider(name, backend):
+    """A float64 input beside a float32 one is not rounded to float32 (the second input was cast
+    to the first's dtype): the result is the float64 computation, in float64, as torch promotes."""
+    raw = _PAIRED[name](np.random.default_rng(9))
+    raw = [raw[0] * np.float32(1 + 2**-20), *raw[1:]]  # a float32 value float64 peers would round differently
+    loss = getattr(losskit, name)()
+    want = loss(*[x.astype(np.float64) for x in raw])
+    args = [to_backend(x, backend, str(x.dtype)) for x in raw]
+    got = loss(*args)
+    assert str(got.dtype).endswith("float64"), got.dtype
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12)
+    same = loss(*[to_backend(x, backend, "float32") for x in raw])
+    assert str(same.dtype).endswith("float32")

@@ -27,6 +27,20 @@ def float_input(xp: Any, x: Array, name: str) -> Array:
     return x if x.dtype == dtype else xp.astype(x, dtype, copy=False)
 
 
+def promoted_input(xp: Any, x: Array, name: str, *peers: Array) -> tuple[Array, Any]:
+    """``x`` (floating, else ``TypeError``) in the compute dtype of its promotion with its floating
+    ``peers`` (inputs that play the same part: embeddings to compare), and that promoted dtype, the
+    result's. A float64 input beside a float32 one is not rounded to float32, as torch's losses
+    promote (Gluon 1.9.1 refused mixed dtypes); the peers follow with :func:`like`."""
+    x_c = float_input(xp, x, name)
+    out = x.dtype
+    for peer in peers:
+        if peer.dtype != out and is_floating(xp, peer):
+            out = xp.result_type(out, peer.dtype)
+    wide = compute_dtype(xp, out)
+    return (x_c if x_c.dtype == wide else xp.astype(x_c, wide)), out
+
+
 def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Array:
     """``x`` cast to ``ref``'s dtype and, when it has as many elements, reshaped to ``ref``'s shape.
 

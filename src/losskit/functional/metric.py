@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import Array, compute_dtype, device, is_floating, kl_terms, log_softmax, logsumexp_parts, namespace, relu
+from .._array import Array, device, kl_terms, log_softmax, logsumexp_parts, namespace, relu
 from .._core import (
     arrays_in,
     check_batch_axis,
@@ -14,8 +14,8 @@ from .._core import (
     check_sample_weight,
     check_weight,
     finish,
-    float_input,
     like,
+    promoted_input,
     reshape_to,
 )
 
@@ -33,7 +33,7 @@ def triplet_loss(
     """``max(0, |pos - pred|^2 - |neg - pred|^2 + margin)`` per example. See :class:`losskit.TripletLoss`."""
     margin = check_number(margin, "margin", array_ok=True)  # any real, as Gluon
     xp = namespace(pred, positive, negative, sample_weight)
-    anchor = float_input(xp, pred, "pred")
+    anchor, out_dtype = promoted_input(xp, pred, "pred", positive, negative)
     pos = like(xp, positive, anchor, "positive")
     neg = like(xp, negative, anchor, "negative")
     b_axis = check_batch_axis(batch_axis, pred.ndim)
@@ -48,7 +48,7 @@ def triplet_loss(
     # the difference of the two sums, not the sum of the difference (Gluon's order): one
     # full-size array fewer to write and read back, 14 % faster on a CPU (equal up to rounding)
     loss = relu(xp, squared_distance(pos) - squared_distance(neg) + margin)
-    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
 # Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does; it is computed as
@@ -76,14 +76,8 @@ def cosine_embedding_loss(
     """``1 - cos`` for label 1, ``max(0, cos - margin)`` for label -1. See :class:`losskit.CosineEmbeddingLoss`."""
     margin = check_number(margin, "margin", array_ok=True)
     xp = namespace(input1, input2, label, sample_weight)
-    b = float_input(xp, input2, "input2")
-    out_dtype = input2.dtype
-    if is_floating(xp, input1) and input1.dtype != input2.dtype:
-        # the wider of two float dtypes, as torch's cosine_embedding_loss: a float64 input1 is not
-        # rounded to input2's float32 (Gluon's reshape_like takes only input2's shape from it)
-        out_dtype = xp.result_type(input1.dtype, input2.dtype)
-        wide = compute_dtype(xp, out_dtype)
-        b = b if b.dtype == wide else xp.astype(b, wide)
+    # Gluon's reshape_like(input1, input2) takes input2's shape; the dtype is the two's promotion
+    b, out_dtype = promoted_input(xp, input2, "input2", input1)
     a = like(xp, input1, b, "input1", "input2")
     if input2.ndim < 1:
         raise ValueError("input1 and input2 need at least one axis (the vector axis, last)")
@@ -119,7 +113,7 @@ def sdml_loss(
 ) -> Array:
     """Batchwise smoothed deep metric learning loss. See :class:`losskit.SDMLLoss`."""
     xp = namespace(x1, x2, sample_weight)
-    a = float_input(xp, x1, "x1")
+    a, out_dtype = promoted_input(xp, x1, "x1", x2)
     b = like(xp, x2, a, "x2", "x1")
     if x1.ndim != 2 or tuple(x1.shape) != tuple(x2.shape):
         raise ValueError(
@@ -140,7 +134,7 @@ def sdml_loss(
     s = smoothing_parameter
     target = eye * (1 - s) + (1 - eye) * (s / (n - 1))
     kl = xp.sum(kl_terms(xp, target, logp), axis=1)
-    return finish(xp, kl, out_dtype=x1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    return finish(xp, kl, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
 def margin_ranking_loss(
@@ -156,14 +150,14 @@ def margin_ranking_loss(
     """``max(0, -label * (input1 - input2) + margin)``, averaged per example. See :class:`losskit.MarginRankingLoss`."""
     margin = check_number(margin, "margin", array_ok=True)
     xp = namespace(input1, input2, label, sample_weight)
-    a = float_input(xp, input1, "input1")
+    a, out_dtype = promoted_input(xp, input1, "input1", input2)
     b = like(xp, input2, a, "input2", "input1")
     y = like(xp, label, a, "label", "input1")
     axis = check_batch_axis(batch_axis, input1.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(input1.shape))
     loss = relu(xp, -(y * (a - b) - margin))  # = margin - y (a - b) exactly; a dynamic margin stays symbolic
-    return finish(xp, loss, out_dtype=input1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
 
 
 def unit_rows(xp: Any, x: Array) -> Array:
@@ -193,7 +187,7 @@ def info_nce_loss(
     # a 0-d array is a learnt temperature (CLIP's 1 / exp(logit_scale)): its value is not checked
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
     xp = namespace(x1, x2, sample_weight, *arrays_in(temperature))
-    a = float_input(xp, x1, "x1")
+    a, out_dtype = promoted_input(xp, x1, "x1", x2)
     if x1.ndim != 2 or tuple(x1.shape) != tuple(x2.shape):
         raise ValueError(
             f"x1 and x2 must both have shape (batch_size, dim); got {tuple(x1.shape)} and {tuple(x2.shape)}"
@@ -208,7 +202,7 @@ def info_nce_loss(
     n = x1.shape[0]
     check_sample_weight(xp, sample_weight, (n,))
     if n == 0:  # an empty batch: no loss values (the reductions below have nothing to take a max of)
-        return xp.astype(xp.sum(a, axis=1) * 0, x1.dtype, copy=False)  # of shape (0,), in x1's graph
+        return xp.astype(xp.sum(a, axis=1) * 0, out_dtype, copy=False)  # of shape (0,), in x1's graph
     # logits[i, j] = cos(x1_i, x2_j) / T, bounded by 1/T: the softmax is safe for any inputs
     logits = xp.matmul(unit_rows(xp, a), xp.matrix_transpose(unit_rows(xp, b))) / temperature
     eye = xp.eye(n, dtype=a.dtype, device=device(a))
@@ -223,7 +217,7 @@ def info_nce_loss(
     loss = cross_entropy(1)  # x2_j are the candidates of x1_i (rows)
     if symmetric:
         loss = 0.5 * (loss + cross_entropy(0))  # the other direction: x1_j are those of x2_i (columns)
-    return finish(xp, loss, out_dtype=x1.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
 __all__ = [
