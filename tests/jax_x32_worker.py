@@ -63,14 +63,28 @@ def check(case) -> list[str]:
     return problems
 
 
+def unsigned_labels() -> list[str]:
+    """A uint32 label of 2**32 - 100 is out of range, not the ignore_index -100 it becomes when cast
+    to int32 (JAX's index dtype here): under jit, where labels go unchecked, its row keeps a loss."""
+    from losskit.fused import linear_cross_entropy
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(3, 5)).astype(np.float32))
+    y = jnp.array([1, 2**32 - 100, 2], dtype=jnp.uint32)
+    ce = jax.jit(losskit.SoftmaxCrossEntropyLoss(ignore_index=-100))(x, y)
+    fused = jax.jit(lambda h, y: linear_cross_entropy(h, jnp.eye(5), y, reduction="none"))(x, y)
+    return [f"{name}: row 1 ignored ({np.asarray(out).tolist()})" for name, out in (("ce", ce), ("fused", fused))
+            if np.asarray(out)[1] == 0]  # fmt: skip
+
+
 def main() -> None:
     assert not jax.config.jax_enable_x64
     results = {}
-    for case in CASES:
+    for name, run in [*((case.id, lambda case=case: check(case)) for case in CASES), ("unsigned", unsigned_labels)]:
         try:
-            results[case.id] = check(case)
+            results[name] = run()
         except Exception as exc:  # noqa: BLE001  (reported per case)
-            results[case.id] = [f"{type(exc).__name__}: {exc}"[:500]]
+            results[name] = [f"{type(exc).__name__}: {exc}"[:500]]
     print(json.dumps(results))
 
 

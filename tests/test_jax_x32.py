@@ -31,3 +31,8 @@ def x32_results() -> dict[str, list[str]]:
 def test_case_in_jax_default_float32_mode(case, x32_results):
     assert case.id in x32_results
     assert x32_results[case.id] == []
+
+
+def test_unsigned_labels_are_not_wrapped_to_the_ignore_index(x32_results):
+    """SoftmaxCE and the fused loss under jit with a uint32 label of 2**32 - 100 (int32: -100)."""
+    assert x32_results["unsigned"] == []

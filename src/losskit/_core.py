@@ -264,6 +264,19 @@ def index_dtype(xp: Any) -> Any:
     return xp.__array_namespace_info__().default_dtypes()["indexing"]
 
 
+def as_index(xp: Any, label: Array) -> Array:
+    """``label`` in the namespace's index dtype. An unsigned label past that dtype's range is first
+    clamped to its largest value (out of range still), not wrapped: a uint32 ``2**32 - 100`` cast to
+    JAX's int32 would be -100, the default ``ignore_index``, and ``2**32 + 3`` class 3. Eagerly the
+    range checks refuse such labels first; under ``jax.jit`` values go unchecked."""
+    idx = index_dtype(xp)
+    if label.dtype == idx:
+        return label  # no no-op cast node in a traced graph
+    if xp.isdtype(label.dtype, "unsigned integer") and xp.iinfo(label.dtype).max > xp.iinfo(idx).max:
+        label = xp.minimum(label, xp.asarray(xp.iinfo(idx).max, dtype=label.dtype, device=device(label)))
+    return xp.astype(label, idx)
+
+
 def finish(
     xp: Any,
     loss: Array,

@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from .._array import namespace
-from .._core import check_labels_in_range
+from .._core import as_index, check_labels_in_range
 from ._common import check_int, check_label_shape, check_options
 
 AxisNames = Hashable | tuple[Hashable, ...] | None
@@ -257,14 +257,9 @@ def _loss(
     lead, v_local = label.shape, local_logits.shape[-1]
     n = math.prod(lead)
     x = local_logits.reshape(n, v_local).astype(acc)
-    y = label.reshape(n)
-    # compared with a negative ignore_index, an unsigned label would wrap it (uint8: -100 is 156):
-    # int32 (vocabularies are smaller), labels past its range clamped to it first, out of range
-    # still (a uint32 2**32 - 100 must not wrap to -100, nor 2**32 + 3 to class 3)
-    if jnp.issubdtype(y.dtype, jnp.unsignedinteger) and jnp.iinfo(y.dtype).bits >= 32:
-        y = jnp.minimum(y, jnp.asarray(jnp.iinfo(jnp.int32).max, y.dtype))
-    if jnp.issubdtype(y.dtype, jnp.unsignedinteger) or jnp.iinfo(y.dtype).bits < 32:
-        y = y.astype(jnp.int32)
+    # in the index dtype: compared with a negative ignore_index, an unsigned label would wrap it
+    # (uint8: -100 is 156), and a uint32 past int32's range must not wrap to -100 or to a class
+    y = as_index(jnp, label.reshape(n))
     start = jax.lax.axis_index(names) * v_local
     real = None
     if vocab < jax.lax.axis_size(names) * v_local:

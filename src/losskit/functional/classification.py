@@ -32,6 +32,7 @@ from .._compile import torch_tracing
 from .._core import (
     arrays_in,
     as_array,
+    as_index,
     as_number,
     check_axis,
     check_batch_axis,
@@ -46,7 +47,6 @@ from .._core import (
     class_vector,
     finish,
     float_input,
-    index_dtype,
     is_integer,
     is_real,
     like,
@@ -236,8 +236,7 @@ def class_indices(xp: Any, label: Array, pred: Array, axis: int, ignore_index: i
     # ignored labels are checked as class 0, so that -100 is not refused
     checked = label if ignore_index is None else without_ignored(xp, label, ignore_index)
     check_labels_in_range(xp, checked, 0, shape[axis])
-    idx = index_dtype(xp)
-    return label if label.dtype == idx else xp.astype(label, idx)  # no no-op cast node in a traced graph
+    return as_index(xp, label)
 
 
 def sparse_target(xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None) -> tuple[Array, Any]:

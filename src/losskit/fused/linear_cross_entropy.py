@@ -30,7 +30,7 @@ from typing import Any
 import array_api_compat
 
 from .._array import Array, logsumexp, namespace
-from .._core import check_labels_in_range, check_number, float_input, index_dtype, is_integer, without_ignored
+from .._core import as_index, check_labels_in_range, check_number, float_input, is_integer, without_ignored
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -136,7 +136,7 @@ def linear_cross_entropy(
     # never more rows than there are tokens: the JAX path pads the last chunk to a whole one
     chunk = max(1, min(n, int(chunk_size))) if chunk_size is not None else default_chunk_size(n, vocab, dim)
     h2 = xp.reshape(hidden, (n, dim))
-    y = xp.reshape(xp.astype(label, index_dtype(xp), copy=False), (n,))
+    y = xp.reshape(as_index(xp, label), (n,))
     options = (int(ignore_index), float(z_loss), reduction, int(chunk))
     if array_api_compat.is_torch_array(hidden):
         from ._torch import linear_cross_entropy_torch
