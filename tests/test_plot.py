@@ -520,3 +520,13 @@ def test_long_legend_entries_are_wrapped() -> None:
         first, *rest = label.split("\n")
         assert first == name and rest and all(len(line) <= 56 for line in rest)
         assert " ".join(rest).startswith("[") and " ".join(rest).endswith("]")
+
+
+def test_a_weight_is_named_in_the_curves_label():
+    """A weight scales the curve: two curves of one loss with different weights were both labelled
+    HuberLoss. weight=1 (and SDMLLoss's default of 1) is no change."""
+    assert plot.display_name(losskit.HuberLoss(weight=3.0)) == "HuberLoss(weight=3.0)"
+    assert plot.display_name("HuberLoss", weight=3.0) == "HuberLoss(weight=3.0)"
+    assert plot.display_name("HuberLoss", weight=1) == "HuberLoss"
+    assert plot.display_name(losskit.SDMLLoss()) == "SDMLLoss"
+    assert plot.display_name(losskit.SDMLLoss(weight=None)) == "SDMLLoss"

@@ -215,4 +215,18 @@ def test_the_jax_tour_is_float32_with_x64_enabled():
     finally:
         jax.config.update("jax_enable_x64", previous)
     assert np.isinf(result.values["softmax_ce_two_steps"]).all()
-    assert "dtype=jnp.float32" in text
+    assert "dtype=jnp.float32" in text and result.values["dense_loss"].dtype == np.float32
+
+
+def test_the_torch_tour_is_float32_with_a_float64_default_dtype():
+    """After torch.set_default_dtype(torch.float64) the bias the tour printed (torch.zeros(1)) was
+    float64 beside float32 X and W (net(X) raised), and the two-step cross-entropy gave 200."""
+    torch = pytest.importorskip("torch")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        result, text = _run("torch", None, plots=False)
+    finally:
+        torch.set_default_dtype(previous)
+    assert np.isinf(result.values["softmax_ce_two_steps"]).all()
+    assert result.values["dense_loss"].dtype == np.float32

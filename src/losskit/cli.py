@@ -81,9 +81,13 @@ def assign_params(infos: Sequence[LossInfo], assignments: Sequence[str]) -> list
     return params
 
 
+#: The most points a curve takes: more cannot be told apart on a figure, and 1e11 would not fit in memory.
+MAX_POINTS = 100_000
+
+
 def check_points(points: int) -> None:
-    if points < 2:
-        raise UsageError(f"--points needs at least 2, got {points}")
+    if not 2 <= points <= MAX_POINTS:
+        raise UsageError(f"--points needs 2 to {MAX_POINTS}, got {points}")
 
 
 def check_out_dir(path: str | Path, option: str = "--out") -> None:
@@ -151,6 +155,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         start, stop = args.range
         if not (math.isfinite(start) and math.isfinite(stop)):
             raise UsageError(f"--range A B needs finite numbers, got {start:g} {stop:g}")
+        if not math.isfinite(stop - start):  # matplotlib cannot lay out such an axis
+            raise UsageError(f"--range A B needs numbers a finite distance apart, got {start:g} {stop:g}")
         if not start < stop:
             raise UsageError(f"--range A B needs A < B, got {start:g} {stop:g}")
         x = np.linspace(start, stop, args.points)
@@ -296,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.handler(args)
-        sys.stdout.flush()  # a reader that has gone shows here, not in the interpreter's exit
+        if sys.stdout is not None:  # (None when the shell closed it: `losskit list >&-`)
+            sys.stdout.flush()  # a reader that has gone shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:
         # `losskit list | head`: stop quietly (the Python docs' "Note on SIGPIPE"); the exit's own

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import math
 import sys
 import textwrap
@@ -98,7 +99,14 @@ def _resolve(loss: LossLike, params: Mapping[str, Any]) -> tuple[LossInfo, Loss,
         raise ValueError("pass parameters to the loss's constructor, not with an instance")
     info = loss_info(type(loss).__name__)
     # Loss.__repr__'s convention: each constructor parameter is stored as ``self._<name>``
-    return info, loss, {name: getattr(loss, "_" + name, default) for name, default in info.params.items()}
+    stored = {**info.params, **_weighting_defaults(info)}
+    return info, loss, {name: getattr(loss, "_" + name, default) for name, default in stored.items()}
+
+
+def _weighting_defaults(info: LossInfo) -> dict[str, Any]:
+    """``weight`` and ``batch_axis`` with the class's defaults (SDMLLoss's weight is 1, the others' None)."""
+    parameters = inspect.signature(info.cls.__init__).parameters
+    return {name: parameters[name].default for name in ("weight", "batch_axis") if name in parameters}
 
 
 def display_name(loss: LossLike, **params: Any) -> str:
@@ -108,13 +116,23 @@ def display_name(loss: LossLike, **params: Any) -> str:
     'HuberLoss(rho=2)'
     >>> display_name("HingeLoss")
     'HingeLoss'
+    >>> display_name("HuberLoss", weight=3.0)
+    'HuberLoss(weight=3.0)'
     """
     info, _, effective = _resolve(loss, params)
     return _display(info, effective)
 
 
 def _display(info: LossInfo, effective: Mapping[str, Any]) -> str:
-    changed = [f"{k}={v!r}" for k, v in effective.items() if v != info.params.get(k, v)]
+    defaults = {**info.params, **_weighting_defaults(info)}  # a weight scales the curve: it is named too
+
+    def same(name: str, value: Any) -> bool:
+        default = defaults.get(name, value)
+        if name == "weight":  # None scales by 1
+            value, default = (1 if v is None else v for v in (value, default))
+        return value == default
+
+    changed = [f"{k}={v!r}" for k, v in effective.items() if not same(k, v)]
     return f"{info.name}({', '.join(changed)})" if changed else info.name
 
 

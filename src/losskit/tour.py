@@ -85,9 +85,9 @@ class _Tour:
     def __init__(self, backend: str, out: Path | None, stream: TextIO) -> None:
         self.backend = backend
         self.m = _MODULE_ALIAS[backend]
-        # float32 said explicitly where the default may be float64: NumPy's always, JAX's with
-        # jax_enable_x64 (where exp(-200) no longer underflows and section 5's point is lost)
-        self.f32 = {"numpy": ", dtype=np.float32", "jax": ", dtype=jnp.float32"}.get(backend, "")
+        # float32 said explicitly: NumPy's default is float64, JAX's under jax_enable_x64, torch's
+        # after torch.set_default_dtype (where exp(-200) no longer underflows, section 5's point)
+        self.f32 = f", dtype={self.m}.float32"
         self.ns: dict[str, Any] = {}  # the namespace of the printed code, a REPL's
         self.out = out
         self.stream = stream
@@ -218,18 +218,18 @@ class _Tour:
             "the summed loss w.r.t. its weight. The inputs are fixed (seed 0) so that the numbers repeat.",
         )
         self.cell("rng = np.random.default_rng(0)")
-        self.cell(f"X = {m}.asarray(rng.uniform(size=(2, 4)), dtype={m}.float32)")
-        self.cell(f"W = {m}.asarray(rng.uniform(-0.07, 0.07, size=(1, 4)), dtype={m}.float32)   # Gluon's init")
+        self.cell(f"X = {m}.asarray(rng.uniform(size=(2, 4)){self.f32})")
+        self.cell(f"W = {m}.asarray(rng.uniform(-0.07, 0.07, size=(1, 4)){self.f32})   # Gluon's init")
         self.result.values.update({k: self.numpy(self.ns[k]) for k in ("X", "W", "y")})
         if self.backend == "torch":
             self.cell("net = torch.nn.Linear(4, 1)")
             self.say("   It starts from Gluon's initialisation (W above, bias 0) instead of torch's own:")
-            self.cell("net.weight = torch.nn.Parameter(W); net.bias = torch.nn.Parameter(torch.zeros(1))")
+            self.cell(f"net.weight = torch.nn.Parameter(W); net.bias = torch.nn.Parameter(torch.zeros(1{self.f32}))")
             self.cell("l = loss(net(X), y); l", "dense_loss")
             self.cell("l.sum().backward()   # Gluon's l.backward() also sums")
             self.cell("net.weight.grad", "weight_grad")
         elif self.backend == "jax":
-            self.cell("b = jnp.zeros(1); net = lambda W, b: X @ W.T + b   # a dense layer is a linear map")
+            self.cell(f"b = jnp.zeros(1{self.f32}); net = lambda W, b: X @ W.T + b   # a dense layer is a linear map")
             self.cell("l = loss(net(W, b), y); l", "dense_loss")
             self.cell("jax.grad(lambda W: loss(net(W, b), y).sum())(W)", "weight_grad")
         else:
