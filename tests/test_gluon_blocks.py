@@ -236,6 +236,10 @@ def test_gluons_private_helpers_refuse_what_the_losses_refuse():
     with pytest.raises(ValueError, match=r"x shape \(5,\) does not match y shape \(2, 3\)"):
         losskit._reshape_like(np, np.ones(5), loss)
     np.testing.assert_array_equal(losskit._apply_weighting(None, loss, 2.0), 2 * loss)  # F None: the array's own
+    torch = pytest.importorskip("torch")
+    # F the raw torch module (not an array-API namespace): the arrays' own namespace is used
+    got = losskit._apply_weighting(torch, torch.ones(2, 3), 2.0, torch.full((2, 1), 3.0))
+    np.testing.assert_array_equal(got.numpy(), np.full((2, 3), 6.0))
 
 
 def test_every_loss_docstring_has_its_formula_shapes_stability_doctest_and_call():

@@ -124,7 +124,7 @@ def check_weight(weight: Any) -> None:
         return
     if not is_real(weight):
         raise TypeError(f"weight must be a number or None, got {weight!r}")
-    if not is_finite_or_traced(weight):  # NaN or inf: every loss would be
+    if not is_finite_or_traced(weight):  # NaN or inf would make every loss NaN or inf
         raise ValueError(f"weight must be finite, got {weight!r}")
 
 

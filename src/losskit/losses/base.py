@@ -66,8 +66,8 @@ class Loss:
         cls._gluon_style = cls.hybrid_forward is not Loss.hybrid_forward
         public = cls.__module__.startswith("losskit.") and not cls.__name__.startswith("_")
         if public and cls.__doc__ and "Call:" not in cls.__doc__:
-            # help() shows __call__(*args, **kwargs): the docstring says the call's arguments
-            # indented as the docstring's own lines (Python 3.13 strips their indentation at compile time)
+            # help() shows __call__(*args, **kwargs), so the docstring ends with the call's arguments,
+            # indented as its own lines are (Python 3.13 strips their indentation at compile time)
             body = [line for line in cls.__doc__.splitlines()[1:] if line.strip()]
             indent = min((len(line) - len(line.lstrip()) for line in body), default=0)
             cls.__doc__ = cls.__doc__.rstrip() + f"\n\n{' ' * indent}Call: ``loss({_call_signature(cls)})``.\n"
@@ -182,7 +182,8 @@ def call_parameters(cls: type[Loss]) -> list[inspect.Parameter]:
 def _apply_weighting(F: Any, loss: Array, weight: float | None = None, sample_weight: Any = None) -> Array:
     """Gluon's ``_apply_weighting``: ``loss * sample_weight * weight``, for ported custom losses.
 
-    ``F`` is the namespace a ``hybrid_forward`` receives (None: the loss's own). ``sample_weight``
+    ``F``, the namespace a ``hybrid_forward`` receives, is taken for Gluon's signature; the arrays'
+    own namespace is used (the raw ``torch`` module is not an array-API one). ``sample_weight``
     must broadcast to ``loss`` with as many axes (or be a number), as for every built-in loss:
     Gluon's broadcast aligned a ``(C,)`` per-class weight with the last axis of a ``(N, C)`` loss;
     here it is refused, with a hint to write ``(1, C)`` (and a ``(N,)`` one, ``(N, 1)``).
@@ -191,7 +192,7 @@ def _apply_weighting(F: Any, loss: Array, weight: float | None = None, sample_we
     >>> losskit._apply_weighting(np, np.array([[1.0, 2.0]]), 3.0, np.array([[1.0]]))
     array([[3., 6.]])
     """
-    xp = namespace(loss) if F is None else F
+    xp = namespace(loss, sample_weight)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(loss.shape))
     if sample_weight is not None:
@@ -206,5 +207,4 @@ def _reshape_like(F: Any, x: Array, y: Array) -> Array:
     >>> losskit._reshape_like(np, np.arange(4.0), np.zeros((2, 2))).shape
     (2, 2)
     """
-    xp = namespace(x) if F is None else F
-    return reshape_to(xp, x, tuple(y.shape), "x", "y")
+    return reshape_to(namespace(x), x, tuple(y.shape), "x", "y")  # F: as _apply_weighting's
