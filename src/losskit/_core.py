@@ -124,19 +124,22 @@ def check_weight(weight: Any) -> None:
         return
     if not is_real(weight):
         raise TypeError(f"weight must be a number or None, got {weight!r}")
-    if not is_finite_or_traced(weight):  # NaN or inf would make every loss NaN or inf
+    if is_concrete(weight) and not is_finite(weight):  # NaN or inf would make every loss NaN or inf
         raise ValueError(f"weight must be finite, got {weight!r}")
 
 
-def is_finite_or_traced(value: Any) -> bool:
-    """A real number (checked by :func:`is_real`) is finite, or is not concrete: a symbolic value,
-    or any value while Dynamo traces (a float argument that changes between calls is then a
-    plain float whose ``math.isfinite`` Dynamo cannot trace). ``10**400`` is not finite."""
-    if is_symbolic_number(value) or torch_compiling():
-        return True
+def is_concrete(value: Any) -> bool:
+    """A number whose value can be read: not symbolic, and not met while Dynamo traces (a float
+    argument that changes between calls is then a plain float whose ``math.isfinite`` Dynamo
+    cannot trace)."""
+    return not (is_symbolic_number(value) or torch_compiling())
+
+
+def is_finite(value: Any) -> bool:
+    """A concrete real number is finite (``10**400``, beyond float's range, is not)."""
     try:
         return math.isfinite(value)
-    except OverflowError:  # an int beyond float's range
+    except OverflowError:
         return False
 
 
@@ -341,8 +344,8 @@ def check_number(
         raise TypeError(f"{name} must be a real number, got {value!r}")
     # as as_number: a symbolic or traced value (torch.compile) stays one, the bounds become guards,
     # and only a concrete value's finiteness is checked (math.isfinite cannot take a traced one)
-    finite = is_finite_or_traced(value)
-    concrete = not (is_symbolic_number(value) or torch_compiling())
+    concrete = is_concrete(value)
+    finite = not concrete or is_finite(value)
     v = float(value) if concrete and finite else value
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)

@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from .._array import namespace
-from .._core import as_index, check_labels_in_range
+from .._core import as_index, check_labels_in_range, without_ignored
 from ._common import check_int, check_label_shape, check_options
 
 AxisNames = Hashable | tuple[Hashable, ...] | None
@@ -226,7 +226,8 @@ def _check_labels(label: jax.Array, ignore_index: int, vocab: int) -> None:
     if isinstance(label, jax.core.Tracer):
         return
     y = np.asarray(label)
-    check_labels_in_range(namespace(y), np.where(y == ignore_index, 0, y), 0, vocab)
+    xp = namespace(y)
+    check_labels_in_range(xp, without_ignored(xp, y, ignore_index), 0, vocab)
 
 
 def _sharding_of(logits: jax.Array) -> NamedSharding | None:

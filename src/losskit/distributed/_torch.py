@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from .._array import namespace
-from .._core import check_labels_in_range
+from .._core import check_labels_in_range, without_ignored
 from ..fused._torch import refuse_second_derivative
 from ._common import check_int, check_label_shape, check_options, check_partition
 
@@ -129,7 +129,8 @@ def vocab_parallel_cross_entropy(
     # in int64 first: a uint8 label compared with -100 would wrap it to 156, and a label 156 be ignored
     y = label.reshape(n).long()
     # ignored positions are checked as class 0; skipped under torch.compile
-    check_labels_in_range(namespace(y), torch.where(y == ignore_index, 0, y), 0, vocab)
+    xp = namespace(y)
+    check_labels_in_range(xp, without_ignored(xp, y, ignore_index), 0, vocab)
     valid = y != ignore_index
     idx = y - vocab_start
     mine = valid & (idx >= 0) & (idx < v_local)
