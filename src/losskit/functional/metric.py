@@ -224,7 +224,6 @@ __all__ = [
     "triplet_loss",
     "cosine_embedding_loss",
     "sdml_loss",
-    "cosine_similarity",
     "margin_ranking_loss",
     "info_nce_loss",
 ]

@@ -1,61 +1,21 @@
-"""Loss classes, grouped by family. Each is a thin class over :mod:`losskit.functional`."""
+"""Loss classes, grouped by family. Each is a thin class over :mod:`losskit.functional`.
 
+A family module's ``__all__`` lists its classes (aliases included); this package exports them all.
+"""
+
+from . import classification, metric, regression, segmentation, sequence
 from .base import Loss
-from .classification import (
-    HingeLoss,
-    JSDLoss,
-    KLDivLoss,
-    LogisticLoss,
-    MultiLabelSoftMarginLoss,
-    MultiMarginLoss,
-    NLLLoss,
-    PolyLoss,
-    SigmoidBCELoss,
-    SigmoidBinaryCrossEntropyLoss,
-    SigmoidFocalLoss,
-    SoftMarginLoss,
-    SoftmaxCELoss,
-    SoftmaxCrossEntropyLoss,
-    SoftmaxFocalLoss,
-    SquaredHingeLoss,
-)
-from .metric import CosineEmbeddingLoss, InfoNCELoss, MarginRankingLoss, SDMLLoss, TripletLoss
-from .regression import GaussianNLLLoss, HuberLoss, L1Loss, L2Loss, LogCoshLoss, PoissonNLLLoss, QuantileLoss
-from .segmentation import DiceLoss, TverskyLoss
-from .sequence import CTCLoss
+from .classification import *  # noqa: F403
+from .metric import *  # noqa: F403
+from .regression import *  # noqa: F403
+from .segmentation import *  # noqa: F403
+from .sequence import *  # noqa: F403
 
 __all__ = [
     "Loss",
-    "L2Loss",
-    "L1Loss",
-    "SigmoidBinaryCrossEntropyLoss",
-    "SigmoidBCELoss",
-    "SoftmaxCrossEntropyLoss",
-    "SoftmaxCELoss",
-    "KLDivLoss",
-    "CTCLoss",
-    "HuberLoss",
-    "HingeLoss",
-    "SquaredHingeLoss",
-    "LogisticLoss",
-    "TripletLoss",
-    "PoissonNLLLoss",
-    "CosineEmbeddingLoss",
-    "SDMLLoss",
-    # beyond Gluon
-    "NLLLoss",
-    "SigmoidFocalLoss",
-    "SoftmaxFocalLoss",
-    "PolyLoss",
-    "SoftMarginLoss",
-    "MultiLabelSoftMarginLoss",
-    "MultiMarginLoss",
-    "JSDLoss",
-    "GaussianNLLLoss",
-    "LogCoshLoss",
-    "QuantileLoss",
-    "MarginRankingLoss",
-    "InfoNCELoss",
-    "DiceLoss",
-    "TverskyLoss",
+    *regression.__all__,
+    *classification.__all__,
+    *metric.__all__,
+    *sequence.__all__,
+    *segmentation.__all__,
 ]
