@@ -23,6 +23,12 @@ def _inputs(case, backend, dtype):
     return arrays, reference
 
 
+def test_every_registered_loss_has_a_recipe():
+    """A recipe is what puts a loss through every backend, dtype, gradient and compile test."""
+    covered = {losskit.loss_info(case.loss).name for case in CASES}
+    assert set(losskit.list_losses()) - covered == set()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_result_type_shape_and_value(case, backend):
