@@ -282,4 +282,302 @@ EXTENDED_CASES = [
         (0, 1),
     ),
 ]
-CASES = CASES + EXTENDED_CASES
+# ---- Keras's regression losses (MSLE, MAPE) ------------------------------------------------------
+
+
+def _away(r, low, high, shape):
+    """Magnitudes in [low, high] with a random sign."""
+    return r.choice([-1.0, 1.0], size=shape) * r.uniform(low, high, size=shape)
+
+
+def _msle(r):
+    return r.uniform(0.1, 3, size=(N, 3)), r.uniform(0.1, 3, size=(N, 3)), r.uniform(0.5, 2, size=(N, 1))
+
+
+def _msle_clamped(r):
+    """Some predictions and labels below epsilon (negative, or under 0.2), where the clamp holds them."""
+    pred = np.concatenate([_away(r, 0.3, 1.0, (N, 1)), r.uniform(0.3, 3, size=(N, 2))], axis=1)
+    label = np.concatenate([r.uniform(0.3, 3, size=(N, 2)), -r.uniform(0.3, 1, size=(N, 1))], axis=1)
+    return pred, label
+
+
+def _mape(r):
+    label = _away(r, 0.5, 2.0, (N, 3))
+    return label + _away(r, 0.05, 1.0, (N, 3)), label, r.uniform(0.5, 2, size=(N, 1))
+
+
+def _mape_clamped(r):
+    """|label| on both sides of epsilon=0.5 (never at it): the denominator is clamped for some."""
+    label = np.where(r.uniform(size=(N, 3)) < 0.5, _away(r, 0.05, 0.4, (N, 3)), _away(r, 0.6, 2.0, (N, 3)))
+    return label + _away(r, 0.05, 1.0, (N, 3)), label
+
+
+REGRESSION_CASES = [
+    Case("squared_log_error", "SquaredLogErrorLoss", {}, _msle, (0, 1, 2)),
+    Case("squared_log_error_clamped", "SquaredLogErrorLoss", {"epsilon": 0.2, "weight": 0.5}, _msle_clamped, (0, 1)),
+    Case("absolute_percentage_error", "AbsolutePercentageErrorLoss", {}, _mape, (0, 1, 2)),
+    Case("absolute_percentage_error_clamped", "AbsolutePercentageErrorLoss", {"epsilon": 0.5}, _mape_clamped, (0, 1)),
+]
+
+
+# ---- multi-label margin, categorical hinge, sparsemax --------------------------------------------
+
+
+def _target_lists(r, shape, axis=-1):
+    """Class indices along ``axis``, each list of distinct targets ended by -1 (one list empty, one
+    full, one with a duplicate; not the first, whose first score the NaN test sets), then more
+    indices after the -1 that must be ignored."""
+    n = shape[axis]
+    moved = np.moveaxis(np.empty(shape, dtype=np.int64), axis, -1)
+    rows = moved.reshape(-1, n)
+    for i, row in enumerate(rows):
+        k = (0, n, 2)[i - 1] if 1 <= i <= 3 else int(r.integers(1, n))
+        row[:] = r.permutation(n)
+        if i == 3:
+            row[1] = row[0]  # a duplicated target counts twice, as torch's sum over the entries
+        if k < n:
+            row[k] = -1
+    return np.moveaxis(rows.reshape(moved.shape), -1, axis)
+
+
+def _onehot(r, shape, axis=-1):
+    n = shape[axis]
+    idx = r.integers(0, n, size=shape[: axis % len(shape)] + shape[axis % len(shape) + 1 :])
+    return np.moveaxis(np.eye(n)[idx], -1, axis % len(shape))
+
+
+CLASSIFICATION_CASES = [
+    Case(
+        "multilabel_margin",
+        "MultiLabelMarginLoss",
+        {},
+        lambda r: (r.normal(size=(N, C)), _target_lists(r, (N, C)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        "multilabel_margin_axis1_3d",
+        "MultiLabelMarginLoss",
+        {"axis": 1, "weight": 0.5},
+        lambda r: (r.normal(size=(N, C, 2)), _target_lists(r, (N, C, 2), axis=1)),
+        (0,),
+    ),
+    Case(
+        "categorical_hinge_soft",
+        "CategoricalHingeLoss",
+        {},
+        lambda r: (r.normal(size=(N, C)), _softmax(r.normal(size=(N, C)) * 2), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 1, 2),
+    ),
+    Case(
+        "categorical_hinge_axis1_3d",
+        "CategoricalHingeLoss",
+        {"axis": 1},
+        lambda r: (r.normal(size=(N, C, 3)), _onehot(r, (N, C, 3), axis=1)),
+        (0,),
+    ),
+    Case(
+        "sparsemax",
+        "SparsemaxLoss",
+        {},
+        lambda r: (r.normal(size=(N, C)) * 2, r.integers(0, C, size=(N,)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        "sparsemax_axis1_3d",
+        "SparsemaxLoss",
+        {"axis": 1, "weight": 2.0},
+        lambda r: (r.normal(size=(N, C, 3)), r.integers(0, C, size=(N, 3))),
+        (0,),
+    ),
+]
+
+
+# ---- hinge embedding, cosine distance, listwise ranking ------------------------------------------
+
+
+def _hinge_embedding(r):
+    """Distances on both sides of the margin (0.7), never at it; labels 1 and -1."""
+    pred = r.uniform(0.0, 1.5, size=(N, 3))
+    pred = np.where(np.abs(pred - 0.7) < 0.05, pred + 0.1, pred)
+    return pred, r.choice([-1.0, 1.0], size=(N, 3)), r.uniform(0.5, 2, size=(N, 1))
+
+
+def _cosine_axis1(r):
+    """Vectors along axis 1 of (N, D, T); one vector of pred is zero (its cosine is 0), one tiny,
+    below sqrt(epsilon) = 1e-2 (its norm is floored)."""
+    pred, label = r.normal(size=(N, 5, 3)), r.normal(size=(N, 5, 3))
+    pred[1, :, 0] = 0.0
+    pred[2, :, 2] *= 1e-3
+    return pred, label
+
+
+def _ranking(r):
+    """Scores, graded relevance 0..3 (list 1 has none relevant), a padding mask (list 2 wholly
+    padded, list 3 half; labels of padded items are -1, as in TF-Ranking data), per-item weights."""
+    scores = 3 * r.normal(size=(N, 6))
+    label = r.integers(0, 4, size=(N, 6)).astype(float)
+    label[0, 0] = 3.0
+    label[1] = 0.0
+    mask = np.ones((N, 6), dtype=bool)
+    mask[2] = False
+    mask[3, 3:] = False
+    label[~mask] = -1.0
+    return scores, label, mask, r.uniform(0.5, 2, size=(N, 6))
+
+
+def _p_dist(x, y, p, eps):
+    v = np.abs(x - y + eps)
+    return v.max(-1) if p == np.inf else (v**p).sum(-1) ** (1 / p)
+
+
+def _triplets(r, shape, margin=1.0, p=2.0, eps=1e-6, swap=False):
+    """Anchor, positive, negative of ``shape`` (vectors along the last axis), the negatives moved
+    until every hinge argument is at least 0.05 from its kink and, with ``swap``, the two negative
+    distances at least 0.01 apart: no kink within a gradcheck step (1e-6)."""
+    a = r.normal(size=shape)
+    pos = a + 0.6 * r.normal(size=shape)
+    neg = a + r.uniform(0.5, 1.2, size=shape[:-1] + (1,)) * r.normal(size=shape)
+    for _ in range(100):
+        d_an, d_pn = _p_dist(a, neg, p, eps), _p_dist(pos, neg, p, eps)
+        d_neg = np.minimum(d_an, d_pn) if swap else d_an
+        near = (np.abs(margin + _p_dist(a, pos, p, eps) - d_neg) < 0.05) | (swap & (np.abs(d_an - d_pn) < 0.01))
+        if not near.any():
+            return a, pos, neg
+        neg = np.where(near[..., None], a + r.uniform(0.6, 1.3) * (neg - a) + 0.3 * r.normal(size=shape), neg)
+    raise AssertionError("no triplets away from the kinks")
+
+
+METRIC_CASES = [
+    Case("hinge_embedding", "HingeEmbeddingLoss", {"margin": 0.7}, _hinge_embedding, (0, 2)),
+    Case(
+        "cosine_distance",
+        "CosineDistanceLoss",
+        {},
+        lambda r: (r.normal(size=(N, 5)), r.normal(size=(N, 5)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 1, 2),
+    ),
+    Case("cosine_distance_axis1_eps", "CosineDistanceLoss", {"axis": 1, "epsilon": 1e-4}, _cosine_axis1, (0, 1)),
+    # graded labels are data (0 is the edge of their domain, where a gradcheck step would go negative)
+    Case("ranking_softmax_masked_weighted", "RankingSoftmaxLoss", {}, _ranking, (0, 3)),
+    Case(
+        "ranking_softmax_3d",
+        "RankingSoftmaxLoss",
+        {"weight": 0.5},
+        lambda r: (r.normal(size=(N, 2, 5)), r.uniform(0.05, 1, size=(N, 2, 5))),
+        (0, 1),
+    ),
+    # TripletMarginLoss (torch's): p-norm distances along the last axis, eps, swap
+    Case(
+        "triplet_margin",
+        "TripletMarginLoss",
+        {},
+        lambda r: (*_triplets(r, (N, 5)), r.uniform(0.5, 2, size=(N,))),
+        (0, 1, 2, 3),
+    ),
+    Case(
+        "triplet_margin_p1_swap_weight",
+        "TripletMarginLoss",
+        {"p": 1.0, "swap": True, "margin": 0.5, "weight": 2.0},
+        lambda r: _triplets(r, (N, 6), margin=0.5, p=1.0, swap=True),
+        (0, 1, 2),
+    ),
+    Case(
+        # a triplet per (T, N) index, examples along axis 1: (3, N, 4) inputs, weights (1, N)
+        "triplet_margin_p3_eps_3d_batch1",
+        "TripletMarginLoss",
+        {"p": 3.0, "eps": 1e-2, "margin": 2.0, "batch_axis": 1},
+        lambda r: (*_triplets(r, (3, N, 4), margin=2.0, p=3.0, eps=1e-2), r.uniform(0.5, 2, size=(1, N))),
+        (0, 1, 2, 3),
+    ),
+    Case(
+        "triplet_margin_pinf_swap_unbatched",
+        "TripletMarginLoss",
+        {"p": float("inf"), "swap": True, "margin": 0.3},
+        lambda r: _triplets(r, (7,), margin=0.3, p=np.inf, swap=True),
+        (0, 1, 2),
+        out_shape=(1,),
+    ),
+    Case(
+        "triplet_margin_p_half",
+        "TripletMarginLoss",
+        {"p": 0.5, "margin": 3.0},
+        lambda r: _triplets(r, (N, 3), margin=3.0, p=0.5),
+        (0, 1, 2),
+    ),
+]
+
+
+# ---- the Lovasz losses ---------------------------------------------------------------------------
+
+# Lovasz losses: continuous random scores (no tied errors, so the sort order, and with it the
+# gradient, is the same on every backend and under finite differences)
+_HW = (3, 4)
+
+
+def _lovasz_labels(r, classes=3):
+    """(N, 3, 4) class indices; example 1 has no pixel of the last class (skipped by classes='present')."""
+    label = r.integers(0, classes, size=(N, *_HW))
+    label[1] = r.integers(0, classes - 1, size=_HW)
+    return label
+
+
+def _lovasz_ignored(r):
+    """As _lovasz_labels, with 255 (ignored) on a few pixels, never the first (test_backends puts a
+    NaN there), and every pixel of example 2 ignored (its loss is 0)."""
+    label = _lovasz_labels(r)
+    label[0, 2, 1:3] = 255
+    label[3, 0, 1] = 255
+    label[2] = 255
+    return label
+
+
+def _probs(r, shape, axis):
+    e = np.exp(r.normal(size=shape))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+SEGMENTATION_CASES = [
+    Case(
+        "lovasz_softmax",
+        "LovaszSoftmaxLoss",
+        {},
+        lambda r: (r.normal(size=(N, 3, *_HW)), _lovasz_labels(r), r.uniform(0.5, 2, size=(N,))),
+        (0, 2),
+    ),
+    Case(
+        "lovasz_softmax_all_ignore_weight",
+        "LovaszSoftmaxLoss",
+        {"classes": "all", "ignore_index": 255, "weight": 2.0},
+        lambda r: (2 * r.normal(size=(N, 3, *_HW)), _lovasz_ignored(r)),
+        (0,),
+    ),
+    Case(
+        # probabilities, channels last, examples along axis 1: pred (3, N, 4, C), label (3, N, 4)
+        "lovasz_softmax_probs_channels_last_batch1",
+        "LovaszSoftmaxLoss",
+        {"from_logits": False, "axis": -1, "batch_axis": 1},
+        lambda r: (_probs(r, (3, N, 4, 4), -1), np.moveaxis(_lovasz_labels(r, 4), 0, 1).astype(np.float64)),
+        (0,),
+    ),
+    Case(
+        "lovasz_hinge",
+        "LovaszHingeLoss",
+        {},
+        lambda r: (2 * r.normal(size=(N, *_HW)), r.integers(0, 2, size=(N, *_HW)), r.uniform(0.5, 2, size=(N,))),
+        (0, 2),
+    ),
+    Case(
+        # float labels, 255 ignored, examples along axis 1: pred (3, N, 4)
+        "lovasz_hinge_ignore_batch1",
+        "LovaszHingeLoss",
+        {"ignore_index": 255, "batch_axis": 1, "weight": 0.5},
+        lambda r: (
+            2 * r.normal(size=(3, N, 4)),
+            np.moveaxis(np.where(_lovasz_ignored(r) == 255, 255, _lovasz_labels(r, 2)), 0, 1).astype(np.float64),
+        ),
+        (0,),
+    ),
+]
+
+
+CASES = CASES + EXTENDED_CASES + REGRESSION_CASES + CLASSIFICATION_CASES + METRIC_CASES + SEGMENTATION_CASES

@@ -260,10 +260,13 @@ def test_functional_forms_equal_the_classes(backend):
 def test_registry_lists_every_new_loss_in_its_family():
     families = {
         "classification": ["NLLLoss", "SigmoidFocalLoss", "SoftmaxFocalLoss", "PolyLoss", "SoftMarginLoss",
-                           "MultiLabelSoftMarginLoss", "MultiMarginLoss", "JSDLoss"],
-        "regression": ["GaussianNLLLoss", "LogCoshLoss", "QuantileLoss"],
-        "metric": ["MarginRankingLoss", "InfoNCELoss"],
-        "segmentation": ["DiceLoss", "TverskyLoss"],
+                           "MultiLabelSoftMarginLoss", "MultiMarginLoss", "JSDLoss", "MultiLabelMarginLoss",
+                           "CategoricalHingeLoss", "SparsemaxLoss"],
+        "regression": ["GaussianNLLLoss", "LogCoshLoss", "QuantileLoss", "SquaredLogErrorLoss",
+                       "AbsolutePercentageErrorLoss"],
+        "metric": ["MarginRankingLoss", "InfoNCELoss", "HingeEmbeddingLoss", "CosineDistanceLoss",
+                   "RankingSoftmaxLoss"],
+        "segmentation": ["DiceLoss", "TverskyLoss", "LovaszSoftmaxLoss", "LovaszHingeLoss"],
     }  # fmt: skip
     for family, names in families.items():
         assert set(names) <= set(losskit.list_losses(family)), family

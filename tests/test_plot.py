@@ -197,6 +197,21 @@ CLOSED_FORMS = [
         lambda x: _tversky(x, 0.5, 0.7, 0.3, 1.0),
         _falling,  # a soft mask of 0.5 is still best met by p = 1, not p = 0.5
     ),
+    # one pixel: the Lovasz extension of one error is the error, 1 - p(true class)
+    ("LovaszSoftmaxLoss", {}, None, lambda x: 1 / (1 + np.exp(x)), _falling),
+    ("LovaszSoftmaxLoss", {"axis": -1, "classes": "all"}, 1, lambda x: 1 / (1 + np.exp(-x)), _rising),
+    ("LovaszSoftmaxLoss", {"from_logits": False}, 0, lambda x: 1 / (1 + np.exp(x)), _falling),
+    # scores [x, 0]: the target's margin over its rival is x (class 0) or -x (class 1)
+    ("MultiLabelMarginLoss", {}, None, lambda x: np.maximum(0, 1 - x) / 2, _falling),
+    ("MultiLabelMarginLoss", {"axis": 1}, 1, lambda x: np.maximum(0, 1 + x) / 2, _rising),
+    ("CategoricalHingeLoss", {}, 0, lambda x: np.maximum(0, 1 - x), _falling),
+    ("CategoricalHingeLoss", {}, 1, lambda x: 1 + np.maximum(0, x), _rising),  # Keras's max((1 - z) x) >= 0
+    ("RankingSoftmaxLoss", {}, None, lambda x: np.logaddexp(0, -x), _falling),
+    ("RankingSoftmaxLoss", {}, 1, lambda x: np.logaddexp(0, x), _rising),
+    ("SparsemaxLoss", {}, None, lambda x: np.where(x >= 1, 0, np.where(x <= -1, -x, (1 - x) ** 2 / 4)), _falling),
+    ("CosineDistanceLoss", {}, None, lambda x: 1 - x / np.sqrt(x**2 + 1), _falling),
+    ("HingeEmbeddingLoss", {"margin": 2.0}, None, lambda x: np.maximum(0, 2 - x), _falling),
+    ("HingeEmbeddingLoss", {}, 1, lambda x: x, _rising),
 ]
 
 
@@ -221,9 +236,18 @@ def test_new_slices_match_their_closed_form_and_slope(
     x, values, grads = plot.curve_data(curve, grad=True, backend="torch" if plot.importable("torch") else None)
     assert x[0] == -5.0 and x[-1] == 5.0  # the default range
     np.testing.assert_allclose(values, closed_form(x), rtol=1e-5, atol=1e-6)
-    # the derivative by autograd against central differences of the closed form
-    h = 1e-5
-    np.testing.assert_allclose(grads, (closed_form(x + h) - closed_form(x - h)) / (2 * h), rtol=1e-4, atol=1e-7)
+    # the derivative by autograd against central differences of the closed form; at a kink (the
+    # hinges' x = 1), where the one-sided slopes differ, a subgradient between them (h small: where
+    # f'' jumps, as sparsemax's at 1, the central difference is off by h |jump| / 8)
+    h = 1e-7
+    left, right = (closed_form(x) - closed_form(x - h)) / h, (closed_form(x + h) - closed_form(x)) / h
+    kink = np.abs(left - right) > 1e-3
+    assert kink.sum() <= 2
+    np.testing.assert_allclose(
+        grads[~kink], (closed_form(x + h) - closed_form(x - h))[~kink] / (2 * h), rtol=1e-4, atol=1e-7
+    )
+    low, high = np.minimum(left, right)[kink], np.maximum(left, right)[kink]
+    assert ((low - 1e-6 <= grads[kink]) & (grads[kink] <= high + 1e-6)).all()
     falling, rising = signs(x)
     away = np.abs(grads) > 1e-12  # where the derivative is within rounding of 0 its sign means nothing
     assert (grads[falling & away] < 0).all() and (grads[rising & away] > 0).all()
@@ -289,6 +313,15 @@ def test_rates_are_drawn_away_from_zero() -> None:
     np.testing.assert_allclose(values, x - np.log(x), rtol=1e-6)
 
 
+def test_percentage_error_is_drawn_against_a_label_of_one() -> None:
+    # at label 0 the relative error is |x| / epsilon: 1e9 |x|, a true but useless curve
+    x, values, grads = plot.curve_data(plot.curve_for("MAPELoss"), grad=True)
+    assert plot.curve_for("MAPELoss").what == "label fixed at 1"
+    np.testing.assert_allclose(values, 100 * np.abs(x - 1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[x > 1.01], 100.0)
+    np.testing.assert_allclose(grads[x < 0.99], -100.0)
+
+
 def test_log_target_passes_the_targets_log() -> None:
     # the same target, given by its log: the same divergence, 0 where softmax([x, 0]) meets it
     plain, logged = plot.curve_for("KLDivLoss"), plot.curve_for("KLDivLoss", log_target=True)
@@ -332,6 +365,10 @@ def test_multilabel_curve_has_one_value_per_point_and_a_class_per_weight() -> No
         ("SoftmaxFocalLoss", {"axis": 0}, "the softmax curve puts the classes on axis 1 or -1"),
         ("JSDLoss", {"axis": 0}, "the divergence curve puts the classes on axis 1 or -1"),
         ("KLDivLoss", {"axis": 0, "from_logits": False}, "the divergence curve puts the classes on axis 1 or -1"),
+        ("LovaszSoftmaxLoss", {"axis": 0}, "the Lovasz-Softmax curve puts the classes on axis 1 or -1"),
+        ("LovaszSoftmaxLoss", {"ignore_index": 0}, "ignore_index=0 drops the curve's one pixel"),
+        ("MultiLabelMarginLoss", {"axis": 0}, "the two-class curve puts the classes on axis 1 or -1"),
+        ("CosineDistanceLoss", {"axis": 0}, "the cosine distance curve puts the vectors on axis 1 or -1"),
     ],
 )
 def test_options_without_a_curve_say_why(name: str, params: dict, reason: str) -> None:

@@ -194,6 +194,27 @@ def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight
     return torch.where(pred.detach().amax(dim=1).isnan(), torch.nan, loss)
 
 
+def torch_multilabel_margin(pred: Array, target: Array) -> Array:
+    """``sum_{j} sum_{i not a target} max(0, 1 - x_{y_j} + x_i) / C`` per row of ``pred`` ``(N, C)``
+    (``target`` ``(N, C)`` int64, padded with -1): ``(N,)``, in O(N C) memory where the generic
+    path forms ``(N, C, C)`` pairs. A row whose counted pairs meet a NaN, or the same infinity as
+    target and rival (``inf - inf``), is NaN, as the formula gives: the kernel's ``z > 0`` test
+    skips those terms."""
+    import torch
+
+    loss, is_target = torch.ops.aten.multilabel_margin_loss_forward(pred, target, 0)
+    with torch.no_grad():
+        target_class = is_target.bool()  # the kernel's own reading of the list: its first -1, duplicates
+        rival = ~target_class
+
+        def on_both_sides(where: Array) -> Array:
+            return (where & target_class).any(dim=1) & (where & rival).any(dim=1)
+
+        nan = pred.isnan().any(dim=1) & target_class.any(dim=1) & rival.any(dim=1)
+        undefined = nan | on_both_sides(pred == torch.inf) | on_both_sides(pred == -torch.inf)
+    return torch.where(undefined, torch.nan, loss)
+
+
 def kl_div_applies(target: Array) -> bool:
     """torch's ``kl_div`` differentiates ``xlogy(t, t)`` to NaN at ``t = 0``; the generic path does not."""
     return not getattr(target, "requires_grad", False)

@@ -168,6 +168,15 @@ def _ranking(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     return Inputs((a, b, _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))), (0, 1))
 
 
+def _distances(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    x, y = _f32(np.abs(rng.normal(size=dims)) * 2), _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))
+    return Inputs((x, y), (0,))
+
+
+def _relevance(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    return Inputs((_f32(rng.normal(size=dims) * 2), _f32(rng.integers(0, 4, size=dims))), (0,))
+
+
 def _gaussian(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     mean, target = _f32(rng.normal(size=dims)), _f32(rng.normal(size=dims))
     return Inputs((mean, target, _f32(rng.uniform(0.1, 2.0, size=dims))), (0, 2))
@@ -213,12 +222,9 @@ SPECS: list[Spec] = [
     Spec(
         "triplet", "TripletLoss", {"margin": 1.0}, "elementwise", _triplet, "expression (squared distances)",
         "jnp expression", ("TripletLoss", {"margin": 1.0}),
-        note="Gluon's triplet loss uses squared distances; F.triplet_margin_loss (p-norm) is the next row",
+        note="Gluon's triplet loss uses squared distances; torch's (p-norm) is TripletMarginLoss, the next row",
     ),
-    Spec(
-        "triplet~", "TripletLoss", {"margin": 1.0}, "elementwise", _triplet, "triplet_margin_loss", None, None,
-        exact=False, note="closest only: torch uses |a - p|_2 + eps, losskit (Gluon) squared distances",
-    ),
+    Spec("triplet_margin", "TripletMarginLoss", {}, "elementwise", _triplet, "triplet_margin_loss"),
     Spec(
         "soft_margin", "LogisticLoss", {}, "elementwise", _signed, "soft_margin_loss",
         "optax.sigmoid_binary_cross_entropy((y+1)/2)", ("LogisticLoss", {}),
@@ -238,6 +244,14 @@ SPECS: list[Spec] = [
     ),
     Spec("soft_margin_loss", "SoftMarginLoss", {}, "elementwise", _signed, "soft_margin_loss"),
     Spec("margin_ranking_loss", "MarginRankingLoss", {"margin": 0.5}, "elementwise", _ranking, "margin_ranking_loss"),
+    Spec("hinge_embedding", "HingeEmbeddingLoss", {}, "elementwise", _distances, "hinge_embedding_loss"),
+    # the losses with an optax twin only (JAX rows only)
+    Spec("sparsemax", "SparsemaxLoss", {}, "classes", _sparse, None, "optax.losses.multiclass_sparsemax_loss"),
+    Spec("cosine_distance", "CosineDistanceLoss", {}, "elementwise", _regression, None, "optax.losses.cosine_distance"),
+    Spec(
+        "ranking_softmax", "RankingSoftmaxLoss", {}, "elementwise", _relevance, None,
+        "optax.losses.ranking_softmax_loss",
+    ),
 ]  # fmt: skip
 
 
@@ -265,7 +279,7 @@ def torch_references() -> dict[str, Callable[..., Any]]:
         "poisson": lambda p, t: F.poisson_nll_loss(p, t, log_input=True, full=False, reduction="none").mean(1),
         "cosine": lambda a, b, y: F.cosine_embedding_loss(a, b, y, margin=0.2, reduction="none"),
         "triplet": triplet,
-        "triplet~": lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=1.0, reduction="none"),
+        "triplet_margin": lambda a, p, n: F.triplet_margin_loss(a, p, n, reduction="none"),
         "soft_margin": lambda x, y, _zero: F.soft_margin_loss(x, y, reduction="none").mean(1),
         "margin_ranking": lambda x, y, zero: F.margin_ranking_loss(x, zero, y, margin=1.0, reduction="none").mean(1),
         "nll": lambda lp, y: F.nll_loss(lp, y, reduction="none"),
@@ -274,6 +288,7 @@ def torch_references() -> dict[str, Callable[..., Any]]:
         "multilabel_soft_margin": lambda x, z: F.multilabel_soft_margin_loss(x, z, reduction="none"),
         "soft_margin_loss": lambda x, y, _zero: F.soft_margin_loss(x, y, reduction="none").mean(1),
         "margin_ranking_loss": lambda a, b, y: F.margin_ranking_loss(a, b, y, margin=0.5, reduction="none").mean(1),
+        "hinge_embedding": lambda x, y: F.hinge_embedding_loss(x, y, reduction="none").mean(1),
     }
 
 
@@ -303,6 +318,9 @@ def jax_references() -> dict[str, Callable[..., Any]]:
         "triplet": lambda a, p, n: jax.nn.relu(((p - a) ** 2).sum(1) - ((n - a) ** 2).sum(1) + 1.0),
         "soft_margin": lambda x, y, _zero: optax.sigmoid_binary_cross_entropy(x, (y + 1) / 2).mean(1),
         "margin_ranking": lambda x, y, _zero: optax.hinge_loss(x, y).mean(1),
+        "sparsemax": optax.losses.multiclass_sparsemax_loss,
+        "cosine_distance": lambda p, y: optax.losses.cosine_distance(p, y, epsilon=1e-12),
+        "ranking_softmax": lambda s, y: optax.losses.ranking_softmax_loss(s, y, reduce_fn=None),
     }
 
 

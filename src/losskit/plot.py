@@ -268,6 +268,12 @@ def _poisson_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -
     return Curve("", "", fn, f"rate x, target count {count:g}", "predicted rate x", x_range=_RATE_RANGE)
 
 
+def _percentage_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    """The error relative to the label: fixed at 1, not 0 (where the curve is ``|x| / epsilon``)."""
+    value = _number(label, 1.0)
+    return Curve("", "", _pointwise(loss, value), f"label fixed at {value:g}")
+
+
 def _triplet_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     _no_label("triplet", label)
 
@@ -291,6 +297,49 @@ def _cosine_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) ->
         return loss(a, b, _int_like(xp, x, y))
 
     return Curve("", "", fn, f"pair (x, 1) and (1, 0), label {y}", "first coordinate x")
+
+
+def _class_pair_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # scores [x, 0] of two classes, the target class 0 (or label): MultiLabelMarginLoss given the
+    # target list [c, -1], CategoricalHingeLoss and RankingSoftmaxLoss the one-hot target of c
+    cls = _true_class(label)
+    if params.get("axis", -1) % 2 == 0:
+        return Curve("", "", None, reason="the two-class curve puts the classes on axis 1 or -1, not the batch axis")
+    listed = loss_info(type(loss).__name__).name == "MultiLabelMarginLoss"
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        pred = _two_class_logits(xp, x)
+        if listed:
+            first = _int_like(xp, x, cls)
+            return loss(pred, xp.stack([first, xp.full_like(first, -1)], axis=-1))
+        target = xp.full(x.shape, float(cls), dtype=x.dtype, device=_array.device(x))
+        return loss(pred, xp.stack([1 - target, target], axis=-1))
+
+    return Curve("", "", fn, f"two classes scoring [x, 0], class {cls} the target", "score of class 0, x")
+
+
+def _hinge_embedding_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # a dissimilar pair (label -1) by default: the hinge max(0, margin - x); label 1 draws x itself
+    if label is not None and label not in (1, -1):
+        raise ValueError(f"the hinge embedding curve's label is 1 or -1, got {label!r}")
+    y = -1 if label is None else int(label)
+    kind = "similar" if y == 1 else "dissimilar"
+    return Curve("", "", _pointwise(loss, float(y)), f"a {kind} pair: label {y}", "distance x")
+
+
+def _cosine_distance_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    _no_label("cosine distance", label)
+    if params.get("axis", -1) % 2 == 0:
+        return Curve(
+            "", "", None, reason="the cosine distance curve puts the vectors on axis 1 or -1, not the batch axis"
+        )
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        return loss(xp.stack([x, xp.ones_like(x)], axis=-1), xp.stack([xp.ones_like(x), xp.zeros_like(x)], axis=-1))
+
+    return Curve("", "", fn, "pred (x, 1) against label (1, 0)", "first coordinate x")
 
 
 def _per_point(x: Array, at: Callable[[Array], Array]) -> Array:
@@ -359,6 +408,28 @@ def _mask_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> C
     return Curve("", "", fn, what, "logit of every pixel, x")
 
 
+def _lovasz_softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # one pixel of two classes scoring [x, 0]: its Lovasz-Softmax is the error 1 - p(true class)
+    cls = _true_class(label)
+    axis = params.get("axis", 1) % 3  # pred is (N, 2, 1) or (N, 1, 2)
+    if axis == 0:
+        return Curve(
+            "", "", None, reason="the Lovasz-Softmax curve puts the classes on axis 1 or -1, not the batch axis"
+        )
+    if params.get("ignore_index") == cls:
+        return Curve("", "", None, reason=f"ignore_index={cls} drops the curve's one pixel, of class {cls}")
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        logits = _two_class_logits(xp, x)
+        pred = logits if params.get("from_logits", True) else xp.exp(_array.log_softmax(xp, logits, axis=-1))
+        pred = xp.expand_dims(pred, axis=2 if axis == 1 else 1)
+        return loss(pred, _int_like(xp, xp.reshape(x, (-1, 1)), cls))
+
+    what = f"one pixel, two classes scoring [x, 0], true class {cls}"
+    return Curve("", "", fn, what, "logit of class 0, x")
+
+
 def _ctc_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     _no_label("CTC", label)
     if params.get("layout", "NTC") != "NTC" or params.get("label_layout", "NT") != "NT":
@@ -389,13 +460,21 @@ _SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
     "KLDivLoss": _kl_slice,
     "JSDLoss": _kl_slice,
     "PoissonNLLLoss": _poisson_slice,
+    "AbsolutePercentageErrorLoss": _percentage_slice,
     "TripletLoss": _triplet_slice,
+    "TripletMarginLoss": _triplet_slice,
     "CosineEmbeddingLoss": _cosine_slice,
+    "CosineDistanceLoss": _cosine_distance_slice,
+    "HingeEmbeddingLoss": _hinge_embedding_slice,
+    "MultiLabelMarginLoss": _class_pair_slice,
+    "CategoricalHingeLoss": _class_pair_slice,
+    "RankingSoftmaxLoss": _class_pair_slice,
     "SDMLLoss": _sdml_slice,
     "InfoNCELoss": _info_nce_slice,
     "CTCLoss": _ctc_slice,
     "DiceLoss": _mask_slice,
     "TverskyLoss": _mask_slice,
+    "LovaszSoftmaxLoss": _lovasz_softmax_slice,
 }
 
 _RULE_LABEL = {"regression": 0.0, "binary": 1.0, "fill": 0.0}

@@ -26,6 +26,7 @@ from .._array import (
     relu,
     safe_log,
     softplus,
+    stop_gradient,
     xlogx,
 )
 from .._compile import torch_tracing
@@ -47,6 +48,7 @@ from .._core import (
     class_vector,
     finish,
     float_input,
+    index_dtype,
     is_integer,
     is_real,
     like,
@@ -729,6 +731,126 @@ def jsd_loss(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
+def multilabel_margin_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Multi-label hinge: ``sum_{j in targets} sum_{i not a target} max(0, 1 - x_{y_j} + x_i) / C``, the
+    targets being the entries of ``label`` before its first -1. See :class:`losskit.MultiLabelMarginLoss`."""
+    xp = namespace(pred, label, sample_weight)
+    x = float_input(xp, pred, "pred")
+    if pred.ndim < 1:
+        raise ValueError("pred needs a class axis: shape (N, C), or (C,) for one example")
+    cls = check_axis(axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    check_weight(weight)
+    shape = tuple(pred.shape)
+    if tuple(label.shape) != shape:
+        raise ValueError(
+            f"label shape {tuple(label.shape)} does not match pred shape {shape}: it must have pred's shape, "
+            f"class indices along axis {cls} followed by -1 after the last target"
+        )
+    if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
+        raise TypeError(f"label must hold class indices (integers), got dtype {label.dtype}")
+    check_sample_weight(xp, sample_weight, shape[:cls] + (1,) + shape[cls + 1 :])
+    n = shape[cls]
+    check_labels_in_range(xp, label, -1, n, what="class indices (or -1, which ends the targets)")
+    if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and not torch_tracing():
+        # torch's multilabel_margin_loss (N, C): the same sum, duplicates and the first -1 included,
+        # gradient 0 at a kink, in O(N C) memory; a row with a NaN in a counted pair is NaN. Eager
+        # only: the decomposition torch.compile traces (torch 2.13) ignores the -1 that ends the
+        # targets, so a compiled graph takes the formula
+        loss = _fast.torch_multilabel_margin(x, as_index(xp, label))
+        if getattr(sample_weight, "ndim", 0) == 2:
+            sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above
+        return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    # classes last: the (..., C, C) pair array below is indexed [..., target class c, rival class i]
+    # (permute_dims, not moveaxis, which torch.func.vmap cannot batch)
+    order = tuple(i for i in range(pred.ndim) if i != cls) + (cls,)
+    x = xp.permute_dims(x, order)
+    idx = xp.permute_dims(as_index(xp, label), order)
+    # an entry is a target while no negative entry came before it (torch stops at the first -1;
+    # a later entry, in range, is not a target): the running count of negatives is still 0
+    negatives = xp.cumulative_sum(xp.astype(idx < 0, index_dtype(xp)), axis=-1)
+    active = negatives == 0
+    classes = xp.arange(n, dtype=idx.dtype, device=device(idx))
+    hit = xp.logical_and(xp.expand_dims(idx, axis=-1) == classes, xp.expand_dims(active, axis=-1))  # [.., entry, c]
+    # how often class c is listed as a target: torch's sum runs over the entries, so a duplicated
+    # target counts once per listing (and stays out of the rivals)
+    count = xp.sum(xp.astype(hit, x.dtype), axis=-2)
+    target = count > 0
+    pairs = xp.logical_and(xp.expand_dims(target, axis=-1), xp.expand_dims(xp.logical_not(target), axis=-2))
+    hinge = relu(xp, -(xp.expand_dims(x, axis=-1) - 1.0) + xp.expand_dims(x, axis=-2))  # 1 - x_c + x_i
+    # where, not *: a pair that does not count takes no part, nor its NaN or infinity
+    terms = xp.where(pairs, xp.expand_dims(count, axis=-1) * hinge, xp.zeros_like(hinge))
+    loss = xp.expand_dims(xp.sum(terms, axis=(-2, -1)) / n, axis=cls)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def categorical_hinge_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Keras's categorical hinge: ``max(0, max((1 - z) * x) - sum(z * x) + 1)`` along ``axis``. See
+    :class:`losskit.CategoricalHingeLoss`."""
+    xp = namespace(pred, label, sample_weight)
+    x, cls, b_axis, z = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, False)
+    pos = xp.sum(z * x, axis=cls, keepdims=True)
+    neg = xp.max((1 - z) * x, axis=cls, keepdims=True)
+    loss = relu(xp, (neg - pos) + 1.0)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def sparsemax_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Multiclass sparsemax loss (Martins & Astudillo, 2016): ``-z_y + 1/2 sum_{j in S(z)} (z_j^2 - tau^2)
+    + 1/2``. See :class:`losskit.SparsemaxLoss`."""
+    xp = namespace(pred, label, sample_weight)
+    x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
+    n = pred.shape[cls]
+    # sparsemax and the loss are unchanged by a shift of every score: shifted by the row's maximum
+    # (a constant for autodiff), the support's scores lie in [-1, 0], so the cumulative sums that
+    # find it, and tau, are exact to rounding also where the scores are ~1e4 in float32
+    z = x - stop_gradient(xp.max(x, axis=cls, keepdims=True))
+    # the support: the k largest scores, k the largest with 1 + k z_(k) > z_(1) + ... + z_(k)
+    # (true for k = 1, and for a prefix of k only; tied scores are both in or both out)
+    ranked = xp.sort(z, axis=cls, descending=True)
+    k = xp.reshape(xp.arange(1, n + 1, dtype=z.dtype, device=device(z)), _class_shape(z.ndim, cls, n))
+    grows = 1.0 + k * ranked > xp.cumulative_sum(ranked, axis=cls)
+    size_ = xp.sum(xp.astype(grows, index_dtype(xp)), axis=cls, keepdims=True)
+    size_ = xp.maximum(size_, xp.ones_like(size_))  # 0 only for a row with a NaN: gather in range
+    smallest = xp.take_along_axis(ranked, size_ - 1, axis=cls)
+    support = z >= smallest  # by value, so that tau below is computed over exactly these scores
+    on = xp.where(support, z, xp.zeros_like(z))  # (not z * mask: a score of -inf stays out, gradient too)
+    count = xp.sum(xp.astype(support, z.dtype), axis=cls, keepdims=True)
+    count = xp.maximum(count, xp.ones_like(count))  # empty only for a row with a NaN (NaN >= x is false)
+    tau = (xp.sum(on, axis=cls, keepdims=True) - 1.0) / count  # sparsemax(z) = max(z - tau, 0)
+    # 1/2 sum_S (z_j^2 - tau^2) as 1/2 sum_S (z_j - tau)(z_j + tau): no square of a large score.
+    # Its gradient is, exactly, sum_S (z_j - tau) e_j (tau's own derivative cancels, as
+    # d tau = sum_S dz_j / |S|), so the loss's is sparsemax(z) - onehot(y), never through the sort
+    half = xp.where(support, (on - tau) * (on + tau), xp.zeros_like(on))
+    picked = xp.take_along_axis(z, index, axis=cls)
+    loss = (0.5 * xp.sum(half, axis=cls, keepdims=True) - picked) + 0.5
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
 __all__ = [
     "sigmoid_binary_cross_entropy",
     "logistic_loss",
@@ -744,4 +866,7 @@ __all__ = [
     "multilabel_soft_margin_loss",
     "multi_margin_loss",
     "jsd_loss",
+    "multilabel_margin_loss",
+    "categorical_hinge_loss",
+    "sparsemax_loss",
 ]

@@ -3,21 +3,42 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .._array import Array, device, kl_terms, log_softmax, logsumexp_parts, namespace, relu
+from .._array import (
+    Array,
+    abs_,
+    clamp_min,
+    device,
+    is_floating,
+    kl_terms,
+    log_softmax,
+    logsumexp_parts,
+    namespace,
+    relu,
+    size,
+    stop_gradient,
+)
+from .._compile import is_symbolic_number
 from .._core import (
     arrays_in,
+    check_axis,
     check_batch_axis,
     check_flag,
     check_number,
     check_sample_weight,
     check_weight,
     finish,
+    float_input,
+    is_concrete,
+    is_real,
     like,
     promoted_input,
+    read_value,
     reshape_to,
 )
+from ._pointwise import pointwise
 
 
 def triplet_loss(
@@ -49,6 +70,113 @@ def triplet_loss(
     # full-size array fewer to write and read back, 14 % faster on a CPU (equal up to rounding)
     loss = relu(xp, squared_distance(pos) - squared_distance(neg) + margin)
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+
+
+def check_norm_order(p: Any) -> Any:
+    """The order ``p`` of a p-norm: a real number in ``(0, inf]`` (``math.inf``: the largest entry),
+    returned as a float (a symbolic one, under ``torch.compile``, as it is); else an error."""
+    if not is_real(p):
+        raise TypeError(f"p must be a real number (the order of the norm, > 0, or math.inf), got {p!r}")
+    if not is_concrete(p):
+        return check_number(p, "p", low=0.0, low_open=True)  # its bound becomes a guard
+    try:
+        value = float(p)
+    except OverflowError:  # an int past float's range
+        value = math.nan
+    if not value > 0:  # NaN fails it too
+        raise ValueError(f"p must be in (0, inf] (math.inf for the largest entry), got {p!r}")
+    return value
+
+
+def pairwise_distance(xp: Any, x: Array, y: Array, p: Any, eps: Any) -> Array:
+    """``||x - y + eps||_p`` along the last axis (``torch.nn.functional.pairwise_distance``), the
+    axis dropped. Its gradient is torch's, also where ``x - y + eps`` has zero entries (0 there)
+    or is all zero (0: a finite stand-in for the subgradient)."""
+    v = x - y + eps  # eps is added to the difference, as torch does (not to the norm)
+    if v.shape[-1] == 0:  # vectors of no entries: distance 0 (the empty sum; torch's for finite p)
+        return xp.sum(v, axis=-1)
+    fixed = not is_symbolic_number(p)  # a symbolic p (torch.compile) takes the general formula below
+    if fixed and p == 1:
+        return xp.sum(abs_(xp, v), axis=-1)  # d/dv = sign(v), 0 at 0 (abs_: also on JAX)
+    if fixed and p == math.inf:
+        # max's derivative is shared equally by tied entries on torch and JAX: torch's norm's
+        return xp.max(abs_(xp, v), axis=-1)
+    # ||v||_p = m ||v / m||_p with m the largest |v_i| (its gradient through m is exactly 0, so m is
+    # a constant for autodiff): |v_i / m|^p <= 1 never overflows, nor underflows to a zero sum
+    m = xp.max(xp.abs(stop_gradient(v)), axis=-1, keepdims=True)
+    u = v / xp.where(m > 0, m, xp.ones_like(m))
+    if fixed and p == 2:
+        total = xp.sum(u * u, axis=-1, keepdims=True)
+        # total >= 1 unless v = 0 (the largest |u_i| is exactly 1): the floor binds only there,
+        # where it makes the derivative 0 (torch's) instead of sqrt's infinite one at 0
+        root = xp.sqrt(clamp_min(xp, total, 1.0))
+    else:
+        a = abs_(xp, u)
+        nonzero = a > 0
+        # |u_i|^p = exp(p log |u_i|), with derivative 0 at u_i = 0 (torch's choice; infinite for
+        # p < 1, and 0 * inf = NaN for the others at a zero vector): log sees 1 there, the where
+        # keeps 0. exp and log, not pow: torch.compile would fix a symbolic p's value in pow
+        powered = xp.where(nonzero, xp.exp(p * xp.log(xp.where(nonzero, a, xp.ones_like(a)))), xp.zeros_like(a))
+        total = clamp_min(xp, xp.sum(powered, axis=-1, keepdims=True), 1.0)  # the floor: as for p = 2
+        root = xp.exp(xp.log(total) / p)  # total^(1/p); total >= 1, so no log(0)
+    return xp.squeeze(m * root, axis=-1)
+
+
+def triplet_margin_loss(
+    pred: Array,
+    positive: Array,
+    negative: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``max(0, d(a, pos) - d(a, neg) + margin)``, ``d(x, y) = ||x - y + eps||_p`` along the last axis,
+    as ``torch.nn.functional.triplet_margin_loss``. See :class:`losskit.TripletMarginLoss`."""
+    margin = check_number(margin, "margin", array_ok=True)  # any real (torch refuses margin <= 0)
+    p = check_norm_order(p)
+    eps = check_number(eps, "eps", low=0.0)
+    check_flag(swap, "swap")
+    xp = namespace(pred, positive, negative, sample_weight, *arrays_in(margin))
+    shape = tuple(pred.shape)
+    for name, other in (("positive", positive), ("negative", negative)):
+        if tuple(other.shape) != shape:
+            raise ValueError(
+                f"{name} shape {tuple(other.shape)} does not match pred (the anchor) shape {shape}: the three "
+                "must have the same shape, the vectors along the last axis"
+            )
+    if pred.ndim < 1:
+        raise ValueError("pred, positive and negative need at least one axis (the vector axis, last); got 0-d arrays")
+    anchor, out_dtype = promoted_input(xp, pred, "pred", positive, negative)
+    for name, other in (("positive", positive), ("negative", negative)):
+        if not is_floating(xp, other):
+            raise TypeError(f"{name} must be a real floating-point array, got dtype {other.dtype}")
+    pos = like(xp, positive, anchor, "positive")
+    neg = like(xp, negative, anchor, "negative")
+    triplets = shape[:-1]  # one triplet per index of the leading axes; () for one unbatched triplet
+    try:
+        b_axis = check_batch_axis(batch_axis, max(len(triplets), 1))
+    except ValueError:  # said of the triplets: "an input with 1 axes" misled for 2-D inputs
+        raise ValueError(
+            f"batch_axis={batch_axis} is out of range for the triplets, shape {triplets} (pred's shape {shape} "
+            "without its last, vector axis): the loss has one value per triplet"
+        ) from None
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, triplets or (1,))
+    d_pos = pairwise_distance(xp, anchor, pos, p, eps)
+    d_neg = pairwise_distance(xp, anchor, neg, p, eps)
+    if swap:
+        # the nearer of the negative's distances to the anchor and to the positive; at a tie (anchor
+        # == positive) minimum's derivative is half each, on torch and JAX alike: torch's own
+        d_neg = xp.minimum(d_neg, pairwise_distance(xp, pos, neg, p, eps))
+    loss = relu(xp, margin + d_pos - d_neg)  # torch's order of the sums; derivative 0 at the kink
+    if not triplets:
+        loss = xp.reshape(loss, (1,))  # one unbatched triplet: one example, as torch's 0-d value
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
 # Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does; it is computed as
@@ -160,17 +288,32 @@ def margin_ranking_loss(
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
 
 
-def unit_rows(xp: Any, x: Array) -> Array:
-    """Rows of ``x`` divided by their norm (as ``torch.nn.functional.normalize``).
+def unit_vectors(xp: Any, x: Array, axis: int, min_norm: Any) -> Array:
+    """``x / max(|x|, min_norm)`` along ``axis`` (``torch.nn.functional.normalize``'s formula).
 
-    Each row is first divided by its largest magnitude, so that squaring never overflows (any
-    finite input works); the norm is then ``sqrt(max(|y|^2, 1e-24))``, so that a zero row has a
-    finite gradient, never NaN.
+    ``|x|`` is ``m |x / m|`` with ``m`` the largest magnitude, and an unfloored vector is
+    ``(x / m) / |x / m|``: nothing is squared or multiplied past the range, so any finite input
+    works (a vector of 3e38 in float32 too). A zero vector gives 0, with ``min_norm = 0`` too.
     """
-    m = xp.max(xp.abs(x), axis=-1, keepdims=True)
-    y = x / xp.where(m > 0, m, xp.ones_like(m))  # x / |x| = y / |y| for y = x / m
-    sq = xp.sum(xp.square(y), axis=-1, keepdims=True)
-    return y / xp.sqrt(xp.maximum(sq, xp.full_like(sq, _NORM_EPS_SQ)))
+    # |x| does not depend on the scale m: its gradient through m is exactly 0, so m is a constant
+    # for autodiff (no backward pass of max), and d|x|/dx = (x/m) / |x/m| = x / |x| as it should
+    m = stop_gradient(xp.max(xp.abs(x), axis=axis, keepdims=True))
+    y = x / xp.where(m > 0, m, xp.ones_like(m))
+    # |y| >= 1 unless x = 0 (its largest entry is exactly +-1): the floor at 0.5 binds only at a
+    # zero vector, where it keeps the square root's derivative finite (sqrt'(0) is infinite)
+    r = xp.sqrt(clamp_min(xp, xp.sum(y * y, axis=axis, keepdims=True), 0.5))
+    norm = m * r  # |x|, inf past the range: only compared, never divided by
+    floored = norm < min_norm
+    # the branch not taken divides by 1, not by an infinite or zero norm (a NaN in its backward pass)
+    floor = xp.where(floored, clamp_min(xp, norm, min_norm), xp.ones_like(norm))
+    return xp.where(floored, x / floor, y / r)
+
+
+def unit_rows(xp: Any, x: Array) -> Array:
+    """Rows of ``x`` divided by their norm, floored at 1e-12 (as ``torch.nn.functional.normalize``):
+    :func:`unit_vectors` along the last axis. Any finite input works; a zero row stays 0 with a
+    finite gradient, never NaN."""
+    return unit_vectors(xp, x, -1, 1e-12)
 
 
 def info_nce_loss(
@@ -220,10 +363,144 @@ def info_nce_loss(
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
+def hinge_embedding_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 1.0,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``pred`` where ``label`` is 1, ``max(0, margin - pred)`` where it is -1, averaged per example.
+    See :class:`losskit.HingeEmbeddingLoss`."""
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as torch
+
+    def formula(xp: Any, x: Array, y: Array) -> Array:
+        zero = xp.zeros_like(x)
+        # torch's rule, term by term: a label other than -1 takes pred, one other than 1 the hinge
+        # (1 and -1 one term each; any other value, which torch does not refuse, both)
+        hinge = relu(xp, -(x - margin))  # = margin - x; a dynamic margin stays symbolic
+        return xp.where(y != -1, x, zero) + xp.where(y != 1, hinge, zero)
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=arrays_in(margin))
+
+
+def cosine_distance_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    axis: int = -1,
+    epsilon: float = 1e-12,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``1 - cos(pred, label)`` along ``axis``, averaged per example. See :class:`losskit.CosineDistanceLoss`."""
+    epsilon = check_number(epsilon, "epsilon", low=0.0)
+    xp = namespace(pred, label, sample_weight)
+    x = float_input(xp, pred, "pred")
+    if pred.ndim < 2:
+        raise ValueError(f"pred must have a batch axis and a vector axis, e.g. (N, D); got shape {tuple(pred.shape)}")
+    vec = check_axis(axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    if vec == b_axis:
+        raise ValueError(f"the vector axis (axis={axis}) and batch_axis ({batch_axis}) must differ")
+    if tuple(label.shape) != tuple(pred.shape):
+        raise ValueError(
+            f"label shape {tuple(label.shape)} does not match pred shape {tuple(pred.shape)}: "
+            "the vectors compared must have the same shape"
+        )
+    if pred.shape[vec] == 0:
+        raise ValueError(f"the vectors along axis {axis} are empty (pred shape {tuple(pred.shape)}): no cosine")
+    t = like(xp, label, x, "label")
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(pred.shape[:vec]) + (1,) + tuple(pred.shape[vec + 1 :]))
+    # optax's and tf.keras's floor, on each squared norm: v / sqrt(max(|v|^2, eps)) = v / max(|v|, sqrt(eps))
+    min_norm = epsilon**0.5
+    cos = xp.sum(unit_vectors(xp, x, vec, min_norm) * unit_vectors(xp, t, vec, min_norm), axis=vec, keepdims=True)
+    return finish(xp, 1 - cos, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def ranking_softmax_loss(
+    pred: Array,
+    label: Array,
+    mask: Array | None = None,
+    sample_weight: Any = None,
+    *,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Listwise softmax cross-entropy ``-sum_i y_i log softmax(s)_i`` per list (the last axis).
+    See :class:`losskit.RankingSoftmaxLoss`."""
+    xp = namespace(pred, label, mask, sample_weight)
+    x = float_input(xp, pred, "pred")
+    if pred.ndim < 2:
+        raise ValueError(
+            f"pred must have a batch axis and a list axis (the last), e.g. (N, L); got shape {tuple(pred.shape)}"
+        )
+    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    if b_axis == pred.ndim - 1:
+        raise ValueError(f"batch_axis={batch_axis} is the list axis (the last axis of pred, shape {tuple(pred.shape)})")
+    if tuple(label.shape) != tuple(pred.shape):
+        raise ValueError(
+            f"label shape {tuple(label.shape)} does not match pred shape {tuple(pred.shape)}: one relevance per item"
+        )
+    if mask is not None:
+        if not hasattr(mask, "shape") or not xp.isdtype(mask.dtype, "bool"):
+            raise TypeError(
+                "mask must be a boolean array (True for the items of a list, False for padding), "
+                f"got {getattr(mask, 'dtype', type(mask).__name__)}"
+            )
+        if tuple(mask.shape) != tuple(pred.shape):
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match pred shape {tuple(pred.shape)}")
+    y = like(xp, label, x, "label")
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(pred.shape))
+    if mask is not None:
+        y = xp.where(mask, y, xp.zeros_like(y))  # a padded item's label is not read (often -1)
+    # one read of the smallest relevance (skipped when traced or with value checks off); NaN fails it too
+    lowest = None if size(tuple(y.shape)) == 0 else read_value(xp.min(stop_gradient(y)))
+    if lowest is not None and not lowest >= 0:
+        where = " of the unmasked items" if mask is not None else ""
+        raise ValueError(
+            f"label holds negative or NaN relevance{where} (the smallest is {lowest:g}); relevance must be "
+            "non-negative (mark padded items False in mask)"
+        )
+    if pred.shape[-1] == 0:  # lists of no items: a loss of 0 (the max below has nothing to take)
+        loss = xp.sum(x, axis=-1, keepdims=True)
+        return finish(xp, loss, out_dtype=pred.dtype, weight=weight, batch_axis=b_axis)
+    if mask is None:
+        # log softmax(s) = (s - m) - log(sum(exp(s - m))), m the max: no overflow, no log(0)
+        m, log_sum = logsumexp_parts(xp, x, axis=-1)
+        log_p = (x - m) - log_sum
+    else:
+        # masked items leave the softmax: their logits become -inf, exp gives exactly 0 and a zero
+        # derivative. m is the largest unmasked logit (0 for a list with no item: no -inf - -inf)
+        shut = xp.where(mask, x, xp.full_like(x, -math.inf))
+        m = stop_gradient(xp.max(shut, axis=-1, keepdims=True))
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        total = xp.sum(xp.exp(shut - m), axis=-1, keepdims=True)
+        # total >= 1 for a list with an item (its largest term is exp(0)); a list with none has 0,
+        # replaced by 1 so that neither log(0) nor its infinite derivative enters the graph
+        log_sum = xp.log(xp.where(total > 0, total, xp.ones_like(total)))
+        # at masked items any finite stand-in (0) for the logit: the label there is 0, and so the term
+        log_p = (xp.where(mask, x, xp.zeros_like(x)) - m) - log_sum
+    terms = y * log_p
+    if sample_weight is not None:  # per item (optax's weights) or per list: before the sum over the list
+        terms = finish(xp, terms, out_dtype=terms.dtype, sample_weight=sample_weight, batch_axis=None)
+    loss = -xp.sum(terms, axis=-1, keepdims=True)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, batch_axis=b_axis)
+
+
 __all__ = [
     "triplet_loss",
+    "triplet_margin_loss",
     "cosine_embedding_loss",
     "sdml_loss",
     "margin_ranking_loss",
     "info_nce_loss",
+    "hinge_embedding_loss",
+    "cosine_distance_loss",
+    "ranking_softmax_loss",
 ]

@@ -212,6 +212,47 @@ def gaussian_nll_loss(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
 
 
+def squared_log_error_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    epsilon: float = 1e-7,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``(log1p(max(pred, eps)) - log1p(max(label, eps)))**2``, averaged per example (Keras's MSLE).
+    See :class:`losskit.SquaredLogErrorLoss`."""
+    eps = check_number(epsilon, "epsilon", low=0.0)
+
+    def formula(xp: Any, p: Array, y: Array) -> Array:
+        # log(max(x, eps) + 1) as log1p: exact for small x, where log(1 + x) loses digits;
+        # clamp_min: derivative 0 below eps (a constant there, as Keras's maximum), 1 above
+        return xp.square(xp.log1p(clamp_min(xp, p, eps)) - xp.log1p(clamp_min(xp, y, eps)))
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
+
+
+def absolute_percentage_error_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    epsilon: float = 1e-7,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``100 |label - pred| / max(|label|, eps)``, averaged per example (Keras's MAPE). See
+    :class:`losskit.AbsolutePercentageErrorLoss`."""
+    eps = check_number(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def formula(xp: Any, p: Array, y: Array) -> Array:
+        # abs_: derivative sign(x), 0 at a perfect prediction (and at a label of 0, clamped anyway)
+        return 100 * abs_(xp, y - p) / clamp_min(xp, abs_(xp, y), eps)
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
+
+
 __all__ = [
     "l2_loss",
     "l1_loss",
@@ -220,4 +261,6 @@ __all__ = [
     "log_cosh_loss",
     "quantile_loss",
     "gaussian_nll_loss",
+    "squared_log_error_loss",
+    "absolute_percentage_error_loss",
 ]

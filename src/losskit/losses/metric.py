@@ -6,7 +6,8 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
-from .._core import check_flag, check_number
+from .._core import check_axis_option, check_flag, check_number
+from ..functional.metric import check_norm_order
 from ..registry import register
 from .base import Loss, _MarginLoss
 
@@ -20,6 +21,10 @@ class TripletLoss(_MarginLoss):
 
     Squared distances are **summed** over the non-batch axes (as in Gluon).
     ``sample_weight`` is accepted, as in MXNet 2.x (1.9.1 had none).
+    This is Gluon's loss, not ``torch.nn.TripletMarginLoss``, which is :class:`TripletMarginLoss`:
+    that one takes (unsquared) p-norm distances along the last axis only, adds ``eps`` to each
+    difference, can ``swap``, and gives one value per triplet (averaged over the leading axes);
+    this one has no ``eps``, and squares the distances of all the non-batch axes taken as one vector.
 
     Shape:
         - pred, positive, negative: the same number of elements, batch along ``batch_axis``.
@@ -37,6 +42,82 @@ class TripletLoss(_MarginLoss):
     """
 
     _function = staticmethod(F.triplet_loss)
+
+    def _compute(self, pred: Array, positive: Array, negative: Array, sample_weight: Any = None) -> Array:
+        return self._function(pred, positive, negative, sample_weight, **self._options())
+
+
+@register("metric")
+class TripletMarginLoss(Loss):
+    r"""Triplet margin loss with p-norm distances (``torch.nn.TripletMarginLoss``): the anchor
+    ``pred`` should be nearer ``positive`` than ``negative`` by ``margin``.
+
+    .. math::
+        \ell = \max\bigl(0,\ m + d(a, p) - d(a, n)\bigr),\qquad
+        d(x, y) = \lVert x - y + \varepsilon \rVert_p = \Bigl(\sum_k |x_k - y_k + \varepsilon|^p\Bigr)^{1/p}
+
+    along the last axis, ``eps`` (:math:`\varepsilon`, default 1e-6) added to every entry of the
+    difference, as ``torch.nn.functional.pairwise_distance``. ``p`` is any order in ``(0, inf]``
+    (``math.inf``: the largest :math:`|x_k - y_k + \varepsilon|`; default 2, Euclidean).
+    ``swap=True`` takes :math:`\min(d(a, n), d(p, n))` as the negative's distance (the distance
+    swap of Balntas et al., 2016). ``margin`` is any real number, or a 0-d array; torch refuses
+    ``margin <= 0``, losskit computes the formula for it.
+
+    Not Gluon's :class:`TripletLoss`, which sums *squared* differences over all the non-batch
+    axes, without ``eps``: ``TripletMarginLoss(p=2, eps=0)`` of ``(N, D)`` inputs is the
+    hinge of the distances, ``TripletLoss`` that of their squares.
+
+    Shape:
+        - pred (the anchor), positive, negative: the same shape ``(N, D)``, the vectors along the
+          last axis; ``(D,)``: one unbatched triplet, output ``(1,)`` (torch's 0-d value); or
+          ``(N, T, ..., D)``: a triplet per leading index, the triplets' losses averaged over every
+          axis but ``batch_axis`` (torch returns ``(N, T, ...)``). Of float dtypes; the
+          result's is their promotion, as torch's.
+        - sample_weight: broadcastable to the triplets' shape ``(N, T, ...)`` with as many axes:
+          ``(N,)`` for ``(N, D)`` inputs.
+        - output: ``(N,)``.
+        - batch_axis: an axis of the triplets, ``pred.shape[:-1]``.
+
+    Stability: each distance is computed as :math:`s \lVert v / s \rVert_p` with :math:`s` the
+    largest :math:`|v_k|`, so :math:`|v_k|^p` never overflows or underflows, for any finite input
+    and order. The gradients are torch's: entries of :math:`v` that are exactly 0 get 0 (also for
+    ``p < 1``, where the derivative is infinite), and so does a whole zero difference (``eps=0``
+    and ``x == y``; torch's choice, where a square root's derivative is infinite). An
+    ``anchor == positive`` (a distance of :math:`\varepsilon D^{1/p}`) has a finite gradient. With
+    ``swap``, a tie of the two negative distances (``anchor == positive``) splits the gradient in
+    half between them, as torch's ``minimum``. At the kink (a loss of exactly 0) the derivative is
+    0 (``relu``'s, as every margin loss of losskit), where torch's ``clamp_min`` gives 1.
+
+    >>> import numpy as np, losskit
+    >>> a = np.zeros((2, 2))
+    >>> pos, neg = np.array([[3.0, 4.0], [0.0, 1.0]]), np.array([[0.0, 1.0], [3.0, 4.0]])
+    >>> losskit.TripletMarginLoss(eps=0.0)(a, pos, neg)  # max(0, 1 + 5 - 1), max(0, 1 + 1 - 5)
+    array([5., 0.])
+    >>> losskit.TripletMarginLoss(p=1, eps=0.0)(a, pos, neg)  # |3| + |4| = 7: 1 + 7 - 1
+    array([7., 0.])
+    >>> neg = np.array([[3.0, 5.0], [3.0, 4.0]])  # |neg - pos| = 1 in row 0, |neg| = sqrt(34)
+    >>> losskit.TripletMarginLoss(eps=0.0, swap=True)(a, pos, neg)  # 1 + 5 - min(sqrt(34), 1)
+    array([5., 0.])
+    """
+
+    _function = staticmethod(F.triplet_margin_loss)
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        p: float = 2.0,
+        eps: float = 1e-6,
+        swap: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        check_number(margin, "margin", array_ok=True)  # any real (torch: > 0)
+        self._margin = margin  # as given: the repr and plot labels show it so
+        self._p = check_norm_order(p)
+        self._eps = check_number(eps, "eps", low=0.0)
+        self._swap = check_flag(swap, "swap")
 
     def _compute(self, pred: Array, positive: Array, negative: Array, sample_weight: Any = None) -> Array:
         return self._function(pred, positive, negative, sample_weight, **self._options())
@@ -207,4 +288,137 @@ class InfoNCELoss(Loss):
         return self._function(x1, x2, sample_weight, **self._options())
 
 
-__all__ = ["TripletLoss", "CosineEmbeddingLoss", "SDMLLoss", "MarginRankingLoss", "InfoNCELoss"]
+@register("metric")  # drawn by plot._hinge_embedding_slice: a dissimilar pair by default
+class HingeEmbeddingLoss(_MarginLoss):
+    r"""Hinge embedding loss: a distance ``pred`` kept small where ``label`` is 1, past ``margin`` where -1.
+
+    .. math::
+        \ell_i = \begin{cases} x_i & y_i = 1 \\ \max(0,\ m - x_i) & y_i = -1 \end{cases}
+
+    as ``torch.nn.HingeEmbeddingLoss`` (default ``margin=1``), averaged per example. As in torch,
+    labels are not checked: a label that is neither 1 nor -1 takes both terms, :math:`x_i + \max(0, m - x_i)`.
+    ``margin`` is any real number, or a 0-d array.
+
+    Shape:
+        - pred: any shape, batch along ``batch_axis``; label (1 or -1): the same number of elements.
+        - sample_weight: broadcastable to ``pred`` with as many axes.
+        - output: ``(N,)``, the mean over the non-batch axes (torch's ``reduction='none'``
+          averaged per example).
+
+    Stability: piecewise linear; at the kink (``x = m`` with label -1) the derivative is 0
+    (``relu``'s) on every backend, where torch's ``clamp_min`` gives -1.
+
+    >>> import numpy as np, losskit
+    >>> losskit.HingeEmbeddingLoss()(np.array([[0.3, 2.0], [0.3, 0.4]]), np.array([[1, -1], [-1, -1]]))
+    array([0.15, 0.65])
+    """
+
+    _function = staticmethod(F.hinge_embedding_loss)
+
+
+@register("metric")
+class CosineDistanceLoss(Loss):
+    r"""Cosine distance: ``1 - cos(pred, label)`` between the vectors along ``axis`` (``optax.losses.cosine_distance``).
+
+    .. math::
+        \ell = 1 - \sum_k \frac{x_k}{\max(\lVert x\rVert, \sqrt{\varepsilon})}
+        \frac{z_k}{\max(\lVert z\rVert, \sqrt{\varepsilon})}
+
+    ``epsilon`` floors each *squared* norm, as optax's ``epsilon`` (default 0) and tf.keras 2's
+    ``l2_normalize`` (1e-12, the default here): with equal ``epsilon`` the values and gradients
+    are optax's. A library that floors the norm itself at ``eps`` is matched by ``epsilon = eps**2``:
+    ``torch.nn.functional.cosine_similarity`` (``eps=1e-8``: 1e-16), and Keras 3's
+    ``CosineSimilarity`` loss (``keras.backend.epsilon()`` = 1e-7: 1e-14), which returns
+    :math:`-\cos`, this loss minus 1, with the same gradient.
+
+    Shape:
+        - pred, label: the same shape, at least 2 axes, the vectors along ``axis`` (default -1,
+          any axis but ``batch_axis``): ``(N, D)``, or ``(N, T, ..., D)`` whose cosines are
+          averaged over every axis but ``batch_axis``.
+        - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1, e.g. ``(N, 1)``.
+        - output: ``(N,)``.
+
+    Stability: each vector is divided by its largest entry before its norm is taken, so no
+    finite input overflows or underflows (3e38 in float32 included). A vector whose norm is below
+    :math:`\sqrt{\varepsilon}` is divided by :math:`\sqrt{\varepsilon}`, as optax's, so its
+    cosine shrinks towards 0; a zero vector gives a cosine of 0, a loss of 1, and a finite
+    gradient of size about :math:`1/\sqrt{\varepsilon}` (1e6; past float16's range, so a float16
+    zero vector needs ``epsilon >= 1e-9`` for a finite gradient). With ``epsilon=0`` a zero vector
+    still gives a loss of 1 and a finite gradient, where optax's 0/0 gives NaN. The result has
+    ``pred``'s dtype.
+
+    >>> import numpy as np, losskit
+    >>> pred = np.array([[1.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
+    >>> label = np.array([[0.0, 2.0], [6.0, 8.0], [1.0, 0.0]])
+    >>> losskit.CosineDistanceLoss()(pred, label)  # orthogonal, parallel, 45 degrees: 1 - 1/sqrt(2)
+    array([1.        , 0.        , 0.29289322])
+    """
+
+    _function = staticmethod(F.cosine_distance_loss)
+
+    def __init__(
+        self, axis: int = -1, epsilon: float = 1e-12, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._axis = check_axis_option(axis)
+        self._epsilon = check_number(epsilon, "epsilon", low=0.0)
+
+
+@register("metric")
+class RankingSoftmaxLoss(Loss):
+    r"""Listwise softmax cross-entropy for learning to rank (``optax.losses.ranking_softmax_loss``).
+
+    With scores :math:`s` and relevance labels :math:`y \ge 0` of the items of a list (the last axis):
+
+    .. math:: \ell = -\sum_i y_i \log \frac{e^{s_i}}{\sum_j e^{s_j}}
+
+    Labels are used as given, as optax does, not normalised per list (as some ListNet
+    implementations do): the loss is :math:`\sum_i y_i` times the softmax cross-entropy against
+    :math:`y / \sum_i y_i`, and a list without a relevant item costs 0, with a zero gradient.
+    ``mask`` (optax's ``where``) marks the real items of each list: masked items (padding) leave
+    the softmax and the sum, whatever their scores and labels; a list with no unmasked item costs
+    0. Negative (or NaN) relevance of an unmasked item raises ``ValueError`` on eager arrays (one
+    read of the labels' minimum, skipped under ``jax.jit``/``torch.compile`` and by
+    :func:`losskit.set_value_checks`).
+
+    Shape:
+        - pred: scores ``(N, L)``, or ``(N, ..., L)``: a list along the last axis per leading
+          index, whose losses are averaged over every axis but ``batch_axis`` (not the last).
+        - label: ``pred``'s shape, relevance ``>= 0`` (any real dtype).
+        - mask: ``None`` or a boolean array of ``pred``'s shape, False for padded items.
+        - sample_weight: broadcastable to ``pred``'s shape with as many axes: ``(N, L)`` weighs
+          each item's term (optax's ``weights``), ``(N, 1)`` each list.
+        - output: ``(N,)``.
+
+    Stability: the log-softmax subtracts the largest unmasked score first, so scores of any
+    finite magnitude give finite values and gradients; masked scores become :math:`-\infty`
+    before the exponential (an exact 0 with a zero derivative), and a list with no unmasked item
+    never forms ``log(0)``.
+
+    >>> import numpy as np, losskit
+    >>> scores, relevance = np.zeros((2, 3)), np.array([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    >>> mask = np.array([[True, True, True], [True, True, False]])
+    >>> losskit.RankingSoftmaxLoss()(scores, relevance, mask)  # 2 log 3, log 2 (the third item is padding)
+    array([2.19722458, 0.69314718])
+    """
+
+    _function = staticmethod(F.ranking_softmax_loss)
+
+    def __init__(self, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+
+    def _compute(self, pred: Array, label: Array, mask: Array | None = None, sample_weight: Any = None) -> Array:
+        return self._function(pred, label, mask, sample_weight, **self._options())
+
+
+__all__ = [
+    "TripletLoss",
+    "TripletMarginLoss",
+    "CosineEmbeddingLoss",
+    "SDMLLoss",
+    "MarginRankingLoss",
+    "InfoNCELoss",
+    "HingeEmbeddingLoss",
+    "CosineDistanceLoss",
+    "RankingSoftmaxLoss",
+]

@@ -244,4 +244,89 @@ class GaussianNLLLoss(Loss):
         return self._function(pred, label, var, sample_weight, **self._options())
 
 
-__all__ = ["L2Loss", "L1Loss", "HuberLoss", "PoissonNLLLoss", "LogCoshLoss", "QuantileLoss", "GaussianNLLLoss"]
+@register("regression", aliases=("MSLELoss",), curve="regression")
+class SquaredLogErrorLoss(Loss):
+    r"""Squared error of ``log(1 + x)``, averaged per example: Keras's MSLE (alias ``MSLELoss``).
+
+    .. math::
+        \ell_i = \bigl(\log(1 + \max(\text{pred}_i, \epsilon)) - \log(1 + \max(\text{label}_i, \epsilon))\bigr)^2
+
+    ``keras.losses.MeanSquaredLogarithmicError`` (``epsilon``, 1e-7 by default, is Keras's
+    ``keras.config.epsilon()``), averaged over every axis but ``batch_axis`` where Keras averages
+    over the last one only. Meant for non-negative targets spanning orders of magnitude: it
+    penalises the ratio ``(1 + pred) / (1 + label)``, not the difference.
+
+    Shape:
+        - pred, label: any shape, the same number of elements; sample_weight broadcastable.
+        - output: ``(N,)``.
+
+    Stability: ``log1p``, exact for small values where ``log(1 + x)`` rounds. Values below
+    ``epsilon`` (negatives included) are clamped to it, as Keras does: the loss is constant
+    there and their gradient is 0 (a prediction below ``epsilon`` gets no push back up).
+    ``epsilon`` must be non-negative.
+
+    >>> import numpy as np, losskit
+    >>> losskit.SquaredLogErrorLoss()(np.array([[1.0, 3.0]]), np.array([[3.0, 1.0]]))  # (log 2 - log 4)**2
+    array([0.48045301])
+    >>> losskit.MSLELoss()(np.array([[-5.0]]), np.array([[np.e - 1]]))  # (log1p(1e-7) - 1)**2
+    array([0.9999998])
+    """
+
+    _function = staticmethod(F.squared_log_error_loss)
+
+    def __init__(self, epsilon: float = 1e-7, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._epsilon = check_number(epsilon, "epsilon", low=0.0)
+
+
+MSLELoss = SquaredLogErrorLoss
+
+
+@register("regression", aliases=("MAPELoss",))  # drawn at label 1 (plot._percentage_slice), not 0
+class AbsolutePercentageErrorLoss(Loss):
+    r"""Absolute error in percent of the label, averaged per example: Keras's MAPE (alias ``MAPELoss``).
+
+    .. math:: \ell_i = 100\, \frac{|\text{label}_i - \text{pred}_i|}{\max(|\text{label}_i|, \epsilon)}
+
+    ``keras.losses.MeanAbsolutePercentageError`` (``epsilon``, 1e-7 by default, is Keras's
+    ``keras.config.epsilon()``), averaged over every axis but ``batch_axis`` where Keras averages
+    over the last one only.
+
+    Shape:
+        - pred, label: any shape, the same number of elements; sample_weight broadcastable.
+        - output: ``(N,)``.
+
+    Stability: the denominator is at least ``epsilon`` (which must be positive), so a label of
+    0 gives a finite loss, but a huge one (``1e9 |pred|`` at the default): MAPE suits labels
+    bounded away from 0. The gradient at ``pred == label`` is 0, as :class:`L1Loss`'s.
+
+    >>> import numpy as np, losskit
+    >>> losskit.AbsolutePercentageErrorLoss()(np.array([[110.0, 45.0]]), np.array([[100.0, 50.0]]))
+    array([10.])
+    >>> losskit.MAPELoss()(np.array([[90.0, 0.5]]), np.array([[100.0, 0.0]]))  # (10 + 100 * 0.5 / 1e-7) / 2
+    array([2.50000005e+08])
+    """
+
+    _function = staticmethod(F.absolute_percentage_error_loss)
+
+    def __init__(self, epsilon: float = 1e-7, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._epsilon = check_number(epsilon, "epsilon", low=0.0, low_open=True)
+
+
+MAPELoss = AbsolutePercentageErrorLoss
+
+
+__all__ = [
+    "L2Loss",
+    "L1Loss",
+    "HuberLoss",
+    "PoissonNLLLoss",
+    "LogCoshLoss",
+    "QuantileLoss",
+    "GaussianNLLLoss",
+    "SquaredLogErrorLoss",
+    "MSLELoss",
+    "AbsolutePercentageErrorLoss",
+    "MAPELoss",
+]

@@ -1,0 +1,466 @@
+"""Generate golden fixtures from the real Keras loss functions (Keras 3.15.1, JAX backend).
+
+Every case in ``CASES`` calls one function of ``keras.losses`` (``mean_squared_error``,
+``binary_focal_crossentropy``, ...) with keyword options on seeded random inputs, records its
+per-sample result (the functions never reduce over the batch; Keras averages or sums over the
+last axis only) and the gradient of the sum of that result with respect to ``y_pred``
+(``jax.grad``), and writes ``<function>__<case>.npz`` into ``tests/fixtures/keras``. The format
+is described in ``tests/fixtures/keras/README.md``; ``tests/test_keras_losses.py`` maps each
+function onto the losskit loss that computes the same thing.
+
+Keras lives in its own virtual environment, with JAX as its backend (no TensorFlow, no torch)::
+
+    python3 -m venv /work/kerasvenv
+    /work/kerasvenv/bin/pip install keras==3.15.1 jax
+
+Then, from the repository root::
+
+    KERAS_BACKEND=jax /work/kerasvenv/bin/python tools/make_keras_fixtures.py [--out tests/fixtures/keras]
+
+Inputs are float64, and so is every result (JAX's x64 mode and
+``keras.config.set_floatx("float64")``); the script checks that each result and gradient is
+float64 and finite. One Keras quirk limits the precision: on the JAX backend ``keras.ops.mean``
+computes in float32 whatever its input (Keras's type promotion maps float64 to float32 on
+every backend but TensorFlow) and casts the result back. The functions that reduce their last
+axis with ``ops.mean`` (``mean_squared_error``, ``huber``, ``binary_crossentropy``, ...) are
+therefore float64 elementwise and float32 in their final mean (a relative error up to ~1e-7
+in the value, and the float32 ``1/n`` in the gradient, relative error ~1e-8); those summing
+with ``ops.sum`` (``categorical_crossentropy``, ``kl_divergence``, ``dice``, ...) are float64
+throughout. Each fixture records which in ``meta["mean_in_float32"]``. The output is
+deterministic: each case has a fixed seed (derived from its file name), and the archives are
+written with fixed zip timestamps, so a rerun reproduces the files byte for byte. Stale
+``*__*.npz`` files that no case produces any more are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+Rng = np.random.Generator
+Inputs = tuple[np.ndarray, np.ndarray]  # (y_true, y_pred), Keras's argument order
+Builder = Callable[[Rng], Inputs]
+Shape = tuple[int, ...]
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "keras"
+N = 4
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fixture: a function of ``keras.losses``, its keyword options and an input builder."""
+
+    function: str
+    name: str
+    build: Builder
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    int_label: bool = False  # y_true holds class indices (sparse categorical cross-entropy)
+    note: str = ""
+
+    @property
+    def stem(self) -> str:
+        return f"{self.function}__{self.name}"
+
+    @property
+    def rng_seed(self) -> int:
+        return zlib.crc32(self.stem.encode())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def signed(rng: Rng, shape: Shape, lo: float, hi: float) -> np.ndarray:
+    """Random values with |v| in [lo, hi] and a random sign."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(lo, hi, size=shape)
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def one_hot(rng: Rng, shape: Shape) -> np.ndarray:
+    return np.eye(shape[-1])[rng.integers(0, shape[-1], size=shape[:-1])]
+
+
+# ------------------------------------------------------------------ input builders
+
+
+def regression(shape: Shape = (N, 5)) -> Builder:
+    """y_pred ~ N(0, 1); y_true = y_pred + an offset of magnitude in [0.05, 2] (no L1 kink)."""
+
+    def build(rng: Rng) -> Inputs:
+        pred = rng.normal(size=shape)
+        return pred + signed(rng, shape, 0.05, 2.0), pred
+
+    return build
+
+
+def percentage(near_zero: bool = False) -> Builder:
+    """|y_true| in [0.5, 3] with a random sign; near_zero: a label of 0 and one of 1e-9 (below epsilon)."""
+
+    def build(rng: Rng) -> Inputs:
+        label = signed(rng, (N, 5), 0.5, 3.0)
+        if near_zero:
+            label[0, 1], label[2, 3] = 0.0, 1e-9
+        return label, label + signed(rng, (N, 5), 0.05, 1.0)
+
+    return build
+
+
+def log_error(clamped: bool = False) -> Builder:
+    """Positive values in [0.05, 4]; clamped: some y_pred and y_true negative or 0 (below epsilon)."""
+
+    def build(rng: Rng) -> Inputs:
+        label, pred = rng.uniform(0.05, 4.0, size=(2, N, 5))
+        if clamped:
+            pred[0, :2], pred[2, 4] = [-0.5, 0.0], -2.0
+            label[1, 0], label[3, 2] = -1.0, 0.0
+        return label, pred
+
+    return build
+
+
+def huber(delta: float) -> Builder:
+    """Half of |y_pred - y_true| in [0.1, 0.9]*delta, half in [1.1, 3]*delta."""
+
+    def build(rng: Rng) -> Inputs:
+        n = N * 5
+        mags = np.concatenate(
+            [rng.uniform(0.1 * delta, 0.9 * delta, n // 2), rng.uniform(1.1 * delta, 3 * delta, n - n // 2)]
+        )
+        diff = rng.permutation(mags * rng.choice([-1.0, 1.0], size=n)).reshape(N, 5)
+        pred = rng.normal(size=(N, 5))
+        return pred - diff, pred
+
+    return build
+
+
+def poisson(rng: Rng) -> Inputs:
+    """Counts in [0, 6] and rates in [0.2, 4]."""
+    return rng.integers(0, 7, size=(N, 5)).astype(float), rng.uniform(0.2, 4.0, size=(N, 5))
+
+
+def distributions(rng: Rng) -> Inputs:
+    """Two softmax distributions per row (every probability well above epsilon = 1e-7)."""
+    return softmax(rng.normal(size=(N, 5))), softmax(rng.normal(size=(N, 5)))
+
+
+def binary(probs: bool = False, soft: bool = False, shape: Shape = (N, 5)) -> Builder:
+    """Logits with |x| in [0.05, 3] (or their sigmoid); hard 0/1 or soft labels."""
+
+    def build(rng: Rng) -> Inputs:
+        logits = signed(rng, shape, 0.05, 3.0)
+        label = rng.uniform(0, 1, size=shape) if soft else rng.integers(0, 2, size=shape).astype(float)
+        return label, sigmoid(logits) if probs else logits
+
+    return build
+
+
+def categorical(probs: bool = False, soft: bool = False, shape: Shape = (N, 5)) -> Builder:
+    """Logits ~ N(0, 1.5) (or their softmax, rescaled so that rows do not sum to 1); one-hot or soft labels."""
+
+    def build(rng: Rng) -> Inputs:
+        logits = rng.normal(scale=1.5, size=shape)
+        label = softmax(rng.normal(size=shape)) if soft else one_hot(rng, shape)
+        pred = softmax(logits) * rng.uniform(0.5, 2.0, size=shape[:-1] + (1,)) if probs else logits
+        return label, pred
+
+    return build
+
+
+def sparse(probs: bool = False, shape: Shape = (N, 5), ignore: int | None = None) -> Builder:
+    def build(rng: Rng) -> Inputs:
+        logits = rng.normal(scale=1.5, size=shape)
+        label = rng.integers(0, shape[-1], size=shape[:-1])
+        if ignore is not None:
+            label.flat[[1, 3]] = ignore
+        return label, softmax(logits) * rng.uniform(0.5, 2.0, size=shape[:-1] + (1,)) if probs else logits
+
+    return build
+
+
+def hinge(labels: str) -> Builder:
+    """Labels in {0, 1} (Keras maps them to {-1, 1}) or {-1, 1}; 1 - y_pred*y in +-[0.05, 1.5] (no kink)."""
+
+    def build(rng: Rng) -> Inputs:
+        signs = rng.choice([-1.0, 1.0], size=(N, 5))
+        pred = signs * (1.0 + signed(rng, (N, 5), 0.05, 1.5))
+        return (signs + 1) / 2 if labels == "binary" else signs, pred
+
+    return build
+
+
+def categorical_hinge(rng: Rng) -> Inputs:
+    """One-hot labels; neg - pos + 1 at least 0.05 away from 0 (both signs) and no tie for the max."""
+    while True:
+        label, pred = one_hot(rng, (N, 5)), rng.normal(scale=1.5, size=(N, 5))
+        pos = (label * pred).sum(-1)
+        others = np.sort(np.where(label == 1, -np.inf, pred), axis=-1)
+        margin = others[:, -1] - pos + 1
+        if np.abs(margin).min() > 0.05 and (margin > 0).any() and (margin < 0).any():
+            if (others[:, -1] - others[:, -2]).min() > 1e-3 and (others[:, -1] > 0).all():
+                return label, pred
+
+
+def categorical_hinge_quirks(rng: Rng) -> Inputs:
+    """Rows 0-1: one-hot labels with every score negative, where Keras's max((1 - y) p) is the true
+    class's 0, not the best rival's score; rows 2-3: soft labels. No tie for the max, no kink."""
+    while True:
+        label = np.concatenate([one_hot(rng, (2, 5)), rng.dirichlet(np.ones(5), size=2)])
+        pred = np.concatenate([-rng.uniform(0.1, 2.0, size=(2, 5)), rng.normal(scale=1.5, size=(2, 5))])
+        wrong = np.sort((1 - label) * pred, axis=-1)
+        margin = wrong[:, -1] - (label * pred).sum(-1) + 1
+        if np.abs(margin).min() > 0.05 and (wrong[:, -1] - wrong[:, -2]).min() > 1e-3:
+            return label, pred
+
+
+def masks(shape: Shape = (N, 6), soft: bool = False) -> Builder:
+    """Binary (or soft) target masks and predicted probabilities in (0.02, 0.98)."""
+
+    def build(rng: Rng) -> Inputs:
+        label = rng.uniform(0, 1, size=shape) if soft else (rng.uniform(size=shape) < 0.5).astype(float)
+        label[:, 0] = 1.0  # no empty mask
+        return label, rng.uniform(0.02, 0.98, size=shape)
+
+    return build
+
+
+# --------------------------------------------------------------------------- cases
+
+EPS_NOTE = "keras.config.epsilon() = 1e-7."
+
+CASES: list[Case] = [
+    Case("mean_squared_error", "default", regression()),
+    Case(
+        "mean_squared_error",
+        "3d",
+        regression((N, 3, 2)),
+        note="(4, 3, 2) inputs: Keras averages the last axis only, so its result is (4, 3).",
+    ),
+    Case("mean_absolute_error", "default", regression()),
+    Case("mean_absolute_percentage_error", "default", percentage()),
+    Case(
+        "mean_absolute_percentage_error",
+        "near_zero_labels",
+        percentage(near_zero=True),
+        note="y_true[0, 1] = 0 and y_true[2, 3] = 1e-9: the denominator is clamped at epsilon. " + EPS_NOTE,
+    ),
+    Case("mean_squared_logarithmic_error", "default", log_error()),
+    Case(
+        "mean_squared_logarithmic_error",
+        "clamped",
+        log_error(clamped=True),
+        note="some y_pred and y_true at or below 0: Keras clamps them at epsilon (gradient 0 there). " + EPS_NOTE,
+    ),
+    Case("huber", "delta0_5", huber(0.5), {"delta": 0.5}),
+    Case("huber", "delta2", huber(2.0), {"delta": 2.0}),
+    Case("log_cosh", "default", regression()),
+    Case("poisson", "default", poisson, note="y_pred is a rate; Keras adds epsilon inside the log. " + EPS_NOTE),
+    Case("kl_divergence", "default", distributions, note="Keras clips both arguments to [epsilon, 1]; inside here."),
+    Case("binary_crossentropy", "from_logits", binary(), {"from_logits": True}),
+    Case("binary_crossentropy", "from_logits_soft", binary(soft=True), {"from_logits": True}),
+    Case(
+        "binary_crossentropy",
+        "probs",
+        binary(probs=True, soft=True),
+        note="y_pred holds probabilities in (0.04, 0.96); Keras clips them to [epsilon, 1 - epsilon].",
+    ),
+    Case("categorical_crossentropy", "from_logits", categorical(), {"from_logits": True}),
+    Case(
+        "categorical_crossentropy",
+        "from_logits_smoothing0_1",
+        categorical(soft=True),
+        {"from_logits": True, "label_smoothing": 0.1},
+    ),
+    Case(
+        "categorical_crossentropy",
+        "probs",
+        categorical(probs=True),
+        note="y_pred rows are positive and do not sum to 1: Keras divides each by its sum.",
+    ),
+    Case("sparse_categorical_crossentropy", "from_logits", sparse(), {"from_logits": True}, int_label=True),
+    Case(
+        "sparse_categorical_crossentropy",
+        "from_logits_3d",
+        sparse(shape=(N, 3, 5)),
+        {"from_logits": True},
+        int_label=True,
+        note="logits (4, 3, 5), labels (4, 3): Keras's result is (4, 3).",
+    ),
+    Case(
+        "sparse_categorical_crossentropy",
+        "ignore_class",
+        sparse(ignore=-1),
+        {"from_logits": True, "ignore_class": -1},
+        int_label=True,
+        note="labels -1 at rows 1 and 3: their loss is 0 (and their gradient).",
+    ),
+    Case("sparse_categorical_crossentropy", "probs", sparse(probs=True), int_label=True),
+    Case("hinge", "binary_labels", hinge("binary"), note="y_true in {0, 1}: Keras converts it to 2 y_true - 1."),
+    Case("hinge", "signed_labels", hinge("signed")),
+    Case("squared_hinge", "binary_labels", hinge("binary"), note="y_true in {0, 1}: converted to 2 y_true - 1."),
+    Case("squared_hinge", "signed_labels", hinge("signed")),
+    Case("categorical_hinge", "default", categorical_hinge),
+    Case(
+        "categorical_hinge",
+        "negative_scores_soft_labels",
+        categorical_hinge_quirks,
+        note="rows 0-1: every score negative (the true class's 0 is the max of (1 - y) p); rows 2-3: soft labels.",
+    ),
+    Case("cosine_similarity", "default", regression(), note="Keras returns -cos (between -1 and 1)."),
+    Case("binary_focal_crossentropy", "from_logits", binary(), {"from_logits": True}),
+    Case(
+        "binary_focal_crossentropy",
+        "from_logits_balanced",
+        binary(soft=True),
+        {"from_logits": True, "apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5},
+    ),
+    Case(
+        "binary_focal_crossentropy",
+        "probs_gamma3",
+        binary(probs=True),
+        {"gamma": 3.0},
+        note="y_pred holds probabilities in (0.04, 0.96).",
+    ),
+    Case("categorical_focal_crossentropy", "from_logits", categorical(), {"from_logits": True}),
+    Case(
+        "categorical_focal_crossentropy",
+        "probs_soft_alpha0_5_gamma1_5",
+        categorical(probs=True, soft=True),
+        {"alpha": 0.5, "gamma": 1.5},
+        note="y_pred rows do not sum to 1: Keras divides each by its sum.",
+    ),
+    Case(
+        "dice",
+        "axis1",
+        masks(),
+        {"axis": 1},
+        note="axis=1: one value per row of (4, 6). Keras adds epsilon = 1e-7 to the denominator only.",
+    ),
+    Case(
+        "dice",
+        "axis1_2_soft",
+        masks((N, 3, 4), soft=True),
+        {"axis": (1, 2)},
+        note="axis=(1, 2): one value per (3, 4) mask, soft targets.",
+    ),
+    Case(
+        "tversky",
+        "alpha0_3_beta0_7",
+        masks(),
+        {"alpha": 0.3, "beta": 0.7, "axis": 1},
+        note="Keras's alpha multiplies sum(y_true * (1 - y_pred)) (missed target) and beta "
+        "sum(y_pred * (1 - y_true)) (false alarm); epsilon = 1e-7 in the denominator.",
+    ),
+]
+
+
+# ---------------------------------------------------------------------------- runner
+
+
+def mean_is_float32() -> bool:
+    """Whether ``keras.ops.mean`` of float64 values is computed in float32 (Keras 3.15.1 on JAX: yes)."""
+    x = np.array([1 / 3, 1 / 7, 1 / 11])
+    return float(keras.ops.mean(jnp.asarray(x))) != float(np.mean(x))
+
+
+def run_case(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    fn = getattr(keras.losses, case.function)
+    # the function's own source: does it reduce its last axis with ops.mean?
+    uses_mean = "ops.mean(" in inspect.getsource(inspect.unwrap(fn))
+    y_true, y_pred = case.build(np.random.default_rng(case.rng_seed))
+    y_true = y_true.astype(np.int64) if case.int_label else y_true.astype(np.float64)
+    y_pred = y_pred.astype(np.float64)
+    t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
+
+    out = np.asarray(fn(t, p, **case.kwargs))
+    grad = np.asarray(jax.grad(lambda q: jnp.sum(fn(t, q, **case.kwargs)))(p))
+    for what, value in (("out", out), ("grad_y_pred", grad)):
+        if value.dtype != np.float64:
+            raise TypeError(f"{case.stem}: Keras computed {what} in {value.dtype}, expected float64")
+        if not np.isfinite(value).all():
+            raise FloatingPointError(f"{case.stem}: non-finite {what}")
+
+    meta = {
+        "function": case.function,
+        "kwargs": case.kwargs,
+        "dtype": "float64",
+        "mean_in_float32": uses_mean and mean_is_float32(),
+        "int_label": case.int_label,
+        "note": case.note,
+        "seed": case.rng_seed,
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "jax_version": jax.__version__,
+        "epsilon": keras.config.epsilon(),
+    }
+    data = {"meta": np.array(json.dumps(meta)), "y_true": y_true, "y_pred": y_pred, "out": out, "grad_y_pred": grad}
+    return meta, data
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Like np.savez_compressed, but with fixed zip timestamps (reproducible bytes)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w") as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
+    parser.add_argument("--only", default="", help="only cases whose file stem contains this")
+    opts = parser.parse_args()
+
+    if keras.backend.backend() != "jax":
+        raise SystemExit(f"run with KERAS_BACKEND=jax (got {keras.backend.backend()!r})")
+    keras.config.set_floatx("float64")
+    stems = [c.stem for c in CASES]
+    duplicates = {s for s in stems if stems.count(s) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate case names: {sorted(duplicates)}")
+
+    opts.out.mkdir(parents=True, exist_ok=True)
+    for case in CASES:
+        if opts.only not in case.stem:
+            continue
+        meta, data = run_case(case)
+        save_npz(opts.out / f"{case.stem}.npz", data)
+        mean32 = " (float32 mean)" if meta["mean_in_float32"] else ""
+        print(f"{case.stem:60s} out{tuple(data['out'].shape)!s:8s} grad{tuple(data['grad_y_pred'].shape)}{mean32}")
+
+    if not opts.only:
+        expected = {opts.out / f"{s}.npz" for s in stems}
+        for stale in sorted(set(opts.out.glob("*__*.npz")) - expected):
+            print(f"removing stale {stale.name}")
+            stale.unlink()
+    print(f"{len(CASES) if not opts.only else 'selected'} cases written to {opts.out} (Keras {keras.__version__})")
+
+
+if __name__ == "__main__":
+    main()
