@@ -81,3 +81,26 @@ def assert_result(out: Any, pred: Any, shape: tuple[int, ...]) -> None:
     assert out.dtype == pred.dtype, (out.dtype, pred.dtype)
     assert tuple(out.shape) == shape, (tuple(out.shape), shape)
     assert array_api_compat.device(out) == array_api_compat.device(pred)
+
+
+def autograd_grads(
+    fn: Any, args: list[Any], float_args: tuple[int, ...], lib: str, jit: bool = False
+) -> list[np.ndarray]:
+    """Gradients of ``sum(fn(*args))`` with respect to ``args[i]`` for ``i`` in ``float_args``, by
+    autograd in ``lib`` ("torch" or "jax"; ``args`` already that library's arrays)."""
+    if lib == "torch":
+        import torch
+
+        leaves = [args[i].requires_grad_(True) for i in float_args]
+        return [g.detach().numpy() for g in torch.autograd.grad(fn(*args).sum(), leaves)]
+    import jax
+
+    def total(*xs: Any) -> Any:
+        call = list(args)
+        for i, x in zip(float_args, xs):
+            call[i] = x
+        return fn(*call).sum()
+
+    grad = jax.grad(total, argnums=tuple(range(len(float_args))))
+    grads = (jax.jit(grad) if jit else grad)(*[args[i] for i in float_args])
+    return [np.asarray(to_numpy(g)) for g in grads]

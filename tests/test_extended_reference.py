@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import losskit
-from backends import AUTOGRAD_BACKENDS, BACKENDS, to_backend, to_numpy
+from backends import AUTOGRAD_BACKENDS, BACKENDS, autograd_grads, to_backend, to_numpy
 
 torch = pytest.importorskip("torch")
 tf = torch.nn.functional
@@ -62,22 +62,7 @@ def _call(loss, args, float_args, backend):
 
 
 def _grads(fn, args, float_args, lib, jit=True):
-    """Gradients of ``sum(fn(*args))`` w.r.t. ``args[float_args]``, by autograd in ``lib``
-    (``args`` already that library's arrays)."""
-    if lib == "torch":
-        leaves = [args[i].requires_grad_(True) for i in float_args]
-        return [g.detach().numpy() for g in torch.autograd.grad(fn(*args).sum(), leaves)]
-    import jax
-
-    def total(*xs):
-        call = list(args)
-        for i, x in zip(float_args, xs):
-            call[i] = x
-        return fn(*call).sum()
-
-    grad = jax.grad(total, argnums=tuple(range(len(float_args))))
-    grads = (jax.jit(grad) if jit else grad)(*[args[i] for i in float_args])
-    return [np.asarray(to_numpy(g)) for g in grads]
+    return autograd_grads(fn, args, float_args, lib, jit)
 
 
 def _reference(reference, args, float_args, ref_backend, jit=True, grads=True):

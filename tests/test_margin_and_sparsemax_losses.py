@@ -15,29 +15,12 @@ import pytest
 
 import losskit
 import losskit.functional as LF
-from backends import AUTOGRAD_BACKENDS, BACKENDS, to_backend, to_numpy
+from backends import AUTOGRAD_BACKENDS, BACKENDS, autograd_grads, to_backend, to_numpy
 
 torch = pytest.importorskip("torch")
 tf = torch.nn.functional
 rng = np.random.default_rng(2026)
 N, C = 7, 5
-
-
-def _grads(fn, args, float_args, lib):
-    """Gradients of ``sum(fn(*args))`` w.r.t. ``args[float_args]`` by autograd in ``lib``."""
-    if lib == "torch":
-        leaves = [args[i].requires_grad_(True) for i in float_args]
-        return [g.detach().numpy() for g in torch.autograd.grad(fn(*args).sum(), leaves)]
-    import jax
-
-    def total(*xs):
-        call = list(args)
-        for i, x in zip(float_args, xs):
-            call[i] = x
-        return fn(*call).sum()
-
-    grads = jax.grad(total, argnums=tuple(range(len(float_args))))(*[args[i] for i in float_args])
-    return [np.asarray(g) for g in grads]
 
 
 def check(loss, args, want, want_grads, float_args=(0,), rtol=1e-10, atol=1e-12):
@@ -48,7 +31,7 @@ def check(loss, args, want, want_grads, float_args=(0,), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(to_numpy(loss(*full)), want, rtol=rtol, atol=atol, err_msg=backend)
     for backend in AUTOGRAD_BACKENDS:
         full = [to_backend(a, backend, "float64" if i in float_args else None) for i, a in enumerate(args)]
-        for i, (got, ref) in enumerate(zip(_grads(loss, full, float_args, backend), want_grads)):
+        for i, (got, ref) in enumerate(zip(autograd_grads(loss, full, float_args, backend), want_grads)):
             np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=f"{backend} d/d arg {float_args[i]}")
 
 

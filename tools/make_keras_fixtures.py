@@ -38,7 +38,6 @@ import argparse
 import inspect
 import json
 import os
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from fixture_files import save_npz  # noqa: E402  (tools/, beside this script)
 
 Rng = np.random.Generator
 Inputs = tuple[np.ndarray, np.ndarray]  # (y_true, y_pred), Keras's argument order
@@ -419,16 +419,6 @@ def run_case(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     }
     data = {"meta": np.array(json.dumps(meta)), "y_true": y_true, "y_pred": y_pred, "out": out, "grad_y_pred": grad}
     return meta, data
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like np.savez_compressed, but with fixed zip timestamps (reproducible bytes)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, value in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w") as fh:
-                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
 
 def main() -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
+from fixture_files import save_npz  # tools/, beside this script
 from mxnet import autograd, nd
 from mxnet.gluon import loss as gloss
 
@@ -705,16 +705,6 @@ def run_case(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     data["out"] = out_np
     data.update({f"grad_{k}": v for k, v in grads.items()})
     return meta, data
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like np.savez_compressed, but with fixed zip timestamps (reproducible bytes)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, value in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w") as fh:
-                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
 
 def main() -> None:

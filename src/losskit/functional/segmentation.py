@@ -32,6 +32,17 @@ def check_tversky(alpha: Any, beta: Any, smooth: Any) -> tuple[float, float, flo
     )
 
 
+def class_and_batch_axes(ndim: int, shape: tuple[int, ...], axis: int, batch_axis: int) -> tuple[int, int]:
+    """The class axis and the batch axis of a ``(N, C, ...)`` prediction (any two distinct axes)."""
+    if ndim < 2:
+        raise ValueError(f"pred must have a batch and a class axis, (N, C, ...); got shape {shape}")
+    cls = check_axis(axis, ndim)
+    b_axis = check_batch_axis(batch_axis, ndim)
+    if cls == b_axis:
+        raise ValueError(f"the class axis ({axis}) and batch_axis ({batch_axis}) must differ")
+    return cls, b_axis
+
+
 def tversky_loss(
     pred: Array,
     label: Array,
@@ -50,12 +61,7 @@ def tversky_loss(
     check_flag(from_logits, "from_logits")
     xp = namespace(pred, label, sample_weight)
     x = float_input(xp, pred, "pred")
-    if pred.ndim < 2:
-        raise ValueError(f"pred must have a batch and a class axis, (N, C, ...); got shape {tuple(pred.shape)}")
-    cls = check_axis(axis, pred.ndim)
-    b_axis = check_batch_axis(batch_axis, pred.ndim)
-    if cls == b_axis:
-        raise ValueError(f"the class axis ({axis}) and batch_axis ({batch_axis}) must differ")
+    cls, b_axis = class_and_batch_axes(pred.ndim, tuple(pred.shape), axis, batch_axis)
     check_weight(weight)
     n = pred.shape[b_axis]
     check_sample_weight(xp, sample_weight, (n,))
@@ -210,12 +216,7 @@ def lovasz_softmax_loss(
     check_flag(from_logits, "from_logits")
     xp = namespace(pred, label, sample_weight)
     x = float_input(xp, pred, "pred")
-    if pred.ndim < 2:
-        raise ValueError(f"pred must have a batch and a class axis, (N, C, ...); got shape {tuple(pred.shape)}")
-    cls = check_axis(axis, pred.ndim)
-    b_axis = check_batch_axis(batch_axis, pred.ndim)
-    if cls == b_axis:
-        raise ValueError(f"the class axis ({axis}) and batch_axis ({batch_axis}) must differ")
+    cls, b_axis = class_and_batch_axes(pred.ndim, tuple(pred.shape), axis, batch_axis)
     check_weight(weight)
     n, c = pred.shape[b_axis], pred.shape[cls]
     if c < 2:
