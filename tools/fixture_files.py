@@ -16,3 +16,11 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             with zf.open(info, "w") as fh:
                 np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
+
+
+def remove_stale(out: Path, stems: list[str]) -> None:
+    """Delete the ``*__*.npz`` fixtures in ``out`` that no case (``stems``) writes any more."""
+    expected = {out / f"{stem}.npz" for stem in stems}
+    for stale in sorted(set(out.glob("*__*.npz")) - expected):
+        print(f"removing stale {stale.name}")
+        stale.unlink()

@@ -53,7 +53,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from fixture_files import save_npz  # noqa: E402  (tools/, beside this script)
+from fixture_files import remove_stale, save_npz  # noqa: E402  (tools/, beside this script)
 
 Rng = np.random.Generator
 Inputs = tuple[np.ndarray, np.ndarray]  # (y_true, y_pred), Keras's argument order
@@ -445,10 +445,7 @@ def main() -> None:
         print(f"{case.stem:60s} out{tuple(data['out'].shape)!s:8s} grad{tuple(data['grad_y_pred'].shape)}{mean32}")
 
     if not opts.only:
-        expected = {opts.out / f"{s}.npz" for s in stems}
-        for stale in sorted(set(opts.out.glob("*__*.npz")) - expected):
-            print(f"removing stale {stale.name}")
-            stale.unlink()
+        remove_stale(opts.out, stems)
     print(f"{len(CASES) if not opts.only else 'selected'} cases written to {opts.out} (Keras {keras.__version__})")
 
 

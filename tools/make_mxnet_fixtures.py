@@ -36,7 +36,7 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
-from fixture_files import save_npz  # tools/, beside this script
+from fixture_files import remove_stale, save_npz  # tools/, beside this script
 from mxnet import autograd, nd
 from mxnet.gluon import loss as gloss
 
@@ -729,10 +729,7 @@ def main() -> None:
         print(f"{case.stem:58s} {meta['dtype']:7s} out{shape:8s} grads: {', '.join(grads) or '-'}")
 
     if not opts.only:
-        expected = {opts.out / f"{s}.npz" for s in stems}
-        for stale in sorted(set(opts.out.glob("*__*.npz")) - expected):
-            print(f"removing stale {stale.name}")
-            stale.unlink()
+        remove_stale(opts.out, stems)
     print(f"{len(CASES) if not opts.only else 'selected'} cases written to {opts.out}")
 
 
