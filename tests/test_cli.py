@@ -304,6 +304,10 @@ def test_plot_takes_reduction_none(tmp_path: Path, capsys: pytest.CaptureFixture
         ["--param", "rho=2", "HuberLoss", "L1Loss"],  # the loss names after --param were taken as parameters
         ["HuberLoss", "--param", "rho=2", "L1Loss"],
         ["--param", "HuberLoss.rho=2", "--param", "weight=1", "HuberLoss", "L1Loss"],
+        # names between other options, in the order given (argparse takes one positional list)
+        ["HuberLoss", "--grad", "L1Loss", "--param", "HuberLoss.rho=2"],
+        ["--grad", "HuberLoss", "--label", "0", "L1Loss", "--param", "HuberLoss.rho=2"],
+        ["HuberLoss", "--param", "HuberLoss.rho=2", "--range", "-5", "5", "L1Loss"],
     ],
 )
 def test_loss_names_may_follow_param(
@@ -313,6 +317,23 @@ def test_loss_names_may_follow_param(
     assert code == 0, err
     (fig,) = drawn
     assert [line.get_gid() for line in fig.axes[0].get_lines()] == ["loss:HuberLoss(rho=2)", "loss:L1Loss"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "left_over"),
+    [
+        (["plot", "L1Loss", "--grad", "--bogus", "L2Loss"], "--bogus L2Loss"),
+        (["plot", "L1Loss", "-x"], "-x"),
+        (["list", "L1Loss"], "L1Loss"),
+    ],
+)
+def test_words_left_over_are_refused(capsys: pytest.CaptureFixture[str], argv: list[str], left_over: str) -> None:
+    """Loss names may stand between a plot's options; an unknown option, or a word another command
+    does not take, is still a usage error naming it."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert f"unrecognized arguments: {left_over}\n" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import collections
 import difflib
 import math
 import os
@@ -228,6 +229,17 @@ class _ParamAction(argparse.Action):
         namespace.more_losses = namespace.more_losses + values[end:]
 
 
+def _in_order_given(names: list[str], argv: Sequence[str]) -> list[str]:
+    """``names`` (loss names gathered from several places of the command line) in ``argv``'s order."""
+    left = collections.Counter(names)
+    ordered = []
+    for word in argv:
+        if left[word] > 0:
+            left[word] -= 1
+            ordered.append(word)
+    return ordered
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .registry import FAMILIES
     from .tour import BACKENDS, DEFAULT_OUT
@@ -299,7 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``losskit`` command line on ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # argparse takes a positional list once: `plot L1Loss --grad L2Loss` leaves L2Loss over
+        if args.command != "plot" or any(word.startswith("-") for word in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.losses, args.more_losses = _in_order_given(args.losses + args.more_losses + extras, argv), []
     try:
         code = args.handler(args)
         if sys.stdout is not None:  # (None when the shell closed it: `losskit list >&-`)
