@@ -362,6 +362,14 @@ CLASSIFICATION_CASES = [
         (0,),
     ),
     Case(
+        # more classes than the (C, C) pairs take (32 eager, 192 traced): the sort path everywhere
+        "multilabel_margin_many_classes",
+        "MultiLabelMarginLoss",
+        {},
+        lambda r: (r.normal(size=(N, 200)), _target_lists(r, (N, 200))),
+        (0,),
+    ),
+    Case(
         "categorical_hinge_soft",
         "CategoricalHingeLoss",
         {},
@@ -580,4 +588,168 @@ SEGMENTATION_CASES = [
 ]
 
 
-CASES = CASES + EXTENDED_CASES + REGRESSION_CASES + CLASSIFICATION_CASES + METRIC_CASES + SEGMENTATION_CASES
+# ---- generalized cross-entropy and circle (keras.losses) -----------------------------------------
+
+
+def _unit_rows(r, n, dim):
+    e = r.normal(size=(n, dim))
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+def _off_circle_kinks(s):
+    """Similarities at least 0.05 from the cap at 1 and from -margin (0.4 and 0.25, the recipes'
+    margins), where alpha_n = [s + margin]_+ bends: no kink within a gradcheck step."""
+    return all(np.abs(s - k).min() > 0.05 for k in (1.0, -0.4, -0.25))
+
+
+def _circle(r):
+    """Unit embeddings (N, 3) of labels [0, 0, 1, 1] (one positive, two negatives each), weights (N,);
+    the similarities of two different rows off the kinks (the diagonal's, 1, is never a pair)."""
+    for _ in range(1000):
+        e = _unit_rows(r, N, 3)
+        if _off_circle_kinks((e @ e.T)[~np.eye(N, dtype=bool)]):
+            return e, np.array([0, 0, 1, 1]), r.uniform(0.5, 2, size=(N,))
+    raise AssertionError("no embeddings away from the kinks")
+
+
+def _circle_refs(r):
+    """Raw queries (N, 4) (normalize=True), weights, and a reference set of 6 rows; query 3's class
+    (2) has no reference (its loss is 0), query 0's only positive is reference 0 (a pair that
+    remove_diagonal=False keeps). Every query-reference similarity off the kinks."""
+    for _ in range(1000):
+        queries, refs = _unit_rows(r, N, 4), _unit_rows(r, 6, 4)
+        if _off_circle_kinks(queries @ refs.T):
+            scale = r.uniform(0.5, 2, size=(N + 6, 1))
+            weights = r.uniform(0.5, 2, size=(N,))
+            labels, ref_labels = np.array([0, 1, 1, 2]), np.array([0, 1, 3, 1, 3, 3])
+            return queries * scale[:N], labels, weights, refs * scale[N:], ref_labels
+    raise AssertionError("no embeddings away from the kinks")
+
+
+KERAS_CASES = [
+    Case(
+        "gce",
+        "GeneralizedCrossEntropyLoss",
+        {"q": 0.7},
+        lambda r: (r.normal(size=(N, C)), r.integers(0, C, size=(N,)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        # dense labels, log-probabilities (Keras's probabilities, logged), classes along axis 1
+        "gce_dense_logprobs_axis1_3d",
+        "GeneralizedCrossEntropyLoss",
+        {"q": 0.3, "axis": 1, "sparse_label": False, "from_logits": True},
+        lambda r: (np.log(_softmax(r.normal(size=(N, C, 2)), axis=1)), _softmax(r.normal(size=(N, C, 2)), axis=1)),
+        (0, 1),
+    ),
+    Case("circle", "CircleLoss", {"gamma": 16.0}, _circle, (0, 2)),
+    Case(
+        "circle_refs_keep_diagonal_normalize",
+        "CircleLoss",
+        {"gamma": 8.0, "margin": 0.25, "remove_diagonal": False, "normalize": True, "weight": 0.5},
+        _circle_refs,
+        (0, 2, 3),
+    ),
+]
+
+
+# ---- optax ports: MulticlassHingeLoss, NTXentLoss, KLDivLoss(generalized), Dice/Tversky class_weight ----
+
+
+def _scores_away_from_kinks(r, shape, margin=1.0, axis=-1):
+    """Scores and labels whose Crammer-Singer hinge argument (margin + best rival - true score)
+    is at least 0.05 from 0 and whose two best rivals are 0.05 apart: no kink within a gradcheck step."""
+    x = np.moveaxis(2 * r.normal(size=shape), axis, -1)
+    y = r.integers(0, shape[axis], size=x.shape[:-1])
+    flat_x, flat_y = x.reshape(-1, x.shape[-1]), y.reshape(-1)
+    for i in range(len(flat_y)):
+        for _ in range(100):
+            rivals = np.sort(np.delete(flat_x[i], flat_y[i]))
+            if abs(margin + rivals[-1] - flat_x[i, flat_y[i]]) > 0.05 and rivals[-1] - rivals[-2] > 0.05:
+                break
+            flat_x[i] = 2 * r.normal(size=x.shape[-1])
+    # contiguous: the NaN test of test_backends writes through reshape(-1)
+    return np.ascontiguousarray(np.moveaxis(flat_x.reshape(x.shape), -1, axis)), flat_y.reshape(y.shape)
+
+
+OPTAX_CASES = [
+    Case(
+        "multiclass_hinge",
+        "MulticlassHingeLoss",
+        {},
+        lambda r: (*_scores_away_from_kinks(r, (N, C)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        "multiclass_hinge_margin_axis1_3d",
+        "MulticlassHingeLoss",
+        {"margin": 0.5, "axis": 1, "weight": 2.0},
+        lambda r: _scores_away_from_kinks(r, (N, C, 3), margin=0.5, axis=1),
+        (0,),
+    ),
+    Case(
+        "multiclass_perceptron",  # margin 0: optax's multiclass_perceptron_loss
+        "MulticlassHingeLoss",
+        {"margin": 0.0},
+        lambda r: _scores_away_from_kinks(r, (N, C), margin=0.0),
+        (0,),
+    ),
+    Case(
+        "kl_generalized",  # unnormalised measures: + sum(p - label)
+        "KLDivLoss",
+        {"generalized": True},
+        lambda r: (r.normal(size=(N, C)), r.uniform(0.1, 2, size=(N, C)), r.uniform(0.5, 2, size=(N, C))),
+        (0, 1, 2),
+    ),
+    Case(
+        "kl_generalized_log_target_logits",
+        "KLDivLoss",
+        {"generalized": True, "log_target": True, "from_logits": False},
+        lambda r: (r.normal(size=(N, C)), np.log(r.uniform(0.1, 2, size=(N, C)))),
+        (0, 1),
+    ),
+    Case(
+        "dice_class_weight",
+        "DiceLoss",
+        {"class_weight": [0.5, 2.0, 1.0]},
+        lambda r: (r.normal(size=(N, 3, 4, 4)), _onehot_masks(r, (N, 3, 4, 4), 3), r.uniform(0.5, 2, size=(N,))),
+        (0, 2),
+    ),
+    Case(
+        # channels last, as optax's dice_loss; soft masks differentiated too
+        "tversky_class_weight_channels_last",
+        "TverskyLoss",
+        {"alpha": 0.3, "beta": 0.7, "axis": -1, "class_weight": [0.0, 1.5, 1.5]},
+        lambda r: (r.normal(size=(N, 6, 3)), _softmax(r.normal(size=(N, 6, 3)))),
+        (0, 1),
+    ),
+    Case(
+        # two groups of two: every anchor one positive, two negatives
+        "ntxent",
+        "NTXentLoss",
+        {"temperature": 0.2},
+        lambda r: (r.normal(size=(N, 3)), np.array([0, 1, 0, 1]), r.uniform(0.5, 2, size=(N,))),
+        (0, 2),
+    ),
+    Case(
+        # optax's ntxent: the mean over the positive pairs (one group of two, two singletons)
+        "ntxent_mean_singletons",
+        "NTXentLoss",
+        {"reduction": "mean"},
+        lambda r: (r.normal(size=(N, 3)), np.array([0, 0, 1, 2])),
+        (0,),
+        out_shape=(),
+    ),
+]
+
+
+CASES = (
+    CASES
+    + EXTENDED_CASES
+    + REGRESSION_CASES
+    + CLASSIFICATION_CASES
+    + METRIC_CASES
+    + SEGMENTATION_CASES
+    + KERAS_CASES
+    + OPTAX_CASES
+)

@@ -48,7 +48,7 @@ def load(path: Path) -> tuple[dict, dict]:
 
 # ---- the ports: Keras function -> losskit ----------------------------------------------------
 
-Fn = Callable[[Any, Any], Any]  # (pred, label) -> (N,)
+Fn = Callable[..., Any]  # (pred, label, **extra inputs of the fixture) -> (N,)
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,15 @@ def _probs_or_logits(kw: dict, on_logits: Callable[[], Fn], transform: Callable[
     """Keras's ``from_logits=False`` takes probabilities: losskit gets ``transform(p)`` (log or logit)."""
     loss = on_logits()
     return loss if kw.get("from_logits") else (lambda p, y: loss(transform(p), y))
+
+
+def _circle(kw: dict) -> Fn:
+    """Keras's ``circle``: its keyword inputs ``ref_labels`` and ``ref_embeddings`` are
+    :class:`losskit.CircleLoss`'s call arguments after ``sample_weight``."""
+    loss = losskit.CircleLoss(
+        gamma=kw.get("gamma", 80.0), margin=kw.get("margin", 0.4), remove_diagonal=kw.get("remove_diagonal", True)
+    )
+    return lambda p, y, ref_labels=None, ref_embeddings=None: loss(p, y, None, ref_embeddings, ref_labels)
 
 
 # Keras's Dice and Tversky add epsilon to the denominator only, where losskit's smooth enters
@@ -182,13 +191,24 @@ PORTS: dict[str, Port] = {
     "categorical_hinge": Port(lambda kw: losskit.CategoricalHingeLoss()),
     # Keras returns -cos; CosineDistanceLoss is 1 - cos: Keras's is losskit's minus 1
     "cosine_similarity": Port(lambda kw: losskit.CosineDistanceLoss(), shift=-1.0),
+    # (1 - p_y**q) / q of probabilities p taken as they are: log p with from_logits=True (the
+    # default, a softmax, would renormalise rows that do not sum to 1)
+    "categorical_generalized_cross_entropy": Port(
+        lambda kw: lambda p, y: losskit.GeneralizedCrossEntropyLoss(q=kw["q"], from_logits=True)(_log(p), y)
+    ),
+    # embeddings and class labels, the same options (Keras's defaults, gamma 80, margin 0.4)
+    "circle": Port(lambda kw: _circle(kw)),
 }
 
 
-def _call_port(port: Port, meta: dict, arrays: dict, backend: str) -> tuple[Fn, Any, Any]:
+def _call_port(port: Port, meta: dict, arrays: dict, backend: str) -> tuple[Fn, Any, Any, dict[str, Any]]:
+    """The port's function, pred, label, and the fixture's extra inputs by name (circle's reference
+    set: float ones in float64, labels as they are), all on ``backend``."""
     label = arrays["y_true"] if port.label_map is None else port.label_map(arrays["y_true"])
     pred = to_backend(arrays["y_pred"], backend, "float64")
-    return port.make(meta["kwargs"]), pred, to_backend(label, backend, None if meta["int_label"] else "float64")
+    extras = {name: to_backend(arrays[name], backend, "float64") for name in meta.get("extra_inputs", ())}
+    label = to_backend(label, backend, None if meta["int_label"] else "float64")
+    return port.make(meta["kwargs"]), pred, label, extras
 
 
 def _expected(port: Port, arrays: dict) -> tuple[np.ndarray, float]:
@@ -231,15 +251,24 @@ def check_against_keras(path: Path) -> None:
         tol, grad_tol = FLOAT32_MEAN_TOL, FLOAT32_MEAN_GRAD_TOL
     want, axes_size = _expected(port, arrays)
     for backend in BACKENDS:
-        fn, pred, label = _call_port(port, meta, arrays, backend)
-        got = to_numpy(fn(pred, label))
+        fn, pred, label, extras = _call_port(port, meta, arrays, backend)
+        got = to_numpy(fn(pred, label, **extras))
         assert got.shape == want.shape, (backend, got.shape, want.shape)
         np.testing.assert_allclose(got, want, err_msg=f"{backend} value", **tol)
     want_grad = arrays["grad_y_pred"] / axes_size
     for backend in AUTOGRAD_BACKENDS:
-        fn, pred, label = _call_port(port, meta, arrays, backend)
-        got = _grad(fn, pred, label, backend)
+        fn, pred, label, extras = _call_port(port, meta, arrays, backend)
+        got = _grad(lambda p, y, fn=fn, extras=extras: fn(p, y, **extras), pred, label, backend)
         np.testing.assert_allclose(got, want_grad, err_msg=f"{backend} gradient", **grad_tol)
+        for name in extras:  # the float extra inputs (ref_embeddings) have a gradient of their own
+            if f"grad_{name}" in arrays:
+
+                def with_extra(v, y, fn=fn, pred=pred, extras=extras, name=name):
+                    return fn(pred, y, **{**extras, name: v})
+
+                got = _grad(with_extra, extras[name], label, backend)
+                want_extra = arrays[f"grad_{name}"] / axes_size
+                np.testing.assert_allclose(got, want_extra, err_msg=f"{backend} gradient of {name}", **grad_tol)
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[path.stem for path in FIXTURES])
@@ -252,6 +281,7 @@ KERAS_FUNCTIONS = {
     "huber", "log_cosh", "poisson", "kl_divergence", "binary_crossentropy", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity",
     "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
+    "categorical_generalized_cross_entropy", "circle",
 }  # fmt: skip
 
 
@@ -289,6 +319,72 @@ def test_the_ports_that_differ_are_not_the_naive_mapping() -> None:
         _, arrays = load(FIXTURE_DIR / name)
         got = make()(arrays["y_pred"], arrays["y_true"])
         assert np.abs(got - arrays["out"]).max() > 1e-3, name
+
+
+def test_the_circle_and_gce_fixtures_exercise_what_they_claim() -> None:
+    """The cap at similarity 1 is active, the examples without a positive or a negative pair cost 0
+    with no gradient, and the GCE probabilities of one case do not sum to 1."""
+    _, capped = load(FIXTURE_DIR / "circle__capped_similarities.npz")
+    e, y = capped["y_pred"], capped["y_true"]
+    same = (y[:, None] == y[None, :]) & ~np.eye(len(y), dtype=bool)
+    assert ((e @ e.T)[same] > 1 + 1e-3).sum() >= 4  # positive pairs past the cap
+    _, single = load(FIXTURE_DIR / "circle__singleton_class.npz")
+    alone = [i for i, c in enumerate(single["y_true"]) if (single["y_true"] == c).sum() == 1]
+    assert alone == [4] and single["out"][4] == 0 and (np.delete(single["out"], 4) > 1).all()
+    _, one = load(FIXTURE_DIR / "circle__one_class.npz")
+    assert (one["out"] == 0).all() and (one["grad_y_pred"] == 0).all()
+    _, refs = load(FIXTURE_DIR / "circle__ref_set.npz")
+    assert 3 not in refs["ref_labels"] and refs["out"][3] == 0 and (refs["grad_y_pred"][3] == 0).all()
+    n = len(refs["y_true"])
+    assert (refs["y_true"] == refs["ref_labels"][:n]).sum() == 3  # pairs (i, i) that remove_diagonal drops
+    # query 2's only positive is reference 2: Keras's remove_diagonal leaves it none, a loss of 0
+    assert list(np.flatnonzero(refs["ref_labels"] == refs["y_true"][2])) == [2] and refs["out"][2] == 0
+    _, kept = load(FIXTURE_DIR / "circle__gamma32_margin0_25_keep_diagonal.npz")
+    assert (np.abs(np.diag(kept["y_pred"] @ kept["y_pred"].T) - 1) > 0.05).all()  # s_ii off the cap
+    _, gce = load(FIXTURE_DIR / "categorical_generalized_cross_entropy__q0_7_rows_not_normalised.npz")
+    assert np.abs(gce["y_pred"].sum(axis=1) - 1).min() > 0.04
+
+
+def test_circle_and_gce_ports_are_not_the_naive_mapping() -> None:
+    """GCE of Keras's probabilities needs from_logits=True (a softmax of log p renormalises the
+    rows); Keras's remove_diagonal drops the pairs (i, i) of a separate reference set too; the
+    diagonal matters where it is kept."""
+    _, gce = load(FIXTURE_DIR / "categorical_generalized_cross_entropy__q0_7_rows_not_normalised.npz")
+    naive = losskit.GeneralizedCrossEntropyLoss(q=0.7)(np.log(gce["y_pred"]), gce["y_true"])
+    assert np.abs(naive - gce["out"]).max() > 1e-2
+    _, refs = load(FIXTURE_DIR / "circle__ref_set.npz")
+    naive = losskit.CircleLoss(remove_diagonal=False)(
+        refs["y_pred"], refs["y_true"], None, refs["ref_embeddings"], refs["ref_labels"]
+    )
+    assert naive[2] > 1 and refs["out"][2] == 0
+    _, kept = load(FIXTURE_DIR / "circle__gamma32_margin0_25_keep_diagonal.npz")
+    naive = losskit.CircleLoss(gamma=32.0, margin=0.25)(kept["y_pred"], kept["y_true"])
+    assert naive[7] == 0 and kept["out"][7] > 1  # example 7, alone in its class, is its own positive
+
+
+def test_keras_class_reductions() -> None:
+    """``keras.losses.Circle`` averages over the examples whose loss is above 0 (a Keras mask; 0
+    when there is none); ``CategoricalGeneralizedCrossEntropy`` over every example."""
+    fixtures = [p for p in FIXTURES if "class_out" in load(p)[1]]
+    assert {p.stem for p in fixtures} == {
+        "circle__default",
+        "circle__singleton_class",
+        "circle__one_class",
+        "categorical_generalized_cross_entropy__q0_5",
+    }
+    for path in fixtures:
+        meta, arrays = load(path)
+        port = PORTS[meta["function"]]
+        fn, pred, label, extras = _call_port(port, meta, arrays, "numpy")
+        out = fn(pred, label, **extras)
+        if meta["keras_class"] == "Circle":
+            want = out.sum() / max((out > 0).sum(), 1)
+        else:
+            want = out.mean()
+        np.testing.assert_allclose(want, arrays["class_out"], rtol=1e-12, atol=0, err_msg=path.stem)
+    # the mask's mean is not the plain mean where an example costs 0
+    _, single = load(FIXTURE_DIR / "circle__singleton_class.npz")
+    assert abs(single["out"].mean() - single["class_out"]) > 1
 
 
 # ---- SquaredLogErrorLoss and AbsolutePercentageErrorLoss: closed forms ------------------------

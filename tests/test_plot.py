@@ -86,6 +86,12 @@ DIRECT = {
     "InfoNCELoss": lambda loss, x: np.array(
         [loss(np.array([[v, 1.0, 0.0], [0.0, 0.0, 1.0]]), np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))[0] for v in x]
     ),
+    "CircleLoss": lambda loss, x: np.array(
+        [loss(np.array([[v, 1.0] / np.hypot(v, 1.0), [1.0, 0.0], [0.0, 1.0]]), np.array([0, 0, 1]))[0] for v in x]
+    ),
+    "NTXentLoss": lambda loss, x: np.array(
+        [loss(np.array([[v, 1.0] / np.hypot(v, 1.0), [1.0, 0.0], [0.0, 1.0]]), np.array([0, 0, 1]))[0] for v in x]
+    ),
     "DiceLoss": lambda loss, x: loss(np.repeat(x[:, None, None], 4, axis=2), np.ones((x.size, 1, 4))),
     "TverskyLoss": lambda loss, x: loss(np.repeat(x[:, None, None], 4, axis=2), np.ones((x.size, 1, 4))),
 }
@@ -137,6 +143,14 @@ def _tversky(x: np.ndarray, t: float, alpha: float, beta: float, smooth: float, 
     return 1 - (inter + smooth) / (inter + alpha * fp + beta * fn + smooth)
 
 
+def _circle(x: np.ndarray, gamma: float = 80.0, m: float = 0.4) -> np.ndarray:
+    # the slice's first example: s_p = x / r with (1, 0), s_n = 1 / r with (0, 1), r = sqrt(1 + x^2)
+    r = np.sqrt(1 + x**2)
+    s_p, s_n = x / r, 1 / r
+    a_p, a_n = np.maximum(1 + m - s_p, 0), np.maximum(s_n + m, 0)
+    return np.logaddexp(0, gamma * (a_n * (s_n - m) - a_p * (s_p - 1 + m)))
+
+
 def _falling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.full(x.shape, True), np.full(x.shape, False)
 
@@ -173,6 +187,26 @@ CLOSED_FORMS = [
         lambda x: np.logaddexp(0, -x / np.sqrt(1 + x**2) / 0.5),
         _falling,
     ),
+    # its positive's cosine x / r against a negative's 1 / r: rising up to x = -1, falling after
+    (
+        "NTXentLoss",
+        {},
+        None,
+        lambda x: np.logaddexp(0, (1 - x) / np.sqrt(1 + x**2) / 0.07),
+        lambda x: (x > -1, x < -1),
+    ),
+    (
+        "NTXentLoss",
+        {"temperature": 0.5},
+        None,
+        lambda x: np.logaddexp(0, (1 - x) / np.sqrt(1 + x**2) / 0.5),
+        lambda x: (x > -1, x < -1),
+    ),
+    ("CircleLoss", {}, None, lambda x: _circle(x), _falling),
+    ("CircleLoss", {"gamma": 8.0, "margin": 0.25}, None, lambda x: _circle(x, 8.0, 0.25), _falling),
+    # two classes scoring [x, 0] (the softmax rule): p_0 = sigmoid(x), (1 - p_0**q) / q
+    ("GeneralizedCrossEntropyLoss", {"q": 0.5}, None, lambda x: (1 - _sigmoid(x) ** 0.5) / 0.5, _falling),
+    ("GeneralizedCrossEntropyLoss", {"q": 1.0}, 1, lambda x: _sigmoid(x), _rising),
     ("DiceLoss", {}, None, lambda x: _tversky(x, 1.0, 0.5, 0.5, 1.0), _falling),
     (
         "DiceLoss",
@@ -254,7 +288,9 @@ def test_new_slices_match_their_closed_form_and_slope(
     assert (falling & away).any() or (rising & away).any()
 
 
-@pytest.mark.parametrize("name", ["NLLLoss", "JSDLoss", "InfoNCELoss", "DiceLoss", "TverskyLoss"])
+@pytest.mark.parametrize(
+    "name", ["NLLLoss", "JSDLoss", "InfoNCELoss", "CircleLoss", "NTXentLoss", "DiceLoss", "TverskyLoss"]
+)
 @pytest.mark.parametrize("backend", plot.AUTOGRAD_BACKENDS)
 def test_new_slices_and_their_derivatives_are_finite_on_the_default_range(name: str, backend: str) -> None:
     if not plot.importable(backend):
@@ -285,6 +321,10 @@ def test_new_slices_reject_what_they_cannot_draw() -> None:
         plot.curve_for("JSDLoss", label=1.5)
     with pytest.raises(ValueError, match="the InfoNCE curve has no label"):
         plot.curve_for("InfoNCELoss", label=1)
+    with pytest.raises(ValueError, match="the circle curve has no label"):
+        plot.curve_for("CircleLoss", label=1)
+    with pytest.raises(ValueError, match="the NT-Xent curve has no label"):
+        plot.curve_for("NTXentLoss", label=1)
     with pytest.raises(ValueError, match=r"every pixel of the mask, in \[0, 1\]"):
         plot.curve_for("DiceLoss", label=2)
     assert "axis=1 or axis=-1" in plot.curve_for("NLLLoss", axis=0).reason

@@ -4,7 +4,8 @@ Every case in ``CASES`` calls one function of ``keras.losses`` (``mean_squared_e
 ``binary_focal_crossentropy``, ...) with keyword options on seeded random inputs, records its
 per-sample result (the functions never reduce over the batch; Keras averages or sums over the
 last axis only) and the gradient of the sum of that result with respect to ``y_pred``
-(``jax.grad``), and writes ``<function>__<case>.npz`` into ``tests/fixtures/keras``. The format
+(``jax.grad``; for ``circle``'s reference set, also with respect to ``ref_embeddings``), and
+writes ``<function>__<case>.npz`` into ``tests/fixtures/keras``. The format
 is described in ``tests/fixtures/keras/README.md``; ``tests/test_keras_losses.py`` maps each
 function onto the losskit loss that computes the same thing.
 
@@ -56,7 +57,7 @@ import numpy as np  # noqa: E402
 from fixture_files import remove_stale, save_npz  # noqa: E402  (tools/, beside this script)
 
 Rng = np.random.Generator
-Inputs = tuple[np.ndarray, np.ndarray]  # (y_true, y_pred), Keras's argument order
+Inputs = tuple[np.ndarray, ...]  # (y_true, y_pred), Keras's argument order, then the case's extra_inputs
 Builder = Callable[[Rng], Inputs]
 Shape = tuple[int, ...]
 
@@ -74,6 +75,12 @@ class Case:
     kwargs: dict[str, Any] = field(default_factory=dict)
     int_label: bool = False  # y_true holds class indices (sparse categorical cross-entropy)
     note: str = ""
+    # keyword inputs of the function beyond (y_true, y_pred), built after them by ``build`` (circle's
+    # ref_labels, ref_embeddings): saved under their names, float ones differentiated as y_pred
+    extra_inputs: tuple[str, ...] = ()
+    # a class of keras.losses built with ``kwargs`` (Circle): its reduced value on the inputs is saved
+    # as ``class_out``, a 0-d array (the class's default reduction, which may differ from a mean)
+    keras_class: str = ""
 
     @property
     def stem(self) -> str:
@@ -378,6 +385,140 @@ CASES: list[Case] = [
 ]
 
 
+# ------------------------------------- circle and categorical_generalized_cross_entropy
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def near_centres(rng: Rng, centres: np.ndarray, labels: np.ndarray, spread: float) -> np.ndarray:
+    """Unit embeddings near their class's centre (Gaussian noise of scale ``spread``, normalised)."""
+    return unit_rows(centres[labels] + spread * rng.normal(size=(len(labels), centres.shape[1])))
+
+
+def off_the_kinks(s: np.ndarray, margin: float) -> bool:
+    """No similarity within 1e-3 of the cap at 1 or of -margin, where alpha_n = [s + margin]_+ bends."""
+    return bool((np.abs(s - 1) > 1e-3).all() and (np.abs(s + margin) > 1e-3).all())
+
+
+def circle_batch(
+    labels: list[int], margin: float = 0.4, spread: float = 0.6, norms: tuple[float, float] = (1, 1)
+) -> Builder:
+    """Class labels (y_true) and embeddings (y_pred) near a random unit centre per class, of norms
+    drawn in ``norms`` (1: unit vectors, as Keras expects), every similarity off the kinks (the
+    diagonal of unit vectors, exactly at the cap, is the remove_diagonal pairs': never a positive)."""
+
+    def build(rng: Rng) -> Inputs:
+        y = np.array(labels)
+        while True:
+            centres = unit_rows(rng.normal(size=(y.max() + 1, 6)))
+            e = near_centres(rng, centres, y, spread) * rng.uniform(*norms, size=(len(y), 1))
+            s = e @ e.T
+            if np.allclose(norms, 1):  # unit vectors: s_ii = 1, at the cap (a pair remove_diagonal drops)
+                np.fill_diagonal(s, 0.0)
+            if off_the_kinks(s, margin):
+                return y, e
+
+    return build
+
+
+def circle_refs(rng: Rng) -> Inputs:
+    """6 queries against 9 references (ref_labels, ref_embeddings): class 3 has no reference (query 3
+    has no positive: 0); query i and reference i share a class for i in 0..2, pairs that
+    remove_diagonal drops although reference i is not query i: for query 2 its only positive (0)."""
+    y, ref_y = np.array([0, 1, 2, 3, 0, 1]), np.array([0, 1, 2, 0, 1, 0, 1, 4, 4])
+    while True:
+        centres = unit_rows(rng.normal(size=(5, 6)))
+        e, ref = near_centres(rng, centres, y, 0.6), near_centres(rng, centres, ref_y, 0.6)
+        if off_the_kinks(e @ ref.T, 0.4):
+            return y, e, ref_y, ref
+
+
+def sparse_probs(rng: Rng) -> Inputs:
+    """Class indices and softmax probabilities (rows summing to 1)."""
+    return rng.integers(0, 5, size=N), softmax(rng.normal(scale=1.5, size=(N, 5)))
+
+
+CIRCLE_GCE_CASES: list[Case] = [
+    Case(
+        "circle",
+        "default",
+        circle_batch([0, 1, 2, 0, 1, 2, 0, 1]),
+        int_label=True,
+        keras_class="Circle",
+        note="8 unit embeddings of 3 classes, compared with each other; gamma 80, margin 0.4.",
+    ),
+    Case(
+        "circle",
+        "gamma32_margin0_25_keep_diagonal",
+        circle_batch([0, 0, 1, 1, 2, 2, 0, 3], margin=0.25, norms=(0.6, 0.95)),
+        {"gamma": 32.0, "margin": 0.25, "remove_diagonal": False},
+        int_label=True,
+        note="norms in [0.6, 0.95] (s_ii < 1, off the cap): with remove_diagonal=False (i, i) is a positive "
+        "pair, example 7's only one (alone in its class).",
+    ),
+    Case(
+        "circle",
+        "capped_similarities",
+        circle_batch([0, 0, 0, 1, 1, 1], spread=0.3, norms=(1.05, 1.3)),
+        {"gamma": 16.0},
+        int_label=True,
+        note="norms in [1.05, 1.3]: most same-class similarities exceed 1, where Keras's distance max(1 - s, 0) is 0.",
+    ),
+    Case(
+        "circle",
+        "singleton_class",
+        circle_batch([0, 1, 0, 1, 2, 0]),
+        int_label=True,
+        keras_class="Circle",
+        note="example 4 is alone in its class: no positive pair, a loss of 0 (it is still the others' negative).",
+    ),
+    Case(
+        "circle",
+        "one_class",
+        circle_batch([1, 1, 1, 1]),
+        int_label=True,
+        keras_class="Circle",
+        note="every example of one class: no negative pair, a loss of 0 everywhere, a zero gradient.",
+    ),
+    Case(
+        "circle",
+        "ref_set",
+        circle_refs,
+        int_label=True,
+        extra_inputs=("ref_labels", "ref_embeddings"),
+        note="6 queries against 9 references; query 3's class has no reference (0); remove_diagonal (default) "
+        "drops the pairs (i, i), i < 6, of which three share a class: query 2's only positive (0).",
+    ),
+    Case(
+        "categorical_generalized_cross_entropy",
+        "q0_5",
+        sparse_probs,
+        {"q": 0.5},
+        int_label=True,
+        keras_class="CategoricalGeneralizedCrossEntropy",
+    ),
+    Case(
+        "categorical_generalized_cross_entropy",
+        "q0_7_rows_not_normalised",
+        sparse(probs=True),
+        {"q": 0.7},
+        int_label=True,
+        note="y_pred rows are positive and do not sum to 1: Keras takes them as they are (no normalisation).",
+    ),
+    Case(
+        "categorical_generalized_cross_entropy",
+        "q1",
+        sparse_probs,
+        {"q": 1.0},
+        int_label=True,
+        note="q = 1: 1 - p_y (the Keras class refuses q = 1, the function computes it).",
+    ),
+]
+CASES += CIRCLE_GCE_CASES
+
+
 # ---------------------------------------------------------------------------- runner
 
 
@@ -391,14 +532,29 @@ def run_case(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     fn = getattr(keras.losses, case.function)
     # the function's own source: does it reduce its last axis with ops.mean?
     uses_mean = "ops.mean(" in inspect.getsource(inspect.unwrap(fn))
-    y_true, y_pred = case.build(np.random.default_rng(case.rng_seed))
+    y_true, y_pred, *rest = case.build(np.random.default_rng(case.rng_seed))
+    if len(rest) != len(case.extra_inputs):
+        raise ValueError(f"{case.stem}: built {len(rest)} extra inputs for extra_inputs={case.extra_inputs}")
     y_true = y_true.astype(np.int64) if case.int_label else y_true.astype(np.float64)
     y_pred = y_pred.astype(np.float64)
+    # extra inputs: int64 if built as integers (labels), else float64
+    extras = {
+        name: value.astype(np.int64 if np.issubdtype(value.dtype, np.integer) else np.float64)
+        for name, value in zip(case.extra_inputs, rest)
+    }
     t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
+    given = {name: jnp.asarray(value) for name, value in extras.items()}
 
-    out = np.asarray(fn(t, p, **case.kwargs))
-    grad = np.asarray(jax.grad(lambda q: jnp.sum(fn(t, q, **case.kwargs)))(p))
-    for what, value in (("out", out), ("grad_y_pred", grad)):
+    out = np.asarray(fn(t, p, **given, **case.kwargs))
+    grads = {"grad_y_pred": np.asarray(jax.grad(lambda q: jnp.sum(fn(t, q, **given, **case.kwargs)))(p))}
+    for name, value in extras.items():
+        if value.dtype == np.float64:
+
+            def total(v: Any, name: str = name) -> Any:
+                return jnp.sum(fn(t, p, **{**given, name: v}, **case.kwargs))
+
+            grads[f"grad_{name}"] = np.asarray(jax.grad(total)(given[name]))
+    for what, value in (("out", out), *grads.items()):
         if value.dtype != np.float64:
             raise TypeError(f"{case.stem}: Keras computed {what} in {value.dtype}, expected float64")
         if not np.isfinite(value).all():
@@ -417,7 +573,13 @@ def run_case(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "jax_version": jax.__version__,
         "epsilon": keras.config.epsilon(),
     }
-    data = {"meta": np.array(json.dumps(meta)), "y_true": y_true, "y_pred": y_pred, "out": out, "grad_y_pred": grad}
+    if case.extra_inputs:
+        meta["extra_inputs"] = list(case.extra_inputs)
+    data = {"meta": np.array(json.dumps(meta)), "y_true": y_true, "y_pred": y_pred, **extras, "out": out, **grads}
+    if case.keras_class:
+        meta["keras_class"] = case.keras_class
+        data["meta"] = np.array(json.dumps(meta))
+        data["class_out"] = np.asarray(getattr(keras.losses, case.keras_class)(**case.kwargs)(t, p), dtype=np.float64)
     return meta, data
 
 

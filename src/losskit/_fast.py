@@ -196,10 +196,10 @@ def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight
 
 def torch_multilabel_margin(pred: Array, target: Array) -> Array:
     """``sum_{j} sum_{i not a target} max(0, 1 - x_{y_j} + x_i) / C`` per row of ``pred`` ``(N, C)``
-    (``target`` ``(N, C)`` int64, padded with -1): ``(N,)``, in O(N C) memory where the generic
-    path forms ``(N, C, C)`` pairs. A row whose counted pairs meet a NaN, or the same infinity as
-    target and rival (``inf - inf``), is NaN, as the formula gives: the kernel's ``z > 0`` test
-    skips those terms."""
+    (``target`` ``(N, C)`` int64, padded with -1): ``(N,)``, as the generic path (which forms the
+    ``(N, C, C)`` pairs up to 32 classes and sorts each row past that). A row whose counted pairs
+    meet a NaN, or the same infinity as target and rival (``inf - inf``), is NaN, as the formula
+    gives: the kernel's ``z > 0`` test skips those terms."""
     import torch
 
     loss, is_target = torch.ops.aten.multilabel_margin_loss_forward(pred, target, 0)

@@ -177,6 +177,11 @@ def _relevance(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     return Inputs((_f32(rng.normal(size=dims) * 2), _f32(rng.integers(0, 4, size=dims))), (0,))
 
 
+def _groups(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    # embeddings in groups of about two (SimCLR's two views of each image)
+    return Inputs((_f32(rng.normal(size=dims)), rng.integers(0, max(1, dims[0] // 2), size=dims[0])), (0,))
+
+
 def _gaussian(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     mean, target = _f32(rng.normal(size=dims)), _f32(rng.normal(size=dims))
     return Inputs((mean, target, _f32(rng.uniform(0.1, 2.0, size=dims))), (0, 2))
@@ -252,6 +257,8 @@ SPECS: list[Spec] = [
         "ranking_softmax", "RankingSoftmaxLoss", {}, "elementwise", _relevance, None,
         "optax.losses.ranking_softmax_loss",
     ),
+    Spec("multiclass_hinge", "MulticlassHingeLoss", {}, "classes", _sparse, None, "optax.losses.multiclass_hinge_loss"),
+    Spec("ntxent", "NTXentLoss", {"reduction": "mean"}, "elementwise", _groups, None, "optax.losses.ntxent"),
 ]  # fmt: skip
 
 
@@ -321,6 +328,8 @@ def jax_references() -> dict[str, Callable[..., Any]]:
         "sparsemax": optax.losses.multiclass_sparsemax_loss,
         "cosine_distance": lambda p, y: optax.losses.cosine_distance(p, y, epsilon=1e-12),
         "ranking_softmax": lambda s, y: optax.losses.ranking_softmax_loss(s, y, reduce_fn=None),
+        "multiclass_hinge": optax.losses.multiclass_hinge_loss,
+        "ntxent": optax.losses.ntxent,
     }
 
 

@@ -382,6 +382,32 @@ def _info_nce_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) 
     return Curve("", "", fn, what, "first coordinate of x1[0], x")
 
 
+def _three_embeddings_slice(kind: str, others: str) -> Callable[[Loss, float | None, Mapping[str, Any]], Curve]:
+    """The slice of a loss of labelled embeddings (CircleLoss, NTXentLoss): three unit embeddings,
+    the first along ``(x, 1)``, ``(1, 0)`` of its class and ``(0, 1)`` of another; the first's loss."""
+
+    def curve(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+        _no_label(kind, label)
+
+        def fn(x: Array) -> Array:
+            # s_p = x / r with (1, 0), s_n = 1 / r with (0, 1), r = sqrt(1 + x^2)
+            xp = array_api_compat.array_namespace(x)
+            rest = xp.asarray([[1.0, 0.0], [0.0, 1.0]], dtype=x.dtype)
+            labels = xp.asarray([0, 0, 1])
+            one = xp.ones((), dtype=x.dtype)
+
+            def at(v: Array) -> Array:
+                first = xp.stack([v, one]) / xp.sqrt(1 + v * v)
+                return loss(xp.concat([xp.reshape(first, (1, 2)), rest]), labels)[0]
+
+            return _per_point(x, at)
+
+        what = f"3 unit embeddings: (x, 1)/|(x, 1)|, {others}; loss of the first"
+        return Curve("", "", fn, what, "first coordinate of (x, 1), x")
+
+    return curve
+
+
 # the mask of the Dice and Tversky curves: one class, this many pixels
 _MASK_PIXELS = 4
 
@@ -471,6 +497,8 @@ _SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
     "RankingSoftmaxLoss": _class_pair_slice,
     "SDMLLoss": _sdml_slice,
     "InfoNCELoss": _info_nce_slice,
+    "CircleLoss": _three_embeddings_slice("circle", "(1, 0) of its class, (0, 1) of another"),
+    "NTXentLoss": _three_embeddings_slice("NT-Xent", "its positive (1, 0), a negative (0, 1)"),
     "CTCLoss": _ctc_slice,
     "DiceLoss": _mask_slice,
     "TverskyLoss": _mask_slice,

@@ -260,6 +260,15 @@ def _class_shape(ndim: int, axis: int, n: int) -> tuple[int, ...]:
     return tuple(n if i == axis else 1 for i in range(ndim))
 
 
+def zero_log_zero(xp: Any, logp: Array, target: Array) -> Array:
+    """``logp`` with 0 where it is ``-inf`` (a logit of ``-inf``: a masked class) and ``target`` is 0,
+    so that ``target * logp`` is ``0 log 0 = 0`` there, not ``0 * -inf = NaN`` (optax's
+    ``safe_softmax_cross_entropy``); the where also keeps the NaN out of the gradients (the
+    label's is 0 there). A target above 0 at such a class keeps its infinite loss."""
+    masked = xp.logical_and(target == 0, logp == -math.inf)
+    return xp.where(masked, xp.zeros_like(logp), logp)
+
+
 def check_ce_options(
     *, sparse_label: bool, ignore_index: Any, label_smoothing: Any, z_loss: Any, reduction: str, class_weight: Any
 ) -> None:
@@ -359,7 +368,7 @@ def softmax_cross_entropy(
         if w_c is not None:
             soft = soft * w_c
         logp = pred_c if from_logits else (pred_c - m) - log_sum  # log_softmax(x)
-        loss = -xp.sum(logp * soft, axis=cls, keepdims=True)
+        loss = -xp.sum(zero_log_zero(xp, logp, soft) * soft, axis=cls, keepdims=True)
     z_term = None
     if z_loss != 0:
         lse = logsumexp(xp, pred_c, axis=cls, keepdims=True) if m is None else m + log_sum
@@ -552,6 +561,7 @@ def poly_loss(
         loss = -logp_t + epsilon * -xp.expm1(logp_t)
     else:
         # optax.poly_loss_cross_entropy: sum_c z_c (-log p_c) + epsilon * sum_c z_c (1 - p_c)
+        logp = zero_log_zero(xp, logp, target)
         loss = -xp.sum(target * (logp + epsilon * xp.expm1(logp)), axis=cls, keepdims=True)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
@@ -566,10 +576,13 @@ def kl_div(
     weight: float | None = None,
     batch_axis: int = 0,
     log_target: bool = False,
+    generalized: bool = False,
 ) -> Array:
-    """``sum(label * (log(label) - log_prob))`` per example. See :class:`losskit.KLDivLoss`."""
+    """``sum(label * (log(label) - log_prob))`` per example (``+ sum(prob - label)`` when
+    ``generalized``). See :class:`losskit.KLDivLoss`."""
     check_flag(from_logits, "from_logits")
     check_flag(log_target, "log_target")
+    check_flag(generalized, "generalized")
     xp = namespace(pred, label, sample_weight)
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
@@ -587,6 +600,10 @@ def kl_div(
         loss = _fast.torch_kl_div(logp, target)
     else:
         loss = kl_terms(xp, target, logp)  # label * (log(label) - logp), 0 where label = 0
+    if generalized:
+        # optax's generalized_kl_divergence, the Bregman divergence of x log x - x: + sum(p - z),
+        # 0 for normalised p and z; p = exp(log p), z = exp(log z) for a log-target
+        loss = loss + (xp.exp(logp) - (xp.exp(target) if log_target else target))
     return finish(
         xp,
         loss,
@@ -769,11 +786,32 @@ def multilabel_margin_loss(
         if getattr(sample_weight, "ndim", 0) == 2:
             sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above
         return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
-    # classes last: the (..., C, C) pair array below is indexed [..., target class c, rival class i]
-    # (permute_dims, not moveaxis, which torch.func.vmap cannot batch)
+    # classes last (permute_dims, not moveaxis, which torch.func.vmap cannot batch)
     order = tuple(i for i in range(pred.ndim) if i != cls) + (cls,)
     x = xp.permute_dims(x, order)
     idx = xp.permute_dims(as_index(xp, label), order)
+    if n <= (_PAIRS_UP_TO_COMPILED if array_api_compat.is_jax_array(x) or torch_tracing() else _PAIRS_UP_TO):
+        total = _multilabel_margin_pairs(xp, x, idx)
+    else:
+        total = _multilabel_margin_sum(xp, x, _listed_counts(xp, idx))
+    loss = xp.expand_dims(total / n, axis=cls)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+# The formula path of multilabel_margin_loss. Up to a few dozen classes it forms the (C, C) pairs:
+# few operations, fused by XLA and inductor. Past that, O(C) memory per row: sorts of 2C entries
+# stand in for the (C, C) one-hot of the listed classes and the (target, rival) pairs. The limits:
+# where the sorts became faster on the CPU (N = 64; NumPy near C = 20, eager torch 40, torch.compile
+# 160, jax.jit 240), one traced limit between the last two, so that the pairs take at most 192 C
+# entries per row.
+_PAIRS_UP_TO = 32  # NumPy, eager torch, other libraries
+_PAIRS_UP_TO_COMPILED = 192  # JAX; torch.compile and other torch tracing
+
+
+def _multilabel_margin_pairs(xp: Any, x: Array, idx: Array) -> Array:
+    """:func:`_multilabel_margin_sum` of ``x`` ``(..., C)`` and the lists ``idx`` ``(..., C)``, by
+    forming every pair: ``(..., C, C)`` arrays indexed ``[..., target class c, rival class i]``."""
+    n = x.shape[-1]
     # an entry is a target while no negative entry came before it (torch stops at the first -1;
     # a later entry, in range, is not a target): the running count of negatives is still 0
     negatives = xp.cumulative_sum(xp.astype(idx < 0, index_dtype(xp)), axis=-1)
@@ -788,8 +826,83 @@ def multilabel_margin_loss(
     hinge = relu(xp, -(xp.expand_dims(x, axis=-1) - 1.0) + xp.expand_dims(x, axis=-2))  # 1 - x_c + x_i
     # where, not *: a pair that does not count takes no part, nor its NaN or infinity
     terms = xp.where(pairs, xp.expand_dims(count, axis=-1) * hinge, xp.zeros_like(hinge))
-    loss = xp.expand_dims(xp.sum(terms, axis=(-2, -1)) / n, axis=cls)
-    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+    return xp.sum(terms, axis=(-2, -1))
+
+
+def _listed_counts(xp: Any, idx: Array) -> Array:
+    """How often each class is listed in ``idx`` ``(..., C)`` before its first negative entry (torch's
+    sum runs over the entries: a class listed twice counts twice, and is no rival): ``(..., C)`` in
+    the index dtype. The listed classes ``2 y`` and the probes ``2 c + 1`` (``c = -1, ..., C - 1``)
+    are sorted together (never equal): probe ``c`` lands at position ``c + 1 + #{listed y <= c}``,
+    which the argsort of the argsort gives (no scatter in the array API)."""
+    n = idx.shape[-1]
+    # an entry is a target while no negative entry came before it (torch stops at the first -1;
+    # a later entry, in range, is not a target): the running count of negatives is still 0
+    negatives = xp.cumulative_sum(xp.astype(idx < 0, idx.dtype), axis=-1)
+    # past every class: an entry after the -1 (or, unchecked under jit, one >= C)
+    listed = xp.where(xp.logical_and(negatives == 0, idx < n), idx, n)
+    probes = 2 * xp.arange(n + 1, dtype=idx.dtype, device=device(idx)) - 1  # for c = -1, 0, ..., C - 1
+    keys = xp.concat([2 * listed, xp.broadcast_to(probes, tuple(idx.shape[:-1]) + (n + 1,))], axis=-1)
+    # no ties between a listed class and a probe, nor in a permutation: the quicker unstable sorts
+    position = xp.argsort(xp.argsort(keys, axis=-1, stable=False), axis=-1, stable=False)
+    at_most = position[..., n:] - xp.arange(n + 1, dtype=position.dtype, device=device(idx))  # #{y <= c}
+    return at_most[..., 1:] - at_most[..., :-1]
+
+
+def _multilabel_margin_sum(xp: Any, x: Array, count: Array) -> Array:
+    """``sum_{c target} count_c sum_{i rival} relu(1 - x_c + x_i)`` over the last axis of ``x`` ``(..., C)``,
+    ``count`` (:func:`_listed_counts`) saying how often each class is a target (0: a rival): ``(...)``.
+    The values, NaNs and gradients of the sum over the ``(C, C)`` pairs, in O(C) memory per row.
+
+    A pair counts where its ``relu(-(x_c - 1) + x_i)`` has ``x_i - t_c`` not ``<= 0``, ``t_c = x_c - 1``
+    rounded as there: ``x_i > t_c``, or a NaN (a NaN score; the same infinity at ``x_i`` and ``t_c``).
+    At the kink ``x_i = t_c`` it is 0 with gradient 0 (``relu``'s). Whether counted or not, a pair's
+    gradient is ``relu``'s times -1 for ``x_c`` and +1 for ``x_i``, so the gradient of the sum is
+    ``-count_c K_c`` at a target (``K_c``: the rivals it counts) and ``g_i`` at a rival (the counts of
+    the targets that count it). One stable sort of the scores (the rivals' flagged) and the thresholds
+    (scores first: a rival ties below an equal threshold) gives both as running sums, the non-finite ones
+    mapped to keep the pairs' rule: a NaN score as +inf, a -inf one as -max; a NaN threshold as
+    -inf, a +inf one as +max (it counts the rivals at +inf or NaN only).
+
+    Its value where no non-finite score has a nonzero gradient: with ``z`` the merged scores and
+    thresholds sorted, a counted pair's ``x_i - t_c`` is the sum of the gaps ``z_{p+1} - z_p``
+    between them, so the sum is ``sum_p (z_{p+1} - z_p) W_p R_p``, ``W_p`` the counts of the thresholds
+    at or before ``p``, ``R_p`` the rivals after it: terms >= 0, no cancellation whatever the offset
+    of the scores (the pairs' accuracy, in any dtype; ``sum coef x`` would lose ``eps |x| C^2``).
+    Else the pairs' sum is +inf or NaN, and so is ``sum coef z`` over those entries (+inf from a
+    target at -inf or a rival at +inf; -inf, from a target at +inf or a rival at -inf, only beside a
+    NaN pair: inf - inf as the pairs'). The gradient comes in through ``sum coef (z - stop_gradient(z))``,
+    0 in value, ``z`` gathered from ``x`` (the gather's backward adds ``coef`` back to the classes).
+    Counts and ``W_p R_p`` are whole numbers held as floats: exact up to 2**24 in float32 (C^2 past
+    4096 classes rounds, relative 6e-8). Memory: a few ``(..., 2C)`` arrays.
+    """
+    n = x.shape[-1]
+    s = stop_gradient(x)  # the order and the counts; the gradient comes in through z below
+    nan = xp.isnan(s)
+    big = float(xp.finfo(x.dtype).max)
+    scores = xp.where(nan, xp.inf, xp.where(s == -xp.inf, -big, s))
+    thresholds = xp.where(nan, -xp.inf, xp.where(s == xp.inf, big, s - 1.0))
+    order = xp.argsort(xp.concat([scores, thresholds], axis=-1), axis=-1, stable=True)
+    first = order < n  # the sorted entry is a score
+    # at a score its rival flag, at a threshold its count (as floats: whole, exact up to 2**24 in float32)
+    flags = xp.concat([xp.astype(count == 0, x.dtype), xp.astype(count, x.dtype)], axis=-1)
+    v = xp.take_along_axis(flags, order, axis=-1)
+    rivals_to = xp.cumulative_sum(xp.where(first, v, 0.0), axis=-1)  # running sums, p included
+    weights_to = xp.cumulative_sum(v, axis=-1) - rivals_to  # W_p
+    after = rivals_to[..., -1:] - rivals_to  # R_p: the rivals after p
+    # the gradient: g_i = W_p at a rival's score, -count_c K_c = -count_c R_p at a threshold
+    coef = xp.where(first, v * weights_to, -(v * after))
+    # the sorted entries, x_i or t_c = x_c - 1 (rounded as the pairs' threshold), differentiable
+    z = xp.take_along_axis(xp.concat([x, x - 1.0], axis=-1), order, axis=-1)
+    finite = xp.isfinite(z)
+    bad = xp.logical_and(coef != 0, xp.logical_not(finite))
+    zf = xp.where(finite, z, 0.0)  # a gap beside a non-finite entry has W_p R_p = 0 unless the row is bad
+    zs = stop_gradient(zf)
+    pairs = weights_to[..., :-1] * after[..., :-1]  # W_p R_p, for the gap after p
+    total = xp.sum(xp.where(pairs != 0, zs[..., 1:] - zs[..., :-1], 0.0) * pairs, axis=-1)
+    total = xp.where(xp.any(bad, axis=-1), 0.0, total)
+    # a bad row's sum: coef z over its bad entries (+inf or NaN); every entry's gradient: coef
+    return total + xp.sum(coef * xp.where(bad, z, zf - zs), axis=-1)
 
 
 def categorical_hinge_loss(
@@ -851,6 +964,72 @@ def sparsemax_loss(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
+# ---- optax's multiclass hinge (Crammer & Singer) ----
+
+
+def multiclass_hinge_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 1.0,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Crammer-Singer multi-class hinge ``max(0, margin + max_{c != y} x_c - x_y)`` along ``axis``
+    (``margin=0``: the multi-class perceptron loss). See :class:`losskit.MulticlassHingeLoss`."""
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as HingeLoss's
+    xp = namespace(pred, label, sample_weight, *arrays_in(margin))
+    x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
+    n = pred.shape[cls]
+    picked = xp.take_along_axis(x, index, axis=cls)
+    position = xp.reshape(xp.arange(n, device=device(x)), _class_shape(x.ndim, cls, n))
+    # the true class leaves the max as -inf (where, not a product: its score takes no part, nor its
+    # gradient); a single class has no rival, so max is -inf and the loss 0, with a zero gradient
+    rivals = xp.where(position == index, xp.full_like(x, -math.inf), x)
+    best = xp.max(rivals, axis=cls, keepdims=True)
+    loss = relu(xp, -(picked - margin) + best)  # -(a - m) = m - a exactly: see hinge_loss
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+# ---- generalized cross-entropy (Keras's categorical_generalized_cross_entropy) ----
+
+
+def check_gce_q(q: Any) -> Any:
+    """GCE's ``q``: a real number in ``(0, 1]`` (its limit 0 is cross-entropy; 1 is ``1 - p_y``)."""
+    return check_number(q, "q", low=0.0, high=1.0, low_open=True)
+
+
+def generalized_cross_entropy(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    q: float = 0.5,
+    axis: int = -1,
+    sparse_label: bool = True,
+    from_logits: bool = False,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Generalized cross-entropy ``(1 - p_y**q) / q`` (Zhang & Sabuncu, 2018) over a softmax (over
+    log-probabilities taken as they are, when ``from_logits``). See :class:`losskit.GeneralizedCrossEntropyLoss`."""
+    q = check_gce_q(q)
+    check_flag(from_logits, "from_logits")
+    xp = namespace(pred, label, sample_weight)
+    x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
+    logp = x if from_logits else log_softmax(xp, x, axis=cls)
+    if sparse_label:
+        logp = xp.take_along_axis(logp, target, axis=cls)  # gather first: one term per position
+    # (1 - p^q) / q = -expm1(q log p) / q: p^q is never formed from p (no 0^q, whose derivative is
+    # infinite), the loss tends to 1/q, with a zero gradient, as log p -> -inf, and expm1 keeps it
+    # exact for a small q, where it tends to -log p (cross-entropy)
+    terms = -xp.expm1(q * logp) / q
+    loss = terms if sparse_label else xp.sum(target * terms, axis=cls, keepdims=True)
+    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
 __all__ = [
     "sigmoid_binary_cross_entropy",
     "logistic_loss",
@@ -869,4 +1048,6 @@ __all__ = [
     "multilabel_margin_loss",
     "categorical_hinge_loss",
     "sparsemax_loss",
+    "multiclass_hinge_loss",
+    "generalized_cross_entropy",
 ]

@@ -11,6 +11,7 @@ from .._array import (
     abs_,
     clamp_min,
     device,
+    dtype_kind,
     is_floating,
     kl_terms,
     log_softmax,
@@ -18,6 +19,7 @@ from .._array import (
     namespace,
     relu,
     size,
+    softplus,
     stop_gradient,
 )
 from .._compile import is_symbolic_number
@@ -27,6 +29,7 @@ from .._core import (
     check_batch_axis,
     check_flag,
     check_number,
+    check_reduction,
     check_sample_weight,
     check_weight,
     finish,
@@ -36,6 +39,7 @@ from .._core import (
     like,
     promoted_input,
     read_value,
+    reduce_all,
     reshape_to,
 )
 from ._pointwise import pointwise
@@ -493,6 +497,211 @@ def ranking_softmax_loss(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, batch_axis=b_axis)
 
 
+# ---- circle loss (Sun et al., 2020; Keras's circle) ----
+
+
+def _class_labels(xp: Any, label: Array, n: int, name: str, rows: str) -> Array:
+    """One class label per row of ``rows`` (``n`` of them): shape ``(n,)`` or ``(n, 1)``, returned as
+    ``(n,)``; integers, or floats (only ever compared for equality)."""
+    if tuple(label.shape) not in ((n,), (n, 1)):
+        raise ValueError(
+            f"{name} shape {tuple(label.shape)} does not match {rows}: expected ({n},), one class label per row"
+        )
+    if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
+        raise TypeError(f"{name} must hold class labels (integers), got dtype {label.dtype}")
+    return label if label.ndim == 1 else xp.reshape(label, (n,))
+
+
+def _comparable(xp: Any, y: Array, ref: Array) -> tuple[Array, Array]:
+    """``label`` and ``ref_labels`` in one dtype, for ``==``; ``TypeError`` for an integer beside a float."""
+    if y.dtype == ref.dtype:
+        return y, ref
+    if dtype_kind(xp, y.dtype) != dtype_kind(xp, ref.dtype):
+        raise TypeError(
+            f"label dtype {y.dtype} and ref_labels dtype {ref.dtype} cannot be compared: give both integers (or floats)"
+        )
+    try:
+        common = xp.result_type(y.dtype, ref.dtype)
+    except (TypeError, ValueError):  # array_api_strict: uint64 against int64
+        raise TypeError(f"label dtype {y.dtype} and ref_labels dtype {ref.dtype} have no common dtype") from None
+    return xp.astype(y, common), xp.astype(ref, common)
+
+
+def masked_logsumexp(xp: Any, x: Array, mask: Array) -> tuple[Array, Array]:
+    """``log(sum(exp(x)))`` over the entries of each row (last axis, kept) where ``mask`` is True,
+    and whether the row has any. A row with none gives 0 (the caller masks it out): its entries
+    are ``-inf`` in the sum, an exact 0 with a zero derivative, and ``log`` sees 1, not 0, so
+    neither ``log(0)`` nor ``-inf - -inf`` enters the graph. A NaN of an unmasked entry stays NaN."""
+    shut = xp.where(mask, x, xp.full_like(x, -math.inf))
+    m = stop_gradient(xp.max(shut, axis=-1, keepdims=True))  # the shift; the result does not depend on it
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    total = xp.sum(xp.exp(shut - m), axis=-1, keepdims=True)  # >= 1 in a row with an entry (its max: exp(0))
+    some = xp.any(mask, axis=-1, keepdims=True)
+    return m + xp.log(xp.where(some, total, xp.ones_like(total))), some
+
+
+def circle_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    ref_embeddings: Array | None = None,
+    ref_labels: Array | None = None,
+    *,
+    gamma: float = 80.0,
+    margin: float = 0.4,
+    remove_diagonal: bool = True,
+    normalize: bool = False,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Circle loss of embeddings against a reference set (the batch itself by default), as Keras's
+    ``circle``. See :class:`losskit.CircleLoss`."""
+    gamma = check_number(gamma, "gamma", low=0.0)
+    margin = check_number(margin, "margin")
+    check_flag(remove_diagonal, "remove_diagonal")
+    check_flag(normalize, "normalize")
+    if (ref_embeddings is None) != (ref_labels is None):
+        given, missing = ("ref_embeddings", "ref_labels") if ref_labels is None else ("ref_labels", "ref_embeddings")
+        raise ValueError(
+            f"{given} was given without {missing}: a reference set needs both its embeddings and its labels "
+            "(give neither to compare the batch with itself)"
+        )
+    xp = namespace(pred, label, sample_weight, ref_embeddings, ref_labels)
+    x, out_dtype = promoted_input(xp, pred, "pred", *(() if ref_embeddings is None else (ref_embeddings,)))
+    if pred.ndim != 2:
+        raise ValueError(f"pred must have shape (batch_size, dim), one embedding per row; got {tuple(pred.shape)}")
+    n, dim = pred.shape
+    ref = None
+    if ref_embeddings is not None:
+        if ref_embeddings.ndim != 2 or ref_embeddings.shape[1] != dim:
+            raise ValueError(
+                f"ref_embeddings shape {tuple(ref_embeddings.shape)} does not match pred shape {tuple(pred.shape)}: "
+                f"expected (num_refs, {dim}), one embedding of pred's dimension per row"
+            )
+        if not is_floating(xp, ref_embeddings):
+            raise TypeError(f"ref_embeddings must be a real floating-point array, got dtype {ref_embeddings.dtype}")
+        ref = xp.astype(ref_embeddings, x.dtype, copy=False)
+    if batch_axis not in (0, -2):
+        raise ValueError(f"CircleLoss supports batch_axis=0 only, got {batch_axis}")
+    y = _class_labels(xp, label, n, "label", f"pred's {n} rows")
+    m = n if ref is None else ref.shape[0]
+    ref_y = y if ref_labels is None else _class_labels(xp, ref_labels, m, "ref_labels", f"ref_embeddings' {m} rows")
+    y, ref_y = _comparable(xp, y, ref_y)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, (n,))
+    if n == 0 or m == 0:  # no pairs: 0 per example, in pred's graph (the max below has nothing to take)
+        loss = xp.sum(x, axis=1) * 0
+        return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    if normalize:
+        x = unit_rows(xp, x)
+        ref = None if ref is None else unit_rows(xp, ref)
+    dot = xp.matmul(x, xp.matrix_transpose(x if ref is None else ref))  # (n, m)
+    # Keras's cosine distance d = max(1 - s, 0), s = x . ref: the similarity capped at 1 (the
+    # derivative passes at d = 0 exactly, clamp_min's; Keras's maximum halves it there on JAX)
+    d = clamp_min(xp, 1 - dot, 0.0)
+    same = xp.expand_dims(y, axis=1) == xp.expand_dims(ref_y, axis=0)
+    positive = same
+    if remove_diagonal:  # pairs (i, i), as Keras: the self-similarity when ref is the batch
+        rows = xp.arange(n, device=device(x))
+        cols = xp.arange(m, device=device(x))
+        positive = xp.logical_and(same, xp.expand_dims(rows, axis=1) != xp.expand_dims(cols, axis=0))
+    # the paper's terms in s = 1 - d, with O_p = 1 + m, O_n = -m, Delta_p = 1 - m, Delta_n = m:
+    # alpha_p = [O_p - s]_+ = [m + d]_+, alpha_n = [s - O_n]_+ = [1 + m - d]_+. Written d - c, never
+    # c - d (the same floats: subtraction is antisymmetric): a number minus a tensor would fix a
+    # dynamic margin's value under torch.compile (a recompile per value)
+    alpha_p = relu(xp, d + margin)
+    alpha_n = relu(xp, -(d - (1 + margin)))
+    logit_p = gamma * alpha_p * (d - margin)  # -gamma alpha_p (s_p - Delta_p), s_p - Delta_p = m - d
+    logit_n = gamma * alpha_n * -(d - (1 - margin))  # gamma alpha_n (s_n - Delta_n), s_n - Delta_n = 1 - m - d
+    lse_p, has_p = masked_logsumexp(xp, logit_p, positive)
+    lse_n, has_n = masked_logsumexp(xp, logit_n, xp.logical_not(same))
+    # log(1 + sum_n e^{logit_n} sum_p e^{logit_p}) = softplus(lse_p + lse_n): no overflow. A row
+    # without a positive or a negative pair costs 0, with a zero gradient (Keras's -inf logsumexp)
+    loss = xp.where(xp.logical_and(has_p, has_n), softplus(xp, lse_p + lse_n), xp.zeros_like(lse_p))
+    loss = xp.reshape(loss, (n,))
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+
+
+# ---- NT-Xent (SimCLR; optax's ntxent) ----
+
+
+def nt_xent_loss(
+    embeddings: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    temperature: float = 0.07,
+    reduction: str = "none",
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """NT-Xent over groups of positives: per anchor, the mean over its positives of
+    ``-log(e^{s_ij} / (e^{s_ij} + sum_{k of another group} e^{s_ik}))``. See :class:`losskit.NTXentLoss`."""
+    # a 0-d array is a learnt temperature: its value is not checked (as InfoNCELoss's)
+    temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
+    check_reduction(reduction)
+    xp = namespace(embeddings, label, sample_weight, *arrays_in(temperature))
+    x = float_input(xp, embeddings, "embeddings")
+    if embeddings.ndim != 2:
+        raise ValueError(f"embeddings must have shape (batch_size, dim); got {tuple(embeddings.shape)}")
+    n = embeddings.shape[0]
+    if embeddings.shape[1] == 0:
+        raise ValueError(f"embeddings need at least one feature to compare, got shape {tuple(embeddings.shape)}")
+    if tuple(label.shape) != (n,):
+        raise ValueError(
+            f"label shape {tuple(label.shape)} does not match embeddings shape {tuple(embeddings.shape)}: "
+            f"expected ({n},), one group id per embedding"
+        )
+    if dtype_kind(xp, label.dtype) not in ("bool", "integral", "real floating"):
+        raise TypeError(f"label must hold group ids (integers), got dtype {label.dtype}")
+    if batch_axis not in (0, -2):
+        raise ValueError(f"NTXentLoss supports batch_axis=0 only, got {batch_axis}")
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, (n,))
+    if n == 0:  # an empty batch: no anchor (the max below has nothing to take)
+        loss = xp.sum(x, axis=1) * 0  # of shape (0,), in the embeddings' graph
+    else:
+        # s_ij = cos(x_i, x_j) / T, bounded by 1/T
+        unit = unit_rows(xp, x)
+        sim = xp.matmul(unit, xp.matrix_transpose(unit)) / temperature
+        same = xp.expand_dims(label, axis=1) == xp.expand_dims(label, axis=0)
+        idx = xp.arange(n, device=device(x))
+        self_pair = xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
+        positive = xp.logical_and(same, xp.logical_not(self_pair))  # the anchor is not its own positive
+        negative = xp.logical_not(xp.logical_or(same, self_pair))  # (self_pair: a NaN id is not its own negative)
+        # log sum_{k negative} exp(s_ik) = m_i + log(total_i), m_i the largest negative (a constant for
+        # autodiff); exp(-inf - m) is exactly 0, with a zero derivative, where k is no negative
+        shut = xp.where(negative, sim, xp.full_like(sim, -math.inf))
+        has_negative = xp.any(negative, axis=1, keepdims=True)
+        m = stop_gradient(xp.max(shut, axis=1, keepdims=True))
+        m = xp.where(has_negative, m, xp.zeros_like(m))  # no -inf - -inf for an anchor with no negative
+        total = xp.sum(xp.exp(shut - m), axis=1, keepdims=True)  # >= 1 with a negative (its largest is exp(0))
+        log_total = xp.log(xp.where(has_negative, total, xp.ones_like(total)))
+        # -log(e^{s_ij} / (e^{s_ij} + sum_k e^{s_ik})) = log(1 + sum_k e^{s_ik - s_ij}) = softplus(lse_i - s_ij),
+        # (m_i - s_ij) first, as log_softmax: exact also for a tiny temperature; 0 without a negative
+        pair = softplus(xp, (m - sim) + log_total)
+        pair = xp.where(xp.logical_and(positive, has_negative), pair, xp.zeros_like(pair))
+        loss = xp.sum(pair, axis=1)  # each anchor's sum over its positives
+        if reduction == "none":
+            count = xp.sum(xp.astype(positive, loss.dtype), axis=1)
+            some = count > 0
+            # the mean over the anchor's positives; 0, with no gradient, for an anchor with none
+            loss = xp.where(some, loss / xp.where(some, count, xp.ones_like(count)), xp.zeros_like(loss))
+    if reduction == "none":
+        return finish(xp, loss, out_dtype=embeddings.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    # 'mean': over the positive pairs (optax's ntxent), 0 with none; 'sum': their sum
+    pairs = None if n == 0 else xp.sum(xp.astype(positive, loss.dtype))
+    return reduce_all(
+        xp,
+        loss,
+        out_dtype=embeddings.dtype,
+        reduction=reduction,
+        weight=weight,
+        sample_weight=sample_weight,
+        denominator=pairs,
+    )
+
+
 __all__ = [
     "triplet_loss",
     "triplet_margin_loss",
@@ -503,4 +712,6 @@ __all__ = [
     "hinge_embedding_loss",
     "cosine_distance_loss",
     "ranking_softmax_loss",
+    "nt_xent_loss",
+    "circle_loss",
 ]

@@ -7,14 +7,18 @@ from typing import Any
 
 from .._array import Array, abs_, device, dtype_kind, log_sigmoid, log_softmax, namespace, relu, size
 from .._core import (
+    arrays_in,
     as_index,
     check_axis,
     check_batch_axis,
+    check_class_count,
+    check_class_vector,
     check_flag,
     check_labels_in_range,
     check_number,
     check_sample_weight,
     check_weight,
+    class_vector,
     finish,
     float_input,
     index_dtype,
@@ -55,16 +59,20 @@ def tversky_loss(
     axis: int = 1,
     weight: float | None = None,
     batch_axis: int = 0,
+    class_weight: Any = None,
 ) -> Array:
-    """``1 - mean_c (I_c + s) / (I_c + alpha FP_c + beta FN_c + s)`` per example. See :class:`losskit.TverskyLoss`."""
+    """``1 - mean_c (I_c + s) / (I_c + alpha FP_c + beta FN_c + s)`` per example (``mean_c w_c (1 - ...)``
+    with ``class_weight``). See :class:`losskit.TverskyLoss`."""
     alpha, beta, smooth = check_tversky(alpha, beta, smooth)
     check_flag(from_logits, "from_logits")
-    xp = namespace(pred, label, sample_weight)
+    class_weight = check_class_vector(class_weight, "class_weight")
+    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
     x = float_input(xp, pred, "pred")
     cls, b_axis = class_and_batch_axes(pred.ndim, tuple(pred.shape), axis, batch_axis)
     check_weight(weight)
     n = pred.shape[b_axis]
     check_sample_weight(xp, sample_weight, (n,))
+    check_class_count(class_weight, pred.shape[cls], "class_weight")
     check_mask_shape(tuple(label.shape), tuple(pred.shape), cls)
     target = like(xp, label, x, "label")
     if not from_logits:
@@ -86,8 +94,15 @@ def tversky_loss(
     nonzero = denominator != 0
     safe = xp.where(nonzero, denominator, xp.ones_like(denominator))
     index = xp.where(nonzero, (inter + smooth) / safe, xp.ones_like(safe))
-    index = xp.mean(index, axis=cls, keepdims=True)
-    loss = xp.reshape(1 - index, (n,))  # every other axis has size 1 now
+    if class_weight is None:
+        loss = 1 - xp.mean(index, axis=cls, keepdims=True)
+    else:
+        # optax's class_weights: mean_c w_c (1 - index_c), the weights along the class axis
+        c = pred.shape[cls]
+        w = class_vector(xp, class_weight, c, x, "class_weight")
+        w = xp.reshape(w, tuple(c if i == cls else 1 for i in range(pred.ndim)))
+        loss = xp.mean(w * (1 - index), axis=cls, keepdims=True)
+    loss = xp.reshape(loss, (n,))  # every other axis has size 1 now
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
@@ -116,6 +131,7 @@ def dice_loss(
     axis: int = 1,
     weight: float | None = None,
     batch_axis: int = 0,
+    class_weight: Any = None,
 ) -> Array:
     """Soft Dice loss: the Tversky loss with ``alpha = beta = 1/2``. See :class:`losskit.DiceLoss`."""
     return tversky_loss(
@@ -129,6 +145,7 @@ def dice_loss(
         axis=axis,
         weight=weight,
         batch_axis=batch_axis,
+        class_weight=class_weight,
     )
 
 

@@ -10,6 +10,7 @@ from .._core import check_axis_option, check_class_vector, check_flag, check_num
 from ..functional.classification import (
     check_ce_options,
     check_focal_alpha,
+    check_gce_q,
     check_ignore_index,
     check_label_format,
     check_multi_margin,
@@ -109,7 +110,9 @@ class SoftmaxCrossEntropyLoss(Loss):
     give finite values and gradients (the z-loss, ``lse**2``, can exceed a half-precision
     dtype's range); softmax probabilities are never formed. Ignored labels are replaced by
     class 0 before the gather and masked with ``where`` after, and the mean's
-    denominator is guarded with ``where``, so no 0/0 enters the graph.
+    denominator is guarded with ``where``, so no 0/0 enters the graph. Dense labels: a class
+    with logit ``-inf`` (masked) and label 0 adds ``0 log 0 = 0``, not NaN, with finite gradients
+    (optax's ``safe_softmax_cross_entropy``); a label above 0 there gives ``inf``.
     Out-of-range class indices raise ``ValueError`` on eager arrays; under ``jax.jit`` or
     ``torch.compile`` they are not checked (JAX clamps the gather index, so results are wrong).
 
@@ -173,6 +176,9 @@ class KLDivLoss(Loss):
     non-batch axes (the full divergence per example), not their mean. ``log_target=True``
     (PyTorch's option; optax's ``kl_divergence_with_log_targets``): ``label`` holds
     log-probabilities ``log z`` (-inf for a probability of 0, whose term is 0).
+    ``generalized=True`` (optax's ``generalized_kl_divergence``, the Bregman divergence of
+    :math:`x \log x - x`, for unnormalised measures) adds :math:`\sum_i (p_i - z_i)`, with
+    :math:`p = \exp(\text{log p})`: 0 when both are normalised.
 
     Shape:
         - pred, label: the same number of elements; label holds probabilities.
@@ -189,6 +195,8 @@ class KLDivLoss(Loss):
     >>> import numpy as np, losskit
     >>> losskit.KLDivLoss()(np.log(np.array([[0.5, 0.5]])), np.array([[0.5, 0.5]]))
     array([0.])
+    >>> losskit.KLDivLoss(generalized=True)(np.log(np.array([[1.0, 1.0]])), np.array([[2.0, 1.0]])).round(6)
+    array([0.386294])
     """
 
     _function = staticmethod(F.kl_div)
@@ -200,12 +208,14 @@ class KLDivLoss(Loss):
         weight: float | None = None,
         batch_axis: int = 0,
         log_target: bool = False,
+        generalized: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._from_logits = check_flag(from_logits, "from_logits")
         self._axis = check_axis_option(axis)
         self._log_target = check_flag(log_target, "log_target")
+        self._generalized = check_flag(generalized, "generalized")
 
 
 @register("classification", curve="binary")
@@ -443,7 +453,8 @@ class PolyLoss(Loss):
         - output: ``(N,)``.
 
     Stability: ``log p`` by ``log_softmax``, and :math:`1 - p = -\operatorname{expm1}(\log p)`,
-    exact where ``p`` is near 1.
+    exact where ``p`` is near 1. Dense labels: a class with logit ``-inf`` and label 0 adds 0
+    (not ``0 * -inf``), as in :class:`SoftmaxCrossEntropyLoss`.
 
     >>> import numpy as np, losskit
     >>> losskit.PolyLoss()(np.zeros((1, 2)), np.array([0]))  # log 2 + 0.5
@@ -640,10 +651,14 @@ class MultiLabelMarginLoss(Loss):
         - output: ``(N,)``.
 
     Stability: piecewise linear; at a kink the gradient is 0 (``relu``'s, on every backend, as
-    torch's kernel). The array-API path (NumPy, JAX, compiled torch) forms every (target, rival)
-    pair, a few ``(N, C, C)`` arrays kept for the backward pass: meant for C up to a few hundred
-    (N=64, C=1000 takes ~1 GB); eager torch ``(N, C)`` input takes torch's fused kernel, ``O(N C)``,
-    which gives first derivatives only (no ``jvp``/``hessian``). A NaN score that enters a
+    torch's kernel). The array-API path (NumPy, JAX, compiled torch) forms the (target, rival)
+    pairs, ``(N, C, C)`` arrays, only up to 32 classes (192 under JAX and ``torch.compile``, which
+    fuse them); past that it sorts each row's scores together with the thresholds ``x_c - 1``:
+    ``O(N C)`` memory (N=64, C=1000 float32: ~8 MB, where the pairs took 1.1 GB) and
+    ``O(N C log C)`` time, the sum formed from the gaps between sorted entries times whole counts,
+    terms >= 0 (no cancellation, however large the scores). Eager torch ``(N, C)`` input takes
+    torch's fused kernel, ``O(N C)``, which gives first derivatives only (no ``jvp``/``hessian``);
+    the array-API path gives all (its second derivatives are 0). A NaN score that enters a
     counted pair, or the same infinity at a target and a rival, makes the loss NaN on every path
     (torch's own kernel skips those terms).
 
@@ -738,6 +753,112 @@ class SparsemaxLoss(Loss):
         self._axis = check_axis_option(axis)
 
 
+@register("classification")
+class MulticlassHingeLoss(Loss):
+    r"""Multi-class hinge loss of Crammer & Singer (``optax.losses.multiclass_hinge_loss``).
+
+    .. math:: \ell = \max\bigl(0,\ m + \max_{c \ne y} x_c - x_y\bigr)
+
+    along ``axis``: the true class should outscore its *best* rival by the margin ``m`` (any
+    real; 1 by default). ``margin=0`` is the multi-class perceptron loss
+    :math:`\max_c x_c - x_y` (``optax.losses.multiclass_perceptron_loss``). Not
+    :class:`MultiMarginLoss` (Weston & Watkins: the mean of a hinge over *every* rival), nor
+    :class:`CategoricalHingeLoss` (Keras's: its maximum runs over every class with the true one
+    at 0, so rivals that all score below 0 count as 0, not as their score).
+
+    Shape:
+        - pred: scores ``(N, C)``, or any shape with the classes along ``axis`` (default -1).
+        - label: ``pred``'s shape without ``axis``: class indices.
+        - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
+        - output: ``(N,)``, the mean over the positions of an example.
+
+    Stability: piecewise linear, finite for finite scores; the true class leaves the maximum
+    through a ``where`` (``-inf``), so a rival of ``-inf`` (a masked class) is allowed. At the
+    hinge's kink the gradient is 0 (``relu``'s, on every backend); tied best rivals share the
+    gradient of the maximum equally. A single class has no rival: the loss is 0.
+
+    >>> import numpy as np, losskit
+    >>> x, y = np.array([[-0.2, 0.5, -2.0]]), np.array([1])
+    >>> losskit.MulticlassHingeLoss()(x, y).round(6)  # 1 + (-0.2) - 0.5
+    array([0.3])
+    >>> losskit.MulticlassHingeLoss(margin=0)(x, y)  # the perceptron: max_c x_c - x_y
+    array([0.])
+    """
+
+    _function = staticmethod(F.multiclass_hinge_loss)
+
+    def __init__(
+        self, margin: float = 1.0, weight: float | None = None, batch_axis: int = 0, *, axis: int = -1, **kwargs: Any
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        check_number(margin, "margin", array_ok=True)  # any real, as HingeLoss's
+        self._margin = margin  # as given: the repr and plot labels show it so
+        self._axis = check_axis_option(axis)
+
+
+@register("classification", aliases=("CategoricalGeneralizedCrossEntropyLoss",))
+class GeneralizedCrossEntropyLoss(Loss):
+    r"""Generalized cross-entropy (Zhang & Sabuncu, 2018), robust to noisy labels (alias
+    ``CategoricalGeneralizedCrossEntropyLoss``, Keras's ``CategoricalGeneralizedCrossEntropy``).
+
+    .. math::
+        \ell = \frac{1 - p_y^{\,q}}{q} \quad\text{(sparse)},\qquad
+        \ell = \sum_j z_j\, \frac{1 - p_j^{\,q}}{q} \quad\text{(dense)}
+
+    with :math:`p = \operatorname{softmax}(x)` along ``axis``; with ``from_logits=True`` (Gluon's
+    name) ``pred`` holds log-probabilities :math:`\log p`, taken as they are (not renormalised).
+    ``q`` is in ``(0, 1]``: as :math:`q \to 0` the loss tends to the cross-entropy
+    :math:`-\log p_y`; ``q=1`` gives :math:`1 - p_y`, half the L1 distance of ``p`` from the
+    one-hot label (the paper's MAE). The default ``q=0.5`` is Keras's (the paper's experiments use 0.7).
+
+    Keras takes probabilities: ``keras.losses.categorical_generalized_cross_entropy(y, p, q)`` is
+    ``GeneralizedCrossEntropyLoss(q=q, from_logits=True)(log(p), y)``, also for rows of ``p`` that
+    do not sum to 1 (Keras does not normalise them); the Keras class's default reduction is the
+    result's ``.mean()``. A label outside ``[0, C)`` raises here, where Keras's one-hot gives
+    :math:`p_y = 0` and a loss of :math:`1/q`.
+
+    Shape:
+        - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.
+        - label: sparse: ``pred``'s shape without ``axis``, class indices; dense: ``pred``'s shape.
+        - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
+        - output: ``(N,)``, the mean over the positions of an example.
+
+    Stability: :math:`\log p` by ``log_softmax``, and the loss as
+    :math:`-\operatorname{expm1}(q \log p) / q`: :math:`p^q` is never formed from ``p`` (whose
+    ``0**q`` has an infinite derivative), so values and gradients are finite for any finite
+    logits (a class whose probability underflows costs :math:`1/q`, with a zero gradient), and
+    ``expm1`` keeps a small ``q`` exact.
+
+    >>> import numpy as np, losskit
+    >>> losskit.GeneralizedCrossEntropyLoss()(np.zeros((1, 2)), np.array([0]))  # 2 (1 - sqrt(1/2))
+    array([0.58578644])
+    >>> p = np.array([[0.7, 0.2, 0.1]])  # Keras's probabilities: pass log p with from_logits=True
+    >>> losskit.GeneralizedCrossEntropyLoss(q=1.0, from_logits=True)(np.log(p), np.array([0]))  # 1 - 0.7
+    array([0.3])
+    """
+
+    _function = staticmethod(F.generalized_cross_entropy)
+
+    def __init__(
+        self,
+        q: float = 0.5,
+        axis: int = -1,
+        sparse_label: bool = True,
+        from_logits: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._q = check_gce_q(q)
+        self._axis = check_axis_option(axis)
+        self._sparse_label = check_flag(sparse_label, "sparse_label")
+        self._from_logits = check_flag(from_logits, "from_logits")
+
+
+CategoricalGeneralizedCrossEntropyLoss = GeneralizedCrossEntropyLoss
+
+
 __all__ = [
     "SigmoidBinaryCrossEntropyLoss",
     "SigmoidBCELoss",
@@ -758,4 +879,7 @@ __all__ = [
     "MultiLabelMarginLoss",
     "CategoricalHingeLoss",
     "SparsemaxLoss",
+    "MulticlassHingeLoss",
+    "GeneralizedCrossEntropyLoss",
+    "CategoricalGeneralizedCrossEntropyLoss",
 ]

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
-from .._core import check_axis_option, check_flag, check_number
+from .._core import check_axis_option, check_flag, check_number, check_reduction
 from ..functional.metric import check_norm_order
 from ..registry import register
 from .base import Loss, _MarginLoss
@@ -411,6 +411,147 @@ class RankingSoftmaxLoss(Loss):
         return self._function(pred, label, mask, sample_weight, **self._options())
 
 
+@register("metric")
+class CircleLoss(Loss):
+    r"""Circle loss (Sun et al., 2020), as Keras's ``Circle``: each similarity weighted by its
+    distance from its optimum, positives pulled towards 1, negatives pushed below 0.
+
+    Each row of ``pred`` (an embedding, L2-normalised by the model as Keras expects, or here with
+    ``normalize=True``) is compared with a reference set: the batch itself by default, else
+    ``ref_embeddings`` with their ``ref_labels``. With :math:`s_{ij} = \min(x_i \cdot r_j, 1)`, the
+    positives :math:`P_i` (references of example ``i``'s class; without :math:`j = i` when
+    ``remove_diagonal``) and the negatives :math:`N_i` (the other classes):
+
+    .. math::
+        \ell_i = \log\Bigl(1 + \sum_{j \in N_i} e^{\gamma\, \alpha^n_{ij} (s_{ij} - \Delta_n)}
+        \sum_{j \in P_i} e^{-\gamma\, \alpha^p_{ij} (s_{ij} - \Delta_p)}\Bigr),\qquad
+        \alpha^p = [1 + m - s]_+,\ \alpha^n = [s + m]_+,\ \Delta_p = 1 - m,\ \Delta_n = m
+
+    with :math:`\gamma` = ``gamma`` (default 80) and :math:`m` = ``margin`` (default 0.4), Keras's
+    defaults. An example without a positive or without a negative reference costs 0, with a zero
+    gradient, as in Keras.
+
+    ``keras.losses.circle(y, e, ref_labels, ref_embeddings, remove_diagonal, gamma, margin)`` is
+    ``CircleLoss(gamma, margin, remove_diagonal)(e, y, None, ref_embeddings, ref_labels)``. The
+    class ``keras.losses.Circle`` then averages over the examples whose loss is above 0 only (a
+    Keras mask): ``loss.sum() / (loss > 0).sum()``. ``remove_diagonal`` drops the pairs
+    :math:`(i, i)` whatever the reference set, as Keras does: with references other than the batch,
+    pass ``False`` unless reference ``i`` is example ``i``. A reference set needs both
+    ``ref_embeddings`` and ``ref_labels`` (Keras took the batch's labels for a set given without them).
+
+    Shape:
+        - pred: ``(N, D)``; label: ``(N,)`` (or ``(N, 1)``), class labels, compared for equality only.
+        - ref_embeddings: ``(M, D)``; ref_labels: ``(M,)``; both or neither.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``, in the wider dtype of ``pred`` and ``ref_embeddings`` when both are float.
+
+    Stability: both sums are ``logsumexp`` over the pairs they take (the others enter as
+    :math:`-\infty`, an exact 0), and :math:`\log(1 + e^{a + b})` is ``softplus(a + b)``: no
+    overflow. For unit vectors every exponent lies within :math:`\pm 4\gamma`; they grow with
+    the square of the dot product, so unnormalised embeddings overflow float32 past
+    :math:`|x \cdot r| \approx 10^{18}` (``normalize=True`` bounds them for any finite input; a zero
+    row stays 0). At :math:`x \cdot r = 1` exactly the cap passes the derivative (Keras's
+    ``maximum`` halves it on JAX).
+
+    >>> import numpy as np, losskit
+    >>> e, y = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.array([0, 0, 1])
+    >>> losskit.CircleLoss(gamma=1.0, margin=0.25)(e, y)  # log(1 + e^-1/16 e^-1/16); row 2: no positive
+    array([0.63259904, 0.63259904, 0.        ])
+    """
+
+    _function = staticmethod(F.circle_loss)
+
+    def __init__(
+        self,
+        gamma: float = 80.0,
+        margin: float = 0.4,
+        remove_diagonal: bool = True,
+        normalize: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._gamma = check_number(gamma, "gamma", low=0.0)
+        self._margin = check_number(margin, "margin")
+        self._remove_diagonal = check_flag(remove_diagonal, "remove_diagonal")
+        self._normalize = check_flag(normalize, "normalize")
+
+    def _compute(
+        self,
+        pred: Array,
+        label: Array,
+        sample_weight: Any = None,
+        ref_embeddings: Array | None = None,
+        ref_labels: Array | None = None,
+    ) -> Array:
+        return self._function(pred, label, sample_weight, ref_embeddings, ref_labels, **self._options())
+
+
+@register("metric")
+class NTXentLoss(Loss):
+    r"""NT-Xent, SimCLR's normalized temperature-scaled cross-entropy (Chen et al., 2020;
+    ``optax.losses.ntxent``), over groups of positives given by ``label``.
+
+    With :math:`s_{ij} = \cos(x_i, x_j) / T`, the positives :math:`P(i)` of anchor :math:`i` the
+    other embeddings of its group and its negatives :math:`N(i)` those of every other group:
+
+    .. math::
+        \ell_{ij} = -\log \frac{e^{s_{ij}}}{e^{s_{ij}} + \sum_{k \in N(i)} e^{s_{ik}}},\qquad
+        \ell_i = \frac{1}{|P(i)|} \sum_{j \in P(i)} \ell_{ij}
+
+    (the other positives are not in the denominator; an anchor without a positive has
+    :math:`\ell_i = 0`, a pair without a negative :math:`\ell_{ij} = 0`). SimCLR's batch of
+    ``2N`` views with labels ``[0..N-1, 0..N-1]`` gives each anchor one positive, and the mean
+    of the result is its loss. Not :class:`InfoNCELoss` (CLIP's), whose negatives are only the
+    other side's rows.
+
+    ``reduction``: ``'none'`` (default) gives :math:`\ell_i` per anchor; ``'mean'`` the mean of
+    :math:`\ell_{ij}` over every positive pair of the batch, optax's ``ntxent`` (and
+    pytorch-metric-learning's ``NTXentLoss``), equal to the mean of ``'none'`` when every
+    anchor has as many positives, 0 when there are none; ``'sum'`` their sum. ``sample_weight``
+    (per anchor) and ``weight`` multiply the pairs' losses (the mean's denominator stays the
+    pair count).
+
+    Shape:
+        - embeddings: ``(N, D)``.
+        - label: ``(N,)``, group ids (integers; equal ids are positives of each other).
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
+
+    Stability: rows are normalised as in :class:`InfoNCELoss` (scaled by their largest entry;
+    norms floored at 1e-12, where optax floors the squared norms at the dtype's epsilon: the two
+    differ for rows of norm below ``sqrt(eps)`` only), so :math:`|s| \le 1/T`. The negatives'
+    log-sum-exp is shifted by their maximum (a constant for autodiff) and
+    :math:`\ell_{ij} = \operatorname{softplus}(\operatorname{lse}_{k \in N(i)} s_{ik} - s_{ij})`,
+    finite for any temperature; non-pairs are excluded with ``where`` (no ``0 * inf``).
+    ``temperature`` must be positive: a number or a 0-d array (a learnt one, not checked).
+
+    >>> import numpy as np, losskit
+    >>> x = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])  # two groups, orthogonal
+    >>> losskit.NTXentLoss(temperature=1.0)(x, np.array([0, 0, 1, 1]))  # log(1 + 2 / e)
+    array([0.55144471, 0.55144471, 0.55144471, 0.55144471])
+    """
+
+    _function = staticmethod(F.nt_xent_loss)
+
+    def __init__(
+        self,
+        temperature: float = 0.07,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        reduction: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
+        self._reduction = check_reduction(reduction)
+
+    def _compute(self, embeddings: Array, label: Array, sample_weight: Any = None) -> Array:
+        return self._function(embeddings, label, sample_weight, **self._options())
+
+
 __all__ = [
     "TripletLoss",
     "TripletMarginLoss",
@@ -421,4 +562,6 @@ __all__ = [
     "HingeEmbeddingLoss",
     "CosineDistanceLoss",
     "RankingSoftmaxLoss",
+    "CircleLoss",
+    "NTXentLoss",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from .._core import check_axis_option, check_flag
+from .._core import check_axis_option, check_class_vector, check_flag
 from ..functional.classification import check_ignore_index
 from ..functional.segmentation import check_lovasz_classes, check_tversky
 from ..registry import register
@@ -30,11 +30,17 @@ class TverskyLoss(Loss):
     over the class axis, or a sigmoid when there is a single class (a binary mask).
     ``from_logits=False``: ``pred`` holds probabilities.
 
+    ``class_weight`` (``w``, optax's ``class_weights``) weighs each class's loss:
+    :math:`\ell = \frac{1}{C} \sum_c w_c \bigl(1 - \mathrm{TI}_c\bigr)`, ``TI_c`` the index above
+    (still divided by ``C``, not by :math:`\sum_c w_c`, as optax). A weight of 0 leaves a class out
+    (optax's ``ignore_background``: ``w = (0, C/(C-1), ..., C/(C-1))``).
+
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
         - label: target masks (one-hot or soft) of ``pred``'s shape; for a single class also
           without the class axis, ``(N, d1, ...)``.
         - sample_weight: ``(N,)``.
+        - class_weight: ``(C,)``, a sequence or a 1-D array of ``pred``'s library.
         - output: ``(N,)``.
 
     Stability: probabilities as ``exp(log_softmax)`` (no overflow); the denominator is at
@@ -59,12 +65,15 @@ class TverskyLoss(Loss):
         axis: int = 1,
         weight: float | None = None,
         batch_axis: int = 0,
+        *,
+        class_weight: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._alpha, self._beta, self._smooth = check_tversky(alpha, beta, smooth)
         self._from_logits = check_flag(from_logits, "from_logits")
         self._axis = check_axis_option(axis)
+        self._class_weight = check_class_vector(class_weight, "class_weight")
 
 
 @register("segmentation")
@@ -79,13 +88,15 @@ class DiceLoss(Loss):
 
     per example: :class:`TverskyLoss` with ``alpha = beta = 1/2``, and ``optax.losses.dice_loss``.
     Note where ``smooth`` enters: :math:`2s`, not the :math:`s` of ``(2I + s) / (P + T + s)``.
-    ``from_logits`` as in :class:`TverskyLoss` (softmax over classes; sigmoid for one class).
+    ``from_logits`` as in :class:`TverskyLoss` (softmax over classes; sigmoid for one class);
+    ``class_weight`` too (:math:`\frac{1}{C} \sum_c w_c (1 - \mathrm{Dice}_c)`, optax's ``class_weights``).
 
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
         - label: target masks (one-hot or soft) of ``pred``'s shape; for a single class also
           without the class axis, ``(N, d1, ...)``.
         - sample_weight: ``(N,)``.
+        - class_weight: ``(C,)``, a sequence or a 1-D array of ``pred``'s library.
         - output: ``(N,)``.
 
     Stability: as :class:`TverskyLoss`: ``exp(log_softmax)`` probabilities, denominator at least
@@ -98,6 +109,8 @@ class DiceLoss(Loss):
     array([0.25])
     >>> losskit.DiceLoss(from_logits=False)(mask, mask)
     array([0.])
+    >>> losskit.DiceLoss(from_logits=False, class_weight=[3.0, 0.0])(probs, mask)  # (3 * 0.25 + 0) / 2
+    array([0.375])
     """
 
     _function = staticmethod(F.dice_loss)
@@ -109,12 +122,15 @@ class DiceLoss(Loss):
         axis: int = 1,
         weight: float | None = None,
         batch_axis: int = 0,
+        *,
+        class_weight: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         _, _, self._smooth = check_tversky(0.5, 0.5, smooth)
         self._from_logits = check_flag(from_logits, "from_logits")
         self._axis = check_axis_option(axis)
+        self._class_weight = check_class_vector(class_weight, "class_weight")
 
 
 @register("segmentation")
