@@ -395,6 +395,11 @@ def test_circle_examples_without_a_positive_or_a_negative_cost_0_with_no_gradien
     assert out[1] == 0 and out[0] > 0
     empty = losskit.CircleLoss()(b(e[:2]), to_backend(q, backend), None, b(e[:0]), to_backend(ref_y[:0], backend))
     assert tuple(empty.shape) == (2,) and (to_numpy(empty) == 0).all()
+    # ... also for an infinite query (no pair reads it: 0, not inf * 0 = NaN)
+    inf_q = e[:2].copy()
+    inf_q[0, 0] = np.inf
+    empty = losskit.CircleLoss()(b(inf_q), to_backend(q, backend), None, b(e[:0]), to_backend(ref_y[:0], backend))
+    assert (to_numpy(empty) == 0).all()
     (grad,) = autograd_grads(
         lambda p: losskit.CircleLoss()(p, to_backend(q, backend), None, b(e[:0]), to_backend(ref_y[:0], backend)),
         [b(e[:2])],

@@ -426,3 +426,11 @@ def test_torch_fast_path_equals_the_sorts(sorts, dtype):
     (gb,) = torch.autograd.grad(slow[finite].sum(), b)
     torch.testing.assert_close(ga, gb)
     assert math.isclose(float(torch.isnan(slow).float().mean()), float(torch.isnan(fast).float().mean()))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_classes_is_refused_before_any_work(backend):
+    """C = 0 gave NaN (0 / 0) on the formula path and torch's kernel error on the fast path."""
+    pred, label = np.zeros((2, 0)), np.zeros((2, 0), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"pred has no classes along axis 1 \(shape \(2, 0\)\)"):
+        losskit.MultiLabelMarginLoss()(to_backend(pred, backend), to_backend(label, backend))

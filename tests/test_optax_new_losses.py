@@ -459,6 +459,21 @@ def test_dense_cross_entropy_at_negative_infinity(loss_name):
     assert np.isinf(loss(x, y_bad)[row]) and np.isfinite(np.delete(loss(x, y_bad), row)).all()
 
 
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+def test_dense_focal_loss_at_negative_infinity(backend):
+    """A masked class (logit -inf, label 0) adds 0 to the dense focal loss ((1 - 0)^gamma 0 log 0):
+    each row equals the loss of its kept classes alone, and the gradients are finite (NaN before)."""
+    x, y, mask = _masked_inputs()
+    loss = losskit.SoftmaxFocalLoss(alpha=None, gamma=2.0, sparse_label=False)
+    got = to_numpy(loss(to_backend(x, backend), to_backend(y, backend)))
+    want = [loss(x[i : i + 1, mask[i]], y[i : i + 1, mask[i]])[0] for i in range(N)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert (mask.sum(1) < C).any()  # some row has a masked class
+    gx, gy = autograd_grads(loss, [to_backend(x, backend), to_backend(y, backend)], (0, 1), backend)
+    assert np.isfinite(gx).all() and np.isfinite(gy).all()
+    assert (gx[~mask] == 0).all() and (gy[~mask] == 0).all()
+
+
 # ---- dtypes, gradcheck ----------------------------------------------------------------------------
 
 

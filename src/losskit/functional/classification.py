@@ -530,6 +530,8 @@ def softmax_focal_loss(
         if alpha_c is not None:
             alpha_c = xp.reshape(xp.take(xp.reshape(alpha_c, (n,)), xp.reshape(target, (-1,))), tuple(target.shape))
     # (1 - p)^gamma = exp(gamma * log(1 - p)): a finite gradient also where p rounds to 1
+    else:
+        logp = zero_log_zero(xp, logp, target)  # a masked class (logit -inf) with target 0 adds 0, as in CE
     term = -xp.exp(gamma * log1m_p) * logp
     if is_real(alpha):
         term = alpha * term
@@ -776,6 +778,8 @@ def multilabel_margin_loss(
         raise TypeError(f"label must hold class indices (integers), got dtype {label.dtype}")
     check_sample_weight(xp, sample_weight, shape[:cls] + (1,) + shape[cls + 1 :])
     n = shape[cls]
+    if n == 0:
+        raise ValueError(f"pred has no classes along axis {cls} (shape {shape}): nothing to rank")
     check_labels_in_range(xp, label, -1, n, what="class indices (or -1, which ends the targets)")
     if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and not torch_tracing():
         # torch's multilabel_margin_loss (N, C): the same sum, duplicates and the first -1 included,

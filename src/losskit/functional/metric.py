@@ -590,7 +590,9 @@ def circle_loss(
     check_weight(weight)
     check_sample_weight(xp, sample_weight, (n,))
     if n == 0 or m == 0:  # no pairs: 0 per example, in pred's graph (the max below has nothing to take)
-        loss = xp.sum(x, axis=1) * 0
+        total = xp.sum(x, axis=1)
+        # 0 per example, in pred's graph (a zero gradient); where, not * 0: an infinite row stays 0
+        loss = xp.where(xp.zeros(total.shape, dtype=xp.bool, device=device(x)), total, xp.zeros_like(total))
         return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
     if normalize:
         x = unit_rows(xp, x)

@@ -524,7 +524,7 @@ class NTXentLoss(Loss):
     differ for rows of norm below ``sqrt(eps)`` only), so :math:`|s| \le 1/T`. The negatives'
     log-sum-exp is shifted by their maximum (a constant for autodiff) and
     :math:`\ell_{ij} = \operatorname{softplus}(\operatorname{lse}_{k \in N(i)} s_{ik} - s_{ij})`,
-    finite for any temperature; non-pairs are excluded with ``where`` (no ``0 * inf``).
+    finite while :math:`1/T` is finite in the compute dtype; non-pairs are excluded with ``where`` (no ``0 * inf``).
     ``temperature`` must be positive: a number or a 0-d array (a learnt one, not checked).
 
     >>> import numpy as np, losskit
