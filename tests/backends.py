@@ -72,7 +72,9 @@ def to_numpy(x: Any) -> np.ndarray:
         return x.numpy()
     if array_api_compat.is_jax_array(x):
         return np.asarray(x.astype("float32") if x.dtype.itemsize < 4 and x.dtype.kind in "fV" else x)
-    return np.asarray(np.from_dlpack(x) if not isinstance(x, np.ndarray) else x)
+    if isinstance(x, (np.ndarray, np.generic, int, float)):
+        return np.asarray(x)
+    return np.asarray(np.from_dlpack(x))
 
 
 def assert_result(out: Any, pred: Any, shape: tuple[int, ...]) -> None:
@@ -104,3 +106,30 @@ def autograd_grads(
     grad = jax.grad(total, argnums=tuple(range(len(float_args))))
     grads = (jax.jit(grad) if jit else grad)(*[args[i] for i in float_args])
     return [np.asarray(to_numpy(g)) for g in grads]
+
+
+def check_values_and_gradients(loss, args, want, want_grads=(), float_args=(0,), rtol=1e-10, atol=1e-12) -> None:
+    """``loss(*args)`` (NumPy arguments) equals ``want`` on every backend, the ``float_args`` in
+    float64, and the gradients of its sum with respect to them equal ``want_grads`` on PyTorch and
+    JAX (none compared when ``want_grads`` is empty)."""
+    for backend in BACKENDS:
+        full = [to_backend(a, backend, "float64" if i in float_args else None) for i, a in enumerate(args)]
+        np.testing.assert_allclose(to_numpy(loss(*full)), want, rtol=rtol, atol=atol, err_msg=backend)
+    for backend in AUTOGRAD_BACKENDS if len(want_grads) else ():
+        full = [to_backend(a, backend, "float64" if i in float_args else None) for i, a in enumerate(args)]
+        for i, (got, ref) in enumerate(zip(autograd_grads(loss, full, float_args, backend), want_grads)):
+            np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=f"{backend} d/d arg {float_args[i]}")
+
+
+def torch_reference(fn, args, float_args=(0,)):
+    """``fn`` (written with torch ops) on NumPy ``args``, the ``float_args`` as float64 leaves: its
+    value and the gradients of its sum with respect to them, as NumPy arrays."""
+    import torch
+
+    t = [
+        torch.tensor(a, dtype=torch.float64 if i in float_args else None, requires_grad=i in float_args)
+        for i, a in enumerate(args)
+    ]
+    out = fn(*t)
+    grads = torch.autograd.grad(out.sum(), [t[i] for i in float_args])
+    return out.detach().numpy(), [g.numpy() for g in grads]

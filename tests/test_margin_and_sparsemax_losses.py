@@ -15,7 +15,13 @@ import pytest
 
 import losskit
 import losskit.functional as LF
-from backends import AUTOGRAD_BACKENDS, BACKENDS, autograd_grads, to_backend, to_numpy
+from backends import (
+    BACKENDS,
+    check_values_and_gradients,
+    to_backend,
+    to_numpy,
+    torch_reference,
+)
 
 torch = pytest.importorskip("torch")
 tf = torch.nn.functional
@@ -23,27 +29,7 @@ rng = np.random.default_rng(2026)
 N, C = 7, 5
 
 
-def check(loss, args, want, want_grads, float_args=(0,), rtol=1e-10, atol=1e-12):
-    """``loss(*args)`` equals ``want`` on every backend (float64) and the gradients of its sum
-    equal ``want_grads`` on PyTorch and JAX."""
-    for backend in BACKENDS:
-        full = [to_backend(a, backend, "float64" if i in float_args else None) for i, a in enumerate(args)]
-        np.testing.assert_allclose(to_numpy(loss(*full)), want, rtol=rtol, atol=atol, err_msg=backend)
-    for backend in AUTOGRAD_BACKENDS:
-        full = [to_backend(a, backend, "float64" if i in float_args else None) for i, a in enumerate(args)]
-        for i, (got, ref) in enumerate(zip(autograd_grads(loss, full, float_args, backend), want_grads)):
-            np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=f"{backend} d/d arg {float_args[i]}")
-
-
-def torch_reference(fn, args, float_args=(0,)):
-    """``fn`` (a torch function) on ``args`` in float64: its value and the gradients of its sum."""
-    t = [
-        torch.tensor(a, dtype=torch.float64 if i in float_args else None, requires_grad=i in float_args)
-        for i, a in enumerate(args)
-    ]
-    out = fn(*t)
-    grads = torch.autograd.grad(out.sum(), [t[i] for i in float_args])
-    return out.detach().numpy(), [g.numpy() for g in grads]
+check = check_values_and_gradients
 
 
 # ---- MultiLabelMarginLoss: torch.nn.functional.multilabel_margin_loss --------------------------

@@ -23,38 +23,22 @@ import pytest
 
 import losskit
 import losskit.functional as LF
-from backends import AUTOGRAD_BACKENDS, BACKENDS, autograd_grads, to_backend, to_numpy
+from backends import (
+    AUTOGRAD_BACKENDS,
+    BACKENDS,
+    autograd_grads,
+    check_values_and_gradients,
+    to_backend,
+    to_numpy,
+    torch_reference,
+)
 
 torch = pytest.importorskip("torch")
 rng = np.random.default_rng(77)
 N, C = 6, 5
 
 
-def _numpy(x):
-    return np.asarray(x) if isinstance(x, (np.generic, float)) else to_numpy(x)
-
-
-def check(loss, args, want, want_grads=(), float_args=(0,), rtol=1e-10, atol=1e-12):
-    """``loss(*args)`` equals ``want`` on every backend (float64) and the gradients of its sum
-    equal ``want_grads`` on PyTorch and JAX."""
-    for backend in BACKENDS:
-        full = [to_backend(a, backend, "float64") for a in args]
-        np.testing.assert_allclose(_numpy(loss(*full)), want, rtol=rtol, atol=atol, err_msg=backend)
-    for backend in AUTOGRAD_BACKENDS if want_grads else ():
-        full = [to_backend(a, backend, "float64") for a in args]
-        for i, (got, ref) in enumerate(zip(autograd_grads(loss, full, float_args, backend), want_grads)):
-            np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=f"{backend} d/d arg {float_args[i]}")
-
-
-def torch_reference(fn, args, float_args=(0,)):
-    """``fn`` (written with torch ops) on ``args`` in float64: its value and the gradients of its sum."""
-    t = [
-        torch.tensor(a, dtype=torch.float64 if i in float_args else None, requires_grad=i in float_args)
-        for i, a in enumerate(args)
-    ]
-    out = fn(*t)
-    grads = torch.autograd.grad(out.sum(), [t[i] for i in float_args])
-    return out.detach().numpy(), [g.numpy() for g in grads]
+check = check_values_and_gradients
 
 
 def _softmax(x, axis=-1):
@@ -127,7 +111,7 @@ def test_multiclass_hinge_identities(backend):
         return to_backend(a, backend, "float64")
 
     def close(a, c):
-        np.testing.assert_allclose(_numpy(a), _numpy(c), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(to_numpy(a), to_numpy(c), rtol=1e-12, atol=1e-12)
 
     x, y = rng.normal(size=(N, C)) * 2, rng.integers(0, C, size=N)
     cs = losskit.MulticlassHingeLoss()
@@ -141,13 +125,13 @@ def test_multiclass_hinge_identities(backend):
     )
     # a shift of every score changes nothing; a scale k > 0 of the scores and margin scales it by k
     close(cs(b(x + 3.5), b(y)), cs(b(x), b(y)))
-    close(losskit.MulticlassHingeLoss(margin=2.5)(b(2.5 * x), b(y)), 2.5 * _numpy(cs(b(x), b(y))))
+    close(losskit.MulticlassHingeLoss(margin=2.5)(b(2.5 * x), b(y)), 2.5 * to_numpy(cs(b(x), b(y))))
     # Keras's categorical hinge is the same where the best rival scores at least 0 (its max over
     # (1 - z) x counts the true class as 0): scores shifted above 0
     close(cs(b(x + 10), b(y)), losskit.CategoricalHingeLoss()(b(x + 10), b(np.eye(C)[y])))
     # the largest rival hinge bounds torch's Weston-Watkins mean over rivals: CS >= C/(C-1) WW
-    ww = _numpy(losskit.MultiMarginLoss()(b(x), b(y)))
-    assert (_numpy(cs(b(x), b(y))) >= C / (C - 1) * ww - 1e-12).all()
+    ww = to_numpy(losskit.MultiMarginLoss()(b(x), b(y)))
+    assert (to_numpy(cs(b(x), b(y))) >= C / (C - 1) * ww - 1e-12).all()
     # the functional form is the class
     close(
         LF.multiclass_hinge_loss(b(x), b(y), margin=0.3, weight=2.0), losskit.MulticlassHingeLoss(0.3, 2.0)(b(x), b(y))
@@ -160,14 +144,14 @@ def test_multiclass_hinge_no_rival_and_masked_rivals():
     for backend in AUTOGRAD_BACKENDS:
         x = to_backend(np.array([[1.5], [-2.0]]), backend, "float64")
         y = to_backend(np.zeros(2, dtype=int), backend)
-        np.testing.assert_array_equal(_numpy(losskit.MulticlassHingeLoss()(x, y)), 0.0)
+        np.testing.assert_array_equal(to_numpy(losskit.MulticlassHingeLoss()(x, y)), 0.0)
         (g,) = autograd_grads(losskit.MulticlassHingeLoss(), [x, y], (0,), backend)
         np.testing.assert_array_equal(g, 0.0)
         xm = np.array([[0.5, -np.inf, 0.2], [-np.inf, 1.0, 0.9]])
         ym = np.array([0, 1])
         want = np.array([1 + 0.2 - 0.5, 1 + 0.9 - 1.0])
         args = [to_backend(xm, backend, "float64"), to_backend(ym, backend)]
-        np.testing.assert_allclose(_numpy(losskit.MulticlassHingeLoss()(*args)), want, rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(losskit.MulticlassHingeLoss()(*args)), want, rtol=1e-12)
         (g,) = autograd_grads(losskit.MulticlassHingeLoss(), args, (0,), backend)
         np.testing.assert_array_equal(g, [[-1.0, 0.0, 1.0], [0.0, -1.0, 1.0]])
 
@@ -273,7 +257,7 @@ def test_ntxent_no_pairs_give_zero_with_zero_gradient():
         for y, reduction in ((np.arange(4), "none"), (np.arange(4), "mean"), (np.zeros(4, dtype=int), "mean")):
             loss = losskit.NTXentLoss(reduction=reduction)
             args = [x, to_backend(y, backend)]
-            np.testing.assert_array_equal(_numpy(loss(*args)), 0.0)
+            np.testing.assert_array_equal(to_numpy(loss(*args)), 0.0)
             (g,) = autograd_grads(loss, args, (0,), backend)
             np.testing.assert_array_equal(g, 0.0)
     # an empty batch: (0,) per anchor, 0 for the reductions
@@ -343,14 +327,15 @@ def test_generalized_kl_identities(backend):
     g = losskit.KLDivLoss(generalized=True)
     q, t = _softmax(rng.normal(size=(N, C))), _softmax(rng.normal(size=(N, C)))
     # normalised measures: the KL divergence itself
-    np.testing.assert_allclose(_numpy(g(b(np.log(q)), b(t))), _numpy(losskit.KLDivLoss()(b(np.log(q)), b(t))), 1e-12)
+    kl = losskit.KLDivLoss()(b(np.log(q)), b(t))
+    np.testing.assert_allclose(to_numpy(g(b(np.log(q)), b(t))), to_numpy(kl), 1e-12)
     # homogeneous of degree 1: both measures times k, the divergence times k
     k = 3.7
-    np.testing.assert_allclose(_numpy(g(b(np.log(k * q)), b(k * t))), k * _numpy(g(b(np.log(q)), b(t))), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(g(b(np.log(k * q)), b(k * t))), k * to_numpy(g(b(np.log(q)), b(t))), rtol=1e-12)
     # non-negative, and 0 at p = t for unnormalised measures too
     m = rng.uniform(0.1, 3, size=(N, C))
-    assert (_numpy(g(b(np.log(q)), b(m))) > 0).all()
-    np.testing.assert_allclose(_numpy(g(b(np.log(m)), b(m))), 0.0, atol=1e-13)
+    assert (to_numpy(g(b(np.log(q)), b(m))) > 0).all()
+    np.testing.assert_allclose(to_numpy(g(b(np.log(m)), b(m))), 0.0, atol=1e-13)
 
 
 # ---- TverskyLoss / DiceLoss class_weight ----------------------------------------------------------
@@ -384,32 +369,32 @@ def test_class_weight_identities(backend):
 
     x = rng.normal(size=(N, 3, 5)) * 2
     t = np.moveaxis(np.eye(3)[rng.integers(0, 3, size=(N, 5))], -1, 1)
-    plain = _numpy(losskit.DiceLoss()(b(x), b(t)))
+    plain = to_numpy(losskit.DiceLoss()(b(x), b(t)))
     # all ones: the unweighted loss; a 1-D array of the backend: as the sequence
-    np.testing.assert_allclose(_numpy(losskit.DiceLoss(class_weight=[1.0, 1.0, 1.0])(b(x), b(t))), plain, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(losskit.DiceLoss(class_weight=[1.0, 1.0, 1.0])(b(x), b(t))), plain, rtol=1e-12)
     arr = b(np.array([0.2, 1.0, 3.0]))
     np.testing.assert_allclose(
-        _numpy(losskit.DiceLoss(class_weight=arr)(b(x), b(t))),
-        _numpy(losskit.DiceLoss(class_weight=[0.2, 1.0, 3.0])(b(x), b(t))),
+        to_numpy(losskit.DiceLoss(class_weight=arr)(b(x), b(t))),
+        to_numpy(losskit.DiceLoss(class_weight=[0.2, 1.0, 3.0])(b(x), b(t))),
         rtol=1e-12,
     )
     # C e_c: class c alone; the classes' losses average to the unweighted one; linear in w
     per_class = [
-        _numpy(losskit.DiceLoss(class_weight=[3.0 * (j == c) for j in range(3)])(b(x), b(t))) for c in range(3)
+        to_numpy(losskit.DiceLoss(class_weight=[3.0 * (j == c) for j in range(3)])(b(x), b(t))) for c in range(3)
     ]
     np.testing.assert_allclose(np.mean(per_class, axis=0), plain, rtol=1e-12)
     w1, w2 = [0.3, 1.2, 0.0], [1.0, 0.5, 2.0]
     np.testing.assert_allclose(
-        _numpy(losskit.TverskyLoss(0.2, 0.8, class_weight=[a + c for a, c in zip(w1, w2)])(b(x), b(t))),
-        _numpy(losskit.TverskyLoss(0.2, 0.8, class_weight=w1)(b(x), b(t)))
-        + _numpy(losskit.TverskyLoss(0.2, 0.8, class_weight=w2)(b(x), b(t))),
+        to_numpy(losskit.TverskyLoss(0.2, 0.8, class_weight=[a + c for a, c in zip(w1, w2)])(b(x), b(t))),
+        to_numpy(losskit.TverskyLoss(0.2, 0.8, class_weight=w1)(b(x), b(t)))
+        + to_numpy(losskit.TverskyLoss(0.2, 0.8, class_weight=w2)(b(x), b(t))),
         rtol=1e-12,
     )
     # a single class (sigmoid) weighted: w times the loss
     xb, tb = rng.normal(size=(N, 1, 5)), (rng.uniform(size=(N, 1, 5)) < 0.5).astype(float)
     np.testing.assert_allclose(
-        _numpy(losskit.DiceLoss(class_weight=[2.5])(b(xb), b(tb))),
-        2.5 * _numpy(losskit.DiceLoss()(b(xb), b(tb))),
+        to_numpy(losskit.DiceLoss(class_weight=[2.5])(b(xb), b(tb))),
+        2.5 * to_numpy(losskit.DiceLoss()(b(xb), b(tb))),
         1e-12,
     )
 
