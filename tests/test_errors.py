@@ -231,3 +231,34 @@ def test_jit_does_not_check_class_range_documented():
 def test_cosine_batch_axis_out_of_range_is_said_of_the_pairs():
     with pytest.raises(ValueError, match=re.escape("out of range for the pairs, shape (3,) (input2's shape (3, 4)")):
         losskit.CosineEmbeddingLoss(batch_axis=1)(np.ones((3, 4)), np.ones((3, 4)), np.ones(3))
+
+
+# every loss with a class axis: (its constructor options, a label for pred of shape (2, 0))
+_SPARSE, _DENSE = np.zeros(2, dtype=np.int64), np.zeros((2, 0))
+NO_CLASS_CASES = {
+    "SoftmaxCrossEntropyLoss": ({}, _SPARSE),
+    "SoftmaxCrossEntropyLoss dense": ({"sparse_label": False}, _DENSE),
+    "NLLLoss": ({}, _SPARSE),
+    "SoftmaxFocalLoss": ({}, _SPARSE),
+    "PolyLoss": ({}, _SPARSE),
+    "MultiMarginLoss": ({}, _SPARSE),
+    "MulticlassHingeLoss": ({}, _SPARSE),
+    "SparsemaxLoss": ({}, _SPARSE),
+    "GeneralizedCrossEntropyLoss": ({}, _SPARSE),
+    "CategoricalHingeLoss": ({}, _DENSE),
+    "MultiLabelSoftMarginLoss": ({}, _DENSE),
+    "MultiLabelMarginLoss": ({}, np.zeros((2, 0), dtype=np.int64)),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(NO_CLASS_CASES))
+def test_a_class_axis_of_size_zero_is_refused_naming_it(case: str, backend: str) -> None:
+    """No classes: a ValueError naming the axis and shape, before any work. Before, the sparse
+    losses said their label 0 was outside "[0, -1]", CategoricalHingeLoss raised the backends'
+    own reduction errors and MultiLabelSoftMarginLoss returned NaN (a mean over 0 classes)."""
+    options, label = NO_CLASS_CASES[case]
+    loss = losskit.get_loss(case.split()[0], **options)
+    pred = to_backend(np.zeros((2, 0)), backend)
+    with pytest.raises(ValueError, match=re.escape("pred has no classes along axis 1 (shape (2, 0))")):
+        loss(pred, to_backend(label, backend))

@@ -113,6 +113,13 @@ def check_axis(axis: int, ndim: int) -> int:
     return int(axis) % ndim
 
 
+def check_has_classes(shape: tuple[int, ...], cls: int) -> None:
+    """A class axis of size 0 has nothing to normalise, rank or pick a label from: refused here,
+    before the backends' own errors (a reduction with no identity) or a NaN (a mean over 0 classes)."""
+    if shape[cls] == 0:
+        raise ValueError(f"pred has no classes along axis {cls} (shape {tuple(shape)}): it needs at least one")
+
+
 def check_batch_axis(batch_axis: int, ndim: int) -> int:
     if not is_integer(batch_axis) or not -max(ndim, 1) <= batch_axis < max(ndim, 1):
         raise ValueError(f"batch_axis={batch_axis!r} is out of range for an input with {ndim} axes")

@@ -40,6 +40,7 @@ from .._core import (
     check_class_count,
     check_class_vector,
     check_flag,
+    check_has_classes,
     check_labels_in_range,
     check_number,
     check_reduction,
@@ -316,6 +317,7 @@ def softmax_cross_entropy(
     xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
+    check_has_classes(tuple(pred.shape), cls)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     loss_shape = tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
@@ -447,6 +449,7 @@ def _class_inputs(
     check_flag(sparse, "sparse_label")
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
+    check_has_classes(tuple(pred.shape), cls)
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
@@ -642,6 +645,7 @@ def multilabel_soft_margin_loss(
     if hasattr(pred, "shape"):  # (not an array: the namespace check names it)
         if pred.ndim < 1:
             raise ValueError("pred needs a class axis (the last)")
+        check_has_classes(tuple(pred.shape), pred.ndim - 1)
         check_class_count(class_weight, pred.shape[-1], "class_weight")
         if pred.ndim == 1:  # one example's classes (torch's unbatched input): one value, (1,) as CE's
             check_batch_axis(batch_axis, 1)
@@ -778,8 +782,7 @@ def multilabel_margin_loss(
         raise TypeError(f"label must hold class indices (integers), got dtype {label.dtype}")
     check_sample_weight(xp, sample_weight, shape[:cls] + (1,) + shape[cls + 1 :])
     n = shape[cls]
-    if n == 0:
-        raise ValueError(f"pred has no classes along axis {cls} (shape {shape}): nothing to rank")
+    check_has_classes(shape, cls)
     check_labels_in_range(xp, label, -1, n, what="class indices (or -1, which ends the targets)")
     if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and not torch_tracing():
         # torch's multilabel_margin_loss (N, C): the same sum, duplicates and the first -1 included,
