@@ -491,6 +491,15 @@ def test_multi_margin_fast_path_keeps_a_nan(p):
     torch.testing.assert_close(got, want, equal_nan=True)
 
 
+def test_multi_margin_fast_path_on_an_empty_batch():
+    """The CPU's NaN test reads one maximum: an empty batch has none (amax of nothing raises)."""
+    x = torch.zeros((0, 5), dtype=torch.float64, requires_grad=True)
+    out = losskit.MultiMarginLoss()(x, torch.zeros(0, dtype=torch.int64))
+    assert out.shape == (0,)
+    out.sum().backward()
+    assert x.grad.shape == (0, 5)
+
+
 def test_multi_margin_one_class_is_zero_even_for_a_nan():
     """With one class there is no rival: the loss is 0 whatever the logit, as the formula and
     torch.nn.functional give it (the NaN guard made it NaN)."""
