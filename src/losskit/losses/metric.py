@@ -438,6 +438,8 @@ class CircleLoss(Loss):
     :math:`(i, i)` whatever the reference set, as Keras does: with references other than the batch,
     pass ``False`` unless reference ``i`` is example ``i``. A reference set needs both
     ``ref_embeddings`` and ``ref_labels`` (Keras took the batch's labels for a set given without them).
+    Labels are compared as given, for equality: Keras casts them to int32 first (there 1.2 and 1.7
+    are one class), and integer labels beside float ``ref_labels`` raise a ``TypeError`` here.
 
     Shape:
         - pred: ``(N, D)``; label: ``(N,)`` (or ``(N, 1)``), class labels, compared for equality only.
