@@ -256,6 +256,19 @@ def logsumexp_parts(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
     return m, xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
 
 
+def masked_logsumexp_parts(xp: Any, x: Array, mask: Array, axis: int = -1) -> tuple[Array, Array, Array]:
+    """:func:`logsumexp_parts` over the entries where ``mask`` is True, and whether each row (along
+    ``axis``, kept) has any. Left-out entries are ``-inf`` in the sum, an exact 0 with a zero
+    derivative. A row with none gives ``(0, 0)`` for the caller to mask out: ``log`` sees 1, not 0,
+    so neither ``log(0)`` nor ``-inf - -inf`` enters the graph. A NaN of a kept entry stays NaN."""
+    shut = xp.where(mask, x, xp.full_like(x, -math.inf))
+    m = stop_gradient(xp.max(shut, axis=axis, keepdims=True))  # the shift; the result does not depend on it
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    total = xp.sum(xp.exp(shut - m), axis=axis, keepdims=True)  # >= 1 in a row with an entry (its max: exp(0))
+    some = xp.any(mask, axis=axis, keepdims=True)
+    return m, xp.log(xp.where(some, total, xp.ones_like(total))), some
+
+
 def stop_gradient(x: Array) -> Array:
     """``x`` as a constant for automatic differentiation (torch: ``detach``, JAX: ``lax.stop_gradient``)."""
     if array_api_compat.is_torch_array(x):

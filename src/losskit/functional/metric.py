@@ -16,6 +16,7 @@ from .._array import (
     kl_terms,
     log_softmax,
     logsumexp_parts,
+    masked_logsumexp_parts,
     namespace,
     relu,
     size,
@@ -479,15 +480,9 @@ def ranking_softmax_loss(
         m, log_sum = logsumexp_parts(xp, x, axis=-1)
         log_p = (x - m) - log_sum
     else:
-        # masked items leave the softmax: their logits become -inf, exp gives exactly 0 and a zero
-        # derivative. m is the largest unmasked logit (0 for a list with no item: no -inf - -inf)
-        shut = xp.where(mask, x, xp.full_like(x, -math.inf))
-        m = stop_gradient(xp.max(shut, axis=-1, keepdims=True))
-        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-        total = xp.sum(xp.exp(shut - m), axis=-1, keepdims=True)
-        # total >= 1 for a list with an item (its largest term is exp(0)); a list with none has 0,
-        # replaced by 1 so that neither log(0) nor its infinite derivative enters the graph
-        log_sum = xp.log(xp.where(total > 0, total, xp.ones_like(total)))
+        # masked items leave the softmax (exp of -inf: exactly 0, a zero derivative); a list with
+        # no item gets m = 0 and log_sum = 0, so neither log(0) nor its derivative enters the graph
+        m, log_sum, _ = masked_logsumexp_parts(xp, x, mask)
         # at masked items any finite stand-in (0) for the logit: the label there is 0, and so the term
         log_p = (xp.where(mask, x, xp.zeros_like(x)) - m) - log_sum
     terms = y * log_p
@@ -525,19 +520,6 @@ def _comparable(xp: Any, y: Array, ref: Array) -> tuple[Array, Array]:
     except (TypeError, ValueError):  # array_api_strict: uint64 against int64
         raise TypeError(f"label dtype {y.dtype} and ref_labels dtype {ref.dtype} have no common dtype") from None
     return xp.astype(y, common), xp.astype(ref, common)
-
-
-def masked_logsumexp(xp: Any, x: Array, mask: Array) -> tuple[Array, Array]:
-    """``log(sum(exp(x)))`` over the entries of each row (last axis, kept) where ``mask`` is True,
-    and whether the row has any. A row with none gives 0 (the caller masks it out): its entries
-    are ``-inf`` in the sum, an exact 0 with a zero derivative, and ``log`` sees 1, not 0, so
-    neither ``log(0)`` nor ``-inf - -inf`` enters the graph. A NaN of an unmasked entry stays NaN."""
-    shut = xp.where(mask, x, xp.full_like(x, -math.inf))
-    m = stop_gradient(xp.max(shut, axis=-1, keepdims=True))  # the shift; the result does not depend on it
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    total = xp.sum(xp.exp(shut - m), axis=-1, keepdims=True)  # >= 1 in a row with an entry (its max: exp(0))
-    some = xp.any(mask, axis=-1, keepdims=True)
-    return m + xp.log(xp.where(some, total, xp.ones_like(total))), some
 
 
 def circle_loss(
@@ -615,8 +597,9 @@ def circle_loss(
     alpha_n = relu(xp, -(d - (1 + margin)))
     logit_p = gamma * alpha_p * (d - margin)  # -gamma alpha_p (s_p - Delta_p), s_p - Delta_p = m - d
     logit_n = gamma * alpha_n * -(d - (1 - margin))  # gamma alpha_n (s_n - Delta_n), s_n - Delta_n = 1 - m - d
-    lse_p, has_p = masked_logsumexp(xp, logit_p, positive)
-    lse_n, has_n = masked_logsumexp(xp, logit_n, xp.logical_not(same))
+    m_p, log_sum_p, has_p = masked_logsumexp_parts(xp, logit_p, positive)
+    m_n, log_sum_n, has_n = masked_logsumexp_parts(xp, logit_n, xp.logical_not(same))
+    lse_p, lse_n = m_p + log_sum_p, m_n + log_sum_n
     # log(1 + sum_n e^{logit_n} sum_p e^{logit_p}) = softplus(lse_p + lse_n): no overflow. A row
     # without a positive or a negative pair costs 0, with a zero gradient (Keras's -inf logsumexp)
     loss = xp.where(xp.logical_and(has_p, has_n), softplus(xp, lse_p + lse_n), xp.zeros_like(lse_p))
@@ -671,14 +654,9 @@ def nt_xent_loss(
         self_pair = xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
         positive = xp.logical_and(same, xp.logical_not(self_pair))  # the anchor is not its own positive
         negative = xp.logical_not(xp.logical_or(same, self_pair))  # (self_pair: a NaN id is not its own negative)
-        # log sum_{k negative} exp(s_ik) = m_i + log(total_i), m_i the largest negative (a constant for
-        # autodiff); exp(-inf - m) is exactly 0, with a zero derivative, where k is no negative
-        shut = xp.where(negative, sim, xp.full_like(sim, -math.inf))
-        has_negative = xp.any(negative, axis=1, keepdims=True)
-        m = stop_gradient(xp.max(shut, axis=1, keepdims=True))
-        m = xp.where(has_negative, m, xp.zeros_like(m))  # no -inf - -inf for an anchor with no negative
-        total = xp.sum(xp.exp(shut - m), axis=1, keepdims=True)  # >= 1 with a negative (its largest is exp(0))
-        log_total = xp.log(xp.where(has_negative, total, xp.ones_like(total)))
+        # log sum_{k negative} exp(s_ik) = m_i + log_total_i, m_i the largest negative (0 for an anchor
+        # without one, whose pairs are masked out below)
+        m, log_total, has_negative = masked_logsumexp_parts(xp, sim, negative, axis=1)
         # -log(e^{s_ij} / (e^{s_ij} + sum_k e^{s_ik})) = log(1 + sum_k e^{s_ik - s_ij}) = softplus(lse_i - s_ij),
         # (m_i - s_ij) first, as log_softmax: exact also for a tiny temperature; 0 without a negative
         pair = softplus(xp, (m - sim) + log_total)
