@@ -252,6 +252,8 @@ def check_labels_in_range(
 def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
     """:func:`check_labels_in_range` of several ``(array, low, high, name, what)`` at once: the
     values of all of them reach the host together (one synchronisation on a GPU)."""
+    for check in checks:
+        check_index_dtype(check[0], check[3])
     if not _value_checks:
         return
     checks = tuple(c for c in checks if size(c[0].shape) > 0 and not is_traced(c[0]))
@@ -274,6 +276,22 @@ def index_dtype(xp: Any) -> Any:
     return xp.__array_namespace_info__().default_dtypes()["indexing"]
 
 
+# PyTorch's uint16, uint32 and uint64 are "shell" dtypes: casts and equality work, but not min,
+# max, minimum or order comparisons on the CPU ("aminmax_cpu" not implemented for 'UInt64').
+_TORCH_WIDE_UNSIGNED = {"torch.uint16": 32, "torch.uint32": 32, "torch.uint64": 64}
+
+
+def check_index_dtype(label: Array, name: str = "label") -> None:
+    """``TypeError`` for a torch ``uint64`` array of indices, before any work: torch can neither
+    check its range nor clamp it (a cast to int64 would wrap ``2**63`` round to a negative index).
+    torch's ``uint16``/``uint32`` are cast to int64 losslessly where they are checked and used."""
+    if _TORCH_WIDE_UNSIGNED.get(str(label.dtype)) == 64:
+        raise TypeError(
+            f"{name} has dtype torch.uint64, which PyTorch cannot compare or clamp (no min, max or "
+            "order comparisons for it): give indices as torch.int64"
+        )
+
+
 def as_index(xp: Any, label: Array) -> Array:
     """``label`` in the namespace's index dtype. An unsigned label past that dtype's range is first
     clamped to its largest value (out of range still), not wrapped: a uint32 ``2**32 - 100`` cast to
@@ -282,6 +300,9 @@ def as_index(xp: Any, label: Array) -> Array:
     idx = index_dtype(xp)
     if label.dtype == idx:
         return label  # no no-op cast node in a traced graph
+    check_index_dtype(label, "label")
+    if _TORCH_WIDE_UNSIGNED.get(str(label.dtype)) == 32:  # lossless; torch has no minimum for it
+        return xp.astype(label, idx)
     if xp.isdtype(label.dtype, "unsigned integer") and xp.iinfo(label.dtype).max > xp.iinfo(idx).max:
         label = xp.minimum(label, xp.asarray(xp.iinfo(idx).max, dtype=label.dtype, device=device(label)))
     return xp.astype(label, idx)
