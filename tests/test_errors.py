@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -262,3 +264,22 @@ def test_a_class_axis_of_size_zero_is_refused_naming_it(case: str, backend: str)
     pred = to_backend(np.zeros((2, 0)), backend)
     with pytest.raises(ValueError, match=re.escape("pred has no classes along axis 1 (shape (2, 0))")):
         loss(pred, to_backend(label, backend))
+
+
+PER_CLASS_OPTIONS = [
+    ("SoftmaxCrossEntropyLoss", "class_weight"),
+    ("NLLLoss", "class_weight"),
+    ("MultiMarginLoss", "class_weight"),
+    ("MultiLabelSoftMarginLoss", "class_weight"),
+    ("SoftmaxFocalLoss", "alpha"),
+    ("DiceLoss", "class_weight"),
+    ("TverskyLoss", "class_weight"),
+]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 10**400])
+@pytest.mark.parametrize(("name", "option"), PER_CLASS_OPTIONS)
+def test_a_per_class_sequence_must_be_finite(name: str, option: str, bad: Any) -> None:
+    """A NaN among the per-class weights made every loss it touched NaN, without a word."""
+    with pytest.raises(ValueError, match=f"{option} must hold finite numbers, got {re.escape(repr(bad))}"):
+        losskit.get_loss(name, **{option: [1.0, bad, 0.5]})

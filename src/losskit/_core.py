@@ -393,6 +393,9 @@ def check_class_vector(value: Any, name: str) -> Any:
     if isinstance(value, (list, tuple)):
         if not value or not all(is_real(v) for v in value):
             raise TypeError(f"{name} must be a non-empty sequence of real numbers or a 1-D array, got {value!r}")
+        bad = [v for v in value if is_concrete(v) and not is_finite(v)]
+        if bad:  # a NaN weight makes every loss it touches NaN, silently (an array's values are not read)
+            raise ValueError(f"{name} must hold finite numbers, got {bad[0]!r} in {value!r}")
         return tuple(float(v) for v in value)
     if not hasattr(value, "shape") or len(tuple(value.shape)) != 1:
         raise ValueError(
