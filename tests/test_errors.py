@@ -283,3 +283,9 @@ def test_a_per_class_sequence_must_be_finite(name: str, option: str, bad: Any) -
     """A NaN among the per-class weights made every loss it touched NaN, without a word."""
     with pytest.raises(ValueError, match=f"{option} must hold finite numbers, got {re.escape(repr(bad))}"):
         losskit.get_loss(name, **{option: [1.0, bad, 0.5]})
+
+
+def test_ctc_takes_its_batch_axis_from_the_label_layout() -> None:
+    with pytest.raises(TypeError, match=r"CTCLoss takes its batch axis from label_layout .* got batch_axis=1"):
+        losskit.CTCLoss(batch_axis=1)
+    assert losskit.CTCLoss(label_layout="TN")._batch_axis == 1

@@ -607,3 +607,15 @@ def test_a_weight_is_named_in_the_curves_label():
     assert plot.display_name("HuberLoss", weight=1) == "HuberLoss"
     assert plot.display_name(losskit.SDMLLoss()) == "SDMLLoss"
     assert plot.display_name(losskit.SDMLLoss(weight=None)) == "SDMLLoss"
+
+
+@pytest.mark.parametrize("name", ["L2Loss", "SoftmaxCELoss", "TripletLoss", "CircleLoss"])
+def test_a_curve_refuses_another_batch_axis(name: str) -> None:
+    """The curves lay their inputs out with the batch first: batch_axis=1 gave SoftmaxCELoss one
+    number for the whole curve and TripletLoss a zero, silently, and L2Loss a shape error."""
+    message = "a curve evaluates the loss with the batch on axis 0; batch_axis=1 does not apply"
+    with pytest.raises(ValueError, match=message):
+        plot.curve_for(name, batch_axis=1)
+    with pytest.raises(ValueError, match=message):
+        plot.curve_for(losskit.get_loss(name, batch_axis=1))
+    assert plot.curve_for(name, batch_axis=0).name == plot.curve_for(name).name

@@ -94,13 +94,27 @@ def _resolve(loss: LossLike, params: Mapping[str, Any]) -> tuple[LossInfo, Loss,
     """The registry entry, an instance, and every constructor parameter's effective value."""
     if not isinstance(loss, Loss):
         info = loss if isinstance(loss, LossInfo) else loss_info(loss)
+        _check_batch_axis(info, params)
         return info, get_loss(info.name, **params), {**info.params, **params}
     if params:
         raise ValueError("pass parameters to the loss's constructor, not with an instance")
     info = loss_info(type(loss).__name__)
     # Loss.__repr__'s convention: each constructor parameter is stored as ``self._<name>``
     stored = {**info.params, **_weighting_defaults(info)}
-    return info, loss, {name: getattr(loss, "_" + name, default) for name, default in stored.items()}
+    effective = {name: getattr(loss, "_" + name, default) for name, default in stored.items()}
+    _check_batch_axis(info, effective)
+    return info, loss, effective
+
+
+def _check_batch_axis(info: LossInfo, params: Mapping[str, Any]) -> None:
+    """A curve lays its inputs out with the batch first: another ``batch_axis`` would reduce the
+    wrong axes (one value for the whole curve, or a shape error), so it is refused."""
+    default = _weighting_defaults(info).get("batch_axis")
+    if "batch_axis" in params and params["batch_axis"] != default:
+        raise ValueError(
+            f"{info.name}: a curve evaluates the loss with the batch on axis {default}; "
+            f"batch_axis={params['batch_axis']!r} does not apply to it"
+        )
 
 
 def _weighting_defaults(info: LossInfo) -> dict[str, Any]:

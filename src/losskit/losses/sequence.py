@@ -58,6 +58,11 @@ class CTCLoss(Loss):
     ) -> None:
         check_layouts(layout, label_layout)
         check_flag(zero_infinity, "zero_infinity")
+        if "batch_axis" in kwargs:  # Gluon's signature: the batch axis is where label_layout has N
+            raise TypeError(
+                f"CTCLoss takes its batch axis from label_layout ('NT': 0, 'TN': 1), not batch_axis; "
+                f"got batch_axis={kwargs['batch_axis']!r}"
+            )
         super().__init__(weight, label_layout.find("N"), **kwargs)
         self._layout = layout
         self._label_layout = label_layout
