@@ -18,29 +18,46 @@ from ._compile import is_symbolic_number, register_with_dynamo, torch_compiling,
 Array = Any  # an array of any array-API library (NumPy, PyTorch, JAX, array-api-strict)
 
 
-_NAMESPACES: dict[tuple[type, ...], Any] = {}
+_NAMESPACES: dict[tuple[Any, ...], Any] = {}
 
 
-def namespace(*arrays: Any) -> Any:
+def namespace(*arrays: Any, names: tuple[str, ...] = ()) -> Any:
     """Return the array-API namespace shared by ``arrays`` (``None`` and Python scalars are skipped).
 
-    Raises ``TypeError`` when the arrays come from different libraries, or when an input is
-    not an array at all (a list, say), naming the offending types.
+    ``names`` names the leading ``arrays`` that must be arrays (a loss's ``pred`` and ``label``):
+    ``None``, a number or a NumPy scalar beside another library's arrays there is a ``TypeError``
+    naming it. Raises ``TypeError`` too when the arrays come from different libraries, or when
+    an input is not an array at all (a list, say), naming the offending types.
     """
     # Not cached while torch.compile traces: a dict cache would put a guard on its contents into
     # the graph, and the first eager call that fills it would recompile.
     if torch_compiling():
         return _compiled_namespace(_array_arguments(arrays))
     # The namespace depends only on the argument types (which of them are arrays, and of which
-    # library): cached per tuple of types, a call skips the filtering and array_namespace's inspection.
-    key = tuple(map(type, arrays))
+    # library): cached per tuple of types, a call skips the filtering and array_namespace's
+    # inspection, and the check of the named arguments, which depends on their types alone.
+    key = (len(names), *map(type, arrays))
     xp = _NAMESPACES.get(key)
     if xp is None:
         xp = _lookup(_array_arguments(arrays))  # raises for no array, or arrays of two libraries
+        for name, x in zip(names, arrays):
+            check_array(xp, x, name)
         _NAMESPACES[key] = xp
     if not _compile._registered:
         register_with_dynamo()  # an eager call once Dynamo is loaded (see _compile)
     return xp
+
+
+def check_array(xp: Any, x: Any, name: str) -> None:
+    """``TypeError`` unless ``x`` is an array of ``xp``'s library (the namespace lookup skips
+    ``None``, numbers and a NumPy scalar beside other arrays: an attribute error came later)."""
+    if (
+        not hasattr(x, "dtype")
+        or not hasattr(x, "shape")
+        or (isinstance(x, np.generic) and not array_api_compat.is_numpy_namespace(xp))
+    ):
+        library = getattr(xp, "__name__", "the inputs'").replace("array_api_compat.", "")
+        raise TypeError(f"{name} must be an array of the call's library ({library}), got {type(x).__name__}: {x!r:.60}")
 
 
 def _array_arguments(arrays: tuple[Any, ...]) -> list[Any]:
@@ -72,6 +89,13 @@ def _lookup(candidates: list[Any]) -> Any:
     try:
         return array_namespace(*candidates)
     except TypeError:
+        odd = [a for a in candidates if not array_api_compat.is_array_api_obj(a)]
+        if odd:  # a list or a string where an array goes: say so, not that the libraries differ
+            raise TypeError(
+                f"losskit: an input is a {type(odd[0]).__name__} ({odd[0]!r:.60}), not an array; the "
+                "array inputs of one call must be arrays of the same array library (NumPy, PyTorch, JAX, "
+                "...), and numbers only where a number is allowed"
+            ) from None
         kinds = sorted({f"{type(a).__module__}.{type(a).__qualname__}" for a in candidates})
         raise TypeError(
             "losskit: all array inputs of one call must come from the same array library "

@@ -15,12 +15,24 @@ from typing import Any
 
 import numpy as np
 
-from ._array import Array, broadcasts_to, compute_dtype, device, index_summaries, is_floating, is_traced, size
+from ._array import (
+    Array,
+    broadcasts_to,
+    check_array,
+    compute_dtype,
+    device,
+    dtype_kind,
+    index_summaries,
+    is_floating,
+    is_traced,
+    size,
+)
 from ._compile import is_symbolic_number, torch_compiling
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
     """``x`` in its compute dtype (float16/bfloat16 promoted to float32); ``TypeError`` if not float."""
+    check_array(xp, x, name)
     if not is_floating(xp, x):
         raise TypeError(f"{name} must be a real floating-point array, got dtype {x.dtype}")
     dtype = compute_dtype(xp, x.dtype)
@@ -47,8 +59,10 @@ def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Ar
     This is Gluon's ``_reshape_like`` rule: a label of shape ``(N,)`` serves a prediction of
     shape ``(N, 1)``. Shapes with different element counts never broadcast: they raise.
     """
-    if x.dtype != ref.dtype and xp.isdtype(x.dtype, "complex floating"):
-        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")  # astype would drop the imaginary part
+    check_array(xp, x, name)
+    if x.dtype != ref.dtype and dtype_kind(xp, x.dtype) not in ("bool", "integral", "real floating"):
+        # astype would drop a complex number's imaginary part, and parse strings as numbers
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
     return xp.astype(reshape_to(xp, x, tuple(ref.shape), name, ref_name), ref.dtype, copy=False)
 
 
@@ -121,7 +135,8 @@ def check_has_classes(shape: tuple[int, ...], cls: int) -> None:
 
 
 def check_batch_axis(batch_axis: int, ndim: int) -> int:
-    if not is_integer(batch_axis) or not -max(ndim, 1) <= batch_axis < max(ndim, 1):
+    check_axis_option(batch_axis, "batch_axis")
+    if not -max(ndim, 1) <= batch_axis < max(ndim, 1):
         raise ValueError(f"batch_axis={batch_axis!r} is out of range for an input with {ndim} axes")
     return int(batch_axis) % max(ndim, 1)
 
@@ -158,8 +173,13 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
     """
     if isinstance(sample_weight, bool):
         raise TypeError(f"sample_weight must be an array or a number, got {sample_weight!r}")
-    if sample_weight is None or is_real(sample_weight):
+    if sample_weight is None:
         return
+    if is_real(sample_weight):
+        if is_concrete(sample_weight) and not is_finite(sample_weight):  # as weight: NaN everywhere
+            raise ValueError(f"sample_weight must be finite, got {sample_weight!r}")
+        return
+    check_array(xp, sample_weight, "sample_weight")
     shape = tuple(sample_weight.shape)
     if len(shape) not in (0, len(loss_shape)) or not broadcasts_to(shape, loss_shape):
         hint = ""
@@ -331,6 +351,12 @@ def finish(
         if all(loss.shape[i] == 1 for i in axes):  # one value per example already (CE): no kernel
             loss = xp.reshape(loss, (loss.shape[batch_axis],))
         else:
+            if reduce == "mean" and loss.shape[batch_axis] != 0 and any(loss.shape[i] == 0 for i in axes):
+                raise ValueError(
+                    f"the loss of each example is a mean over nothing (NaN): its values have shape "
+                    f"{tuple(loss.shape)}, and the axes it averages over, all but batch_axis={batch_axis}, "
+                    "include one of size 0"
+                )
             # never reduce with axis=(): torch.mean(dim=()) reduces *every* axis
             loss = xp.mean(loss, axis=axes) if reduce == "mean" else xp.sum(loss, axis=axes)
     if weight is not None:

@@ -174,7 +174,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a parameter the loss refuses only once it sees an input
         raise UsageError(f"{', '.join(c.name for c in curves)}: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    try:
+        fig.savefig(out, dpi=110)
+    except (ValueError, OverflowError) as exc:  # matplotlib lays out the axes only here
+        raise UsageError(
+            f"cannot draw the axes of these curves (values near the float range's end?): {exc}; "
+            "try a --label or --range of smaller numbers"
+        ) from None
     print(f"wrote {out}")
     return 0
 

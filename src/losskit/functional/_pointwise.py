@@ -30,7 +30,7 @@ def pointwise(
     take part in the namespace check. ``fast(pred, label)``, if given, computes the same loss with
     the framework's fused op on torch tensors (:mod:`losskit._fast`, tested against ``formula``).
     """
-    xp = namespace(pred, label, sample_weight, *extra)
+    xp = namespace(pred, label, sample_weight, *extra, names=("pred", "label"))
     pred_c = float_input(xp, pred, "pred")
     label_c = like(xp, label, pred_c, "label")
     axis = check_batch_axis(batch_axis, pred.ndim)

@@ -76,7 +76,9 @@ def huber_loss(
     # torch's smooth_l1_loss takes beta as a concrete float: a dynamic rho (torch.compile) or a
     # 0-d tensor takes the formula
     fast_path = fast if isinstance(rho, float) else None
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, fast=fast_path)
+    return pointwise(
+        formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(rho,), fast=fast_path
+    )
 
 
 def poisson_nll_loss(
@@ -114,7 +116,9 @@ def poisson_nll_loss(
 
     # torch's poisson_nll_loss takes eps as a concrete float: a dynamic epsilon or a 0-d tensor takes the formula
     use = fast if _fast.poisson_nll_applies(target, compute_full) and isinstance(epsilon, float) else None
-    return pointwise(formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis, fast=use)
+    return pointwise(
+        formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis, extra=(epsilon,), fast=use
+    )
 
 
 def log_cosh_loss(
@@ -181,7 +185,7 @@ def gaussian_nll_loss(
     eps = check_number(eps, "eps", low=0.0, low_open=True)
     if isinstance(var, bool) or not (is_real(var) or hasattr(var, "shape")):
         raise TypeError(f"var must be an array or a number, got {var!r}")
-    xp = namespace(pred, label, var, sample_weight)
+    xp = namespace(pred, label, var, sample_weight, names=("pred", "label"))
     mean = float_input(xp, pred, "pred")
     target = like(xp, label, mean, "label")
     if is_real(var):

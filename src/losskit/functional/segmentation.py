@@ -66,7 +66,7 @@ def tversky_loss(
     alpha, beta, smooth = check_tversky(alpha, beta, smooth)
     check_flag(from_logits, "from_logits")
     class_weight = check_class_vector(class_weight, "class_weight")
-    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
+    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     cls, b_axis = class_and_batch_axes(pred.ndim, tuple(pred.shape), axis, batch_axis)
     check_weight(weight)
@@ -231,7 +231,7 @@ def lovasz_softmax_loss(
     classes = check_lovasz_classes(classes)
     check_ignore_index(ignore_index)
     check_flag(from_logits, "from_logits")
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     cls, b_axis = class_and_batch_axes(pred.ndim, tuple(pred.shape), axis, batch_axis)
     check_weight(weight)
@@ -280,7 +280,7 @@ def lovasz_hinge_loss(
 ) -> Array:
     """The Lovasz hinge loss of binary masks, per example. See :class:`losskit.LovaszHingeLoss`."""
     check_ignore_index(ignore_index)
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     if pred.ndim < 1:
         raise ValueError("pred must have a batch axis, (N, ...); got a 0-d array")

@@ -11,8 +11,17 @@ from typing import Any
 
 import array_api_compat
 
-from .._array import Array, log_softmax, namespace
-from .._core import check_flag, check_ranges, check_sample_weight, check_weight, finish, float_input, index_dtype
+from .._array import Array, check_array, dtype_kind, log_softmax, namespace
+from .._core import (
+    check_flag,
+    check_has_classes,
+    check_ranges,
+    check_sample_weight,
+    check_weight,
+    finish,
+    float_input,
+    index_dtype,
+)
 
 LAYOUTS = ("NTC", "TNC")
 LABEL_LAYOUTS = ("NT", "TN")
@@ -52,12 +61,18 @@ def ctc_loss(
     check_flag(zero_infinity, "zero_infinity")
     if backend not in ("auto", "generic"):
         raise ValueError(f"backend must be 'auto' or 'generic', got {backend!r}")
-    xp = namespace(pred, label, pred_lengths, label_lengths, sample_weight)
+    xp = namespace(pred, label, pred_lengths, label_lengths, sample_weight, names=("pred", "label"))
     logits = float_input(xp, pred, "pred")
     if pred.ndim != 3:
         raise ValueError(f"pred must have 3 axes ({layout}), got shape {tuple(pred.shape)}")
+    check_has_classes(tuple(pred.shape), 2)
     if label.ndim != 2:
         raise ValueError(f"label must have 2 axes ({label_layout}), got shape {tuple(label.shape)}")
+    for name, values in (("label", label), ("pred_lengths", pred_lengths), ("label_lengths", label_lengths)):
+        if values is not None:
+            check_array(xp, values, name)
+            if dtype_kind(xp, values.dtype) not in ("integral", "real floating"):  # not bool, complex or str
+                raise TypeError(f"{name} must hold integers (or whole-number floats), got dtype {values.dtype}")
     if layout == "NTC":
         logits = xp.permute_dims(logits, (1, 0, 2))
     if label_layout == "TN":

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import Array, namespace
 from .._compile import register_with_dynamo
-from .._core import check_number, check_sample_weight, check_weight, reshape_to
+from .._core import check_axis_option, check_number, check_sample_weight, check_weight, reshape_to
 
 _GLUON_BLOCK_KWARGS = {"prefix", "params"}
 _BASE_PARAMS = ("self", "weight", "batch_axis", "kwargs")
@@ -74,8 +73,7 @@ class Loss:
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
         check_weight(weight)
-        if not isinstance(batch_axis, numbers.Integral):
-            raise TypeError(f"batch_axis must be an int, got {batch_axis!r}")
+        check_axis_option(batch_axis, "batch_axis")  # an int, not a bool (True would be axis 1)
         unknown = sorted(set(kwargs) - _GLUON_BLOCK_KWARGS)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: {', '.join(unknown)}")

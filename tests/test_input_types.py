@@ -1,0 +1,94 @@
+"""What is not an array of the call's library, in an array's place, for every recipe: a TypeError
+naming the argument or the type, before any work (an AttributeError on ``.dtype`` or ``.shape``
+before, or a string array parsed as numbers)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import losskit
+from backends import to_backend
+
+torch = pytest.importorskip("torch")
+
+
+def _args(case):
+    return list(case.make(np.random.default_rng(7)))
+
+
+def test_the_messages_name_the_argument():
+    x = np.zeros((4, 3))
+    loss = losskit.L2Loss()
+    with pytest.raises(TypeError, match=r"^label must be an array of the call's library \(numpy\), got NoneType"):
+        loss(x, None)
+    with pytest.raises(TypeError, match=r"^pred must be an array of the call's library \(numpy\), got float: 1.0"):
+        loss(1.0, x)
+    with pytest.raises(TypeError, match=r"^label must be an array of the call's library \(torch\), got float64"):
+        loss(torch.zeros(4, 3), np.float64(2.0))
+    with pytest.raises(TypeError, match=r"^label must hold real numbers, got dtype object"):
+        loss(x, x.astype(object))
+    with pytest.raises(TypeError, match=r"an input is a list \(\[1, 2, 3, 4\]\), not an array"):
+        loss(x, x, [1, 2, 3, 4])
+    with pytest.raises(
+        TypeError, match=r"^sample_weight must be an array of the call's library \(numpy\), got complex"
+    ):
+        loss(x, x, 1j)
+    with pytest.raises(ValueError, match=r"^sample_weight must be finite, got nan"):
+        loss(x, x, math.nan)
+    # NumPy scalars stay numbers beside arrays where a number is allowed, and arrays in NumPy calls
+    np.testing.assert_array_equal(loss(x, x, np.float32(2.0)), np.zeros(4))
+    np.testing.assert_array_equal(loss(np.ones(1), np.float64(3.0)), [2.0])
+
+
+@pytest.mark.parametrize("make", [lambda: losskit.L2Loss(batch_axis=True), lambda: losskit.HingeLoss(batch_axis=1.0)])
+def test_batch_axis_must_be_an_int_not_a_bool(make):
+    """batch_axis=True was taken as axis 1: the batch averaged away, one value per column."""
+    with pytest.raises(TypeError, match="batch_axis must be an int, got"):
+        make()
+    with pytest.raises(TypeError, match="batch_axis must be an int, got True"):
+        losskit.functional.l2_loss(np.zeros((4, 3)), np.zeros((4, 3)), batch_axis=True)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name", ["L2Loss", "SigmoidBCELoss", "HuberLoss", "LogCoshLoss"])
+def test_an_example_with_nothing_to_average_is_an_error_not_nan(name, backend):
+    x = to_backend(np.zeros((4, 0)), backend, "float32")
+    with pytest.raises(ValueError, match=r"a mean over nothing \(NaN\): its values have shape \(4, 0\)"):
+        losskit.get_loss(name)(x, x)
+    empty = to_backend(np.zeros((0, 3)), backend, "float32")  # an empty batch is fine: no examples
+    assert tuple(losskit.get_loss(name)(empty, empty).shape) == (0,)
+
+
+def test_ctc_checks_the_dtypes_of_its_labels_and_lengths():
+    """A complex label lost its imaginary part, strings failed in a ufunc, bool lengths were 0/1."""
+    pred, label = np.zeros((2, 5, 4)), np.array([[0, 1], [2, -1]])
+    loss = losskit.CTCLoss()
+    with pytest.raises(TypeError, match=r"^label must hold integers \(or whole-number floats\), got dtype complex128"):
+        loss(pred, label + 0.5j)
+    with pytest.raises(TypeError, match=r"^label must hold integers .*got dtype <U"):
+        loss(pred, label.astype(str))
+    with pytest.raises(TypeError, match=r"^pred_lengths must hold integers .*got dtype bool"):
+        loss(pred, label, np.array([True, True]))
+    with pytest.raises(TypeError, match=r"^label_lengths must hold integers .*got dtype object"):
+        loss(pred, label, None, np.array([2, 1], dtype=object))
+    with pytest.raises(TypeError, match=r"^pred_lengths must be an array of the call's library \(numpy\), got int: 5"):
+        loss(pred, label, 5)
+    with pytest.raises(ValueError, match=r"pred has no classes along axis 2 \(shape \(2, 5, 0\)\)"):
+        loss(pred[..., :0], label)
+    np.testing.assert_array_equal(loss(pred, label.astype(float)), loss(pred, label))  # whole floats are fine
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: losskit.HuberLoss(rho=np.array(1.0))(t, t),
+        lambda t: losskit.PoissonNLLLoss(from_logits=False)(t, t, None, np.array(1e-8)),
+    ],
+)
+def test_a_0d_option_of_another_library_is_refused(call):
+    """A NumPy 0-d rho beside tensors was computed with, mixing the libraries in one graph."""
+    with pytest.raises(TypeError, match="same array library"):
+        call(torch.ones(4, 3))
