@@ -743,6 +743,75 @@ OPTAX_CASES = [
 ]
 
 
+# ---- AsymmetricLoss and binary label smoothing ----
+# AsymmetricLoss bends where p = sigmoid(x) equals clip (p_m = max(p - clip, 0)): its logits keep
+# clear of logit(clip) (-2.94 for 0.05, -2.20 for 0.1) by more than a gradcheck step, some of them
+# below it (where a negative costs nothing), the others above.
+
+
+def _asl_logits(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Logits in [-6, -4] (p < 0.018, under every clip here) or [-1.5, 2.5] (p > 0.18)."""
+    low = rng.uniform(-6.0, -4.0, size=shape)
+    high = rng.uniform(-1.5, 2.5, size=shape)
+    return np.where(rng.uniform(size=shape) < 0.3, low, high)
+
+
+def _asl_soft(rng):
+    shape = (N, C)
+    return _asl_logits(rng, shape), rng.uniform(0, 1, size=shape), rng.uniform(0.5, 2, size=(N, 1))
+
+
+def _asl_hard(rng):
+    shape = (N, C)
+    return _asl_logits(rng, shape), rng.integers(0, 2, size=shape).astype(float), rng.uniform(0.5, 2, size=(N, 1))
+
+
+def _asl_3d(rng):
+    shape = (3, N, 2)  # batch_axis=1
+    return _asl_logits(rng, shape), rng.integers(0, 2, size=shape).astype(float)
+
+
+ASL_CASES: list[Case] = [
+    Case("asl_default", "AsymmetricLoss", {}, _asl_soft, (0, 1, 2)),
+    Case(
+        "asl_hard_gamma_pos1_clip0_1",
+        "AsymmetricLoss",
+        {"gamma_pos": 1.0, "gamma_neg": 3.0, "clip": 0.1},
+        _asl_hard,
+        (0, 2),
+    ),
+    Case(
+        "asl_clip0_batch_axis1_weight",
+        "AsymmetricLoss",
+        {"gamma_pos": 0.5, "gamma_neg": 2.0, "clip": 0.0, "weight": 2.0, "batch_axis": 1},
+        _asl_3d,
+        (0,),
+    ),
+    Case("bce_label_smoothing", "SigmoidBCELoss", {"label_smoothing": 0.1}, _binary, (0, 1, 2)),
+    Case(
+        "bce_pos_weight_label_smoothing",
+        "SigmoidBCELoss",
+        {"label_smoothing": 0.2},
+        lambda r: (*_binary(r), r.uniform(0.5, 3, size=(1, 3))),
+        (0, 1, 2, 3),
+    ),
+    Case(
+        "bce_from_sigmoid_label_smoothing",
+        "SigmoidBCELoss",
+        {"from_sigmoid": True, "label_smoothing": 0.2},
+        lambda r: (r.uniform(0.05, 0.95, size=(N, 3)), r.uniform(0, 1, size=(N, 3))),
+        (0, 1),
+    ),
+    Case(
+        "sigmoid_focal_label_smoothing",
+        "SigmoidFocalLoss",
+        {"gamma": 1.5, "label_smoothing": 0.1},
+        lambda r: (*_binary(r), r.uniform(0.5, 3, size=(1, 3))),
+        (0, 1, 2, 3),
+    ),
+]
+
+
 CASES = (
     CASES
     + EXTENDED_CASES
@@ -752,10 +821,10 @@ CASES = (
     + SEGMENTATION_CASES
     + KERAS_CASES
     + OPTAX_CASES
+    + ASL_CASES
 )
 
 # work in progress (2026-11-29 session): recipes of losses being added, folded in above when done
-from cases_wip_asl import ASL_CASES  # noqa: E402
 from cases_wip_tfa import TFA_CASES  # noqa: E402
 
-CASES = CASES + ASL_CASES + TFA_CASES
+CASES = CASES + TFA_CASES

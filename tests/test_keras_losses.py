@@ -128,9 +128,12 @@ PORTS: dict[str, Port] = {
     # (from_logits=True, its default) and sums over the non-batch axes
     "kl_divergence": Port(lambda kw: lambda p, y: losskit.KLDivLoss()(_log(p), y)),
     # from_logits=False: probabilities; losskit puts 1e-12 inside the log where Keras clips at
-    # 1e-7, equal to ~1e-11 relative for probabilities in (0.04, 0.96)
+    # 1e-7, equal to ~1e-11 relative for probabilities in (0.04, 0.96). label_smoothing: Keras's
+    # y (1 - ls) + ls / 2, losskit's same-named option
     "binary_crossentropy": Port(
-        lambda kw: losskit.SigmoidBCELoss() if kw.get("from_logits") else losskit.SigmoidBCELoss(from_sigmoid=True)
+        lambda kw: losskit.SigmoidBCELoss(
+            from_sigmoid=not kw.get("from_logits", False), label_smoothing=kw.get("label_smoothing", 0.0)
+        )
     ),
     # Keras smooths one-hot labels to (1 - ls) y + ls / C, as losskit's label_smoothing on dense
     # labels; probabilities p (Keras divides them by their sum) are log p to losskit, whose
@@ -148,12 +151,15 @@ PORTS: dict[str, Port] = {
     "hinge": Port(lambda kw: losskit.HingeLoss(), label_map=_keras_hinge_labels),
     "squared_hinge": Port(lambda kw: losskit.SquaredHingeLoss(), label_map=_keras_hinge_labels),
     # Keras's default apply_class_balancing=False ignores alpha: losskit's alpha=None; with it,
-    # alpha_t = alpha y + (1 - alpha)(1 - y), as losskit. Probabilities p are logit(p) to losskit
+    # alpha_t = alpha y + (1 - alpha)(1 - y), as losskit. Probabilities p are logit(p) to losskit.
+    # label_smoothing: the smoothed label in the BCE, p_t and alpha_t alike, in Keras and losskit
     "binary_focal_crossentropy": Port(
         lambda kw: _probs_or_logits(
             kw,
             lambda: losskit.SigmoidFocalLoss(
-                alpha=kw.get("alpha", 0.25) if kw.get("apply_class_balancing") else None, gamma=kw.get("gamma", 2.0)
+                alpha=kw.get("alpha", 0.25) if kw.get("apply_class_balancing") else None,
+                gamma=kw.get("gamma", 2.0),
+                label_smoothing=kw.get("label_smoothing", 0.0),
             ),
             _logit,
         )
@@ -319,6 +325,30 @@ def test_the_ports_that_differ_are_not_the_naive_mapping() -> None:
         _, arrays = load(FIXTURE_DIR / name)
         got = make()(arrays["y_pred"], arrays["y_true"])
         assert np.abs(got - arrays["out"]).max() > 1e-3, name
+
+
+SMOOTHING_FIXTURES = [
+    "binary_crossentropy__from_logits_smoothing0_1.npz",
+    "binary_crossentropy__probs_soft_smoothing0_3.npz",
+    "binary_focal_crossentropy__from_logits_balanced_smoothing0_2.npz",
+    "binary_focal_crossentropy__probs_soft_gamma1_5_smoothing0_1.npz",
+]
+
+
+@pytest.mark.parametrize("name", SMOOTHING_FIXTURES)
+def test_keras_label_smoothing_goes_towards_one_half(name: str) -> None:
+    """The binary label_smoothing fixtures need the smoothing, and Keras's kind of it: without it,
+    or smoothing towards 0 (``y (1 - ls)``, as a one-class categorical smoothing would), losskit
+    is off by more than 1e-3; with the label smoothed towards 1/2 by hand and no option, it agrees."""
+    meta, arrays = load(FIXTURE_DIR / name)
+    kw, ls = dict(meta["kwargs"]), meta["kwargs"]["label_smoothing"]
+    assert ls > 0
+    fn = PORTS[meta["function"]].make({**kw, "label_smoothing": 0.0})
+    want, _ = _expected(PORTS[meta["function"]], arrays)
+    p, y = arrays["y_pred"], arrays["y_true"]
+    assert np.abs(fn(p, y) - want).max() > 1e-3  # no smoothing
+    assert np.abs(fn(p, y * (1 - ls)) - want).max() > 1e-3  # towards 0
+    np.testing.assert_allclose(fn(p, y * (1 - ls) + ls / 2), want, **FLOAT32_MEAN_TOL)  # towards 1/2
 
 
 def test_the_circle_and_gce_fixtures_exercise_what_they_claim() -> None:

@@ -297,6 +297,20 @@ CASES: list[Case] = [
         binary(probs=True, soft=True),
         note="y_pred holds probabilities in (0.04, 0.96); Keras clips them to [epsilon, 1 - epsilon].",
     ),
+    Case(
+        "binary_crossentropy",
+        "from_logits_smoothing0_1",
+        binary(),
+        {"from_logits": True, "label_smoothing": 0.1},
+        note="hard labels: Keras smooths them to 0.05 and 0.95 (y (1 - ls) + ls / 2).",
+    ),
+    Case(
+        "binary_crossentropy",
+        "probs_soft_smoothing0_3",
+        binary(probs=True, soft=True),
+        {"label_smoothing": 0.3},
+        note="soft labels smoothed towards 1/2; y_pred holds probabilities in (0.04, 0.96).",
+    ),
     Case("categorical_crossentropy", "from_logits", categorical(), {"from_logits": True}),
     Case(
         "categorical_crossentropy",
@@ -353,6 +367,20 @@ CASES: list[Case] = [
         binary(probs=True),
         {"gamma": 3.0},
         note="y_pred holds probabilities in (0.04, 0.96).",
+    ),
+    Case(
+        "binary_focal_crossentropy",
+        "from_logits_balanced_smoothing0_2",
+        binary(),
+        {"from_logits": True, "apply_class_balancing": True, "alpha": 0.3, "gamma": 2.0, "label_smoothing": 0.2},
+        note="hard labels smoothed to 0.1 and 0.9 before the BCE, p_t and the class balancing alike.",
+    ),
+    Case(
+        "binary_focal_crossentropy",
+        "probs_soft_gamma1_5_smoothing0_1",
+        binary(probs=True, soft=True),
+        {"gamma": 1.5, "label_smoothing": 0.1},
+        note="soft labels smoothed towards 1/2; y_pred holds probabilities in (0.04, 0.96).",
     ),
     Case("categorical_focal_crossentropy", "from_logits", categorical(), {"from_logits": True}),
     Case(

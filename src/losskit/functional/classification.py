@@ -92,6 +92,18 @@ def bce_with_logits(xp: Any, x: Array, z: Array, pos_weight: Any = None) -> Arra
     return (1 - z) * x + log_weight * softplus(xp, -x)
 
 
+def check_label_smoothing(label_smoothing: Any) -> Any:
+    """A binary label smoothing in [0, 1], as a float (or as it is if symbolic, see :func:`as_number`)."""
+    return as_number(check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0))
+
+
+def smooth_binary_label(z: Array, eps: Any) -> Array:
+    """Keras's binary label smoothing: ``z (1 - eps) + eps / 2``, towards 1/2 (a new array; ``z`` is
+    left alone). An explicit ``eps != 0``, not ``bool(eps)``: under torch.compile a symbolic
+    ``eps`` then becomes a guard on its sign, not on its value (one graph for every eps > 0)."""
+    return z * (1 - eps) + 0.5 * eps if eps != 0 else z
+
+
 def sigmoid_binary_cross_entropy(
     pred: Array,
     label: Array,
@@ -101,12 +113,15 @@ def sigmoid_binary_cross_entropy(
     from_sigmoid: bool = False,
     weight: float | None = None,
     batch_axis: int = 0,
+    label_smoothing: float = 0.0,
 ) -> Array:
     """Binary cross-entropy on logits (or probabilities). See :class:`losskit.SigmoidBCELoss`."""
     check_flag(from_sigmoid, "from_sigmoid")
     check_pos_weight(pos_weight, pred)
+    eps = check_label_smoothing(label_smoothing)
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
+        z = smooth_binary_label(z, eps)
         if not from_sigmoid:
             return bce_with_logits(xp, x, z, pos_weight)
         pw = _like_pred(xp, pos_weight, x)
@@ -119,7 +134,8 @@ def sigmoid_binary_cross_entropy(
         return -(pos + xp.log(clamp_min(xp, 1.0 - x, 0.0) + _PROB_EPS) * (1.0 - z))
 
     def fast(x: Array, z: Array) -> Array:
-        return _fast.torch_bce_with_logits(x, z, pos_weight)
+        # the smoothed label is an ordinary soft label to torch's op (as to the formula)
+        return _fast.torch_bce_with_logits(x, smooth_binary_label(z, eps), pos_weight)
 
     use = None if from_sigmoid or not _fast.bce_applies(pos_weight) else fast
     return pointwise(
@@ -479,13 +495,17 @@ def sigmoid_focal_loss(
     gamma: float = 2.0,
     weight: float | None = None,
     batch_axis: int = 0,
+    label_smoothing: float = 0.0,
 ) -> Array:
     """Focal loss of a sigmoid, as ``torchvision.ops.sigmoid_focal_loss``. See :class:`losskit.SigmoidFocalLoss`."""
     alpha = check_focal_alpha(alpha, per_class=False)
     gamma = check_number(gamma, "gamma", low=0.0)
     check_pos_weight(pos_weight, pred)
+    eps = check_label_smoothing(label_smoothing)
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
+        # Keras's binary_focal_crossentropy smooths first: the BCE, p_t and alpha_t all see the smoothed label
+        z = smooth_binary_label(z, eps)
         ce = bce_with_logits(xp, x, z, pos_weight)
         # 1 - p_t = z sigmoid(-x) + (1 - z) sigmoid(x): a sum of two non-negative terms (no
         # cancellation, exact for hard labels even where p_t rounds to 1), linear in z, so its
@@ -501,6 +521,61 @@ def sigmoid_focal_loss(
         return loss
 
     return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight,))
+
+
+def check_asl_options(gamma_pos: Any, gamma_neg: Any, clip: Any, detach_focal_weight: Any) -> tuple[Any, Any, Any]:
+    """The checks of :func:`asymmetric_loss`'s options, shared with the class's constructor: the
+    two gammas >= 0, ``clip`` in [0, 1) (``None``, the authors' "off", is 0), a bool flag."""
+    gamma_pos = check_number(gamma_pos, "gamma_pos", low=0.0)
+    gamma_neg = check_number(gamma_neg, "gamma_neg", low=0.0)
+    clip = 0.0 if clip is None else check_number(clip, "clip", low=0.0, high=1.0, high_open=True)
+    check_flag(detach_focal_weight, "detach_focal_weight")
+    return gamma_pos, gamma_neg, clip
+
+
+def asymmetric_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 4.0,
+    clip: float | None = 0.05,
+    detach_focal_weight: bool = False,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Asymmetric loss (ASL, Ridnik et al., 2021) of multi-label logits. See :class:`losskit.AsymmetricLoss`."""
+    gamma_pos, gamma_neg, clip = check_asl_options(gamma_pos, gamma_neg, clip, detach_focal_weight)
+    gp, gn, m = as_number(gamma_pos), as_number(gamma_neg), as_number(clip)
+
+    def formula(xp: Any, x: Array, z: Array) -> Array:
+        log_p = log_sigmoid(xp, x)  # log p = log sigmoid(x) = -softplus(-x)
+        log_q = log_sigmoid(xp, -x)  # log(1 - p) = log sigmoid(-x) = -softplus(x)
+        if m != 0:
+            # probability shifting: p_m = max(p - m, 0), so 1 - p_m = min(sigmoid(-x) + m, 1): a sum
+            # of two positive terms (no cancellation, and >= m: its log is finite), its log capped at 0
+            # by -relu(-log(.)), whose derivative is 0 where p <= m (the authors' clamp(max=1))
+            log_1m_pm = -relu(xp, -xp.log(xp.exp(log_q) + m))
+            p_m = relu(xp, xp.exp(log_p) - m)
+        else:
+            log_1m_pm, p_m = log_q, xp.exp(log_p)
+        ce = -(z * log_p + (1 - z) * log_1m_pm)
+        if gp == 0 and gn == 0:
+            return ce
+        # the focusing weight (1 - p_t)^gamma_t, p_t = z p + (1 - z)(1 - p_m) and gamma_t = gamma_pos z +
+        # gamma_neg (1 - z), as the authors' (soft labels too): 1 - p_t = z sigmoid(-x) + (1 - z) p_m, a sum
+        # of two non-negative terms, floored at the smallest normal number before its log, and the
+        # power as exp(gamma_t log(1 - p_t)), as in sigmoid_focal_loss (finite gradient at 1 - p_t = 0)
+        one_m_pt = z * xp.exp(log_q) + (1 - z) * p_m
+        tiny = xp.finfo(one_m_pt.dtype).smallest_normal
+        log_1m_pt = xp.log(xp.maximum(one_m_pt, xp.full_like(one_m_pt, tiny)))
+        focal = xp.exp((gp * z + gn * (1 - z)) * log_1m_pt)
+        if detach_focal_weight:  # the authors' disable_torch_grad_focal_loss: a constant weight to autograd
+            focal = stop_gradient(focal)
+        return focal * ce
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
 
 
 def softmax_focal_loss(
@@ -1046,6 +1121,7 @@ __all__ = [
     "kl_div",
     "nll_loss",
     "sigmoid_focal_loss",
+    "asymmetric_loss",
     "softmax_focal_loss",
     "poly_loss",
     "soft_margin_loss",

@@ -8,11 +8,13 @@ from .. import functional as F
 from .._array import Array
 from .._core import check_axis_option, check_class_vector, check_flag, check_number, check_reduction
 from ..functional.classification import (
+    check_asl_options,
     check_ce_options,
     check_focal_alpha,
     check_gce_q,
     check_ignore_index,
     check_label_format,
+    check_label_smoothing,
     check_multi_margin,
 )
 from ..registry import register
@@ -28,6 +30,11 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
 
     With ``from_sigmoid=True``, ``pred`` already holds probabilities and
     :math:`\ell_i = -[p_w z_i \log(x_i + 10^{-12}) + (1 - z_i)\log(1 - x_i + 10^{-12})]`.
+
+    ``label_smoothing`` :math:`\epsilon \in [0, 1]` (keyword only) first moves the label towards
+    1/2, :math:`z \to z (1 - \epsilon) + \epsilon / 2`, as Keras's
+    ``BinaryCrossentropy(label_smoothing=...)`` (hard labels become :math:`\epsilon/2` and
+    :math:`1 - \epsilon/2`); ``pos_weight`` then weighs the smoothed label's positive part.
 
     Shape:
         - pred: any shape; label: values in ``[0, 1]``, the same number of elements.
@@ -49,10 +56,17 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
     _function = staticmethod(F.sigmoid_binary_cross_entropy)
 
     def __init__(
-        self, from_sigmoid: bool = False, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+        self,
+        from_sigmoid: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        label_smoothing: float = 0.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._from_sigmoid = check_flag(from_sigmoid, "from_sigmoid")
+        self._label_smoothing = check_label_smoothing(label_smoothing)
 
     def _compute(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
         return self._function(pred, label, sample_weight, pos_weight, **self._options())
@@ -347,7 +361,9 @@ class SigmoidFocalLoss(Loss):
     ``BCE`` is :class:`SigmoidBCELoss`'s term, with its optional ``pos_weight`` on the positive
     part. ``alpha=None`` (or torchvision's ``alpha=-1``) drops :math:`\alpha_t`; ``gamma=0`` and
     ``alpha=None`` give the plain BCE. Soft labels in ``[0, 1]`` are accepted (the formula as
-    written, as torchvision and optax).
+    written, as torchvision and optax). ``label_smoothing`` :math:`\epsilon` (keyword only) replaces
+    ``z`` by :math:`z (1 - \epsilon) + \epsilon / 2` everywhere in the formula (BCE,
+    :math:`p_t` and :math:`\alpha_t`), as Keras's ``BinaryFocalCrossentropy(label_smoothing=...)``.
 
     Call: ``loss(pred, label, sample_weight=None, pos_weight=None)``, as :class:`SigmoidBCELoss`.
 
@@ -377,14 +393,92 @@ class SigmoidFocalLoss(Loss):
         gamma: float = 2.0,
         weight: float | None = None,
         batch_axis: int = 0,
+        *,
+        label_smoothing: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._alpha = check_focal_alpha(alpha, per_class=False)
         self._gamma = check_number(gamma, "gamma", low=0.0)
+        self._label_smoothing = check_label_smoothing(label_smoothing)
 
     def _compute(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
         return self._function(pred, label, sample_weight, pos_weight, **self._options())
+
+
+@register("classification", curve="binary")
+class AsymmetricLoss(Loss):
+    r"""Asymmetric loss for multi-label classification (ASL; Ridnik et al., ICCV 2021), on logits.
+
+    .. math::
+        \ell_i = -\bigl[z\,(1 - p)^{\gamma_+} \log p
+                  + (1 - z)\, p_m^{\gamma_-} \log(1 - p_m)\bigr],\qquad
+        p = \sigma(x_i),\quad p_m = \max(p - m, 0)
+
+    for hard labels :math:`z \in \{0, 1\}`: a focal loss whose negatives are focused harder
+    (``gamma_neg`` :math:`\gamma_-`, default 4) than its positives (``gamma_pos``
+    :math:`\gamma_+`, default 0), and whose negatives' probability is first shifted down by the
+    margin ``clip`` :math:`m` (default 0.05): a negative with :math:`p \le m` costs nothing.
+    The defaults are the paper's recommended ones (and those of the authors' ``train.py``;
+    their class's own defaults are ``gamma_pos=1``). Soft labels follow the authors' code: the
+    bracket is :math:`[z \log p + (1 - z)\log(1 - p_m)]\,(1 - p_t)^{\gamma_t}` with
+    :math:`p_t = z p + (1 - z)(1 - p_m)`, :math:`\gamma_t = \gamma_+ z + \gamma_- (1 - z)`.
+    ``gamma_pos = gamma_neg = 0`` and ``clip=0`` give :class:`SigmoidBCELoss`;
+    ``gamma_pos = gamma_neg = g`` and ``clip=0`` give ``SigmoidFocalLoss(alpha=None, gamma=g)``.
+    ``clip=None`` is ``clip=0``, as in the authors' code.
+
+    ``detach_focal_weight=True`` makes the weight :math:`(1 - p_t)^{\gamma_t}` a constant to
+    automatic differentiation (``detach`` on PyTorch, ``stop_gradient`` on JAX): the gradient is
+    then the weighted BCE's gradient only, as the authors' ``disable_torch_grad_focal_loss=True``
+    in their ``AsymmetricLossOptimized`` (in their plain ``AsymmetricLoss`` the lines doing it are
+    commented out, so the default ``False`` is what that class computes). Values are unchanged.
+
+    Reduction: losskit's, as every elementwise loss: the mean over the non-batch axes, one value
+    per example, scaled by ``weight`` and ``sample_weight``. The authors return ``-loss.sum()``
+    over everything; for ``(N, C)`` inputs that is ``AsymmetricLoss(weight=C)(x, z).sum()``.
+
+    Differences from the authors' code, numerics only: no ``eps``. They compute
+    ``log(clamp(p, min=eps))`` with ``eps = 1e-8``, which caps a positive's loss at
+    :math:`-\log 10^{-8} \approx 18.4` and gives it no gradient where :math:`p < 10^{-8}` (logits
+    below about -18.4), and likewise a negative's where :math:`1 - p_m < 10^{-8}` (only with
+    ``clip=0``, logits above about 18.4); here the logs are exact, so values (and gradients)
+    differ there and only there.
+
+    Shape:
+        - pred: logits, any shape, e.g. ``(N, C)``; label: values in ``[0, 1]``, the same number of elements.
+        - sample_weight: broadcastable to ``pred`` with as many axes, e.g. ``(N, 1)``.
+        - output: ``(N,)``, the mean over the non-batch axes.
+
+    Stability: :math:`\log p` as ``log_sigmoid(x)``; :math:`\log(1 - p_m)` as
+    ``log_sigmoid(-x)`` when ``clip=0``, else as :math:`\min(\log(\sigma(-x) + m), 0)`, a sum of
+    positive terms at least :math:`m`; :math:`1 - p_t` as ``z sigmoid(-x) + (1 - z) p_m`` (no
+    cancellation), its log floored at the dtype's smallest normal number, and the power as
+    :math:`\exp(\gamma_t \log(1 - p_t))`, as :class:`SigmoidFocalLoss`: finite values and
+    gradients at logits of ``±1e4`` in float32.
+
+    >>> import numpy as np, losskit
+    >>> # positive at p = 1/2: log 2; negative at p = 1/2: p_m = 0.45, 0.45**4 * -log(0.55); mean of the two
+    >>> losskit.AsymmetricLoss()(np.zeros((1, 2)), np.array([[1.0, 0.0]]))
+    array([0.35883112])
+    """
+
+    _function = staticmethod(F.asymmetric_loss)
+
+    def __init__(
+        self,
+        gamma_pos: float = 0.0,
+        gamma_neg: float = 4.0,
+        clip: float | None = 0.05,
+        detach_focal_weight: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._gamma_pos, self._gamma_neg, self._clip = check_asl_options(
+            gamma_pos, gamma_neg, clip, detach_focal_weight
+        )
+        self._detach_focal_weight = detach_focal_weight
 
 
 @register("classification")
@@ -870,6 +964,7 @@ __all__ = [
     "LogisticLoss",
     "NLLLoss",
     "SigmoidFocalLoss",
+    "AsymmetricLoss",
     "SoftmaxFocalLoss",
     "PolyLoss",
     "SoftMarginLoss",
