@@ -37,7 +37,6 @@ produces any more are removed.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import os
@@ -56,7 +55,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from fixture_files import remove_stale, save_npz  # noqa: E402  (tools/, beside this script)
+from fixture_files import write_fixtures  # noqa: E402  (tools/, beside this script)
 
 Rng = np.random.Generator
 Inputs = tuple[np.ndarray, ...]  # (y_true, y_pred), Keras's argument order, then the case's extra_inputs
@@ -614,31 +613,22 @@ def run_case(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
-    parser.add_argument("--only", default="", help="only cases whose file stem contains this")
-    opts = parser.parse_args()
-
     if keras.backend.backend() != "jax":
         raise SystemExit(f"run with KERAS_BACKEND=jax (got {keras.backend.backend()!r})")
     keras.config.set_floatx("float64")
-    stems = [c.stem for c in CASES]
-    duplicates = {s for s in stems if stems.count(s) > 1}
-    if duplicates:
-        raise ValueError(f"duplicate case names: {sorted(duplicates)}")
 
-    opts.out.mkdir(parents=True, exist_ok=True)
-    for case in CASES:
-        if opts.only not in case.stem:
-            continue
-        meta, data = run_case(case)
-        save_npz(opts.out / f"{case.stem}.npz", data)
+    def line(case: Case, meta: dict[str, Any], data: dict[str, np.ndarray]) -> str:
         mean32 = " (float32 mean)" if meta["mean_in_float32"] else ""
-        print(f"{case.stem:60s} out{tuple(data['out'].shape)!s:8s} grad{tuple(data['grad_y_pred'].shape)}{mean32}")
+        return f"{case.stem:60s} out{tuple(data['out'].shape)!s:8s} grad{tuple(data['grad_y_pred'].shape)}{mean32}"
 
-    if not opts.only:
-        remove_stale(opts.out, stems)
-    print(f"{len(CASES) if not opts.only else 'selected'} cases written to {opts.out} (Keras {keras.__version__})")
+    write_fixtures(
+        CASES,
+        description=__doc__.splitlines()[0],
+        default_out=DEFAULT_OUT,
+        run=run_case,
+        line=line,
+        done=f" (Keras {keras.__version__})",
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ directory that no case produces any more are removed.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import zlib
@@ -36,7 +35,7 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
-from fixture_files import remove_stale, save_npz  # tools/, beside this script
+from fixture_files import write_fixtures  # tools/, beside this script
 from mxnet import autograd, nd
 from mxnet.gluon import loss as gloss
 
@@ -708,29 +707,13 @@ def run_case(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
-    parser.add_argument("--only", default="", help="only cases whose file stem contains this")
-    opts = parser.parse_args()
-
-    stems = [c.stem for c in CASES]
-    duplicates = {s for s in stems if stems.count(s) > 1}
-    if duplicates:
-        raise ValueError(f"duplicate case names: {sorted(duplicates)}")
-
-    opts.out.mkdir(parents=True, exist_ok=True)
-    for case in CASES:
-        if opts.only not in case.stem:
-            continue
-        meta, data = run_case(case)
-        save_npz(opts.out / f"{case.stem}.npz", data)
+    def line(case: Case, meta: dict[str, Any], data: dict[str, np.ndarray]) -> str:
         grads = [k.removeprefix("grad_") for k in data if k.startswith("grad_")]
-        shape = str(tuple(data["out"].shape))
-        print(f"{case.stem:58s} {meta['dtype']:7s} out{shape:8s} grads: {', '.join(grads) or '-'}")
+        return (
+            f"{case.stem:58s} {meta['dtype']:7s} out{str(tuple(data['out'].shape)):8s} grads: {', '.join(grads) or '-'}"
+        )
 
-    if not opts.only:
-        remove_stale(opts.out, stems)
-    print(f"{len(CASES) if not opts.only else 'selected'} cases written to {opts.out}")
+    write_fixtures(CASES, description=__doc__.splitlines()[0], default_out=DEFAULT_OUT, run=run_case, line=line)
 
 
 if __name__ == "__main__":
