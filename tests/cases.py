@@ -812,6 +812,123 @@ ASL_CASES: list[Case] = [
 ]
 
 
+# ---- TensorFlow Addons ports: ContrastiveLoss, TripletHardLoss, TripletSemiHardLoss ----
+# a gradcheck step is 1e-6: every hinge argument, every mining comparison (two candidate
+# distances of one anchor, a negative's against a positive's) and every distance is kept this far
+# from its kink, tie or 0
+_GAP = 0.05
+
+
+def _distances(x, metric):
+    if metric == "angular":
+        u = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return 1 - u @ u.T
+    sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    return sq if metric == "squared-L2" else np.sqrt(sq)
+
+
+def _away_from_ties(x, y, metric, margin, soft):
+    """Whether no distance, mining comparison or hinge argument of either triplet loss is within _GAP of a kink."""
+    d = _distances(x, metric)
+    n = len(y)
+    off = ~np.eye(n, dtype=bool)
+    if d[off].min() < _GAP:
+        return False
+    same = y[:, None] == y[None, :]
+    for a in range(n):
+        pos, neg = d[a, same[a] & off[a]], np.sort(d[a, ~same[a]])
+        row = np.sort(np.concatenate([pos, neg]))
+        if np.diff(row).min() < _GAP:  # any two distances of the row: the max, min and comparisons
+            return False
+        hard = (pos.max() if pos.size else 0.0) - neg[0]  # no positive: d_ap = 0 (tfa's)
+        if not soft and abs(hard + margin) < _GAP:
+            return False
+        for p in pos:
+            outside = neg[neg > p]
+            semi = outside[0] if outside.size else neg[-1]
+            if abs(p - semi + margin) < _GAP:
+                return False
+    return True
+
+
+def _labelled_embeddings(labels, metric="L2", margin=1.0, soft=False, dim=3, column=False):
+    """Embeddings ``(n, dim)`` near a centre per class, the labels (``(n, 1)`` with ``column``) and
+    per-anchor weights; drawn until every kink is _GAP away (see _away_from_ties)."""
+    y = np.array(labels)
+
+    def make(r):
+        for _ in range(1000):
+            centres = r.normal(size=(y.max() + 1, dim))
+            x = centres[y] + 0.7 * r.normal(size=(len(y), dim))
+            if _away_from_ties(x, y, metric, margin, soft):
+                return x, (y[:, None] if column else y), r.uniform(0.5, 2, size=(len(y),))
+        raise AssertionError("no embeddings away from the kinks")
+
+    return make
+
+
+def _distances_and_pairs(r):
+    """Distances in [0, 1.5] off the margin (0.7) and binary labels, as floats; weights (N, 1)."""
+    d = r.uniform(0.0, 1.5, size=(N, 3))
+    d = np.where(np.abs(d - 0.7) < 0.05, d + 0.1, d)
+    return d, r.integers(0, 2, size=(N, 3)).astype(float), r.uniform(0.5, 2, size=(N, 1))
+
+
+_SIX = [0, 1, 0, 2, 1, 0]  # class 2 a singleton (no positive); the others two or three members
+
+TFA_CASES: list[Case] = [
+    Case("contrastive", "ContrastiveLoss", {"margin": 0.7}, _distances_and_pairs, (0, 2)),
+    Case(
+        "triplet_hard",
+        "TripletHardLoss",
+        {"margin": 0.5},
+        _labelled_embeddings(_SIX, margin=0.5),
+        (0, 2),
+        out_shape=(6,),
+    ),
+    Case(
+        "triplet_hard_soft_angular_labels_n1",
+        "TripletHardLoss",
+        {"soft": True, "distance_metric": "angular", "weight": 2.0},
+        _labelled_embeddings(_SIX, "angular", soft=True, column=True),
+        (0, 2),
+        out_shape=(6,),
+    ),
+    Case(
+        "triplet_hard_squared_mean",
+        "TripletHardLoss",
+        {"distance_metric": "squared-L2", "margin": 2.0, "reduction": "mean"},
+        _labelled_embeddings(_SIX, "squared-L2", margin=2.0),
+        (0, 2),
+        out_shape=(),
+    ),
+    Case(
+        "triplet_semihard",
+        "TripletSemiHardLoss",
+        {"margin": 1.0},
+        _labelled_embeddings(_SIX, margin=1.0),
+        (0, 2),
+        out_shape=(6,),
+    ),
+    Case(
+        "triplet_semihard_angular_mean",
+        "TripletSemiHardLoss",
+        {"margin": 0.3, "distance_metric": "angular", "reduction": "mean"},
+        _labelled_embeddings(_SIX, "angular", margin=0.3),
+        (0, 2),
+        out_shape=(),
+    ),
+    Case(
+        "triplet_semihard_squared_sum_labels_n1",
+        "TripletSemiHardLoss",
+        {"margin": 3.0, "distance_metric": "squared-L2", "reduction": "sum", "weight": 0.5},
+        _labelled_embeddings(_SIX, "squared-L2", margin=3.0, column=True),
+        (0, 2),
+        out_shape=(),
+    ),
+]
+
+
 CASES = (
     CASES
     + EXTENDED_CASES
@@ -822,9 +939,5 @@ CASES = (
     + KERAS_CASES
     + OPTAX_CASES
     + ASL_CASES
+    + TFA_CASES
 )
-
-# work in progress (2026-11-29 session): recipes of losses being added, folded in above when done
-from cases_wip_tfa import TFA_CASES  # noqa: E402
-
-CASES = CASES + TFA_CASES

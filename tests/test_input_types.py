@@ -11,12 +11,38 @@ import pytest
 
 import losskit
 from backends import to_backend
+from cases import CASES
 
 torch = pytest.importorskip("torch")
 
 
 def _args(case):
     return list(case.make(np.random.default_rng(7)))
+
+
+@pytest.mark.parametrize("stand_in", [None, 1.0, "label"], ids=["None", "float", "str"])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_non_array_label_is_a_type_error(case, stand_in):
+    args = _args(case)
+    args[1] = stand_in
+    with pytest.raises(TypeError, match=r"must be an array|not an array|must hold"):
+        losskit.get_loss(case.loss, **case.init)(*args, **case.call_kwargs)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_string_label_array_is_a_type_error(case):
+    args = _args(case)
+    args[1] = np.asarray(args[1]).astype(str)
+    with pytest.raises(TypeError, match=r"dtype <U|must hold|must be"):
+        losskit.get_loss(case.loss, **case.init)(*args, **case.call_kwargs)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_numpy_scalar_label_beside_tensors_is_a_type_error(case):
+    args = [to_backend(a, "torch", "float64") if isinstance(a, np.ndarray) else a for a in _args(case)]
+    args[1] = np.float64(1.0)
+    with pytest.raises(TypeError, match=r"label.*must be an array of the call's library \(torch\)|must be"):
+        losskit.get_loss(case.loss, **case.init)(*args, **case.call_kwargs)
 
 
 def test_the_messages_name_the_argument():
@@ -92,3 +118,56 @@ def test_a_0d_option_of_another_library_is_refused(call):
     """A NumPy 0-d rho beside tensors was computed with, mixing the libraries in one graph."""
     with pytest.raises(TypeError, match="same array library"):
         call(torch.ones(4, 3))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda x: losskit.CosineEmbeddingLoss()(x.astype(int), x, np.ones(4)),
+            TypeError,
+            "input1 must be a real float",
+        ),
+        (lambda x: losskit.TripletLoss()(x, x.astype(bool), x), TypeError, "positive must be a real floating"),
+        (lambda x: losskit.MarginRankingLoss()(x, x.astype(int), x), TypeError, "input2 must be a real floating"),
+        (lambda x: losskit.SDMLLoss()(x, x.astype(np.int32)), TypeError, "x2 must be a real floating"),
+        (lambda x: losskit.SoftmaxFocalLoss(alpha=True), TypeError, "alpha must be a number, a per-class vector"),
+        (lambda x: losskit.SigmoidFocalLoss(alpha=True), TypeError, "alpha must be a number or None, got True"),
+        (lambda x: losskit.SigmoidFocalLoss(alpha=-math.inf), ValueError, "alpha must be a finite number or None"),
+        (lambda x: losskit.MultiMarginLoss(p=True), TypeError, "p must be the int 1 or 2, got True"),
+        (lambda x: losskit.SoftmaxCELoss(batch_axis=1)(x, np.zeros(4, int)), ValueError, "is the class axis"),
+        (lambda x: losskit.PolyLoss(axis=0, batch_axis=0)(x, np.zeros(3, int)), ValueError, "is the class axis"),
+        (lambda x: losskit.NTXentLoss()(x, np.array([0, 0, 1, math.nan])), ValueError, "label holds NaN; group ids"),
+        (lambda x: losskit.CircleLoss()(x, np.array([0, math.nan, 1, 1])), ValueError, "label holds NaN; class labels"),
+        (lambda x: losskit.TripletHardLoss()(x, np.array([0, 0, 1, math.nan])), ValueError, "label holds NaN"),
+    ],
+)
+def test_inputs_of_the_wrong_kind_are_refused_by_name(call, error, message):
+    """Each of these was accepted before: an int or bool peer cast silently, True taken as 1, a
+    batch axis equal to the class axis averaging over the batch, a NaN group id giving its row 0."""
+    with pytest.raises(error, match=message):
+        call(np.random.default_rng(0).normal(size=(4, 3)))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: losskit.HingeLoss(margin=np.array(1.0))(t, t),
+        lambda t: losskit.SquaredHingeLoss(margin=np.array(1.0))(t, t),
+        lambda t: losskit.TripletLoss(margin=np.array(1.0))(t, t, t),
+        lambda t: losskit.CosineEmbeddingLoss(margin=np.array(0.5))(t, t, torch.ones(4)),
+        lambda t: losskit.MarginRankingLoss(margin=np.array(0.5))(t, t, t),
+    ],
+)
+def test_a_0d_margin_of_another_library_is_refused(call):
+    with pytest.raises(TypeError, match="same array library"):
+        call(torch.ones(4, 3))
+
+
+def test_a_float_group_id_only_needs_to_be_a_number():
+    """Float ids compare for equality: 0.5 is an id like any other, only NaN is refused."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    y = np.array([0, 0, 1, 1])
+    for name in ("NTXentLoss", "CircleLoss", "TripletHardLoss", "TripletSemiHardLoss"):
+        loss = losskit.get_loss(name)
+        np.testing.assert_allclose(loss(x, y + 0.5), loss(x, y), rtol=0)

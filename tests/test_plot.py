@@ -289,7 +289,18 @@ def test_new_slices_match_their_closed_form_and_slope(
 
 
 @pytest.mark.parametrize(
-    "name", ["NLLLoss", "JSDLoss", "InfoNCELoss", "CircleLoss", "NTXentLoss", "DiceLoss", "TverskyLoss"]
+    "name",
+    [
+        "NLLLoss",
+        "JSDLoss",
+        "InfoNCELoss",
+        "CircleLoss",
+        "NTXentLoss",
+        "TripletHardLoss",
+        "TripletSemiHardLoss",
+        "DiceLoss",
+        "TverskyLoss",
+    ],
 )
 @pytest.mark.parametrize("backend", plot.AUTOGRAD_BACKENDS)
 def test_new_slices_and_their_derivatives_are_finite_on_the_default_range(name: str, backend: str) -> None:

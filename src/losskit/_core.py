@@ -39,15 +39,19 @@ def float_input(xp: Any, x: Array, name: str) -> Array:
     return x if x.dtype == dtype else xp.astype(x, dtype, copy=False)
 
 
-def promoted_input(xp: Any, x: Array, name: str, *peers: Array) -> tuple[Array, Any]:
-    """``x`` (floating, else ``TypeError``) in the compute dtype of its promotion with its floating
-    ``peers`` (inputs that play the same part: embeddings to compare), and that promoted dtype, the
-    result's. A float64 input beside a float32 one is not rounded to float32, as torch's losses
-    promote (Gluon 1.9.1 refused mixed dtypes); the peers follow with :func:`like`."""
+def promoted_input(xp: Any, x: Array, name: str, *peers: tuple[str, Array]) -> tuple[Array, Any]:
+    """``x`` in the compute dtype of its promotion with its ``peers`` (``(name, array)`` pairs:
+    inputs that play the same part, embeddings to compare), and that promoted dtype, the result's.
+    Each must be floating, else a ``TypeError`` naming it. A float64 input beside a float32 one is
+    not rounded to float32, as torch's losses promote (Gluon 1.9.1 refused mixed dtypes); the
+    peers follow with :func:`like`."""
     x_c = float_input(xp, x, name)
     out = x.dtype
-    for peer in peers:
-        if peer.dtype != out and is_floating(xp, peer):
+    for peer_name, peer in peers:
+        check_array(xp, peer, peer_name)
+        if not is_floating(xp, peer):  # like() would cast an int or bool peer silently
+            raise TypeError(f"{peer_name} must be a real floating-point array, got dtype {peer.dtype}")
+        if peer.dtype != out:
             out = xp.result_type(out, peer.dtype)
     wide = compute_dtype(xp, out)
     return (x_c if x_c.dtype == wide else xp.astype(x_c, wide)), out
@@ -134,11 +138,19 @@ def check_has_classes(shape: tuple[int, ...], cls: int) -> None:
         raise ValueError(f"pred has no classes along axis {cls} (shape {tuple(shape)}): it needs at least one")
 
 
-def check_batch_axis(batch_axis: int, ndim: int) -> int:
+def check_batch_axis(batch_axis: int, ndim: int, class_axis: int | None = None) -> int:
+    """``batch_axis`` as a non-negative int; with ``class_axis`` (of a ``pred`` with more than one
+    axis) it must be another axis: each example's loss is the mean over the other axes, and with
+    the classes kept there would be one "example" per class, each averaging over the batch."""
     check_axis_option(batch_axis, "batch_axis")
     if not -max(ndim, 1) <= batch_axis < max(ndim, 1):
         raise ValueError(f"batch_axis={batch_axis!r} is out of range for an input with {ndim} axes")
-    return int(batch_axis) % max(ndim, 1)
+    b_axis = int(batch_axis) % max(ndim, 1)
+    if class_axis is not None and ndim > 1 and b_axis == class_axis:
+        raise ValueError(
+            f"batch_axis={batch_axis!r} is the class axis ({class_axis}) of pred's {ndim} axes: they must differ"
+        )
+    return b_axis
 
 
 def check_weight(weight: Any) -> None:
@@ -289,6 +301,19 @@ def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
             raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
         if lo < low or hi >= high:
             raise ValueError(f"{name} holds {what} in [{lo}, {hi}], outside the valid range [{low}, {high - 1}]")
+
+
+def check_not_nan(xp: Any, x: Array, name: str, what: str) -> None:
+    """On eager arrays, ``ValueError`` if ``x`` holds a NaN (skipped where values are traced and
+    when value checks are off, as :func:`check_ranges`): for labels compared for equality, where a
+    NaN equals nothing, not even itself."""
+    if not _value_checks or size(x.shape) == 0 or is_traced(x):
+        return
+    found = xp.any(xp.isnan(x))
+    if is_traced(found):  # computed inside jax.jit from a concrete (captured) array
+        return
+    if bool(found):
+        raise ValueError(f"{name} holds NaN; {what} are compared for equality, and NaN equals nothing")
 
 
 def index_dtype(xp: Any) -> Any:

@@ -397,8 +397,9 @@ def _info_nce_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) 
 
 
 def _three_embeddings_slice(kind: str, others: str) -> Callable[[Loss, float | None, Mapping[str, Any]], Curve]:
-    """The slice of a loss of labelled embeddings (CircleLoss, NTXentLoss): three unit embeddings,
-    the first along ``(x, 1)``, ``(1, 0)`` of its class and ``(0, 1)`` of another; the first's loss."""
+    """The slice of a loss of labelled embeddings (CircleLoss, NTXentLoss, TripletHardLoss,
+    TripletSemiHardLoss): three unit embeddings, the first along ``(x, 1)``, ``(1, 0)`` of its class
+    and ``(0, 1)`` of another; the first's loss."""
 
     def curve(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
         _no_label(kind, label)
@@ -513,6 +514,8 @@ _SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
     "InfoNCELoss": _info_nce_slice,
     "CircleLoss": _three_embeddings_slice("circle", "(1, 0) of its class, (0, 1) of another"),
     "NTXentLoss": _three_embeddings_slice("NT-Xent", "its positive (1, 0), a negative (0, 1)"),
+    "TripletHardLoss": _three_embeddings_slice("batch-hard triplet", "its positive (1, 0), a negative (0, 1)"),
+    "TripletSemiHardLoss": _three_embeddings_slice("semi-hard triplet", "its positive (1, 0), a negative (0, 1)"),
     "CTCLoss": _ctc_slice,
     "DiceLoss": _mask_slice,
     "TverskyLoss": _mask_slice,

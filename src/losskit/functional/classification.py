@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 from .. import _fast
 from .._array import (
@@ -50,6 +51,8 @@ from .._core import (
     finish,
     float_input,
     index_dtype,
+    is_concrete,
+    is_finite,
     is_integer,
     is_real,
     like,
@@ -196,6 +199,7 @@ def hinge_loss(
         sample_weight,
         weight=weight,
         batch_axis=batch_axis,
+        extra=(margin,),
     )
 
 
@@ -217,6 +221,7 @@ def squared_hinge_loss(
         sample_weight,
         weight=weight,
         batch_axis=batch_axis,
+        extra=(margin,),
     )
 
 
@@ -330,11 +335,11 @@ def softmax_cross_entropy(
         reduction=reduction,
         class_weight=class_weight,
     )
-    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
+    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
     check_has_classes(tuple(pred.shape), cls)
-    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
     loss_shape = tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
     check_sample_weight(xp, sample_weight, loss_shape)
@@ -466,7 +471,7 @@ def _class_inputs(
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
     check_has_classes(tuple(pred.shape), cls)
-    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
     target = sparse_label_indices(xp, label, pred, cls) if sparse else like(xp, label, pred_c, "label")
@@ -478,9 +483,13 @@ def check_focal_alpha(alpha: Any, *, per_class: bool) -> Any:
     ``alpha=-1``). Softmax focal: ``None``, a non-negative number or a per-class vector."""
     if alpha is None:
         return None
+    if isinstance(alpha, (bool, np.bool_)):  # not a weight of 1 (or 0)
+        raise TypeError(f"alpha must be a number{', a per-class vector' if per_class else ''} or None, got {alpha!r}")
     if per_class and not is_real(alpha):
         return check_class_vector(alpha, "alpha")
     if not per_class and is_real(alpha) and alpha < 0:
+        if is_concrete(alpha) and not is_finite(alpha):  # -inf is no torchvision -1
+            raise ValueError(f"alpha must be a finite number or None, got {alpha!r}")
         return None
     return check_number(alpha, "alpha", low=0.0, high=None if per_class else 1.0)
 
@@ -593,7 +602,7 @@ def softmax_focal_loss(
     """``-alpha_y (1 - p_y)^gamma log p_y`` over a softmax. See :class:`losskit.SoftmaxFocalLoss`."""
     alpha = check_focal_alpha(alpha, per_class=True)
     gamma = check_number(gamma, "gamma", low=0.0)
-    xp = namespace(pred, label, sample_weight, *arrays_in(alpha))
+    xp = namespace(pred, label, sample_weight, *arrays_in(alpha), names=("pred", "label"))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     n = pred.shape[cls]
     alpha_c = None
@@ -632,7 +641,7 @@ def poly_loss(
 ) -> Array:
     """Poly-1: cross-entropy ``+ epsilon * (1 - p_t)``. See :class:`losskit.PolyLoss`."""
     epsilon = check_number(epsilon, "epsilon")
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = log_softmax(xp, x, axis=cls)
     if sparse_label:
@@ -663,10 +672,10 @@ def kl_div(
     check_flag(from_logits, "from_logits")
     check_flag(log_target, "log_target")
     check_flag(generalized, "generalized")
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
-    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
     target = like(xp, label, pred_c, "label")
@@ -724,7 +733,7 @@ def multilabel_soft_margin_loss(
         check_class_count(class_weight, pred.shape[-1], "class_weight")
         if pred.ndim == 1:  # one example's classes (torch's unbatched input): one value, (1,) as CE's
             check_batch_axis(batch_axis, 1)
-            xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
+            xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
             pred, batch_axis = xp.reshape(pred, (1, pred.shape[0])), 0  # the label follows pred's shape
             if getattr(sample_weight, "ndim", 0) == 1:
                 sample_weight = xp.reshape(sample_weight, (1, sample_weight.shape[0]))
@@ -756,7 +765,7 @@ def multi_margin_loss(
     """Multi-class hinge: ``sum_{c != y} max(0, margin - x_y + x_c)^p / C``. See :class:`losskit.MultiMarginLoss`."""
     margin = check_multi_margin(p, margin)
     check_class_vector(class_weight, "class_weight")
-    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight))
+    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
     x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, x, "class_weight")
@@ -789,7 +798,9 @@ def multi_margin_loss(
 
 def check_multi_margin(p: Any, margin: Any) -> Any:
     """Check ``p`` and ``margin``; return the margin as :func:`check_number` does."""
-    if p not in (1, 2) or isinstance(p, bool):
+    if not is_integer(p):  # True would be 1
+        raise TypeError(f"p must be the int 1 or 2, got {p!r}")
+    if p not in (1, 2):
         raise ValueError(f"p must be 1 or 2, got {p!r}")
     return check_number(margin, "margin", low=0.0)
 
@@ -809,10 +820,10 @@ def jsd_loss(
     :class:`losskit.JSDLoss`."""
     check_flag(from_logits, "from_logits")
     beta = check_number(beta, "beta", low=0.0, high=1.0, low_open=True, high_open=True)
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
-    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
     p = like(xp, label, x, "label")
@@ -840,12 +851,12 @@ def multilabel_margin_loss(
 ) -> Array:
     """Multi-label hinge: ``sum_{j in targets} sum_{i not a target} max(0, 1 - x_{y_j} + x_i) / C``, the
     targets being the entries of ``label`` before its first -1. See :class:`losskit.MultiLabelMarginLoss`."""
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     if pred.ndim < 1:
         raise ValueError("pred needs a class axis: shape (N, C), or (C,) for one example")
     cls = check_axis(axis, pred.ndim)
-    b_axis = check_batch_axis(batch_axis, pred.ndim)
+    b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
     shape = tuple(pred.shape)
     if tuple(label.shape) != shape:
@@ -998,7 +1009,7 @@ def categorical_hinge_loss(
 ) -> Array:
     """Keras's categorical hinge: ``max(0, max((1 - z) * x) - sum(z * x) + 1)`` along ``axis``. See
     :class:`losskit.CategoricalHingeLoss`."""
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x, cls, b_axis, z = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, False)
     pos = xp.sum(z * x, axis=cls, keepdims=True)
     neg = xp.max((1 - z) * x, axis=cls, keepdims=True)
@@ -1017,7 +1028,7 @@ def sparsemax_loss(
 ) -> Array:
     """Multiclass sparsemax loss (Martins & Astudillo, 2016): ``-z_y + 1/2 sum_{j in S(z)} (z_j^2 - tau^2)
     + 1/2``. See :class:`losskit.SparsemaxLoss`."""
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     # sparsemax and the loss are unchanged by a shift of every score: shifted by the row's maximum
@@ -1062,7 +1073,7 @@ def multiclass_hinge_loss(
     """Crammer-Singer multi-class hinge ``max(0, margin + max_{c != y} x_c - x_y)`` along ``axis``
     (``margin=0``: the multi-class perceptron loss). See :class:`losskit.MulticlassHingeLoss`."""
     margin = check_number(margin, "margin", array_ok=True)  # any real, as HingeLoss's
-    xp = namespace(pred, label, sample_weight, *arrays_in(margin))
+    xp = namespace(pred, label, sample_weight, *arrays_in(margin), names=("pred", "label"))
     x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     picked = xp.take_along_axis(x, index, axis=cls)
@@ -1099,7 +1110,7 @@ def generalized_cross_entropy(
     log-probabilities taken as they are, when ``from_logits``). See :class:`losskit.GeneralizedCrossEntropyLoss`."""
     q = check_gce_q(q)
     check_flag(from_logits, "from_logits")
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = x if from_logits else log_softmax(xp, x, axis=cls)
     if sparse_label:

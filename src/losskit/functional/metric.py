@@ -29,6 +29,7 @@ from .._core import (
     check_axis,
     check_batch_axis,
     check_flag,
+    check_not_nan,
     check_number,
     check_reduction,
     check_sample_weight,
@@ -58,8 +59,8 @@ def triplet_loss(
 ) -> Array:
     """``max(0, |pos - pred|^2 - |neg - pred|^2 + margin)`` per example. See :class:`losskit.TripletLoss`."""
     margin = check_number(margin, "margin", array_ok=True)  # any real, as Gluon
-    xp = namespace(pred, positive, negative, sample_weight)
-    anchor, out_dtype = promoted_input(xp, pred, "pred", positive, negative)
+    xp = namespace(pred, positive, negative, sample_weight, *arrays_in(margin), names=("pred", "positive", "negative"))
+    anchor, out_dtype = promoted_input(xp, pred, "pred", ("positive", positive), ("negative", negative))
     pos = like(xp, positive, anchor, "positive")
     neg = like(xp, negative, anchor, "negative")
     b_axis = check_batch_axis(batch_axis, pred.ndim)
@@ -146,7 +147,7 @@ def triplet_margin_loss(
     p = check_norm_order(p)
     eps = check_number(eps, "eps", low=0.0)
     check_flag(swap, "swap")
-    xp = namespace(pred, positive, negative, sample_weight, *arrays_in(margin))
+    xp = namespace(pred, positive, negative, sample_weight, *arrays_in(margin), names=("pred", "positive", "negative"))
     shape = tuple(pred.shape)
     for name, other in (("positive", positive), ("negative", negative)):
         if tuple(other.shape) != shape:
@@ -156,7 +157,7 @@ def triplet_margin_loss(
             )
     if pred.ndim < 1:
         raise ValueError("pred, positive and negative need at least one axis (the vector axis, last); got 0-d arrays")
-    anchor, out_dtype = promoted_input(xp, pred, "pred", positive, negative)
+    anchor, out_dtype = promoted_input(xp, pred, "pred", ("positive", positive), ("negative", negative))
     for name, other in (("positive", positive), ("negative", negative)):
         if not is_floating(xp, other):
             raise TypeError(f"{name} must be a real floating-point array, got dtype {other.dtype}")
@@ -208,9 +209,9 @@ def cosine_embedding_loss(
 ) -> Array:
     """``1 - cos`` for label 1, ``max(0, cos - margin)`` for label -1. See :class:`losskit.CosineEmbeddingLoss`."""
     margin = check_number(margin, "margin", array_ok=True)
-    xp = namespace(input1, input2, label, sample_weight)
+    xp = namespace(input1, input2, label, sample_weight, *arrays_in(margin), names=("input1", "input2", "label"))
     # Gluon's reshape_like(input1, input2) takes input2's shape; the dtype is the two's promotion
-    b, out_dtype = promoted_input(xp, input2, "input2", input1)
+    b, out_dtype = promoted_input(xp, input2, "input2", ("input1", input1))
     a = like(xp, input1, b, "input1", "input2")
     if input2.ndim < 1:
         raise ValueError("input1 and input2 need at least one axis (the vector axis, last)")
@@ -245,8 +246,8 @@ def sdml_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Batchwise smoothed deep metric learning loss. See :class:`losskit.SDMLLoss`."""
-    xp = namespace(x1, x2, sample_weight)
-    a, out_dtype = promoted_input(xp, x1, "x1", x2)
+    xp = namespace(x1, x2, sample_weight, names=("x1", "x2"))
+    a, out_dtype = promoted_input(xp, x1, "x1", ("x2", x2))
     b = like(xp, x2, a, "x2", "x1")
     if x1.ndim != 2 or tuple(x1.shape) != tuple(x2.shape):
         raise ValueError(
@@ -282,8 +283,8 @@ def margin_ranking_loss(
 ) -> Array:
     """``max(0, -label * (input1 - input2) + margin)``, averaged per example. See :class:`losskit.MarginRankingLoss`."""
     margin = check_number(margin, "margin", array_ok=True)
-    xp = namespace(input1, input2, label, sample_weight)
-    a, out_dtype = promoted_input(xp, input1, "input1", input2)
+    xp = namespace(input1, input2, label, sample_weight, *arrays_in(margin), names=("input1", "input2", "label"))
+    a, out_dtype = promoted_input(xp, input1, "input1", ("input2", input2))
     b = like(xp, input2, a, "input2", "input1")
     y = like(xp, label, a, "label", "input1")
     axis = check_batch_axis(batch_axis, input1.ndim)
@@ -334,8 +335,8 @@ def info_nce_loss(
     """InfoNCE (CLIP's contrastive loss) with in-batch negatives. See :class:`losskit.InfoNCELoss`."""
     # a 0-d array is a learnt temperature (CLIP's 1 / exp(logit_scale)): its value is not checked
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
-    xp = namespace(x1, x2, sample_weight, *arrays_in(temperature))
-    a, out_dtype = promoted_input(xp, x1, "x1", x2)
+    xp = namespace(x1, x2, sample_weight, *arrays_in(temperature), names=("x1", "x2"))
+    a, out_dtype = promoted_input(xp, x1, "x1", ("x2", x2))
     if x1.ndim != 2 or tuple(x1.shape) != tuple(x2.shape):
         raise ValueError(
             f"x1 and x2 must both have shape (batch_size, dim); got {tuple(x1.shape)} and {tuple(x2.shape)}"
@@ -403,7 +404,7 @@ def cosine_distance_loss(
 ) -> Array:
     """``1 - cos(pred, label)`` along ``axis``, averaged per example. See :class:`losskit.CosineDistanceLoss`."""
     epsilon = check_number(epsilon, "epsilon", low=0.0)
-    xp = namespace(pred, label, sample_weight)
+    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     if pred.ndim < 2:
         raise ValueError(f"pred must have a batch axis and a vector axis, e.g. (N, D); got shape {tuple(pred.shape)}")
@@ -438,7 +439,7 @@ def ranking_softmax_loss(
 ) -> Array:
     """Listwise softmax cross-entropy ``-sum_i y_i log softmax(s)_i`` per list (the last axis).
     See :class:`losskit.RankingSoftmaxLoss`."""
-    xp = namespace(pred, label, mask, sample_weight)
+    xp = namespace(pred, label, mask, sample_weight, names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     if pred.ndim < 2:
         raise ValueError(
@@ -504,7 +505,15 @@ def _class_labels(xp: Any, label: Array, n: int, name: str, rows: str) -> Array:
         )
     if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
         raise TypeError(f"{name} must hold class labels (integers), got dtype {label.dtype}")
+    check_group_ids(xp, label, name)
     return label if label.ndim == 1 else xp.reshape(label, (n,))
+
+
+def check_group_ids(xp: Any, label: Array, name: str, what: str = "class labels") -> None:
+    """Float labels compared for equality must not hold NaN: it equals nothing, not even itself,
+    so its row would silently have no positive (a loss of 0)."""
+    if dtype_kind(xp, label.dtype) == "real floating":
+        check_not_nan(xp, label, name, what)
 
 
 def _comparable(xp: Any, y: Array, ref: Array) -> tuple[Array, Array]:
@@ -548,8 +557,9 @@ def circle_loss(
             f"{given} was given without {missing}: a reference set needs both its embeddings and its labels "
             "(give neither to compare the batch with itself)"
         )
-    xp = namespace(pred, label, sample_weight, ref_embeddings, ref_labels)
-    x, out_dtype = promoted_input(xp, pred, "pred", *(() if ref_embeddings is None else (ref_embeddings,)))
+    xp = namespace(pred, label, sample_weight, ref_embeddings, ref_labels, names=("pred", "label"))
+    refs = () if ref_embeddings is None else (("ref_embeddings", ref_embeddings),)
+    x, out_dtype = promoted_input(xp, pred, "pred", *refs)
     if pred.ndim != 2:
         raise ValueError(f"pred must have shape (batch_size, dim), one embedding per row; got {tuple(pred.shape)}")
     n, dim = pred.shape
@@ -610,6 +620,53 @@ def circle_loss(
 # ---- NT-Xent (SimCLR; optax's ntxent) ----
 
 
+def _pair_masks(xp: Any, y: Array) -> tuple[Array, Array, Array]:
+    """``(positive, negative, self)`` masks of the ``(N, N)`` pairs: the same label but not the
+    anchor itself, another label (a NaN label is no row's positive, nor its own negative), the diagonal."""
+    n = y.shape[0]
+    same = xp.expand_dims(y, axis=1) == xp.expand_dims(y, axis=0)
+    idx = xp.arange(n, device=device(y))
+    self_pair = xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
+    positive = xp.logical_and(same, xp.logical_not(self_pair))
+    negative = xp.logical_not(xp.logical_or(same, self_pair))
+    return positive, negative, self_pair
+
+
+def _empty_batch(xp: Any, x: Array) -> Array:
+    return xp.sum(x, axis=1) * 0  # of shape (0,), in the embeddings' graph
+
+
+def _empty_pairs(xp: Any, x: Array) -> Array:
+    """The ``(0, 1)`` pair losses of an empty batch, in the embeddings' graph."""
+    return xp.expand_dims(_empty_batch(xp, x), axis=1)
+
+
+def _over_positive_pairs(
+    xp: Any, pair: Array, positive: Array | None, out_dtype: Any, reduction: str, weight: Any, sample_weight: Any
+) -> Array:
+    """The loss from ``pair``, the ``(N, N)`` losses of each anchor (row) against the others, 0 off
+    ``positive`` (``None`` for an empty batch): ``'none'`` each anchor's mean over its positives
+    (0, with no gradient, for an anchor without one); ``'mean'`` the mean over every positive
+    pair of the batch (0 without any); ``'sum'`` their sum."""
+    loss = xp.sum(pair, axis=1)  # each anchor's sum over its positives
+    count = None if positive is None else xp.sum(xp.astype(positive, loss.dtype), axis=1)
+    if reduction == "none":
+        if count is not None:
+            some = count > 0
+            loss = xp.where(some, loss / xp.where(some, count, xp.ones_like(count)), xp.zeros_like(loss))
+        return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    pairs = None if count is None else xp.sum(count)
+    return reduce_all(
+        xp,
+        loss,
+        out_dtype=out_dtype,
+        reduction=reduction,
+        weight=weight,
+        sample_weight=sample_weight,
+        denominator=pairs,
+    )
+
+
 def nt_xent_loss(
     embeddings: Array,
     label: Array,
@@ -625,7 +682,7 @@ def nt_xent_loss(
     # a 0-d array is a learnt temperature: its value is not checked (as InfoNCELoss's)
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
     check_reduction(reduction)
-    xp = namespace(embeddings, label, sample_weight, *arrays_in(temperature))
+    xp = namespace(embeddings, label, sample_weight, *arrays_in(temperature), names=("embeddings", "label"))
     x = float_input(xp, embeddings, "embeddings")
     if embeddings.ndim != 2:
         raise ValueError(f"embeddings must have shape (batch_size, dim); got {tuple(embeddings.shape)}")
@@ -639,21 +696,18 @@ def nt_xent_loss(
         )
     if dtype_kind(xp, label.dtype) not in ("bool", "integral", "real floating"):
         raise TypeError(f"label must hold group ids (integers), got dtype {label.dtype}")
+    check_group_ids(xp, label, "label", "group ids")
     if batch_axis not in (0, -2):
         raise ValueError(f"NTXentLoss supports batch_axis=0 only, got {batch_axis}")
     check_weight(weight)
     check_sample_weight(xp, sample_weight, (n,))
     if n == 0:  # an empty batch: no anchor (the max below has nothing to take)
-        loss = xp.sum(x, axis=1) * 0  # of shape (0,), in the embeddings' graph
+        pair, positive = _empty_pairs(xp, x), None
     else:
         # s_ij = cos(x_i, x_j) / T, bounded by 1/T
         unit = unit_rows(xp, x)
         sim = xp.matmul(unit, xp.matrix_transpose(unit)) / temperature
-        same = xp.expand_dims(label, axis=1) == xp.expand_dims(label, axis=0)
-        idx = xp.arange(n, device=device(x))
-        self_pair = xp.expand_dims(idx, axis=1) == xp.expand_dims(idx, axis=0)
-        positive = xp.logical_and(same, xp.logical_not(self_pair))  # the anchor is not its own positive
-        negative = xp.logical_not(xp.logical_or(same, self_pair))  # (self_pair: a NaN id is not its own negative)
+        positive, negative, _ = _pair_masks(xp, label)
         # log sum_{k negative} exp(s_ik) = m_i + log_total_i, m_i the largest negative (0 for an anchor
         # without one, whose pairs are masked out below)
         m, log_total, has_negative = masked_logsumexp_parts(xp, sim, negative, axis=1)
@@ -661,25 +715,199 @@ def nt_xent_loss(
         # (m_i - s_ij) first, as log_softmax: exact also for a tiny temperature; 0 without a negative
         pair = softplus(xp, (m - sim) + log_total)
         pair = xp.where(xp.logical_and(positive, has_negative), pair, xp.zeros_like(pair))
-        loss = xp.sum(pair, axis=1)  # each anchor's sum over its positives
-        if reduction == "none":
-            count = xp.sum(xp.astype(positive, loss.dtype), axis=1)
-            some = count > 0
-            # the mean over the anchor's positives; 0, with no gradient, for an anchor with none
-            loss = xp.where(some, loss / xp.where(some, count, xp.ones_like(count)), xp.zeros_like(loss))
+    # 'mean': over the positive pairs (optax's ntxent)
+    return _over_positive_pairs(xp, pair, positive, embeddings.dtype, reduction, weight, sample_weight)
+
+
+# ---- TensorFlow Addons: contrastive and mined triplet losses (tfa.losses) ----
+
+
+def contrastive_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 1.0,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``y d^2 + (1 - y) max(margin - d, 0)^2`` of distances ``pred`` and binary labels, averaged per
+    example (``tfa.losses.contrastive_loss``). See :class:`losskit.ContrastiveLoss`."""
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as tfa
+
+    def formula(xp: Any, d: Array, y: Array) -> Array:
+        # tfa's terms, the label taken as a number (as tfa casts it): d * d, not square (pow's backward)
+        hinge = relu(xp, -(d - margin))  # = margin - d; a dynamic margin stays symbolic
+        return y * (d * d) + (1 - y) * (hinge * hinge)
+
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=arrays_in(margin))
+
+
+DISTANCE_METRICS = ("L2", "squared-L2", "angular")
+# the spellings of tfa before its "L2"/"squared-L2" names (its 0.23 takes those), whose 'L_2' was
+# the *squared* distance: refused with the name that computes what they computed
+_OLD_TFA_METRIC_NAMES = {"L_2": "squared-L2", "L_1": "L2"}
+
+
+def check_distance_metric(metric: Any) -> str:
+    """A triplet loss's ``distance_metric``: one of :data:`DISTANCE_METRICS`; else an error."""
+    if not isinstance(metric, str):
+        raise TypeError(
+            f"distance_metric must be one of {DISTANCE_METRICS} (a callable, which tfa takes, is not), got {metric!r}"
+        )
+    if metric in _OLD_TFA_METRIC_NAMES:
+        raise ValueError(
+            f"distance_metric={metric!r} is an old tfa name: there 'L_2' was the squared Euclidean distance "
+            "(now 'squared-L2') and 'L_1' the Euclidean one (now 'L2', as in tfa 0.23); "
+            f"use distance_metric={_OLD_TFA_METRIC_NAMES[metric]!r}"
+        )
+    if metric not in DISTANCE_METRICS:
+        raise ValueError(f"distance_metric must be one of {DISTANCE_METRICS}, got {metric!r}")
+    return metric
+
+
+def _embedding_distances(xp: Any, x: Array, metric: str) -> Array:
+    """The ``(N, N)`` distances between the rows of ``x`` (``(N, D)``): Euclidean, squared Euclidean or
+    ``1 - cos``. From the differences of the rows, not tfa's ``|a|^2 + |b|^2 - 2 a.b``: exact for
+    near-duplicate rows (no cancellation), never negative, so no clamp; ``O(N^2 D)`` memory."""
+    if metric == "angular":
+        # tf.math.l2_normalize's floor on the squared norm, 1e-12: x / max(|x|, 1e-6)
+        unit = unit_vectors(xp, x, -1, 1e-6)
+        dot = xp.matmul(unit, xp.matrix_transpose(unit))
+        # 1 - cos may round below 0 for (near-)parallel rows: floored at 0 (tfa floors at 1e-16)
+        return clamp_min(xp, -(dot - 1), 0.0)
+    a, b = xp.expand_dims(x, axis=1), xp.expand_dims(x, axis=0)
+    if metric == "L2":
+        # scaled by the largest |difference|, and a derivative of 0 (not sqrt's infinite one, a NaN
+        # after the chain rule) at d = 0: two equal rows, and each row with itself
+        return pairwise_distance(xp, a, b, 2, 0.0)
+    v = a - b
+    return xp.sum(v * v, axis=-1)  # derivative 2 (x_i - x_j): 0 at equal rows
+
+
+def _triplet_setup(
+    embeddings: Array,
+    label: Array,
+    sample_weight: Any,
+    margin: Any,
+    distance_metric: Any,
+    reduction: str,
+    weight: Any,
+    batch_axis: int,
+    name: str,
+) -> tuple[Any, Any, Array, Array]:
+    """The checks shared by the mined triplet losses, before any work: the namespace, the margin,
+    the embeddings in their compute dtype and the labels as ``(N,)``."""
+    check_distance_metric(distance_metric)
+    check_reduction(reduction)
+    xp = namespace(embeddings, label, sample_weight, *arrays_in(margin), names=("embeddings", "label"))
+    x = float_input(xp, embeddings, "embeddings")
+    if embeddings.ndim != 2:
+        raise ValueError(f"embeddings must have shape (batch_size, dim); got {tuple(embeddings.shape)}")
+    n = embeddings.shape[0]
+    if embeddings.shape[1] == 0:
+        raise ValueError(f"embeddings need at least one feature to compare, got shape {tuple(embeddings.shape)}")
+    y = _class_labels(xp, label, n, "label", f"embeddings' {n} rows")
+    if batch_axis not in (0, -2):
+        raise ValueError(f"{name} supports batch_axis=0 only, got {batch_axis}")
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, (n,))
+    return xp, margin, x, y
+
+
+def triplet_hard_loss(
+    embeddings: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 1.0,
+    soft: bool = False,
+    distance_metric: str = "L2",
+    reduction: str = "none",
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Batch-hard triplet loss ``max(d(a, hardest positive) - d(a, hardest negative) + margin, 0)`` per
+    anchor (``softplus`` of the difference with ``soft``), as ``tfa.losses.triplet_hard_loss``.
+    See :class:`losskit.TripletHardLoss`."""
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as tfa (unused with soft)
+    check_flag(soft, "soft")
+    xp, margin, x, y = _triplet_setup(
+        embeddings, label, sample_weight, margin, distance_metric, reduction, weight, batch_axis, "TripletHardLoss"
+    )
+    if embeddings.shape[0] == 0:
+        loss = _empty_batch(xp, x)
+    else:
+        d = _embedding_distances(xp, x, distance_metric)
+        positive, negative, self_pair = _pair_masks(xp, y)
+        zero = xp.zeros_like(d)
+        # distances are >= 0, so 0 stands in for a missing pair: an anchor without a positive takes
+        # d_ap = 0, as tfa's masked maximum (which falls back on the row's minimum, the anchor's own 0)
+        hardest_positive = xp.max(xp.where(positive, d, zero), axis=1)
+        # an anchor without a negative takes the largest distance of its row (tfa's masked minimum
+        # falls back on the row's maximum); any negative is at most that, so the fill never wins
+        farthest = xp.max(xp.where(self_pair, zero, d), axis=1, keepdims=True)
+        hardest_negative = xp.min(xp.where(negative, d, farthest), axis=1)
+        gap = hardest_positive - hardest_negative
+        if soft:
+            # softplus(gap) = log(1 + e^gap) without overflow (tfa's log1p(exp(gap)) is inf past ~89 in
+            # float32). The margin is not used: adding 0 * margin (an array of zeros times it, which
+            # is not folded away as margin * 0 is) keeps it in the graph, since torch.compile
+            # specialises an unused symbolic number (a recompile for each value passed)
+            loss = softplus(xp, gap + xp.zeros_like(gap) * margin)
+        else:
+            loss = relu(xp, gap + margin)  # relu: derivative 0 at the kink
     if reduction == "none":
         return finish(xp, loss, out_dtype=embeddings.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
-    # 'mean': over the positive pairs (optax's ntxent), 0 with none; 'sum': their sum
-    pairs = None if n == 0 else xp.sum(xp.astype(positive, loss.dtype))
+    # 'mean': over every anchor (tfa's reduce_mean); 0 for an empty batch
     return reduce_all(
-        xp,
-        loss,
-        out_dtype=embeddings.dtype,
-        reduction=reduction,
-        weight=weight,
-        sample_weight=sample_weight,
-        denominator=pairs,
+        xp, loss, out_dtype=embeddings.dtype, reduction=reduction, weight=weight, sample_weight=sample_weight
     )
+
+
+def triplet_semihard_loss(
+    embeddings: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    margin: float = 1.0,
+    distance_metric: str = "L2",
+    reduction: str = "none",
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Triplet loss with semi-hard negatives (FaceNet): per positive pair ``(a, p)``,
+    ``max(d_ap - d_an + margin, 0)`` with ``n`` the nearest negative farther than ``p`` (else the
+    farthest negative), averaged over the anchor's positives, as ``tfa.losses.triplet_semihard_loss``.
+    See :class:`losskit.TripletSemiHardLoss`."""
+    margin = check_number(margin, "margin", array_ok=True)  # any real, as tfa
+    xp, margin, x, y = _triplet_setup(
+        embeddings, label, sample_weight, margin, distance_metric, reduction, weight, batch_axis, "TripletSemiHardLoss"
+    )
+    if embeddings.shape[0] == 0:
+        pair, positive = _empty_pairs(xp, x), None
+    else:
+        d = _embedding_distances(xp, x, distance_metric)
+        positive, negative, self_pair = _pair_masks(xp, y)
+        zero = xp.zeros_like(d)
+        # the farthest negative of each anchor, 0 without one (tfa's masked maximum falls back on
+        # the row's minimum, the anchor's distance to itself): distances are >= 0, 0 never wins
+        farthest_negative = xp.max(xp.where(negative, d, zero), axis=1, keepdims=True)  # (N, 1)
+        # (a, p, k): k a negative of a farther from a than p, strictly (tfa's greater)
+        d_ap = xp.expand_dims(d, axis=2)  # (N, N, 1)
+        d_ak = xp.expand_dims(d, axis=1)  # (N, 1, N)
+        outside = xp.logical_and(xp.expand_dims(negative, axis=1), d_ak > d_ap)
+        # the nearest such negative; the fill is the row's largest distance, which no candidate
+        # exceeds (a row without a candidate is replaced below, with no gradient through the fill)
+        row_max = xp.max(xp.where(self_pair, zero, d), axis=1, keepdims=True)  # (N, 1)
+        fill = xp.expand_dims(row_max, axis=2)  # (N, 1, 1)
+        nearest_outside = xp.min(xp.where(outside, d_ak, fill), axis=2)  # (N, N)
+        has_outside = xp.any(outside, axis=2)
+        semi_hard = xp.where(has_outside, nearest_outside, farthest_negative)
+        pair = relu(xp, (d - semi_hard) + margin)  # relu: derivative 0 at the kink
+        pair = xp.where(positive, pair, zero)
+    # 'mean': over the positive pairs (tfa's; 0 with none, where tfa's 0/0 is NaN)
+    return _over_positive_pairs(xp, pair, positive, embeddings.dtype, reduction, weight, sample_weight)
 
 
 __all__ = [
@@ -694,4 +922,7 @@ __all__ = [
     "ranking_softmax_loss",
     "nt_xent_loss",
     "circle_loss",
+    "contrastive_loss",
+    "triplet_hard_loss",
+    "triplet_semihard_loss",
 ]

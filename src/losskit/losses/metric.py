@@ -7,7 +7,7 @@ from typing import Any
 from .. import functional as F
 from .._array import Array
 from .._core import check_axis_option, check_flag, check_number, check_reduction
-from ..functional.metric import check_norm_order
+from ..functional.metric import check_distance_metric, check_norm_order
 from ..registry import register
 from .base import Loss, _MarginLoss
 
@@ -554,6 +554,201 @@ class NTXentLoss(Loss):
         return self._function(embeddings, label, sample_weight, **self._options())
 
 
+# ---- TensorFlow Addons (tfa.losses): contrastive, batch-hard and semi-hard triplet losses ----
+
+
+@register("metric", curve="regression")  # drawn against the distance, label 0: a dissimilar pair
+class ContrastiveLoss(_MarginLoss):
+    r"""Contrastive loss (Hadsell, Chopra and LeCun, 2006), as ``tfa.losses.contrastive_loss``:
+    ``pred`` holds the distances of pairs, ``label`` is 1 for a similar pair and 0 for a dissimilar one.
+
+    .. math::
+        \ell_i = y_i\, d_i^2 + (1 - y_i) \max(0,\ m - d_i)^2
+
+    with :math:`m` = ``margin`` (default 1; any real number, or a 0-d array), averaged per example
+    over the non-batch axes. As in tfa the label is used as a number (a label other than 0 or 1
+    mixes the two terms) and ``pred`` is not checked: give it Euclidean distances, e.g.
+    ``sqrt(sum((a - b)**2, axis=-1))`` of two embeddings (tfa's ``tf.linalg.norm(a - b, axis=1)``).
+    ``tfa.losses.ContrastiveLoss()`` averages over the batch: ``reduction='mean'`` there is the
+    mean of this loss's values.
+
+    Shape:
+        - pred: distances, any shape, batch along ``batch_axis``; label (1 or 0): the same number of
+          elements.
+        - sample_weight: broadcastable to ``pred`` with as many axes.
+        - output: ``(N,)``, the mean over the non-batch axes.
+
+    Stability: polynomial; the hinge's square is smooth (its derivative is 0 at
+    :math:`d = m` from both sides), and its derivative is 0 at the kink on every backend.
+
+    >>> import numpy as np, losskit
+    >>> d, y = np.array([0.5, 0.5, 1.5, 0.25]), np.array([1, 0, 0, 0])
+    >>> losskit.ContrastiveLoss()(d, y)  # 0.5^2, (1 - 0.5)^2, 0 (past the margin), (1 - 0.25)^2
+    array([0.25  , 0.25  , 0.    , 0.5625])
+    """
+
+    _function = staticmethod(F.contrastive_loss)
+
+
+@register("metric")
+class TripletHardLoss(Loss):
+    r"""Batch-hard triplet loss (Hermans, Beyer and Leibe, 2017), as ``tfa.losses.TripletHardLoss``:
+    each anchor against its farthest positive and its nearest negative in the batch.
+
+    With :math:`d` the distance between rows of ``embeddings``, the positives :math:`P(a)` of anchor
+    :math:`a` (the other rows of its label) and its negatives :math:`N(a)` (the rows of other labels):
+
+    .. math::
+        \ell_a = \max\bigl(0,\ \max_{p \in P(a)} d_{ap} - \min_{n \in N(a)} d_{an} + m\bigr)
+        \quad\text{or, with } \texttt{soft}\text{:}\quad
+        \ell_a = \log\bigl(1 + e^{\max_{p} d_{ap} - \min_{n} d_{an}}\bigr)
+
+    with :math:`m` = ``margin`` (default 1; not used with ``soft``). As in tfa, an anchor without a
+    positive takes :math:`\max_p d_{ap} = 0` (its loss is :math:`\max(0, m - \min_n d_{an})`, not 0),
+    and one without a negative takes :math:`\min_n d_{an} = \max_j d_{aj}`, its row's largest distance
+    (a batch of one class costs :math:`m` per anchor, :math:`\log 2` with ``soft``; a batch of one
+    row :math:`\max(0, m)`).
+
+    ``distance_metric``: ``'L2'`` (default) the Euclidean distance :math:`\lVert x_i - x_j\rVert`,
+    ``'squared-L2'`` its square, ``'angular'`` :math:`1 - \cos(x_i, x_j)` (rows divided by
+    :math:`\max(\lVert x\rVert, 10^{-6})`, tf's ``l2_normalize``): tfa 0.23's names and default.
+    Older tfa releases named them ``'L_1'`` (the Euclidean distance) and ``'L_2'`` (the *squared*
+    one, their default): both spellings raise a ``ValueError`` naming the one to use. A callable
+    distance (tfa takes one) is not taken: it could not be a ``torch.compile`` graph's argument.
+    Labels are compared for equality only (integers, or floats); embeddings are used as given (tfa
+    expects L2-normalised rows, which neither library enforces).
+
+    ``reduction``: ``'none'`` (default) gives :math:`\ell_a` per anchor; ``'mean'`` their mean over
+    every anchor of the batch, tfa's scalar (``tfa.losses.triplet_hard_loss``); ``'sum'`` their sum.
+    ``sample_weight`` (per anchor) and ``weight`` multiply the anchors' losses (the mean's
+    denominator stays :math:`N`); an empty batch gives 0.
+
+    Shape:
+        - embeddings: ``(N, D)``.
+        - label: ``(N,)`` or ``(N, 1)``, class labels.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
+
+    Stability: distances come from the differences of the rows (not tfa's
+    :math:`|a|^2 + |b|^2 - 2a\cdot b`, which cancels for near-duplicates and needs a clamp at 0), so they
+    are exact and never negative; ``'L2'`` scales each difference by its largest entry and its
+    derivative is 0 at :math:`d = 0` (two equal rows), as tfa's mask makes it, never NaN. This takes
+    :math:`O(N^2 D)` memory. The soft margin is ``softplus`` (tfa's ``log1p(exp(.))`` overflows to inf
+    past 89 in float32). Ties share the derivative of the max or min equally (tfa's, torch's, JAX's);
+    at the hinge's kink it is 0 (tfa's ``maximum`` passes 1). float16/bfloat16 are computed in float32.
+
+    >>> import numpy as np, losskit
+    >>> x, y = np.array([[0.0], [2.0], [3.0], [7.0]]), np.array([0, 0, 1, 1])
+    >>> losskit.TripletHardLoss(margin=2.0)(x, y)  # 2 - 3 + 2, 2 - 1 + 2, 4 - 1 + 2, 4 - 5 + 2
+    array([1., 3., 5., 1.])
+    >>> losskit.TripletHardLoss(margin=2.0, reduction="mean")(x, y)  # tfa's scalar, (1 + 3 + 5 + 1) / 4
+    array(2.5)
+    """
+
+    _function = staticmethod(F.triplet_hard_loss)
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        soft: bool = False,
+        distance_metric: str = "L2",
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        reduction: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._margin = check_number(margin, "margin", array_ok=True)
+        self._soft = check_flag(soft, "soft")
+        self._distance_metric = check_distance_metric(distance_metric)
+        self._reduction = check_reduction(reduction)
+
+    def _compute(self, embeddings: Array, label: Array, sample_weight: Any = None) -> Array:
+        return self._function(embeddings, label, sample_weight, **self._options())
+
+
+@register("metric")
+class TripletSemiHardLoss(Loss):
+    r"""Triplet loss with semi-hard negative mining (Schroff, Kalenichenko and Philbin, 2015: FaceNet),
+    as ``tfa.losses.TripletSemiHardLoss``: each positive pair against the nearest negative that is
+    farther than the positive.
+
+    With :math:`d` the distance between rows of ``embeddings``, the positives :math:`P(a)` of anchor
+    :math:`a` (the other rows of its label) and its negatives :math:`N(a)` (the rows of other labels),
+    each positive pair :math:`(a, p)` takes the negative
+
+    .. math::
+        n(a, p) = \begin{cases} \operatorname{arg\,min}\{d_{an} : n \in N(a),\ d_{an} > d_{ap}\}
+        & \text{if there is one (semi-hard)} \\
+        \operatorname{arg\,max}\{d_{an} : n \in N(a)\} & \text{else (the farthest)} \end{cases}
+
+    .. math::
+        \ell_{ap} = \max\bigl(0,\ d_{ap} - d_{a\,n(a,p)} + m\bigr),\qquad
+        \ell_a = \frac{1}{|P(a)|} \sum_{p \in P(a)} \ell_{ap}
+
+    with :math:`m` = ``margin`` (default 1). As in tfa, an anchor without a negative takes
+    :math:`d_{an} = 0` (its pairs cost :math:`\max(0, d_{ap} + m)`: a batch of one class is not free);
+    an anchor without a positive has no pair, :math:`\ell_a = 0`.
+
+    ``distance_metric``: ``'L2'`` (default) the Euclidean distance :math:`\lVert x_i - x_j\rVert`,
+    ``'squared-L2'`` its square, ``'angular'`` :math:`1 - \cos(x_i, x_j)` (rows divided by
+    :math:`\max(\lVert x\rVert, 10^{-6})`, tf's ``l2_normalize``): tfa 0.23's names and default.
+    Older tfa releases named them ``'L_1'`` (the Euclidean distance) and ``'L_2'`` (the *squared*
+    one, their default): both spellings raise a ``ValueError`` naming the one to use. A callable
+    distance (tfa takes one) is not taken: it could not be a ``torch.compile`` graph's argument.
+    Labels are compared for equality only (integers, or floats); embeddings are used as given (tfa
+    expects L2-normalised rows, which neither library enforces).
+
+    ``reduction``: ``'none'`` (default) gives :math:`\ell_a` per anchor, the mean over its positive
+    pairs (0 without one); ``'mean'`` the mean of :math:`\ell_{ap}` over every positive pair of the
+    batch, tfa's scalar (``tfa.losses.triplet_semihard_loss``), equal to the mean of ``'none'`` when
+    every anchor has as many positives; 0 when there is no pair (tfa's 0/0 gives NaN); ``'sum'``
+    their sum. ``sample_weight`` (per anchor) and ``weight`` multiply the pairs' losses (the mean's
+    denominator stays the pair count).
+
+    Shape:
+        - embeddings: ``(N, D)``.
+        - label: ``(N,)`` or ``(N, 1)``, class labels.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
+
+    Stability: as :class:`TripletHardLoss`'s distances (exact, never negative, derivative 0 at
+    :math:`d = 0` for ``'L2'``); the mining compares every pair with every negative, :math:`O(N^3)`
+    booleans, as tfa. "Farther" is strict: a negative at exactly :math:`d_{ap}` is not semi-hard.
+    Ties share the derivative of the min or max equally; at the hinge's kink it is 0 (tfa's
+    ``maximum`` passes 1). float16/bfloat16 are computed in float32.
+
+    >>> import numpy as np, losskit
+    >>> x, y = np.array([[0.0], [2.0], [3.0], [7.0]]), np.array([0, 0, 1, 1])
+    >>> loss = losskit.TripletSemiHardLoss(margin=2.0)
+    >>> loss(x, y)  # 2 - 3 + 2; 2 - 5 + 2 < 0; none past 4, the farthest: 4 - 3 + 2; 4 - 5 + 2
+    array([1., 0., 3., 1.])
+    >>> losskit.TripletSemiHardLoss(margin=2.0, reduction="mean")(x, y)  # tfa's: 5 over 4 pairs
+    array(1.25)
+    """
+
+    _function = staticmethod(F.triplet_semihard_loss)
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        distance_metric: str = "L2",
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        reduction: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._margin = check_number(margin, "margin", array_ok=True)
+        self._distance_metric = check_distance_metric(distance_metric)
+        self._reduction = check_reduction(reduction)
+
+    def _compute(self, embeddings: Array, label: Array, sample_weight: Any = None) -> Array:
+        return self._function(embeddings, label, sample_weight, **self._options())
+
+
 __all__ = [
     "TripletLoss",
     "TripletMarginLoss",
@@ -566,4 +761,7 @@ __all__ = [
     "RankingSoftmaxLoss",
     "CircleLoss",
     "NTXentLoss",
+    "ContrastiveLoss",
+    "TripletHardLoss",
+    "TripletSemiHardLoss",
 ]
