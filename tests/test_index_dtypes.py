@@ -83,3 +83,17 @@ def test_uint64_is_refused_with_the_value_checks_off():
     y = torch.tensor([0, 1, 2, 2**63], dtype=torch.uint64)
     with losskit.value_checks(False), pytest.raises(TypeError, match="torch.uint64"):
         losskit.SoftmaxCELoss()(x, y)
+
+
+@pytest.mark.parametrize("unsigned", ["uint8", "uint16", "uint32"])
+def test_ctc_lengths_of_every_unsigned_width(unsigned):
+    """label_lengths are compared with positions before the range check: torch's uint16/32
+    raised 'Promotion for uint16, uint32, uint64 types is not supported' there."""
+    logits, label = torch.randn(2, 6, 4, dtype=torch.float64), torch.tensor([[1, 2], [0, 1]])
+    lengths, label_lengths = torch.tensor([6, 5]), torch.tensor([2, 1])
+    want = losskit.CTCLoss()(logits, label, lengths, label_lengths)
+    kind = getattr(torch, unsigned)
+    got = losskit.CTCLoss()(logits, label.to(kind), lengths.to(kind), label_lengths.to(kind))
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="label_lengths has dtype torch.uint64"):
+        losskit.CTCLoss()(logits, label, lengths, label_lengths.to(torch.uint64))

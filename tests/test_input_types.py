@@ -134,7 +134,7 @@ def test_a_0d_option_of_another_library_is_refused(call):
         (lambda x: losskit.SoftmaxFocalLoss(alpha=True), TypeError, "alpha must be a number, a per-class vector"),
         (lambda x: losskit.SigmoidFocalLoss(alpha=True), TypeError, "alpha must be a number or None, got True"),
         (lambda x: losskit.SigmoidFocalLoss(alpha=-math.inf), ValueError, "alpha must be a finite number or None"),
-        (lambda x: losskit.MultiMarginLoss(p=True), TypeError, "p must be the int 1 or 2, got True"),
+        (lambda x: losskit.MultiMarginLoss(p=True), TypeError, "p must be 1 or 2, got True"),
         (lambda x: losskit.SoftmaxCELoss(batch_axis=1)(x, np.zeros(4, int)), ValueError, "is the class axis"),
         (lambda x: losskit.PolyLoss(axis=0, batch_axis=0)(x, np.zeros(3, int)), ValueError, "is the class axis"),
         (lambda x: losskit.NTXentLoss()(x, np.array([0, 0, 1, math.nan])), ValueError, "label holds NaN; group ids"),
@@ -171,3 +171,16 @@ def test_a_float_group_id_only_needs_to_be_a_number():
     for name in ("NTXentLoss", "CircleLoss", "TripletHardLoss", "TripletSemiHardLoss"):
         loss = losskit.get_loss(name)
         np.testing.assert_allclose(loss(x, y + 0.5), loss(x, y), rtol=0)
+
+
+def test_what_the_hardening_must_still_accept():
+    """Regressions the review of the hardening found: p=2.0 is torch's 2; on log-probabilities
+    KLDivLoss never uses its class axis, so any batch_axis is fine."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 3)), np.array([0, 2, 1, 1])
+    np.testing.assert_array_equal(losskit.MultiMarginLoss(p=2.0)(x, y), losskit.MultiMarginLoss(p=2)(x, y))
+    logp, target = np.log(rng.dirichlet(np.ones(4), 3)).T, rng.dirichlet(np.ones(4), 3).T  # (C, N)
+    got = losskit.KLDivLoss(batch_axis=1)(logp, target)
+    np.testing.assert_allclose(got, (target * (np.log(target) - logp)).sum(axis=0), rtol=1e-12)  # a sum, as MXNet
+    with pytest.raises(ValueError, match="is the class axis"):  # with the softmax it is
+        losskit.KLDivLoss(from_logits=False, axis=0, batch_axis=0)(logp, target)

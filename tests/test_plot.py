@@ -630,3 +630,14 @@ def test_a_curve_refuses_another_batch_axis(name: str) -> None:
     with pytest.raises(ValueError, match=message):
         plot.curve_for(losskit.get_loss(name, batch_axis=1))
     assert plot.curve_for(name, batch_axis=0).name == plot.curve_for(name).name
+
+
+@pytest.mark.parametrize(("label", "want"), [(0.0, lambda d: np.maximum(1 - d, 0) ** 2), (1.0, lambda d: d**2)])
+def test_the_contrastive_curve_is_drawn_against_distances(label: float, want: Any) -> None:
+    """Distances are >= 0: the curve spans [0, 3], not the prediction range (-5, 5)."""
+    curve = plot.curve_for("ContrastiveLoss", label)
+    assert curve.x_range == (0.0, 3.0) and curve.xlabel == "distance d"
+    x, values, grads = plot.curve_data(curve, grad=True, backend=_grad_backend())
+    assert x[0] == 0.0 and x[-1] == 3.0
+    np.testing.assert_allclose(values, want(x), rtol=1e-6, atol=1e-7)
+    assert np.isfinite(grads).all()

@@ -519,7 +519,7 @@ def test_registry_and_repr() -> None:
         info = losskit.loss_info(name)
         assert info.family == "metric"
         assert name in losskit.losses.__all__ and name in dir(losskit)
-    assert losskit.loss_info("ContrastiveLoss").curve == "regression"
+    assert losskit.loss_info("ContrastiveLoss").curve is None  # plot._contrastive_slice draws it against d >= 0
     for fn in ("contrastive_loss", "triplet_hard_loss", "triplet_semihard_loss"):
         assert fn in F.__all__
     r = repr(losskit.TripletHardLoss(margin=0.5, soft=True, distance_metric="angular", reduction="mean"))

@@ -337,6 +337,13 @@ def check_index_dtype(label: Array, name: str = "label") -> None:
         )
 
 
+def comparable_index(xp: Any, x: Array, name: str) -> Array:
+    """Indices or lengths ``x`` in a dtype every backend can compare and clamp: torch's uint16 and
+    uint32 cast to int64 (losslessly), its uint64 a ``TypeError`` (:func:`check_index_dtype`)."""
+    check_index_dtype(x, name)
+    return xp.astype(x, xp.int64) if _TORCH_WIDE_UNSIGNED.get(str(x.dtype)) == 32 else x
+
+
 def as_index(xp: Any, label: Array) -> Array:
     """``label`` in the namespace's index dtype. An unsigned label past that dtype's range is first
     clamped to its largest value (out of range still), not wrapped: a uint32 ``2**32 - 100`` cast to
@@ -345,9 +352,9 @@ def as_index(xp: Any, label: Array) -> Array:
     idx = index_dtype(xp)
     if label.dtype == idx:
         return label  # no no-op cast node in a traced graph
-    check_index_dtype(label, "label")
-    if _TORCH_WIDE_UNSIGNED.get(str(label.dtype)) == 32:  # lossless; torch has no minimum for it
-        return xp.astype(label, idx)
+    label = comparable_index(xp, label, "label")  # torch has no minimum for its uint16/32/64
+    if label.dtype == idx:
+        return label
     if xp.isdtype(label.dtype, "unsigned integer") and xp.iinfo(label.dtype).max > xp.iinfo(idx).max:
         label = xp.minimum(label, xp.asarray(xp.iinfo(idx).max, dtype=label.dtype, device=device(label)))
     return xp.astype(label, idx)

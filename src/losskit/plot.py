@@ -211,6 +211,7 @@ def _softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -
 # at 0 their log is log(eps), and the gradient there, -1/eps, would flatten the gradient panel
 _PROB_RANGE = (0.01, 0.99)
 _RATE_RANGE = (0.05, 5.0)
+_DISTANCE_RANGE = (0.0, 3.0)  # distances are >= 0
 
 
 def _bce_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
@@ -280,6 +281,12 @@ def _poisson_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -
     if params.get("from_logits", True):
         return Curve("", "", fn, f"log-rate x, target count {count:g}", "predicted log-rate x")
     return Curve("", "", fn, f"rate x, target count {count:g}", "predicted rate x", x_range=_RATE_RANGE)
+
+
+def _contrastive_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    y = _number(label, 0.0)
+    kind = "a similar pair" if y == 1 else "a dissimilar pair" if y == 0 else f"label {y:g}"
+    return Curve("", "", _pointwise(loss, y), f"{kind} (label {y:g})", "distance d", x_range=_DISTANCE_RANGE)
 
 
 def _percentage_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
@@ -502,6 +509,7 @@ _SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
     "JSDLoss": _kl_slice,
     "PoissonNLLLoss": _poisson_slice,
     "AbsolutePercentageErrorLoss": _percentage_slice,
+    "ContrastiveLoss": _contrastive_slice,
     "TripletLoss": _triplet_slice,
     "TripletMarginLoss": _triplet_slice,
     "CosineEmbeddingLoss": _cosine_slice,

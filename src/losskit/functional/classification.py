@@ -675,7 +675,8 @@ def kl_div(
     xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
-    b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
+    # the class axis matters only for the log-softmax: on log-probabilities any batch_axis is fine
+    b_axis = check_batch_axis(batch_axis, pred.ndim, None if from_logits else cls)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape))
     target = like(xp, label, pred_c, "label")
@@ -798,9 +799,9 @@ def multi_margin_loss(
 
 def check_multi_margin(p: Any, margin: Any) -> Any:
     """Check ``p`` and ``margin``; return the margin as :func:`check_number` does."""
-    if not is_integer(p):  # True would be 1
-        raise TypeError(f"p must be the int 1 or 2, got {p!r}")
-    if p not in (1, 2):
+    if isinstance(p, (bool, np.bool_)):  # True would be 1
+        raise TypeError(f"p must be 1 or 2, got {p!r}")
+    if p not in (1, 2):  # 2.0 too, as torch
         raise ValueError(f"p must be 1 or 2, got {p!r}")
     return check_number(margin, "margin", low=0.0)
 

@@ -18,6 +18,7 @@ from .._core import (
     check_ranges,
     check_sample_weight,
     check_weight,
+    comparable_index,
     finish,
     float_input,
     index_dtype,
@@ -73,6 +74,11 @@ def ctc_loss(
             check_array(xp, values, name)
             if dtype_kind(xp, values.dtype) not in ("integral", "real floating"):  # not bool, complex or str
                 raise TypeError(f"{name} must hold integers (or whole-number floats), got dtype {values.dtype}")
+    # torch compares neither uint16/32 (cast to int64 here) nor uint64 (refused): label_lengths are compared below
+    label, pred_lengths, label_lengths = (
+        None if values is None else comparable_index(xp, values, name)
+        for name, values in (("label", label), ("pred_lengths", pred_lengths), ("label_lengths", label_lengths))
+    )
     if layout == "NTC":
         logits = xp.permute_dims(logits, (1, 0, 2))
     if label_layout == "TN":

@@ -557,7 +557,7 @@ class NTXentLoss(Loss):
 # ---- TensorFlow Addons (tfa.losses): contrastive, batch-hard and semi-hard triplet losses ----
 
 
-@register("metric", curve="regression")  # drawn against the distance, label 0: a dissimilar pair
+@register("metric")  # drawn by plot._contrastive_slice: against the distance, a dissimilar pair by default
 class ContrastiveLoss(_MarginLoss):
     r"""Contrastive loss (Hadsell, Chopra and LeCun, 2006), as ``tfa.losses.contrastive_loss``:
     ``pred`` holds the distances of pairs, ``label`` is 1 for a similar pair and 0 for a dissimilar one.
@@ -631,7 +631,9 @@ class TripletHardLoss(Loss):
 
     Stability: distances come from the differences of the rows (not tfa's
     :math:`|a|^2 + |b|^2 - 2a\cdot b`, which cancels for near-duplicates and needs a clamp at 0), so they
-    are exact and never negative; ``'L2'`` scales each difference by its largest entry and its
+    are accurate to a few roundings for near-duplicates too, and never negative (two distances equal
+    in exact arithmetic may still differ by an ulp, and tfa's by others: a tie broken otherwise);
+    ``'L2'`` scales each difference by its largest entry and its
     derivative is 0 at :math:`d = 0` (two equal rows), as tfa's mask makes it, never NaN. This takes
     :math:`O(N^2 D)` memory. The soft margin is ``softplus`` (tfa's ``log1p(exp(.))`` overflows to inf
     past 89 in float32). Ties share the derivative of the max or min equally (tfa's, torch's, JAX's);
@@ -713,9 +715,10 @@ class TripletSemiHardLoss(Loss):
         - sample_weight: ``(N,)``.
         - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
 
-    Stability: as :class:`TripletHardLoss`'s distances (exact, never negative, derivative 0 at
-    :math:`d = 0` for ``'L2'``); the mining compares every pair with every negative, :math:`O(N^3)`
-    booleans, as tfa. "Farther" is strict: a negative at exactly :math:`d_{ap}` is not semi-hard.
+    Stability: as :class:`TripletHardLoss`'s distances (accurate for near-duplicates, never
+    negative, derivative 0 at :math:`d = 0` for ``'L2'``); the mining compares every pair with every
+    negative, as tfa: :math:`O(N^3)` memory (an ``(N, N, N)`` mask and array of distances, 0.5 GB
+    at :math:`N = 512` in float32). "Farther" is strict: a negative at exactly :math:`d_{ap}` is not semi-hard.
     Ties share the derivative of the min or max equally; at the hinge's kink it is 0 (tfa's
     ``maximum`` passes 1). float16/bfloat16 are computed in float32.
 
