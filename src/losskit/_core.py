@@ -383,7 +383,7 @@ def finish(
         if all(loss.shape[i] == 1 for i in axes):  # one value per example already (CE): no kernel
             loss = xp.reshape(loss, (loss.shape[batch_axis],))
         else:
-            if reduce == "mean" and loss.shape[batch_axis] != 0 and any(loss.shape[i] == 0 for i in axes):
+            if reduce == "mean" and 0 in loss.shape and loss.shape[batch_axis] != 0:  # another axis is empty
                 raise ValueError(
                     f"the loss of each example is a mean over nothing (NaN): its values have shape "
                     f"{tuple(loss.shape)}, and the axes it averages over, all but batch_axis={batch_axis}, "
