@@ -594,3 +594,55 @@ def test_softplus_second_derivative_is_finite_and_accurate_where_torch_keeps_it(
     near = x.detach().numpy() <= (5.0 if dtype == torch.float32 else 15.0)
     np.testing.assert_allclose(got[near], exact[near], rtol=1e-5 if dtype == torch.float32 else 1e-9)
     assert np.all(np.abs(got - exact) <= torch.finfo(dtype).eps)
+
+
+def _triplet_with_and_without_fast_paths(loss, args):
+    """The loss and the gradients of ``args`` with the fast paths on, then off."""
+    results = []
+    for fast in (True, False):
+        inputs = [a.detach().clone().requires_grad_() for a in args]
+        if fast:
+            out = loss(*inputs)
+        else:
+            with _fast.disabled():
+                out = loss(*inputs)
+        results.append((out, torch.autograd.grad(out.sum(), inputs)))
+    return results
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("swap", "eps", "shape"), [(False, 1e-6, (6, 5)), (True, 0.0, (3, 4, 5)), (True, 0.1, (5,))])
+def test_triplet_margin_euclidean(dtype, swap, eps, shape, monkeypatch):
+    """torch's pairwise_distance where it is as accurate as the scaled norm: the same values and
+    gradients as the generic path, and it is taken (counted)."""
+    calls = []
+    real = torch.pairwise_distance
+    monkeypatch.setattr(torch, "pairwise_distance", lambda *a: calls.append(1) or real(*a))
+    args = [torch.randn(shape, dtype=dtype) * 3 for _ in range(3)]
+    loss = losskit.TripletMarginLoss(margin=4.0, eps=eps, swap=swap)  # margin 4: most triplets active
+    (fast, fast_grads), (generic, generic_grads) = _triplet_with_and_without_fast_paths(loss, args)
+    assert len(calls) == (3 if swap else 2)
+    assert (generic > 0).any()
+    torch.testing.assert_close(fast, generic, rtol=TOL[dtype], atol=TOL[dtype])
+    for got, want in zip(fast_grads, generic_grads):
+        torch.testing.assert_close(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize(
+    "scale", [1e30, 1e-25, 0.0, math.nan, math.inf], ids=["overflow", "underflow", "zero", "nan", "inf"]
+)
+def test_triplet_margin_takes_the_scaled_norm_where_torch_would_lose_it(scale):
+    """Squares past float32's range (1e30), under it (1e-25), a zero distance (whose derivative
+    torch and losskit define otherwise), NaN and inf: the result is the generic path's, bit for bit."""
+    anchor = torch.full((2, 4), scale)
+    anchor[1] = torch.tensor([1.0, 2.0, 3.0, 4.0])  # one ordinary row: the whole call falls back
+    positive, negative = torch.zeros(2, 4), torch.full((2, 4), 2.0)
+    loss = losskit.TripletMarginLoss(eps=0.0, margin=10.0)  # every triplet active: gradients flow
+    (fast, fast_grads), (generic, generic_grads) = _triplet_with_and_without_fast_paths(
+        loss, [anchor, positive, negative]
+    )
+    torch.testing.assert_close(fast, generic, rtol=0, atol=0, equal_nan=True)
+    for got, want in zip(fast_grads, generic_grads):
+        torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    if scale == 1e30:  # the distances are 2e30 and 2e30 - ...: finite, where torch's are inf
+        assert torch.isfinite(fast).all()

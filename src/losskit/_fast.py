@@ -202,6 +202,29 @@ def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight
     return torch.where(x.amax(dim=1).isnan(), torch.nan, loss)
 
 
+def torch_euclidean_distance(x: Array, y: Array, eps: float) -> Array | None:
+    """``||x - y + eps||_2`` along the last axis by torch's fused ``pairwise_distance``, where it
+    is as accurate as the generic scaled norm (``m ||v / m||``, which no finite input over- or
+    underflows): on CPU tensors whose every distance is finite (no sum of squares overflowed)
+    and above ``2^26 sqrt(D * smallest_normal)`` (the squares that underflowed change the sum by
+    less than ``2^-52`` of it). ``None`` elsewhere, and the caller takes the generic path: off
+    the CPU (reading the check would wait for the device), under tracing or ``torch.func.vmap``
+    (values cannot be read), at a NaN, and where a distance is 0 or tiny (then torch's
+    derivative at 0 is not the generic 0 either)."""
+    import torch
+
+    from ._array import is_traced  # (here: _array imports this module)
+
+    if x.device.type != "cpu" or is_traced(x) or is_traced(y) or x.shape[-1] == 0:
+        return None
+    d = torch.pairwise_distance(x, y, 2.0, eps)
+    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * x.shape[-1]) * 2.0**26
+    dd = d.detach()
+    if bool(torch.logical_and(dd > floor, dd != math.inf).all()):  # NaN fails dd > floor
+        return d
+    return None
+
+
 def torch_multilabel_margin(pred: Array, target: Array) -> Array:
     """``sum_{j} sum_{i not a target} max(0, 1 - x_{y_j} + x_i) / C`` per row of ``pred`` ``(N, C)``
     (``target`` ``(N, C)`` int64, padded with -1): ``(N,)``, as the generic path (which forms the

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import _fast
 from .._array import (
     Array,
     abs_,
@@ -158,9 +159,6 @@ def triplet_margin_loss(
     if pred.ndim < 1:
         raise ValueError("pred, positive and negative need at least one axis (the vector axis, last); got 0-d arrays")
     anchor, out_dtype = promoted_input(xp, pred, "pred", ("positive", positive), ("negative", negative))
-    for name, other in (("positive", positive), ("negative", negative)):
-        if not is_floating(xp, other):
-            raise TypeError(f"{name} must be a real floating-point array, got dtype {other.dtype}")
     pos = like(xp, positive, anchor, "positive")
     neg = like(xp, negative, anchor, "negative")
     triplets = shape[:-1]  # one triplet per index of the leading axes; () for one unbatched triplet
@@ -173,12 +171,19 @@ def triplet_margin_loss(
         ) from None
     check_weight(weight)
     check_sample_weight(xp, sample_weight, triplets or (1,))
-    d_pos = pairwise_distance(xp, anchor, pos, p, eps)
-    d_neg = pairwise_distance(xp, anchor, neg, p, eps)
+    fast = _fast.use_torch(anchor) and not is_symbolic_number(p) and p == 2 and not is_symbolic_number(eps)
+
+    def distance(x: Array, y: Array) -> Array:
+        # torch's fused op where it is as accurate as the scaled norm (finite, not tiny; on the CPU)
+        d = _fast.torch_euclidean_distance(x, y, eps) if fast else None
+        return pairwise_distance(xp, x, y, p, eps) if d is None else d
+
+    d_pos = distance(anchor, pos)
+    d_neg = distance(anchor, neg)
     if swap:
         # the nearer of the negative's distances to the anchor and to the positive; at a tie (anchor
         # == positive) minimum's derivative is half each, on torch and JAX alike: torch's own
-        d_neg = xp.minimum(d_neg, pairwise_distance(xp, pos, neg, p, eps))
+        d_neg = xp.minimum(d_neg, distance(pos, neg))
     loss = relu(xp, margin + d_pos - d_neg)  # torch's order of the sums; derivative 0 at the kink
     if not triplets:
         loss = xp.reshape(loss, (1,))  # one unbatched triplet: one example, as torch's 0-d value

