@@ -601,7 +601,7 @@ _R, _RY = _E[:3].copy(), np.array([0, 1, 2])
             "ref_embeddings shape (3, 2) does not match pred shape (6, 4): expected (num_refs, 4)",
         ),
         (lambda l: l(_E, _Y, None, _R, _RY[:2]), ValueError, "ref_labels shape (2,) does not match ref_embeddings'"),
-        (lambda l: l(_E, _Y.astype(bool)), TypeError, "label must hold class labels (integers), got dtype bool"),
+        (lambda l: l(_E, _Y.astype(complex)), TypeError, "label must hold class labels (integers), got dtype complex"),
         (lambda l: l(_E, _Y, None, _R, _RY.astype(float)), TypeError, "label dtype int64 and ref_labels dtype float64"),
         (lambda l: l(_E, _Y, None, _R.astype(int), _RY), TypeError, "ref_embeddings must be a real floating-point"),
         (lambda l: l(_E.astype(int), _Y), TypeError, "pred must be a real floating-point array, got dtype int64"),

@@ -184,3 +184,15 @@ def test_what_the_hardening_must_still_accept():
     np.testing.assert_allclose(got, (target * (np.log(target) - logp)).sum(axis=0), rtol=1e-12)  # a sum, as MXNet
     with pytest.raises(ValueError, match="is the class axis"):  # with the softmax it is
         losskit.KLDivLoss(from_logits=False, axis=0, batch_axis=0)(logp, target)
+
+
+def test_group_ids_take_every_form_the_group_losses_share():
+    """(N, 1) labels and bool ids, as CircleLoss took them: NTXentLoss refused (N, 1), the mined
+    triplet losses refused bools."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    y = np.array([0, 0, 1, 1])
+    for name in ("NTXentLoss", "CircleLoss", "TripletHardLoss", "TripletSemiHardLoss"):
+        loss = losskit.get_loss(name)
+        want = loss(x, y)
+        np.testing.assert_array_equal(loss(x, y[:, None]), want)
+        np.testing.assert_array_equal(loss(x, y.astype(bool)), want)

@@ -582,9 +582,9 @@ _E = np.ones((4, 3))
             re.escape("embeddings must have shape (batch_size, dim); got (4, 3, 1)"),
         ),
         (
-            lambda: losskit.NTXentLoss()(_E, np.zeros((4, 1), dtype=int)),
+            lambda: losskit.NTXentLoss()(_E, np.zeros((4, 2), dtype=int)),
             ValueError,
-            re.escape("label shape (4, 1) does not match embeddings shape (4, 3): expected (4,)"),
+            re.escape("label shape (4, 2) does not match embeddings' 4 rows: expected (4,), one group id per row"),
         ),
         (lambda: losskit.NTXentLoss()(_E, np.zeros(4, dtype=complex)), TypeError, "label must hold group ids"),
         (lambda: losskit.NTXentLoss()(np.ones((4, 0)), np.zeros(4, dtype=int)), ValueError, "at least one feature"),

@@ -475,7 +475,7 @@ X6, Y6 = np.ones((6, 3)), np.array([0, 0, 1, 1, 2, 2])
         ((np.ones((6, 3), dtype=int), Y6), {}, TypeError, "embeddings must be a real floating-point array"),
         ((X6, Y6[:5]), {}, ValueError, r"label shape \(5,\) does not match embeddings' 6 rows"),
         ((X6, np.ones((6, 2), dtype=int)), {}, ValueError, r"label shape \(6, 2\)"),
-        ((X6, Y6.astype(bool)), {}, TypeError, "class labels"),
+        ((X6, Y6.astype(complex)), {}, TypeError, "class labels"),
         ((X6, Y6, np.ones(5)), {}, ValueError, r"sample_weight shape \(5,\)"),
         ((X6, Y6), {"batch_axis": 1}, ValueError, "batch_axis=0 only"),
         ((X6, Y6), {"distance_metric": "cosine"}, ValueError, "distance_metric"),

@@ -501,16 +501,15 @@ def ranking_softmax_loss(
 # ---- circle loss (Sun et al., 2020; Keras's circle) ----
 
 
-def _class_labels(xp: Any, label: Array, n: int, name: str, rows: str) -> Array:
-    """One class label per row of ``rows`` (``n`` of them): shape ``(n,)`` or ``(n, 1)``, returned as
-    ``(n,)``; integers, or floats (only ever compared for equality)."""
+def _class_labels(xp: Any, label: Array, n: int, name: str, rows: str, what: str = "class labels") -> Array:
+    """One label per row of ``rows`` (``n`` of them): shape ``(n,)`` or ``(n, 1)``, returned as
+    ``(n,)``; integers, bools or floats (only ever compared for equality; NaN refused)."""
+    one = what[:-1] if what.endswith("s") else what
     if tuple(label.shape) not in ((n,), (n, 1)):
-        raise ValueError(
-            f"{name} shape {tuple(label.shape)} does not match {rows}: expected ({n},), one class label per row"
-        )
-    if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
-        raise TypeError(f"{name} must hold class labels (integers), got dtype {label.dtype}")
-    check_group_ids(xp, label, name)
+        raise ValueError(f"{name} shape {tuple(label.shape)} does not match {rows}: expected ({n},), one {one} per row")
+    if dtype_kind(xp, label.dtype) not in ("bool", "integral", "real floating"):
+        raise TypeError(f"{name} must hold {what} (integers), got dtype {label.dtype}")
+    check_group_ids(xp, label, name, what)
     return label if label.ndim == 1 else xp.reshape(label, (n,))
 
 
@@ -694,14 +693,7 @@ def nt_xent_loss(
     n = embeddings.shape[0]
     if embeddings.shape[1] == 0:
         raise ValueError(f"embeddings need at least one feature to compare, got shape {tuple(embeddings.shape)}")
-    if tuple(label.shape) != (n,):
-        raise ValueError(
-            f"label shape {tuple(label.shape)} does not match embeddings shape {tuple(embeddings.shape)}: "
-            f"expected ({n},), one group id per embedding"
-        )
-    if dtype_kind(xp, label.dtype) not in ("bool", "integral", "real floating"):
-        raise TypeError(f"label must hold group ids (integers), got dtype {label.dtype}")
-    check_group_ids(xp, label, "label", "group ids")
+    label = _class_labels(xp, label, n, "label", f"embeddings' {n} rows", "group ids")
     if batch_axis not in (0, -2):
         raise ValueError(f"NTXentLoss supports batch_axis=0 only, got {batch_axis}")
     check_weight(weight)

@@ -519,7 +519,8 @@ class NTXentLoss(Loss):
 
     Shape:
         - embeddings: ``(N, D)``.
-        - label: ``(N,)``, group ids (integers; equal ids are positives of each other).
+        - label: ``(N,)`` or ``(N, 1)``, group ids (integers, bools or floats, not NaN; equal ids
+          are positives of each other).
         - sample_weight: ``(N,)``.
         - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
 
