@@ -215,8 +215,6 @@ def _index_stats(xp: Any, x: Array) -> list[Array]:
     """``[min, max]`` of ``x``, and if it is float whether all its values are whole numbers (NaN is
     not; +-inf is, and shows in the min or max)."""
     if array_api_compat.is_torch_array(x):
-        if str(x.dtype) in ("torch.uint16", "torch.uint32"):  # no aminmax for them: lossless int64
-            x = xp.astype(x, xp.int64)
         lo, hi = x.aminmax()  # one kernel
         return [lo, hi, (x == x.floor()).all()] if x.is_floating_point() else [lo, hi]
     lo, hi = xp.min(x), xp.max(x)

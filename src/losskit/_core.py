@@ -31,8 +31,8 @@ from ._compile import is_symbolic_number, torch_compiling
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
-    """``x`` in its compute dtype (float16/bfloat16 promoted to float32); ``TypeError`` if not float."""
-    check_array(xp, x, name)
+    """``x`` in its compute dtype (float16/bfloat16 promoted to float32); ``TypeError`` if not float.
+    ``x`` is an array: the public function named it in :func:`namespace`'s ``names``."""
     if not is_floating(xp, x):
         raise TypeError(f"{name} must be a real floating-point array, got dtype {x.dtype}")
     dtype = compute_dtype(xp, x.dtype)
@@ -63,7 +63,6 @@ def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Ar
     This is Gluon's ``_reshape_like`` rule: a label of shape ``(N,)`` serves a prediction of
     shape ``(N, 1)``. Shapes with different element counts never broadcast: they raise.
     """
-    check_array(xp, x, name)
     if x.dtype != ref.dtype and dtype_kind(xp, x.dtype) not in ("bool", "integral", "real floating"):
         # astype would drop a complex number's imaginary part, and parse strings as numbers
         raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
@@ -284,16 +283,14 @@ def check_labels_in_range(
 def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
     """:func:`check_labels_in_range` of several ``(array, low, high, name, what)`` at once: the
     values of all of them reach the host together (one synchronisation on a GPU)."""
-    for check in checks:
-        check_index_dtype(check[0], check[3])
     if not _value_checks:
-        return
+        return  # (a torch uint64 is still refused where it is used: as_index, comparable_index)
     checks = tuple(c for c in checks if size(c[0].shape) > 0 and not is_traced(c[0]))
     if not checks:
         return
     # a concrete array captured by jax.jit's function is not a tracer, but what is computed from
     # it there is: index_summaries returns None then
-    summaries = index_summaries(xp, [check[0] for check in checks])
+    summaries = index_summaries(xp, [comparable_index(xp, check[0], check[3]) for check in checks])
     if summaries is None:
         return
     for (_, low, high, name, what), (whole, lo, hi) in zip(checks, summaries):

@@ -114,7 +114,7 @@ def linear_cross_entropy(
         raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
     if chunk_size is not None and (not is_integer(chunk_size) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    xp = namespace(hidden, weight, label, bias)
+    xp = namespace(hidden, weight, label, bias, names=("hidden", "weight", "label"))
     float_input(xp, hidden, "hidden")
     float_input(xp, weight, "weight")
     if weight.ndim != 2 or hidden.ndim < 1 or hidden.shape[-1] != weight.shape[1]:
