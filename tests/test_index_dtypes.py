@@ -97,3 +97,33 @@ def test_ctc_lengths_of_every_unsigned_width(unsigned):
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     with pytest.raises(TypeError, match="label_lengths has dtype torch.uint64"):
         losskit.CTCLoss()(logits, label, lengths, label_lengths.to(torch.uint64))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "int16", "int8", "uint8"])
+def test_the_lean_cpu_read_of_a_label_agrees_with_the_general_one(dtype):
+    """One CPU label takes ``cpu_index_span`` (a direct read), several the general
+    ``index_summaries``: the same span, and so the same error, for every narrow dtype."""
+    from losskit._array import cpu_index_span, index_summaries, namespace
+
+    rng = np.random.default_rng(3)
+    info = np.iinfo(dtype)
+    for _ in range(5):
+        values = rng.integers(info.min, info.max, size=37, endpoint=True).astype(dtype)
+        label = torch.from_numpy(values)
+        xp = namespace(label, names=("label",))
+        assert cpu_index_span(label) == (int(values.min()), int(values.max()))
+        assert [(True, *cpu_index_span(label))] == index_summaries(xp, [label])
+    assert cpu_index_span(torch.zeros(0, dtype=getattr(torch, dtype))) is None  # empty: nothing to read
+    assert cpu_index_span(torch.zeros(3)) is None  # float labels: the general path checks they are whole
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bad"),
+    [(d, b) for d in ("int64", "int32", "int16", "int8", "uint8") for b in (-1, 5) if d[0] == "i" or b > 0],
+)
+def test_an_out_of_range_cpu_label_of_every_narrow_dtype_is_named(dtype, bad):
+    pred = torch.zeros(4, 5, dtype=torch.float64)
+    label = torch.tensor([0, 1, bad, 4], dtype=getattr(torch, dtype))
+    for loss in (losskit.SoftmaxCELoss(), losskit.NLLLoss(), losskit.MultiMarginLoss()):
+        with pytest.raises(ValueError, match=rf"label holds class indices in \[{min(bad, 0)}, {max(bad, 4)}\]"):
+            loss(pred, label)

@@ -20,6 +20,7 @@ from ._array import (
     broadcasts_to,
     check_array,
     compute_dtype,
+    cpu_index_span,
     device,
     dtype_kind,
     index_summaries,
@@ -285,14 +286,18 @@ def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
     values of all of them reach the host together (one synchronisation on a GPU)."""
     if not _value_checks:
         return  # (a torch uint64 is still refused where it is used: as_index, comparable_index)
-    checks = tuple(c for c in checks if size(c[0].shape) > 0 and not is_traced(c[0]))
-    if not checks:
-        return
-    # a concrete array captured by jax.jit's function is not a tracer, but what is computed from
-    # it there is: index_summaries returns None then
-    summaries = index_summaries(xp, [comparable_index(xp, check[0], check[3]) for check in checks])
-    if summaries is None:
-        return
+    span = cpu_index_span(checks[0][0]) if len(checks) == 1 else None  # one CPU label: the lean read
+    if span is not None:
+        summaries: list[tuple[bool, int, int]] | None = [(True, *span)]
+    else:
+        checks = tuple(c for c in checks if size(c[0].shape) > 0 and not is_traced(c[0]))
+        if not checks:
+            return
+        # a concrete array captured by jax.jit's function is not a tracer, but what is computed
+        # from it there is: index_summaries returns None then
+        summaries = index_summaries(xp, [comparable_index(xp, check[0], check[3]) for check in checks])
+        if summaries is None:
+            return
     for (_, low, high, name, what), (whole, lo, hi) in zip(checks, summaries):
         if not whole:
             raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
