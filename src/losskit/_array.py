@@ -192,7 +192,7 @@ def cpu_index_span(x: Array) -> tuple[int, int] | None:
     label of a loss on the CPU, checked in about half the time of the general path (~3 us fewer
     a call: no lists, no dtype-name lookup)."""
     global _torch_narrow_ints
-    if not array_api_compat.is_torch_array(x) or not x.is_cpu:
+    if not array_api_compat.is_torch_array(x) or not _reads_are_free(x):
         return None
     if _torch_narrow_ints is None:
         import torch
