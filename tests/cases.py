@@ -929,6 +929,146 @@ TFA_CASES: list[Case] = [
 ]
 
 
+# ---- margin softmax (ArcFace, CosFace) and distillation ----
+# The cosines lie in [-0.8, 0.95]: inside [-1, 1] (the losses refuse anything else), away from +-1
+# (where the angle's derivative is infinite) and from ArcFace's threshold ``-cos(m)`` (-0.955 at
+# m = 0.3, where its fallback jumps), so that finite differences see a smooth function.
+
+
+def _cosines(r, shape):
+    return r.uniform(-0.8, 0.95, size=shape)
+
+
+def _margin(r):
+    return _cosines(r, (N, C)), r.integers(0, C, size=(N,)), r.uniform(0.5, 2, size=(N, 1))
+
+
+def _margin_3d(r):
+    return _cosines(r, (N, C, 2)), r.integers(0, C, size=(N, 2))
+
+
+def _distill(r):
+    return r.normal(size=(N, C)) * 2, r.normal(size=(N, C)) * 2, r.uniform(0.5, 2, size=(N, 1))
+
+
+def _distill_3d(r):
+    return r.normal(size=(N, C, 3)), r.normal(size=(N, C, 3))
+
+
+MARGIN_CASES: list[Case] = [
+    Case("arcface", "ArcFaceLoss", {"scale": 8.0, "margin": 0.3}, _margin, (0, 2)),
+    Case("arcface_defaults", "ArcFaceLoss", {}, lambda r: _margin(r)[:2], (0,)),
+    Case("arcface_easy_margin", "ArcFaceLoss", {"scale": 4.0, "easy_margin": True, "weight": 2.0}, _margin, (0, 2)),
+    Case("arcface_axis1_3d", "ArcFaceLoss", {"scale": 6.0, "axis": 1}, _margin_3d, (0,)),
+    Case("cosface", "CosFaceLoss", {"scale": 8.0, "margin": 0.2}, _margin, (0, 2)),
+    Case("cosface_axis1_3d", "CosFaceLoss", {"axis": 1, "scale": 5.0}, _margin_3d, (0,)),
+    Case("distill", "DistillationLoss", {"temperature": 2.0}, _distill, (0, 1, 2)),
+    Case("distill_default_t", "DistillationLoss", {}, lambda r: _distill(r)[:2], (0, 1)),
+    Case("distill_axis1_3d", "DistillationLoss", {"temperature": 3.0, "axis": 1, "weight": 0.5}, _distill_3d, (0, 1)),
+]
+
+
+# ---- SupCon and the triplet loss of a distance function ----
+# Only the default distance of TripletMarginWithDistanceLoss is here: with a distance function the
+# loss is traced through by ``torch.compile`` (a callable cannot be a graph node's argument), which
+# ``test_compile.py``'s one-node test would refuse; ``test_supcon_and_distance_triplet.py`` puts
+# the callables through every backend, dtype, ``torch.compile`` and ``jax.jit`` itself.
+
+# views of 3 samples, one of them seen once (class 2: no positive, loss 0) and one 3 times
+_SUPCON_LABELS = np.array([0, 1, 0, 2, 1, 0])
+
+
+def _supcon(r):
+    """Embeddings near a centre per class; the cosine and the loss are smooth in them everywhere
+    but at a zero row, so no kink to keep away from. Per-anchor weights."""
+    centres = r.normal(size=(3, 4))
+    x = centres[_SUPCON_LABELS] + 0.7 * r.normal(size=(6, 4))
+    return x, _SUPCON_LABELS, r.uniform(0.5, 2, size=(6,))
+
+
+def _supcon_column_labels(r):
+    x, y, _ = _supcon(r)
+    return 3 * x, y[:, None]  # (N, 1) labels; the scale changes nothing (rows are normalised)
+
+
+PML_CASES: list[Case] = [
+    Case("supcon", "SupConLoss", {"temperature": 0.2}, _supcon, (0, 2), out_shape=(6,)),
+    Case(
+        # the authors' T / T_base factor; pml's scalar: the mean over the anchors with a loss
+        "supcon_mean_base_temperature_labels_n1",
+        "SupConLoss",
+        {"temperature": 0.5, "base_temperature": 0.07, "reduction": "mean", "weight": 0.5},
+        _supcon_column_labels,
+        (0,),
+        out_shape=(),
+    ),
+    Case(
+        "distance_triplet",
+        "TripletMarginWithDistanceLoss",
+        {},
+        lambda r: (*_triplets(r, (N, 5)), r.uniform(0.5, 2, size=(N,))),
+        (0, 1, 2, 3),
+    ),
+    Case(
+        "distance_triplet_swap_margin_weight",
+        "TripletMarginWithDistanceLoss",
+        {"swap": True, "margin": 0.5, "weight": 2.0},
+        lambda r: _triplets(r, (N, 6), margin=0.5, swap=True),
+        (0, 1, 2),
+    ),
+]
+
+
+# ---- Jaccard, focal Tversky, the log of the overlap index ----
+OVERLAP_CASES: list[Case] = [
+    Case(
+        "jaccard",
+        "JaccardLoss",
+        {},
+        lambda r: (r.normal(size=(N, 3, 4, 4)), _onehot_masks(r, (N, 3, 4, 4), 3), r.uniform(0.5, 2, size=(N,))),
+        (0, 2),
+    ),
+    Case(
+        # one class (sigmoid), soft masks differentiated too, log of the index, class weight
+        "jaccard_binary_log_smooth",
+        "JaccardLoss",
+        {"smooth": 0.5, "log_loss": True, "class_weight": [2.0], "weight": 0.5},
+        lambda r: (r.normal(size=(N, 1, 6)), r.uniform(0, 1, size=(N, 1, 6))),
+        (0, 1),
+    ),
+    Case(
+        # probabilities, channels last, examples along axis 1: pred (3, N, 5, 3)
+        "jaccard_probs_channels_last_batch1",
+        "JaccardLoss",
+        {"from_logits": False, "axis": -1, "batch_axis": 1, "smooth": 0.0},
+        lambda r: (_probs(r, (3, N, 5, 3), -1), _probs(r, (3, N, 5, 3), -1)),
+        (0, 1),
+    ),
+    Case(
+        # the paper's recommended focal exponent, 1/(4/3): an exponent below 1
+        "focal_tversky_gamma075",
+        "TverskyLoss",
+        {"alpha": 0.3, "beta": 0.7, "gamma": 0.75},
+        lambda r: (r.normal(size=(N, 3, 6)), _onehot_masks(r, (N, 3, 6), 3), r.uniform(0.5, 2, size=(N,))),
+        (0, 2),
+    ),
+    Case(
+        "focal_tversky_gamma2_class_weight_channels_last",
+        "TverskyLoss",
+        {"alpha": 0.6, "beta": 0.4, "gamma": 2.0, "axis": -1, "class_weight": [0.0, 1.5, 1.5], "smooth": 0.25},
+        lambda r: (r.normal(size=(N, 6, 3)), _probs(r, (N, 6, 3), -1)),
+        (0, 1),
+    ),
+    Case(
+        "dice_log",
+        "DiceLoss",
+        {"log_loss": True},
+        lambda r: (r.normal(size=(N, 3, 4, 4)), _onehot_masks(r, (N, 3, 4, 4), 3)),
+        (0,),
+    ),
+]
+
+
 CASES = (
     CASES
     + EXTENDED_CASES
@@ -940,4 +1080,7 @@ CASES = (
     + OPTAX_CASES
     + ASL_CASES
     + TFA_CASES
+    + MARGIN_CASES
+    + PML_CASES
+    + OVERLAP_CASES
 )

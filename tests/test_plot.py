@@ -92,7 +92,13 @@ DIRECT = {
     "NTXentLoss": lambda loss, x: np.array(
         [loss(np.array([[v, 1.0] / np.hypot(v, 1.0), [1.0, 0.0], [0.0, 1.0]]), np.array([0, 0, 1]))[0] for v in x]
     ),
+    "SupConLoss": lambda loss, x: np.array(
+        [loss(np.array([[v, 1.0] / np.hypot(v, 1.0), [1.0, 0.0], [0.0, 1.0]]), np.array([0, 0, 1]))[0] for v in x]
+    ),
+    "TripletMarginWithDistanceLoss": lambda loss, x: loss(x[:, None], np.zeros((x.size, 1)), np.full((x.size, 1), 2.0)),
     "DiceLoss": lambda loss, x: loss(np.repeat(x[:, None, None], 4, axis=2), np.ones((x.size, 1, 4))),
+    "JaccardLoss": lambda loss, x: loss(np.repeat(x[:, None, None], 4, axis=2), np.ones((x.size, 1, 4))),
+    "DistillationLoss": lambda loss, x: loss(_two_class(x), np.tile([1.0, 0.0], (x.size, 1))),
     "TverskyLoss": lambda loss, x: loss(np.repeat(x[:, None, None], 4, axis=2), np.ones((x.size, 1, 4))),
 }
 
@@ -202,6 +208,13 @@ CLOSED_FORMS = [
         lambda x: np.logaddexp(0, (1 - x) / np.sqrt(1 + x**2) / 0.5),
         lambda x: (x > -1, x < -1),
     ),
+    (  # one positive: SupCon is NT-Xent, at SupCon's temperature
+        "SupConLoss",
+        {},
+        None,
+        lambda x: np.logaddexp(0, (1 - x) / np.sqrt(1 + x**2) / 0.1),
+        lambda x: (x > -1, x < -1),
+    ),
     ("CircleLoss", {}, None, lambda x: _circle(x), _falling),
     ("CircleLoss", {"gamma": 8.0, "margin": 0.25}, None, lambda x: _circle(x, 8.0, 0.25), _falling),
     # two classes scoring [x, 0] (the softmax rule): p_0 = sigmoid(x), (1 - p_0**q) / q
@@ -298,8 +311,12 @@ def test_new_slices_match_their_closed_form_and_slope(
         "NTXentLoss",
         "TripletHardLoss",
         "TripletSemiHardLoss",
+        "SupConLoss",
+        "TripletMarginWithDistanceLoss",
         "DiceLoss",
+        "JaccardLoss",
         "TverskyLoss",
+        "DistillationLoss",
     ],
 )
 @pytest.mark.parametrize("backend", plot.AUTOGRAD_BACKENDS)
@@ -417,6 +434,8 @@ def test_multilabel_curve_has_one_value_per_point_and_a_class_per_weight() -> No
         ("JSDLoss", {"axis": 0}, "the divergence curve puts the classes on axis 1 or -1"),
         ("KLDivLoss", {"axis": 0, "from_logits": False}, "the divergence curve puts the classes on axis 1 or -1"),
         ("LovaszSoftmaxLoss", {"axis": 0}, "the Lovasz-Softmax curve puts the classes on axis 1 or -1"),
+        ("ArcFaceLoss", {"axis": 0}, "the cosine softmax curve puts the classes on axis 1 or -1"),
+        ("DistillationLoss", {"axis": 0}, "the distillation curve puts the classes on axis 1 or -1"),
         ("LovaszSoftmaxLoss", {"ignore_index": 0}, "ignore_index=0 drops the curve's one pixel"),
         ("MultiLabelMarginLoss", {"axis": 0}, "the two-class curve puts the classes on axis 1 or -1"),
         ("CosineDistanceLoss", {"axis": 0}, "the cosine distance curve puts the vectors on axis 1 or -1"),
@@ -641,3 +660,19 @@ def test_the_contrastive_curve_is_drawn_against_distances(label: float, want: An
     assert x[0] == 0.0 and x[-1] == 3.0
     np.testing.assert_allclose(values, want(x), rtol=1e-6, atol=1e-7)
     assert np.isfinite(grads).all()
+
+
+def test_the_cosine_softmax_losses_are_drawn_on_minus_one_to_one() -> None:
+    """ArcFace and CosFace take cosines: drawn on [-1, 1], against their closed forms (two classes
+    with cosines [x, 0], true class 0), ArcFace's fallback past theta = pi - m included."""
+    x = np.linspace(-1.0, 1.0, 9)
+    arc = np.where(x > -np.cos(0.5), np.cos(np.arccos(x) + 0.5), x - 0.5 * np.sin(0.5))
+    for name, closed in (
+        ("ArcFaceLoss", np.logaddexp(0, -64 * arc)),
+        ("CosFaceLoss", np.logaddexp(0, -64 * (x - 0.35))),
+    ):
+        curve = plot.curve_for(name)
+        assert curve.x_range == (-1.0, 1.0) and curve.xlabel == "cosine with class 0, x"
+        np.testing.assert_allclose(curve.fn(x), closed, rtol=1e-9, atol=1e-12)
+        _, values, grads = plot.curve_data(curve, grad=True, backend="torch" if plot.importable("torch") else None)
+        assert np.isfinite(values).all() and np.isfinite(grads).all()  # finite at x = +-1 exactly

@@ -363,6 +363,42 @@ def _cosine_distance_slice(loss: Loss, label: float | None, params: Mapping[str,
     return Curve("", "", fn, "pred (x, 1) against label (1, 0)", "first coordinate x")
 
 
+_COSINE_RANGE = (-1.0, 1.0)  # a cosine similarity; ArcFaceLoss and CosFaceLoss refuse values outside
+
+
+def _cosine_softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # ArcFaceLoss and CosFaceLoss: two classes whose cosines are [x, 0], true class 0 (or label);
+    # drawn on [-1, 1] only, as the losses take cosine similarities (ArcFace's jump, its
+    # fallback past theta = pi - m, shows at x = -cos(m))
+    cls = _true_class(label)
+    if params.get("axis", -1) not in (1, -1):
+        reason = "the cosine softmax curve puts the classes on axis 1 or -1, not the batch axis"
+        return Curve("", "", None, reason=reason)
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        return loss(_two_class_logits(xp, x), _int_like(xp, x, cls))
+
+    what = f"two classes with cosines [x, 0], true class {cls}"
+    return Curve("", "", fn, what, "cosine with class 0, x", x_range=_COSINE_RANGE)
+
+
+def _distillation_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
+    # DistillationLoss: the student's logits [x, 0] against the teacher's [t, 0], t = 1 (or label):
+    # 0 at x = t, where the student matches the teacher
+    t = _number(label, 1.0)
+    if params.get("axis", -1) not in (1, -1):
+        reason = "the distillation curve puts the classes on axis 1 or -1, not the batch axis"
+        return Curve("", "", None, reason=reason)
+
+    def fn(x: Array) -> Array:
+        xp = array_api_compat.array_namespace(x)
+        teacher = xp.stack([xp.full(x.shape, t, dtype=x.dtype, device=_array.device(x)), xp.zeros_like(x)], axis=-1)
+        return loss(_two_class_logits(xp, x), teacher)
+
+    return Curve("", "", fn, f"student logits [x, 0], teacher logits [{t:g}, 0]", "student logit of class 0, x")
+
+
 def _per_point(x: Array, at: Callable[[Array], Array]) -> Array:
     """``at`` (one point to one loss) at each point of ``x``, for losses whose batch is the set of negatives.
 
@@ -404,8 +440,8 @@ def _info_nce_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) 
 
 
 def _three_embeddings_slice(kind: str, others: str) -> Callable[[Loss, float | None, Mapping[str, Any]], Curve]:
-    """The slice of a loss of labelled embeddings (CircleLoss, NTXentLoss, TripletHardLoss,
-    TripletSemiHardLoss): three unit embeddings, the first along ``(x, 1)``, ``(1, 0)`` of its class
+    """The slice of a loss of labelled embeddings (CircleLoss, NTXentLoss, SupConLoss,
+    TripletHardLoss, TripletSemiHardLoss): three unit embeddings, the first along ``(x, 1)``, ``(1, 0)`` of its class
     and ``(0, 1)`` of another; the first's loss."""
 
     def curve(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
@@ -435,7 +471,7 @@ _MASK_PIXELS = 4
 
 
 def _mask_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
-    # DiceLoss and TverskyLoss: every pixel of a one-class mask labelled t (1 by default) and predicted
+    # DiceLoss, JaccardLoss and TverskyLoss: every pixel of a one-class mask labelled t (1 by default) and predicted
     # sigmoid(x); with t = 1 nothing is a false positive, so Tversky's alpha does not change the curve
     t = 1.0 if label is None else float(label)
     if not 0 <= t <= 1:  # nan included
@@ -524,10 +560,16 @@ _SLICES: dict[str, Callable[[Loss, float | None, Mapping[str, Any]], Curve]] = {
     "NTXentLoss": _three_embeddings_slice("NT-Xent", "its positive (1, 0), a negative (0, 1)"),
     "TripletHardLoss": _three_embeddings_slice("batch-hard triplet", "its positive (1, 0), a negative (0, 1)"),
     "TripletSemiHardLoss": _three_embeddings_slice("semi-hard triplet", "its positive (1, 0), a negative (0, 1)"),
+    "SupConLoss": _three_embeddings_slice("supervised contrastive", "its positive (1, 0), a negative (0, 1)"),
+    "TripletMarginWithDistanceLoss": _triplet_slice,
     "CTCLoss": _ctc_slice,
     "DiceLoss": _mask_slice,
+    "JaccardLoss": _mask_slice,
     "TverskyLoss": _mask_slice,
     "LovaszSoftmaxLoss": _lovasz_softmax_slice,
+    "ArcFaceLoss": _cosine_softmax_slice,
+    "CosFaceLoss": _cosine_softmax_slice,
+    "DistillationLoss": _distillation_slice,
 }
 
 _RULE_LABEL = {"regression": 0.0, "binary": 1.0, "fill": 0.0}

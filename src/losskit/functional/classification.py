@@ -17,6 +17,7 @@ from .._array import (
     clamp_min,
     device,
     dtype_kind,
+    is_traced,
     kl_terms,
     log1m_softmax,
     log_sigmoid,
@@ -26,6 +27,7 @@ from .._array import (
     namespace,
     relu,
     safe_log,
+    size,
     softplus,
     stop_gradient,
     xlogx,
@@ -56,6 +58,8 @@ from .._core import (
     is_integer,
     is_real,
     like,
+    promoted_input,
+    read_value,
     reduce_all,
     without_ignored,
 )
@@ -1124,6 +1128,224 @@ def generalized_cross_entropy(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
+# ---- margin softmax on cosines (ArcFace, CosFace) ----
+
+# How far past +-1 a "cosine" may lie and still be taken for one (and clamped to +-1): the rounding
+# of normalize(e) @ normalize(W).T when computed in bfloat16 (eps 2**-7, errors of a few eps on a
+# unit dot product) or by TF32 matmuls (eps 2**-10), whatever the dtype it arrives in. Not tied to
+# the input's dtype on purpose: float32 cosines may well come from a bfloat16 autocast matmul. What
+# the check is for, logits or unnormalised embeddings passed by mistake, lies far outside.
+_COSINE_SLACK = 2.0**-6
+
+
+def check_margin_options(scale: Any, margin: Any, easy_margin: Any, *, angular: bool) -> tuple[Any, Any]:
+    """The checks of :func:`arcface_loss`'s and :func:`cosface_loss`'s options, shared with the
+    classes' constructors: ``scale > 0``; the margin in ``[0, pi)`` (an angle) or any real (a
+    cosine margin: a negative one makes the true class easier, as in few-shot work); a bool flag."""
+    scale = check_number(scale, "scale", low=0.0, low_open=True)
+    if angular:
+        margin = check_number(margin, "margin", low=0.0, high=math.pi, high_open=True)
+    else:
+        margin = check_number(margin, "margin")
+    check_flag(easy_margin, "easy_margin")
+    return scale, margin
+
+
+def _check_cosines(xp: Any, c: Array) -> None:
+    """On eager arrays, ``ValueError`` unless every value of ``c`` lies within ``[-1, 1]`` (up to
+    :data:`_COSINE_SLACK`); skipped where values are traced and when value checks are off, as the
+    class-index checks. A NaN passes: it gives a NaN loss, as in every loss (not hidden, not an error)."""
+    if size(tuple(c.shape)) == 0 or is_traced(c):
+        return
+    largest = read_value(xp.max(xp.abs(stop_gradient(c))))  # NaN if c holds one: NaN > x is False
+    if largest is not None and largest > 1.0 + _COSINE_SLACK:
+        raise ValueError(
+            f"cosine holds values up to {largest:g} in magnitude: it must hold cosine similarities in "
+            "[-1, 1], normalize(embeddings) @ normalize(W).T (unnormalised logits given by mistake?)"
+        )
+
+
+def _clamp_unit(xp: Any, c: Array) -> Array:
+    """``c`` clamped to ``[-1, 1]`` (rounding past it, within the slack); NaN stays NaN, and the
+    derivative is 1 inside (the bounds included) and 0 outside."""
+    one = xp.ones_like(c)
+    return xp.where(c > 1.0, one, xp.where(c < -1.0, -one, c))
+
+
+def _angular_margin(xp: Any, c: Array, margin: Any, easy_margin: bool) -> Array:
+    """ArcFace's ``cos(theta + m)`` of the true class's cosine ``c = cos(theta)`` in ``[-1, 1]``, as
+    ``c cos m - sin(theta) sin m`` with ``sin(theta) = sqrt((1 - c)(1 + c))``: no ``acos``, whose
+    derivative is infinite at +-1, and no cancellation in ``1 - c**2`` near +-1. At ``c = +-1``
+    exactly the square root is 0 with a zero derivative (a ``where``), so the derivative there is
+    ``cos m``, finite, where the one-sided one is infinite; inside it is exact.
+
+    Past ``theta = pi - m`` (``c <= -cos m``), where ``cos(theta + m)`` would rise again and reward
+    moving away from the class, insightface's and pytorch-metric-learning's fallback ``c - m sin m``
+    (monotone; a jump of ``1 - cos m - m sin m`` at the threshold, 0.117 at ``m = 0.5``).
+    ``easy_margin``: the margin only where ``c > 0`` (``theta < pi/2``), ``c`` itself elsewhere.
+    """
+    # an array (not math.cos of a number, nor full_like, which fixes its value): a margin that is
+    # symbolic under torch.compile stays so, one graph for every margin
+    m = xp.zeros_like(c) + margin
+    cos_m, sin_m = xp.cos(m), xp.sin(m)
+    one_m_c2 = (1.0 - c) * (1.0 + c)
+    inside = one_m_c2 > 0.0
+    sin_theta = xp.where(inside, xp.sqrt(xp.where(inside, one_m_c2, xp.ones_like(c))), xp.zeros_like(c))
+    shifted = c * cos_m - sin_theta * sin_m
+    if easy_margin:
+        return xp.where(c > 0.0, shifted, c)
+    # cos(pi - m) = -cos m: where c > -cos m, theta + m < pi
+    return xp.where(c > -cos_m, shifted, c - m * sin_m)
+
+
+def margin_softmax_cross_entropy(
+    cosine: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    scale: float = 64.0,
+    angular_margin: float = 0.0,
+    cosine_margin: float = 0.0,
+    easy_margin: bool = False,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Softmax cross-entropy of the logits ``scale * cos(theta_j)``, the true class's replaced by
+    ``scale * (cos(theta_y + angular_margin) - cosine_margin)``: insightface's combined margin with
+    ``m1 = 1``, ``m2 = angular_margin``, ``m3 = cosine_margin``; ArcFace is ``m3 = 0``, CosFace
+    ``m2 = 0``. The core of :class:`losskit.ArcFaceLoss` and :class:`losskit.CosFaceLoss`, which
+    document the formula, the shapes and the choices."""
+    scale, angular_margin = check_margin_options(scale, angular_margin, easy_margin, angular=True)
+    cosine_margin = check_number(cosine_margin, "cosine_margin")
+    xp = namespace(cosine, label, sample_weight, names=("cosine", "label"))
+    c = float_input(xp, cosine, "cosine")
+    cls = check_axis(axis, cosine.ndim)
+    check_has_classes(tuple(cosine.shape), cls)
+    check_batch_axis(batch_axis, cosine.ndim, cls)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(cosine.shape[:cls]) + (1,) + tuple(cosine.shape[cls + 1 :]))
+    index = sparse_label_indices(xp, label, c, cls)  # shape, dtype and range of the class indices
+    _check_cosines(xp, c)
+    c = _clamp_unit(xp, c)
+    target = xp.take_along_axis(c, index, axis=cls)
+    # explicit comparisons with 0: a symbolic margin then guards on its sign, not its value
+    if angular_margin != 0 or easy_margin:
+        target = _angular_margin(xp, target, angular_margin, easy_margin)
+    if cosine_margin != 0:
+        target = target - cosine_margin
+    n = cosine.shape[cls]
+    position = xp.reshape(xp.arange(n, device=device(c)), _class_shape(c.ndim, cls, n))
+    logits = xp.where(position == index, target, c) * scale  # where: the other classes keep cos exactly
+    # the cross-entropy itself is SoftmaxCELoss's (torch's fused op on tensors), weighting and reduction too
+    loss = softmax_cross_entropy(
+        logits, label, sample_weight, axis=cls, weight=weight, batch_axis=batch_axis, reduction="none"
+    )
+    return loss if loss.dtype == cosine.dtype else xp.astype(loss, cosine.dtype, copy=False)
+
+
+def arcface_loss(
+    cosine: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    scale: float = 64.0,
+    margin: float = 0.5,
+    easy_margin: bool = False,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """ArcFace (additive angular margin): cross-entropy of ``scale * cos(theta_y + margin)`` for the
+    true class and ``scale * cos(theta_j)`` for the others. See :class:`losskit.ArcFaceLoss`."""
+    scale, margin = check_margin_options(scale, margin, easy_margin, angular=True)
+    return margin_softmax_cross_entropy(
+        cosine,
+        label,
+        sample_weight,
+        scale=scale,
+        angular_margin=margin,
+        easy_margin=easy_margin,
+        axis=axis,
+        weight=weight,
+        batch_axis=batch_axis,
+    )
+
+
+def cosface_loss(
+    cosine: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    scale: float = 64.0,
+    margin: float = 0.35,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """CosFace (large-margin cosine): cross-entropy of ``scale * (cos(theta_y) - margin)`` for the
+    true class and ``scale * cos(theta_j)`` for the others. See :class:`losskit.CosFaceLoss`."""
+    scale, margin = check_margin_options(scale, margin, False, angular=False)
+    return margin_softmax_cross_entropy(
+        cosine,
+        label,
+        sample_weight,
+        scale=scale,
+        cosine_margin=margin,
+        axis=axis,
+        weight=weight,
+        batch_axis=batch_axis,
+    )
+
+
+# ---- knowledge distillation (Hinton et al., 2015) ----
+
+
+def check_temperature(temperature: Any) -> Any:
+    """A distillation temperature: a real number > 0."""
+    return check_number(temperature, "temperature", low=0.0, low_open=True)
+
+
+def distillation_loss(
+    student_logits: Array,
+    teacher_logits: Array,
+    sample_weight: Any = None,
+    *,
+    temperature: float = 1.0,
+    axis: int = -1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``T**2 * KL(softmax(teacher / T) || softmax(student / T))`` along ``axis``. See
+    :class:`losskit.DistillationLoss`."""
+    temperature = check_temperature(temperature)
+    xp = namespace(student_logits, teacher_logits, sample_weight, names=("student_logits", "teacher_logits"))
+    s, out_dtype = promoted_input(xp, student_logits, "student_logits", ("teacher_logits", teacher_logits))
+    if tuple(teacher_logits.shape) != tuple(student_logits.shape):
+        raise ValueError(
+            f"teacher_logits shape {tuple(teacher_logits.shape)} does not match student_logits shape "
+            f"{tuple(student_logits.shape)}: they must be the same"
+        )
+    t = xp.astype(teacher_logits, s.dtype, copy=False)
+    if student_logits.ndim < 1:
+        raise ValueError("student_logits needs a class axis: shape (N, C), or any shape with the classes along axis")
+    cls = check_axis(axis, s.ndim)
+    check_has_classes(tuple(s.shape), cls)
+    b_axis = check_batch_axis(batch_axis, s.ndim, cls)
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, tuple(s.shape[:cls]) + (1,) + tuple(s.shape[cls + 1 :]))
+    log_q = log_softmax(xp, s / temperature, axis=cls)  # the student's softened log-probabilities
+    log_p = log_softmax(xp, t / temperature, axis=cls)  # the teacher's: the target distribution
+    # KL(p || q) = sum p (log p - log q), as KLDivLoss(log_target=True): the teacher's log-probabilities
+    # are used as they are (no log(exp(.)) round trip), and a class the teacher rules out (logit -inf,
+    # log p = -inf) adds 0, not 0 * -inf = NaN; the where keeps that NaN out of the gradient too
+    impossible = log_p == -math.inf
+    terms = xp.exp(log_p) * xp.where(impossible, xp.zeros_like(log_p), log_p - log_q)
+    # T**2 keeps the gradient's size independent of T (Hinton et al.): d/ds = T (q - p)
+    loss = (temperature * temperature) * xp.sum(terms, axis=cls, keepdims=True)
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
 __all__ = [
     "sigmoid_binary_cross_entropy",
     "logistic_loss",
@@ -1145,4 +1367,8 @@ __all__ = [
     "sparsemax_loss",
     "multiclass_hinge_loss",
     "generalized_cross_entropy",
+    "margin_softmax_cross_entropy",
+    "arcface_loss",
+    "cosface_loss",
+    "distillation_loss",
 ]

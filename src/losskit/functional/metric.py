@@ -947,4 +947,261 @@ __all__ = [
     "contrastive_loss",
     "triplet_hard_loss",
     "triplet_semihard_loss",
+    "supcon_loss",
+    "triplet_margin_with_distance_loss",
 ]
+
+
+# ---- supervised contrastive loss (Khosla et al., 2020; pytorch-metric-learning's SupConLoss) ----
+
+
+def supcon_loss(
+    embeddings: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    temperature: float = 0.1,
+    base_temperature: float | None = None,
+    reduction: str = "none",
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """Supervised contrastive loss: per anchor, the mean over its positives of
+    ``-log(e^{s_ap} / sum_{k != a} e^{s_ak})``, ``s = cos / T``. See :class:`losskit.SupConLoss`."""
+    # a 0-d array is a learnt temperature: its value is not checked (as NTXentLoss's)
+    temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
+    if base_temperature is not None:
+        base_temperature = check_number(base_temperature, "base_temperature", low=0.0, low_open=True)
+    check_reduction(reduction)
+    xp = namespace(embeddings, label, sample_weight, *arrays_in(temperature), names=("embeddings", "label"))
+    x = float_input(xp, embeddings, "embeddings")
+    if embeddings.ndim != 2:
+        raise ValueError(f"embeddings must have shape (batch_size, dim); got {tuple(embeddings.shape)}")
+    n = embeddings.shape[0]
+    if embeddings.shape[1] == 0:
+        raise ValueError(f"embeddings need at least one feature to compare, got shape {tuple(embeddings.shape)}")
+    label = _class_labels(xp, label, n, "label", f"embeddings' {n} rows")
+    if batch_axis not in (0, -2):
+        raise ValueError(f"SupConLoss supports batch_axis=0 only, got {batch_axis}")
+    check_weight(weight)
+    check_sample_weight(xp, sample_weight, (n,))
+    if n == 0:  # an empty batch: no anchor (the argmax below has nothing to take)
+        loss, anchors = _empty_batch(xp, x), None
+    else:
+        # s_ak = cos(x_a, x_k) / T, bounded by 1/T; a zero row has cosine 0 with every row
+        unit = unit_rows(xp, x)
+        sim = xp.matmul(unit, xp.matrix_transpose(unit)) / temperature
+        positive, negative, self_pair = _pair_masks(xp, label)
+        m, log_total = _log_sum_exp_but_self(xp, sim, self_pair)
+        # -log(e^{s_ap} / sum_k e^{s_ak}) = (m_a - s_ap) + log_total_a: two terms >= 0 (m_a is at
+        # least s_ap, log_total_a = log1p(...) at least 0), the shift subtracted first as in log_softmax
+        pair = (m - sim) + log_total
+        # pml's rule: an anchor without a positive or without a negative has no loss (0, with a
+        # zero gradient); where, not a product, so that nothing of the other pairs enters the graph
+        has_negative = xp.any(negative, axis=1, keepdims=True)
+        pair = xp.where(xp.logical_and(positive, has_negative), pair, xp.zeros_like(pair))
+        count = xp.sum(xp.astype(positive, x.dtype), axis=1)
+        anchors = xp.logical_and(count > 0, xp.reshape(has_negative, (n,)))
+        mean = xp.sum(pair, axis=1) / xp.where(anchors, count, xp.ones_like(count))
+        loss = xp.where(anchors, mean, xp.zeros_like(mean))
+        if base_temperature is not None:  # the authors' scale T / T_base (1 at their defaults, 0.07 and 0.07)
+            loss = loss * (temperature / base_temperature)
+    if reduction == "none":
+        return finish(xp, loss, out_dtype=embeddings.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
+    # 'mean': over the anchors that have a loss (a positive and a negative), pml's AvgNonZeroReducer
+    # up to losses that round to exactly 0; 0 when there is none
+    denominator = None if anchors is None else xp.sum(xp.astype(anchors, x.dtype))  # None: 0 / 1
+    return reduce_all(
+        xp,
+        loss,
+        out_dtype=embeddings.dtype,
+        reduction=reduction,
+        weight=weight,
+        sample_weight=sample_weight,
+        denominator=denominator,
+    )
+
+
+def _log_sum_exp_but_self(xp: Any, sim: Array, self_pair: Array) -> tuple[Array, Array]:
+    """``(m, log_total)`` of each row of ``sim`` ``(N, N)`` without its diagonal, ``(N, 1)`` each:
+    ``log sum_{k != a} e^{s_ak} = m_a + log_total_a``, ``m_a`` the row's largest such entry.
+
+    ``log_total_a = log1p(sum_{k != a, top} e^{s_ak - m_a})``, the largest entry's ``e^0 = 1`` taken
+    out of the sum: accurate to the last digit also where the rest is tiny (a loss of 1e-40, whose
+    ``log(1 + 1e-40)`` rounds to 0). So that the derivative stays the softmax's, ``m_a`` is not a
+    constant here (as the shift of :func:`logsumexp_parts` is): it is that entry itself, picked by
+    a one-hot mask of the row's *first* largest entry, the one left out of the sum (a tie, between
+    duplicate rows, stays in the sum at ``e^0``). A batch of one row (no ``k``) gets ``(s_aa, 0)``,
+    finite, for the caller to mask out."""
+    n = sim.shape[0]
+    shut = xp.where(self_pair, xp.full_like(sim, -math.inf), sim)  # n = 1: all -inf, top the diagonal, R = 0
+    cols = xp.arange(n, device=device(sim))
+    top = xp.expand_dims(xp.argmax(stop_gradient(shut), axis=1), axis=1) == xp.expand_dims(cols, axis=0)
+    zero = xp.zeros_like(sim)
+    m = xp.sum(xp.where(top, sim, zero), axis=1, keepdims=True)  # the largest s_ak, k != a, differentiable
+    # each term <= 1; from shut, not sim: the diagonal is exp(-inf) = 0 with a zero derivative, where
+    # exp(s_aa - m) may overflow (up to e^{2/T}), and its zeroed derivative would be 0 * inf = NaN
+    rest = xp.where(top, zero, xp.exp(shut - m))
+    # log(1 + R), R = sum_k e^{s_ak - m}: d/dm = 1/(1 + R) with m's own 1, the top entry's softmax
+    return m, xp.log1p(xp.sum(rest, axis=1, keepdims=True))
+
+
+# ---- triplet margin loss with a distance function (torch.nn.TripletMarginWithDistanceLoss) ----
+
+
+def triplet_margin_with_distance_loss(
+    pred: Array,
+    positive: Array,
+    negative: Array,
+    sample_weight: Any = None,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """``max(0, d(a, pos) - d(a, neg) + margin)`` with ``d`` any distance function (default: the
+    Euclidean ``pairwise_distance``, ``eps=1e-6``), as ``torch.nn.functional.triplet_margin_with_distance_loss``.
+    See :class:`losskit.TripletMarginWithDistanceLoss`.
+
+    Under ``torch.compile`` this function is one graph node (as every function here), whose
+    arguments cannot be Python functions: with a ``distance_function`` there, call the class,
+    which traces through the computation and the distance function instead."""
+    return triplet_margin_with_distance_traced(
+        pred,
+        positive,
+        negative,
+        sample_weight,
+        distance_function=distance_function,
+        margin=margin,
+        swap=swap,
+        weight=weight,
+        batch_axis=batch_axis,
+    )
+
+
+def triplet_margin_with_distance_traced(
+    pred: Array,
+    positive: Array,
+    negative: Array,
+    sample_weight: Any = None,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    weight: float | None = None,
+    batch_axis: int = 0,
+) -> Array:
+    """:func:`triplet_margin_with_distance_loss`, not a ``torch.compile`` graph node (not in
+    ``__all__``): Dynamo traces through it, and through a ``distance_function`` it is given."""
+    check_distance_function(distance_function)
+    margin = check_number(margin, "margin", array_ok=True)  # any real (torch refuses margin <= 0)
+    check_flag(swap, "swap")
+    xp = namespace(pred, positive, negative, sample_weight, *arrays_in(margin), names=("pred", "positive", "negative"))
+    shape = tuple(pred.shape)
+    for name, other in (("positive", positive), ("negative", negative)):
+        if tuple(other.shape) != shape:
+            raise ValueError(
+                f"{name} shape {tuple(other.shape)} does not match pred (the anchor) shape {shape}: the three "
+                "must have the same shape"
+            )
+    if pred.ndim < 1:
+        raise ValueError("pred, positive and negative need at least one axis (the vector axis, last); got 0-d arrays")
+    anchor, out_dtype = promoted_input(xp, pred, "pred", ("positive", positive), ("negative", negative))
+    pos = like(xp, positive, anchor, "positive")
+    neg = like(xp, negative, anchor, "negative")
+    check_weight(weight)
+    if distance_function is None:
+        triplets = shape[:-1]  # the default distance takes the last axis, as TripletMarginLoss's
+        b_axis = _triplet_batch_axis(batch_axis, triplets, shape)
+        check_sample_weight(xp, sample_weight, triplets or (1,))
+        fast = _fast.use_torch(anchor)
+
+        def distance(x: Array, y: Array) -> Array:
+            # torch's pairwise_distance (p=2, eps=1e-6): its fused op where it is as accurate (see
+            # triplet_margin_loss), else the scaled norm
+            d = _fast.torch_euclidean_distance(x, y, 1e-6) if fast else None
+            return pairwise_distance(xp, x, y, 2.0, 1e-6) if d is None else d
+
+    else:
+        # the distances' shape is known once the function has run: batch_axis and sample_weight are
+        # checked against the first distances, before the loss is formed
+        triplets = None
+
+        def distance(x: Array, y: Array) -> Array:
+            return _checked_distances(xp, distance_function(x, y), shape, anchor.dtype, triplets)
+
+    d_pos = distance(anchor, pos)
+    if triplets is None:
+        triplets = tuple(d_pos.shape)
+        b_axis = _triplet_batch_axis(batch_axis, triplets, shape)
+        check_sample_weight(xp, sample_weight, triplets or (1,))
+    d_neg = distance(anchor, neg)
+    if swap:
+        # the nearer of the negative's distances to the anchor and to the positive (torch's minimum:
+        # at a tie each gets half the derivative, on torch and JAX alike)
+        d_neg = xp.minimum(d_neg, distance(pos, neg))
+    loss = relu(xp, margin + d_pos - d_neg)  # torch's order of the sums; derivative 0 at the kink
+    if not triplets:
+        loss = xp.reshape(loss, (1,))  # one unbatched triplet: one example, as torch's 0-d value
+    return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def check_distance_function(distance_function: Any) -> Any:
+    """``None`` (the default distance) or a callable; else a ``TypeError`` naming what was given."""
+    if distance_function is not None and not callable(distance_function):
+        raise TypeError(
+            "distance_function must be a callable (x1, x2) -> distances, one per triplet, or None for the "
+            f"Euclidean pairwise distance; got {type(distance_function).__name__}: {distance_function!r:.60}"
+        )
+    return distance_function
+
+
+def _triplet_batch_axis(batch_axis: Any, triplets: tuple[int, ...], shape: tuple[int, ...]) -> int:
+    """``batch_axis`` as an axis of the triplets' shape (one loss per triplet); ``ValueError`` naming both shapes."""
+    try:
+        return check_batch_axis(batch_axis, max(len(triplets), 1))
+    except ValueError:  # said of the triplets: "an input with 1 axes" misled for 2-D inputs
+        raise ValueError(
+            f"batch_axis={batch_axis} is out of range for the triplets, shape {triplets} (the distances of pred, "
+            f"shape {shape}): the loss has one value per triplet"
+        ) from None
+
+
+def _checked_distances(xp: Any, d: Any, shape: tuple[int, ...], dtype: Any, expected: tuple[int, ...] | None) -> Array:
+    """The result of a user's distance function: an array of the inputs' library, real floating
+    (cast to the inputs' compute dtype), one distance per triplet. Its shape is ``pred``'s without
+    its last axis (``(N,)`` for ``(N, D)`` inputs) or, for inputs of more axes, any leading part of
+    ``pred``'s shape short of all of it (a distance of images ``(N, C, H, W)`` may give ``(N,)``);
+    ``()`` only for one unbatched triplet (1-D inputs). Every call must give the shape of the first
+    (``expected``). A ``TypeError`` or ``ValueError`` names what the function returned."""
+    if not hasattr(d, "shape") or not hasattr(d, "dtype") or isinstance(d, (int, float)):
+        raise TypeError(
+            "distance_function must return an array of the inputs' library, one distance per triplet; "
+            f"it returned {type(d).__name__}: {d!r:.60}"
+        )
+    try:
+        same = namespace(d) is xp
+    except TypeError:
+        same = False
+    if not same:
+        library = getattr(xp, "__name__", "the inputs'").replace("array_api_compat.", "")
+        raise TypeError(
+            f"distance_function must return an array of the inputs' library ({library}), one distance per "
+            f"triplet; it returned a {type(d).__module__}.{type(d).__qualname__} of shape {tuple(d.shape)}"
+        )
+    got = tuple(d.shape)
+    n_axes = len(shape)
+    fits = got == () if n_axes == 1 else (1 <= len(got) < n_axes and got == shape[: len(got)])
+    if not fits or (expected is not None and got != expected):
+        want = expected if expected is not None else shape[:-1]
+        also = ", or a leading part of it with the batch axis" if n_axes > 2 and expected is None else ""
+        again = "; the same shape for every pair of inputs it is given" if expected is not None else ""
+        raise ValueError(
+            f"distance_function returned distances of shape {got} for inputs of shape {shape}: it must return "
+            f"one distance per triplet, shape {want} (the inputs' shape without the last, vector axis{also}){again}"
+        )
+    if not is_floating(xp, d):
+        raise TypeError(f"distance_function must return real floating-point distances, got dtype {d.dtype}")
+    return d if d.dtype == dtype else xp.astype(d, dtype)  # the compute dtype of the inputs

@@ -22,6 +22,7 @@ from .._core import (
     finish,
     float_input,
     index_dtype,
+    is_concrete,
     like,
     without_ignored,
 )
@@ -34,6 +35,46 @@ def check_tversky(alpha: Any, beta: Any, smooth: Any) -> tuple[float, float, flo
         check_number(beta, "beta", low=0.0),
         check_number(smooth, "smooth", low=0.0),
     )
+
+
+def check_focal(gamma: Any, log_loss: Any) -> tuple[float, bool]:
+    """The ``gamma`` (a number > 0) and ``log_loss`` (a bool) options of the overlap losses; the two
+    do not combine (``-log`` of the index raised to a power is no published loss)."""
+    gamma = check_number(gamma, "gamma", low=0.0, low_open=True)
+    log_loss = check_flag(log_loss, "log_loss")
+    if log_loss and gamma != 1:
+        raise ValueError(f"gamma={gamma:g} and log_loss=True do not combine: gamma raises 1 - index to a power")
+    return gamma, log_loss
+
+
+def is_plain_one(gamma: Any) -> bool:
+    """``gamma`` is a concrete 1 (no power to take). Under ``torch.compile`` it is not asked: a
+    branch on its value would be a guard, one more compilation each time it passes 1 on a schedule;
+    the general form of :func:`overlap_penalty` is then taken, equal up to rounding."""
+    return is_concrete(gamma) and gamma == 1
+
+
+def overlap_penalty(xp: Any, index: Array, gamma: float, log_loss: bool) -> Array:
+    """The loss of each class from its overlap index ``TI`` in ``[0, 1]``: ``1 - TI``,
+    ``(1 - TI) ** gamma``, or ``-log(TI)``.
+
+    ``(1 - TI) ** gamma`` is taken as 0, with a zero gradient, where ``1 - TI <= 0``: at
+    ``TI = 1`` the derivative of ``d ** gamma`` is infinite for ``gamma < 1`` (0 is the loss's
+    minimum, and the one-sided derivative there is no descent direction); below 0 (an index over 1,
+    from probabilities or masks outside ``[0, 1]``) the power would be NaN. Elsewhere
+    ``d = 1 - TI`` is at least the spacing of floats below 1 (``eps / 2``: 1 - TI is exact there),
+    so the derivative ``gamma d ** (gamma - 1)`` is at most ``gamma (eps / 2) ** (gamma - 1)``:
+    finite in every float dtype (float16 and ``gamma = 0.1``: under 1e3)."""
+    if log_loss:
+        return -xp.log(index)
+    d = 1 - index
+    if is_plain_one(gamma):
+        return d
+    positive = d > 0
+    # d ** gamma as exp(gamma log d) (gamma stays symbolic under torch.compile), of d where positive
+    # and of 1 elsewhere: no infinite derivative reaches the gradient; 0 * d keeps a NaN a NaN
+    power = xp.exp(gamma * xp.log(xp.where(positive, d, xp.ones_like(d))))
+    return xp.where(positive, power, 0 * d)
 
 
 def class_and_batch_axes(ndim: int, shape: tuple[int, ...], axis: int, batch_axis: int) -> tuple[int, int]:
@@ -60,10 +101,14 @@ def tversky_loss(
     weight: float | None = None,
     batch_axis: int = 0,
     class_weight: Any = None,
+    gamma: float = 1.0,
+    log_loss: bool = False,
 ) -> Array:
-    """``1 - mean_c (I_c + s) / (I_c + alpha FP_c + beta FN_c + s)`` per example (``mean_c w_c (1 - ...)``
-    with ``class_weight``). See :class:`losskit.TverskyLoss`."""
+    """``mean_c (1 - TI_c) ** gamma`` per example, ``TI_c = (I_c + s) / (I_c + alpha FP_c + beta FN_c + s)``
+    (``mean_c w_c (1 - TI_c) ** gamma`` with ``class_weight``; ``-log(TI_c)`` for ``1 - TI_c`` with
+    ``log_loss``). See :class:`losskit.TverskyLoss`. The core of :func:`dice_loss` and :func:`jaccard_loss`."""
     alpha, beta, smooth = check_tversky(alpha, beta, smooth)
+    gamma, log_loss = check_focal(gamma, log_loss)
     check_flag(from_logits, "from_logits")
     class_weight = check_class_vector(class_weight, "class_weight")
     xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
@@ -94,14 +139,16 @@ def tversky_loss(
     nonzero = denominator != 0
     safe = xp.where(nonzero, denominator, xp.ones_like(denominator))
     index = xp.where(nonzero, (inter + smooth) / safe, xp.ones_like(safe))
-    if class_weight is None:
+    if class_weight is None and is_plain_one(gamma) and not log_loss:
         loss = 1 - xp.mean(index, axis=cls, keepdims=True)
+    elif class_weight is None:
+        loss = xp.mean(overlap_penalty(xp, index, gamma, log_loss), axis=cls, keepdims=True)
     else:
         # optax's class_weights: mean_c w_c (1 - index_c), the weights along the class axis
         c = pred.shape[cls]
         w = class_vector(xp, class_weight, c, x, "class_weight")
         w = xp.reshape(w, tuple(c if i == cls else 1 for i in range(pred.ndim)))
-        loss = xp.mean(w * (1 - index), axis=cls, keepdims=True)
+        loss = xp.mean(w * overlap_penalty(xp, index, gamma, log_loss), axis=cls, keepdims=True)
     loss = xp.reshape(loss, (n,))  # every other axis has size 1 now
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
@@ -132,6 +179,7 @@ def dice_loss(
     weight: float | None = None,
     batch_axis: int = 0,
     class_weight: Any = None,
+    log_loss: bool = False,
 ) -> Array:
     """Soft Dice loss: the Tversky loss with ``alpha = beta = 1/2``. See :class:`losskit.DiceLoss`."""
     return tversky_loss(
@@ -146,6 +194,38 @@ def dice_loss(
         weight=weight,
         batch_axis=batch_axis,
         class_weight=class_weight,
+        log_loss=log_loss,
+    )
+
+
+def jaccard_loss(
+    pred: Array,
+    label: Array,
+    sample_weight: Any = None,
+    *,
+    smooth: float = 1.0,
+    from_logits: bool = True,
+    axis: int = 1,
+    weight: float | None = None,
+    batch_axis: int = 0,
+    class_weight: Any = None,
+    log_loss: bool = False,
+) -> Array:
+    """Soft Jaccard (IoU) loss: the Tversky loss with ``alpha = beta = 1``, ``1 - mean_c (I_c + s) /
+    (P_c + T_c - I_c + s)``. See :class:`losskit.JaccardLoss`."""
+    return tversky_loss(
+        pred,
+        label,
+        sample_weight,
+        alpha=1.0,
+        beta=1.0,
+        smooth=smooth,
+        from_logits=from_logits,
+        axis=axis,
+        weight=weight,
+        batch_axis=batch_axis,
+        class_weight=class_weight,
+        log_loss=log_loss,
     )
 
 
@@ -312,4 +392,4 @@ def lovasz_hinge_loss(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
-__all__ = ["tversky_loss", "dice_loss", "lovasz_softmax_loss", "lovasz_hinge_loss"]
+__all__ = ["tversky_loss", "dice_loss", "jaccard_loss", "lovasz_softmax_loss", "lovasz_hinge_loss"]

@@ -15,7 +15,9 @@ from ..functional.classification import (
     check_ignore_index,
     check_label_format,
     check_label_smoothing,
+    check_margin_options,
     check_multi_margin,
+    check_temperature,
 )
 from ..registry import register
 from .base import Loss, _MarginLoss
@@ -953,6 +955,249 @@ class GeneralizedCrossEntropyLoss(Loss):
 CategoricalGeneralizedCrossEntropyLoss = GeneralizedCrossEntropyLoss
 
 
+@register("classification")
+class ArcFaceLoss(Loss):
+    r"""ArcFace: softmax cross-entropy with an additive angular margin (Deng et al., CVPR 2019).
+
+    .. math::
+        \ell = -\log \frac{e^{s \cos(\theta_y + m)}}
+                          {e^{s \cos(\theta_y + m)} + \sum_{j \ne y} e^{s \cos \theta_j}},
+        \qquad \cos\theta_j = \text{cosine}_j
+
+    ``scale`` :math:`s` (64 by default, as the paper, insightface and pytorch-metric-learning),
+    ``margin`` :math:`m` in radians, in ``[0, pi)`` (0.5 by default, the paper's; pml's default
+    is 28.6 degrees, 0.4992 rad). ``margin=0`` is ``SoftmaxCELoss`` of ``s * cosine``. It is
+    insightface's ``CombinedMarginLoss`` with ``m1 = 1, m2 = margin, m3 = 0``; the core,
+    ``losskit.functional.margin_softmax_cross_entropy``, takes both margins at once
+    (``cos(theta_y + m2) - m3``; SphereFace's ``m1`` is not offered).
+
+    ``cosine`` holds **cosine similarities**, not logits: the loss owns no weight matrix, so the
+    model computes them from its embeddings and a learnt class-centre matrix ``W`` ``(C, D)``
+    (pytorch-metric-learning's classes own ``W`` and take the embeddings instead)::
+
+        # PyTorch
+        import torch.nn.functional as tF
+        cosine = tF.normalize(emb, dim=1) @ tF.normalize(W, dim=1).T     # (N, C)
+        loss = losskit.ArcFaceLoss()(cosine, label).mean()
+
+        # JAX
+        unit = lambda v: v / jnp.linalg.norm(v, axis=1, keepdims=True)
+        cosine = unit(emb) @ unit(W).T
+        loss = losskit.ArcFaceLoss()(cosine, label).mean()
+
+    Values beyond ``[-1, 1]`` by more than ``2**-6`` (rounding of a low-precision matmul lies
+    within that) raise ``ValueError`` on eager arrays, as out-of-range class indices do: logits
+    passed by mistake would otherwise be clamped silently. Within it they are clamped to
+    ``[-1, 1]``; under ``jax.jit``, ``torch.compile`` or ``torch.func.vmap`` (and with
+    :func:`losskit.set_value_checks` off) values are not read, only clamped. A NaN gives a NaN
+    loss, as in every loss.
+
+    Past :math:`\theta_y = \pi - m` (:math:`\cos\theta_y \le -\cos m`), :math:`\cos(\theta_y + m)`
+    turns back up: the loss would push the embedding *away* from its class. There the logit is
+    :math:`\cos\theta_y - m \sin m` instead, the fallback of insightface's ``ArcFace``
+    (``th = cos(pi - m)``, ``mm = sin(pi - m) * m``) and of pytorch-metric-learning's
+    ``ArcFaceLoss``: monotone, with a jump of :math:`1 - \cos m - m \sin m` (0.117 at
+    :math:`m = 0.5`) at the threshold. ``easy_margin=True`` (insightface's flag) applies the
+    margin only where :math:`\cos\theta_y > 0` and leaves the logit :math:`\cos\theta_y`
+    elsewhere. insightface's current ``CombinedMarginLoss`` has neither (its ``th`` and ``mm``
+    are unused), and computes the margin under ``torch.no_grad()``: its values are these (for
+    :math:`\theta_y \le \pi - m`), but its gradient treats the margin as a constant shift,
+    ``s`` times the softmax gradient; here the gradient is the formula's.
+
+    Differences from pytorch-metric-learning: it takes embeddings and owns ``W``, and returns
+    the mean over the batch (its ``DoNothingReducer`` gives these per-example values); it takes
+    the margin in degrees; its ``acos`` of ``clamp(cosine, -1, 1)`` has an infinite derivative
+    at :math:`\pm 1` (NaN gradients), which this one does not (below).
+
+    Shape:
+        - cosine: ``(N, C)``, or any shape with the classes along ``axis``.
+        - label: ``cosine``'s shape without ``axis``, class indices in ``[0, C)``.
+        - sample_weight: broadcastable to ``cosine``'s shape with ``axis`` of size 1, e.g. ``(N, 1)``.
+        - output: ``(N,)``.
+
+    Stability: no ``acos``: :math:`\cos(\theta + m) = c \cos m - \sin\theta \sin m` with
+    :math:`\sin\theta = \sqrt{(1 - c)(1 + c)}` (no cancellation near :math:`\pm 1`); exact values,
+    and the exact derivative inside :math:`(-1, 1)`, finite however close to :math:`\pm 1`. At
+    :math:`c = \pm 1` exactly, where the one-sided derivative is infinite, the square root's
+    derivative is taken as 0 (the logit's derivative is then :math:`s \cos m`). The cross-entropy
+    is :class:`SoftmaxCrossEntropyLoss`'s (``logsumexp``, torch's fused op on tensors), finite
+    for any scale.
+
+    >>> import numpy as np, losskit
+    >>> cosine = np.array([[0.5, 0.5]])  # 60 degrees from both class centres
+    >>> losskit.ArcFaceLoss(scale=1.0)(cosine, np.array([0]))  # log(1 + exp(0.5 - cos(pi/3 + 0.5)))
+    array([0.95945462])
+    >>> losskit.ArcFaceLoss()(cosine, np.array([0]))  # s = 64
+    array([30.48981854])
+    """
+
+    _function = staticmethod(F.arcface_loss)
+
+    def __init__(
+        self,
+        scale: float = 64.0,
+        margin: float = 0.5,
+        easy_margin: bool = False,
+        axis: int = -1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._scale, self._margin = check_margin_options(scale, margin, easy_margin, angular=True)
+        self._easy_margin = check_flag(easy_margin, "easy_margin")
+        self._axis = check_axis_option(axis)
+
+    def _compute(self, cosine: Array, label: Array, sample_weight: Any = None) -> Array:
+        return self._function(cosine, label, sample_weight, **self._options())
+
+
+@register("classification")
+class CosFaceLoss(Loss):
+    r"""CosFace: softmax cross-entropy with a large margin on the cosine (Wang et al., CVPR 2018).
+
+    .. math::
+        \ell = -\log \frac{e^{s (\cos\theta_y - m)}}
+                          {e^{s (\cos\theta_y - m)} + \sum_{j \ne y} e^{s \cos \theta_j}},
+        \qquad \cos\theta_j = \text{cosine}_j
+
+    ``scale`` :math:`s` (64 by default, as pytorch-metric-learning and insightface; the paper
+    uses 64), ``margin`` :math:`m` (0.35 by default, the paper's and pml's; insightface's class
+    defaults to 0.4), any real number (a negative margin makes the true class easier, as some
+    few-shot work uses). It is :class:`SoftmaxCrossEntropyLoss` of ``s * cosine`` with the true
+    class's logit lowered by :math:`s m` (so ``margin=0`` is that cross-entropy), and
+    insightface's ``CombinedMarginLoss`` with ``m1 = 1, m2 = 0, m3 = margin``; it shares its core
+    with :class:`ArcFaceLoss`.
+
+    ``cosine`` holds **cosine similarities**, not logits: the loss owns no weight matrix, so the
+    model computes them from its embeddings and a learnt class-centre matrix ``W`` ``(C, D)``
+    (pytorch-metric-learning's classes own ``W`` and take the embeddings instead)::
+
+        # PyTorch
+        import torch.nn.functional as tF
+        cosine = tF.normalize(emb, dim=1) @ tF.normalize(W, dim=1).T     # (N, C)
+        loss = losskit.CosFaceLoss()(cosine, label).mean()
+
+        # JAX
+        unit = lambda v: v / jnp.linalg.norm(v, axis=1, keepdims=True)
+        cosine = unit(emb) @ unit(W).T
+        loss = losskit.CosFaceLoss()(cosine, label).mean()
+
+    Values beyond ``[-1, 1]`` by more than ``2**-6`` (rounding of a low-precision matmul lies
+    within that) raise ``ValueError`` on eager arrays, as out-of-range class indices do: logits
+    passed by mistake would otherwise be clamped silently. Within it they are clamped to
+    ``[-1, 1]``; under ``jax.jit``, ``torch.compile`` or ``torch.func.vmap`` (and with
+    :func:`losskit.set_value_checks` off) values are not read, only clamped. A NaN gives a NaN
+    loss, as in every loss.
+
+    Differences from pytorch-metric-learning's ``CosFaceLoss``: it takes embeddings and owns
+    ``W``, and returns the batch mean (its ``DoNothingReducer`` gives these per-example values).
+
+    Shape:
+        - cosine: ``(N, C)``, or any shape with the classes along ``axis``.
+        - label: ``cosine``'s shape without ``axis``, class indices in ``[0, C)``.
+        - sample_weight: broadcastable to ``cosine``'s shape with ``axis`` of size 1, e.g. ``(N, 1)``.
+        - output: ``(N,)``.
+
+    Stability: the cross-entropy is :class:`SoftmaxCrossEntropyLoss`'s (``logsumexp``, torch's
+    fused op on tensors), finite for any scale; the margin is a subtraction.
+
+    >>> import numpy as np, losskit
+    >>> cosine = np.array([[0.5, 0.5]])
+    >>> losskit.CosFaceLoss(scale=1.0)(cosine, np.array([0]))  # log(1 + exp(0.35))
+    array([0.88338216])
+    >>> losskit.CosFaceLoss()(cosine, np.array([0]))  # s = 64: about 64 * 0.35
+    array([22.4])
+    """
+
+    _function = staticmethod(F.cosface_loss)
+
+    def __init__(
+        self,
+        scale: float = 64.0,
+        margin: float = 0.35,
+        axis: int = -1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._scale, self._margin = check_margin_options(scale, margin, False, angular=False)
+        self._axis = check_axis_option(axis)
+
+    def _compute(self, cosine: Array, label: Array, sample_weight: Any = None) -> Array:
+        return self._function(cosine, label, sample_weight, **self._options())
+
+
+@register("classification")
+class DistillationLoss(Loss):
+    r"""Knowledge distillation (Hinton et al., 2015): the KL divergence of the student's softened
+    distribution from the teacher's, times :math:`T^2`.
+
+    .. math::
+        \ell = T^2\, \mathrm{KL}\bigl(p \,\|\, q\bigr)
+             = T^2 \sum_j p_j \bigl(\log p_j - \log q_j\bigr),\qquad
+        p = \operatorname{softmax}(t / T),\quad q = \operatorname{softmax}(s / T)
+
+    along ``axis``, with :math:`s` the ``student_logits`` and :math:`t` the ``teacher_logits`` (the
+    same shape). The :math:`T^2` keeps the gradient's size independent of the temperature
+    (:math:`\partial \ell / \partial s = T (q - p)`), as the paper recommends when the loss is
+    mixed with the hard-label cross-entropy: ``alpha * DistillationLoss(temperature=T)(s, t) +
+    (1 - alpha) * SoftmaxCELoss()(s, y)`` is the paper's objective (add the two yourself).
+    ``temperature`` :math:`T > 0` is 1 by default, where the loss is plain
+    ``KLDivLoss()(log_softmax(s), softmax(t))``; the paper uses 2 to 20, and 2 to 5 is common.
+    It equals ``torch.nn.functional.kl_div(log_softmax(s / T), softmax(t / T), reduction='none')
+    .sum(axis) * T**2`` and ``optax.losses.kl_divergence(log_softmax(s / T), softmax(t / T)) * T**2``.
+    Over more axes than two (tokens, say) the divergence is summed over ``axis`` and averaged
+    over the other non-batch axes, one value per example (as :class:`JSDLoss`).
+
+    **The teacher's gradient is not stopped.** The loss is differentiable in both inputs (the
+    teacher's gradient is :math:`T\, p \odot ((\log p - \log q) - \mathrm{KL})`), so that mutual
+    or online distillation, where both networks learn, works. For the usual frozen teacher,
+    pass ``teacher_logits.detach()`` (PyTorch; or compute it under ``torch.no_grad()``) or
+    ``jax.lax.stop_gradient(teacher_logits)`` (JAX); losskit never stops a gradient silently.
+
+    Shape:
+        - student_logits, teacher_logits: ``(N, C)``, or any shape with the classes along ``axis``; the same shape.
+        - sample_weight: broadcastable to ``student_logits``'s shape with ``axis`` of size 1, e.g. ``(N, 1)``.
+        - output: ``(N,)``.
+
+    Dtypes: the two inputs are promoted together (a float64 teacher beside a float32 student
+    gives float64); float16 and bfloat16 are computed in float32.
+
+    Stability: both distributions as ``log_softmax`` (the maximum subtracted first), never as
+    probabilities to take the log of; the teacher's log-probabilities are used directly, and a
+    class whose teacher logit is ``-inf`` (masked) adds 0 with finite gradients (not
+    ``0 * -inf``). Equal logits give exactly 0 with a zero gradient.
+
+    >>> import numpy as np, losskit
+    >>> student, teacher = np.array([[2.0, 0.0]]), np.array([[0.0, 0.0]])
+    >>> losskit.DistillationLoss()(student, teacher).round(6)  # KL((1/2, 1/2) || softmax([2, 0]))
+    array([0.433781])
+    >>> losskit.DistillationLoss(temperature=2.0)(student, teacher).round(6)  # 4 KL((1/2, 1/2) || softmax([1, 0]))
+    array([0.480458])
+    >>> losskit.DistillationLoss(temperature=2.0)(teacher, teacher)
+    array([0.])
+    """
+
+    _function = staticmethod(F.distillation_loss)
+
+    def __init__(
+        self,
+        temperature: float = 1.0,
+        axis: int = -1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._temperature = check_temperature(temperature)
+        self._axis = check_axis_option(axis)
+
+    def _compute(self, student_logits: Array, teacher_logits: Array, sample_weight: Any = None) -> Array:
+        return self._function(student_logits, teacher_logits, sample_weight, **self._options())
+
+
 __all__ = [
     "SigmoidBinaryCrossEntropyLoss",
     "SigmoidBCELoss",
@@ -977,4 +1222,7 @@ __all__ = [
     "MulticlassHingeLoss",
     "GeneralizedCrossEntropyLoss",
     "CategoricalGeneralizedCrossEntropyLoss",
+    "ArcFaceLoss",
+    "CosFaceLoss",
+    "DistillationLoss",
 ]

@@ -7,7 +7,12 @@ from typing import Any
 from .. import functional as F
 from .._array import Array
 from .._core import check_axis_option, check_flag, check_number, check_reduction
-from ..functional.metric import check_distance_metric, check_norm_order
+from ..functional.metric import (
+    check_distance_function,
+    check_distance_metric,
+    check_norm_order,
+    triplet_margin_with_distance_traced,
+)
 from ..registry import register
 from .base import Loss, _MarginLoss
 
@@ -770,4 +775,171 @@ __all__ = [
     "ContrastiveLoss",
     "TripletHardLoss",
     "TripletSemiHardLoss",
+    "SupConLoss",
+    "TripletMarginWithDistanceLoss",
 ]
+
+
+# ---- supervised contrastive (pytorch-metric-learning's SupConLoss) and torch's triplet loss with a distance ----
+
+
+@register("metric")
+class SupConLoss(Loss):
+    r"""Supervised contrastive loss (Khosla et al., NeurIPS 2020), as pytorch-metric-learning's
+    ``SupConLoss``: every embedding an anchor, pulled towards the others of its class (the other
+    views of its sample, and its class's other samples) against all the rest of the batch.
+
+    With :math:`s_{ak} = \cos(x_a, x_k) / T` (the rows L2-normalised inside), the positives
+    :math:`P(a)` of anchor :math:`a` the other rows of its label and :math:`A(a)` every row but :math:`a`:
+
+    .. math::
+        \ell_a = -\frac{1}{|P(a)|} \sum_{p \in P(a)} \log \frac{e^{s_{ap}}}{\sum_{k \in A(a)} e^{s_{ak}}}
+
+    (the other positives *are* in the denominator, unlike :class:`NTXentLoss`). As in pml, an
+    anchor without a positive (a class of one row) or without a negative (a batch of one class)
+    has :math:`\ell_a = 0`, with a zero gradient; it is still in the other anchors' denominators.
+    ``temperature`` :math:`T` defaults to pml's 0.1 (the authors' code: 0.07): a positive number,
+    or a 0-d array of the inputs' library (a learnt temperature, not checked).
+
+    The authors' reference code (HobbitLong/SupContrast, ``losses.py``) multiplies the loss by
+    :math:`T / T_\text{base}`: pass ``base_temperature`` (their default 0.07) to do so; ``None``
+    (the default) leaves the factor out, as pml. Their code takes ``features`` of shape
+    ``(bsz, n_views, D)`` and already-normalised features: ``x.transpose(0, 1).reshape(-1, D)``
+    (views stacked, view-major) with ``labels.repeat(n_views)`` is this loss's input, and the
+    mean of ``reduction='none'`` is their scalar, ``contrast_mode='all'``. An anchor without a
+    positive gives NaN there (0/0), 0 here; a batch of one class gives the formula there, 0 here (pml's).
+
+    ``reduction``: ``'none'`` (default) gives :math:`\ell_a` per anchor; ``'mean'`` their mean over
+    the anchors that have a loss (a positive and a negative), pml's scalar (its
+    ``AvgNonZeroReducer`` averages the losses above 0: the same unless one rounds to exactly 0),
+    0 when none has; ``'sum'`` their sum. ``sample_weight`` (per anchor) and ``weight`` multiply
+    the anchors' losses (the mean's denominator stays the anchor count). pml's miners
+    (``indices_tuple``) and reference sets (``ref_emb``) are not taken.
+
+    Shape:
+        - embeddings: ``(N, D)``; each row one view of a sample.
+        - label: ``(N,)`` or ``(N, 1)``, class labels (integers, bools or floats, not NaN; the
+          views of one sample share their sample's label), compared for equality only.
+        - sample_weight: ``(N,)``.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
+
+    Stability: rows are scaled by their largest entry, then normalised (norms floored at 1e-12,
+    ``torch.nn.functional.normalize``'s, as pml's ``CosineSimilarity``; a zero row has cosine 0 with
+    every row and a finite gradient, about 1e12 as ``normalize``'s), so :math:`|s| \le 1/T`. With
+    :math:`m_a` the largest :math:`s_{ak}`, :math:`k \in A(a)`,
+    :math:`-\log p_{ap} = (m_a - s_{ap}) + \operatorname{log1p}(\sum_{k \ne a, \text{top}} e^{s_{ak} - m_a})`:
+    both terms :math:`\ge 0`, no ``log(0)``, no overflow, and a loss near 0 (a small temperature, the
+    positive far ahead) keeps its digits where ``log(sum)`` rounds it to 0; the derivative is the
+    softmax's, ties of the largest term (duplicate rows) included. Anchors without a loss are
+    excluded with ``where`` (no ``0 * inf``). float16/bfloat16 are computed in float32.
+
+    >>> import numpy as np, losskit
+    >>> x = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])  # two classes, orthogonal
+    >>> losskit.SupConLoss(temperature=1.0)(x, np.array([0, 0, 1, 1]))  # log(e + 2) - 1
+    array([0.55144471, 0.55144471, 0.55144471, 0.55144471])
+    >>> losskit.SupConLoss(temperature=1.0)(x, np.array([0, 0, 1, 2]))  # rows 2, 3: no positive
+    array([0.55144471, 0.55144471, 0.        , 0.        ])
+    """
+
+    _function = staticmethod(F.supcon_loss)
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        base_temperature: float | None = None,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        reduction: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
+        self._base_temperature = (
+            None
+            if base_temperature is None
+            else check_number(base_temperature, "base_temperature", low=0.0, low_open=True)
+        )
+        self._reduction = check_reduction(reduction)
+
+    def _compute(self, embeddings: Array, label: Array, sample_weight: Any = None) -> Array:
+        return self._function(embeddings, label, sample_weight, **self._options())
+
+
+@register("metric")
+class TripletMarginWithDistanceLoss(Loss):
+    r"""Triplet margin loss with a distance function of your own (``torch.nn.TripletMarginWithDistanceLoss``):
+    the anchor ``pred`` should be nearer ``positive`` than ``negative`` by ``margin``.
+
+    .. math::
+        \ell = \max\bigl(0,\ m + d(a, p) - d(a, n)\bigr)
+
+    ``distance_function`` is any callable ``(x1, x2) -> distances`` written with the inputs'
+    library (``torch.nn.functional.pairwise_distance``, ``lambda x, y: 1 - F.cosine_similarity(x, y)``,
+    a ``jax.numpy`` or NumPy function, or one written against the array API for every library); it
+    is given the inputs in their compute dtype (float16/bfloat16 promoted to float32). It must
+    return one real distance per triplet, an array of shape ``(N,)`` for ``(N, D)`` inputs: a
+    result of another shape, library or dtype (a scalar such as ``torch.dist``'s, say) raises a
+    ``ValueError`` or ``TypeError`` naming what it returned. ``None`` (the default) is torch's
+    default, ``pairwise_distance``: :math:`\lVert x - y + \varepsilon \rVert_2` along the last
+    axis, ``eps=1e-6``, equal to :class:`TripletMarginLoss` with its defaults. ``swap=True`` takes
+    :math:`\min(d(a, n), d(p, n))` as the negative's distance (the distance swap of Balntas et
+    al., 2016). ``margin`` is any real number or a 0-d array (torch refuses ``margin <= 0``).
+    torch's ``reduction='mean'`` is the mean of this loss's values, ``'sum'`` their sum.
+
+    Under ``torch.compile`` a callable cannot be an argument of a graph node: with one, Dynamo
+    traces through the loss and inlines the function (one graph still, ``fullgraph=True`` works, if
+    the function's own code compiles); without one the loss is one node, as every loss. (The
+    function ``losskit.functional.triplet_margin_with_distance_loss`` is always a node: under
+    ``torch.compile`` give a distance function through this class.)
+
+    Shape:
+        - pred (the anchor), positive, negative: the same shape ``(N, D)``, the vectors along the
+          last axis; ``(D,)``: one unbatched triplet, output ``(1,)`` (torch's 0-d value); or
+          ``(N, T, ..., D)``: a triplet per leading index (the distances ``(N, T, ...)``, or any
+          leading part of the shape a distance function of more axes reduces to), averaged over
+          every axis but ``batch_axis``. Of float dtypes; the result's is their promotion.
+        - sample_weight: broadcastable to the distances' shape with as many axes: ``(N,)`` for
+          ``(N, D)`` inputs.
+        - output: ``(N,)``.
+
+    Stability: the default distance is :class:`TripletMarginLoss`'s (scaled by the largest entry, no
+    overflow; a zero difference has a zero gradient). A distance function's own stability is its
+    own: :math:`\lVert x - y \rVert` written as ``sqrt(sum((x - y)**2))`` has a NaN gradient at
+    ``x == y``. With ``swap``, a tie of the two negative distances splits the gradient in half
+    between them, as torch's ``minimum``. At the kink (a loss of exactly 0) the derivative is 0
+    (``relu``'s), where torch's ``clamp_min`` gives 1.
+
+    >>> import numpy as np, losskit
+    >>> a = np.zeros((2, 2))
+    >>> pos, neg = np.array([[3.0, 4.0], [0.0, 1.0]]), np.array([[0.0, 1.0], [3.0, 4.0]])
+    >>> l1 = lambda x, y: np.abs(x - y).sum(axis=-1)
+    >>> losskit.TripletMarginWithDistanceLoss(distance_function=l1)(a, pos, neg)  # 1 + 7 - 1, 1 + 1 - 7
+    array([7., 0.])
+    >>> losskit.TripletMarginWithDistanceLoss()(a, pos, neg).round(5)  # Euclidean: 1 + 5 - 1
+    array([5., 0.])
+    """
+
+    _function = staticmethod(F.triplet_margin_with_distance_loss)
+    _traced = staticmethod(triplet_margin_with_distance_traced)
+
+    def __init__(
+        self,
+        distance_function: Any = None,
+        margin: float = 1.0,
+        swap: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._distance_function = check_distance_function(distance_function)
+        check_number(margin, "margin", array_ok=True)  # any real (torch: > 0)
+        self._margin = margin  # as given: the repr and plot labels show it so
+        self._swap = check_flag(swap, "swap")
+
+    def _compute(self, pred: Array, positive: Array, negative: Array, sample_weight: Any = None) -> Array:
+        # a distance function cannot be an argument of a torch.compile graph node (which _function
+        # is): with one the computation is traced through, the function's operations inlined
+        function = self._function if self._distance_function is None else self._traced
+        return function(pred, positive, negative, sample_weight, **self._options())

@@ -7,7 +7,7 @@ from typing import Any
 from .. import functional as F
 from .._core import check_axis_option, check_class_vector, check_flag
 from ..functional.classification import check_ignore_index
-from ..functional.segmentation import check_lovasz_classes, check_tversky
+from ..functional.segmentation import check_focal, check_lovasz_classes, check_tversky
 from ..registry import register
 from .base import Loss
 
@@ -35,6 +35,29 @@ class TverskyLoss(Loss):
     (still divided by ``C``, not by :math:`\sum_c w_c`, as optax). A weight of 0 leaves a class out
     (optax's ``ignore_background``: ``w = (0, C/(C-1), ..., C/(C-1))``).
 
+    ``gamma`` (the focal Tversky loss, Abraham & Khan, ISBI 2019): each class's loss is raised to
+    the power ``gamma`` *before* the class mean,
+
+    .. math::
+        \ell = \frac{1}{C} \sum_c w_c \bigl(1 - \mathrm{TI}_c\bigr)^{\gamma}
+
+    (:math:`w_c = 1` without ``class_weight``); ``gamma=1`` (default) is the Tversky loss. The
+    paper writes :math:`\sum_c (1 - \mathrm{TI}_c)^{1/\gamma}` with its :math:`\gamma \in [1, 3]`
+    and recommends :math:`4/3`: that is ``gamma=0.75`` here (the exponent itself, as the authors'
+    code, ``K.pow(1 - tversky, 0.75)``), and the paper sums over classes where this averages (a
+    factor ``C``). Beware two other conventions: segmentation_models_pytorch's
+    ``TverskyLoss(gamma=g)`` raises the *aggregated* loss to the power, :math:`\bigl(\frac1C
+    \sum_c (1 - \mathrm{TI}_c)\bigr)^{g}` (the same only for a single class), its index taken over
+    the whole batch with absent classes counted 0; the paper's code (and ours, with ``alpha``
+    weighing false positives) may swap the names of ``alpha`` and ``beta``: its ``alpha=0.7``
+    weighs false *negatives*, ``beta=0.7`` here. ``gamma < 1`` makes the loss steeper near
+    perfect overlap; ``gamma > 1`` flatter there, so that poorly overlapping classes dominate.
+
+    ``log_loss=True``: :math:`-\log \mathrm{TI}_c` for :math:`1 - \mathrm{TI}_c` (per class,
+    weighted and averaged as above), segmentation_models_pytorch's ``log_loss`` (which clamps the
+    index at its ``eps``, 1e-7, instead; not combined with ``gamma != 1``). Infinite where an index
+    is 0: ``smooth=0`` and no overlap at all; keep ``smooth > 0`` for it.
+
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
         - label: target masks (one-hot or soft) of ``pred``'s shape; for a single class also
@@ -45,13 +68,22 @@ class TverskyLoss(Loss):
 
     Stability: probabilities as ``exp(log_softmax)`` (no overflow); the denominator is at
     least ``smooth``; with ``smooth=0`` two empty masks would be 0/0: their index is taken as
-    1 (perfect agreement) with no gradient. ``alpha``, ``beta``, ``smooth`` must be non-negative.
+    1 (perfect agreement) with no gradient. ``alpha``, ``beta``, ``smooth`` must be non-negative,
+    ``gamma`` positive. The power :math:`d^\gamma`, :math:`d = 1 - \mathrm{TI}_c`, has an
+    infinite derivative at :math:`d = 0` for ``gamma < 1``: there (perfect overlap, the minimum)
+    the loss is 0 with a zero gradient; any other :math:`d` is at least the spacing of floats
+    below 1, so the derivative :math:`\gamma d^{\gamma - 1}` stays finite in every float dtype.
+    An index above 1 (probabilities or masks outside ``[0, 1]``) counts as :math:`d = 0` when
+    ``gamma != 1``.
 
     >>> import numpy as np, losskit
     >>> probs = np.full((1, 2, 2), 0.5)  # (N, C, W): half of each class everywhere
     >>> mask = np.array([[[1.0, 1.0], [0.0, 0.0]]])  # all of class 0
     >>> losskit.TverskyLoss(alpha=0.7, beta=0.3, smooth=0.0, from_logits=False)(probs, mask).round(6)
     array([0.615385])
+    >>> # focal: class 0 has TI = 1/(1 + 0.3) = 10/13, class 1 (empty) TI = 0; ((3/13)**2 + 1) / 2
+    >>> losskit.TverskyLoss(alpha=0.7, beta=0.3, smooth=0.0, from_logits=False, gamma=2.0)(probs, mask).round(6)
+    array([0.526627])
     """
 
     _function = staticmethod(F.tversky_loss)
@@ -67,6 +99,8 @@ class TverskyLoss(Loss):
         batch_axis: int = 0,
         *,
         class_weight: Any = None,
+        gamma: float = 1.0,
+        log_loss: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
@@ -74,6 +108,7 @@ class TverskyLoss(Loss):
         self._from_logits = check_flag(from_logits, "from_logits")
         self._axis = check_axis_option(axis)
         self._class_weight = check_class_vector(class_weight, "class_weight")
+        self._gamma, self._log_loss = check_focal(gamma, log_loss)
 
 
 @register("segmentation")
@@ -90,6 +125,8 @@ class DiceLoss(Loss):
     Note where ``smooth`` enters: :math:`2s`, not the :math:`s` of ``(2I + s) / (P + T + s)``.
     ``from_logits`` as in :class:`TverskyLoss` (softmax over classes; sigmoid for one class);
     ``class_weight`` too (:math:`\frac{1}{C} \sum_c w_c (1 - \mathrm{Dice}_c)`, optax's ``class_weights``).
+    ``log_loss=True``: :math:`-\log \mathrm{Dice}_c` per class instead (as :class:`TverskyLoss`).
+    For a focal Dice loss use ``TverskyLoss(gamma=...)`` (``alpha = beta = 1/2``).
 
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
@@ -124,6 +161,7 @@ class DiceLoss(Loss):
         batch_axis: int = 0,
         *,
         class_weight: Any = None,
+        log_loss: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
@@ -131,6 +169,71 @@ class DiceLoss(Loss):
         self._from_logits = check_flag(from_logits, "from_logits")
         self._axis = check_axis_option(axis)
         self._class_weight = check_class_vector(class_weight, "class_weight")
+        _, self._log_loss = check_focal(1.0, log_loss)
+
+
+@register("segmentation")
+class JaccardLoss(Loss):
+    r"""Soft Jaccard loss (soft IoU): one minus the Jaccard index of the masks, averaged over classes.
+
+    With :math:`I_c = \sum p t`, :math:`P_c = \sum p`, :math:`T_c = \sum t` over the spatial axes:
+
+    .. math::
+        \ell = 1 - \frac{1}{C} \sum_c \frac{I_c + s}{P_c + T_c - I_c + s}
+
+    per example: :class:`TverskyLoss` with ``alpha = beta = 1`` (the soft union
+    :math:`P_c + T_c - I_c = I_c + FP_c + FN_c`), and segmentation_models_pytorch's
+    ``soft_jaccard_score``, ``(I + s) / (U + s)``. The soft indices of one class relate as
+    :math:`J = D / (2 - D)`, :math:`D` the Dice index of :class:`DiceLoss` with the same ``smooth``
+    (exact for every ``smooth``, as Dice's enters as :math:`2s`).
+    ``from_logits`` as in :class:`TverskyLoss` (softmax over classes; sigmoid for one class);
+    ``class_weight`` too (:math:`\frac{1}{C} \sum_c w_c (1 - J_c)`); ``log_loss=True``:
+    :math:`-\log J_c` per class instead, smp's ``log_loss``. Unlike smp's ``JaccardLoss``, every
+    example has its own index (smp sums over the batch too) and a class absent from the mask is
+    scored, not dropped (its index is :math:`s / (P_c + s)`).
+
+    Shape:
+        - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
+        - label: target masks (one-hot or soft) of ``pred``'s shape; for a single class also
+          without the class axis, ``(N, d1, ...)``.
+        - sample_weight: ``(N,)``.
+        - class_weight: ``(C,)``, a sequence or a 1-D array of ``pred``'s library.
+        - output: ``(N,)``.
+
+    Stability: as :class:`TverskyLoss`: ``exp(log_softmax)`` probabilities, denominator at least
+    ``smooth``, empty masks with ``smooth=0`` scored as agreeing (index 1, no gradient).
+
+    >>> import numpy as np, losskit
+    >>> probs = np.full((1, 2, 2), 0.5)
+    >>> mask = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # each class on one pixel
+    >>> losskit.JaccardLoss(from_logits=False)(probs, mask)  # 1 - (0.5 + 1) / (1 + 1 - 0.5 + 1)
+    array([0.4])
+    >>> losskit.JaccardLoss(from_logits=False, smooth=0.0)(probs, mask).round(6)  # 1 - 0.5 / 1.5
+    array([0.666667])
+    >>> losskit.JaccardLoss(from_logits=False)(mask, mask)
+    array([0.])
+    """
+
+    _function = staticmethod(F.jaccard_loss)
+
+    def __init__(
+        self,
+        smooth: float = 1.0,
+        from_logits: bool = True,
+        axis: int = 1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        *,
+        class_weight: Any = None,
+        log_loss: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        _, _, self._smooth = check_tversky(1.0, 1.0, smooth)
+        self._from_logits = check_flag(from_logits, "from_logits")
+        self._axis = check_axis_option(axis)
+        self._class_weight = check_class_vector(class_weight, "class_weight")
+        _, self._log_loss = check_focal(1.0, log_loss)
 
 
 @register("segmentation")
@@ -273,4 +376,4 @@ class LovaszHingeLoss(Loss):
         self._ignore_index = ignore_index
 
 
-__all__ = ["DiceLoss", "TverskyLoss", "LovaszSoftmaxLoss", "LovaszHingeLoss"]
+__all__ = ["DiceLoss", "JaccardLoss", "TverskyLoss", "LovaszSoftmaxLoss", "LovaszHingeLoss"]
