@@ -1,8 +1,8 @@
 """ArcFaceLoss and CosFaceLoss against pytorch-metric-learning's fixtures, transcriptions of
 insightface's losses and closed forms; DistillationLoss against torch's kl_div and optax.
 
-The shared suites (backends x dtypes, gradcheck, torch.compile, jax.jit, vmap) run their recipes
-from ``cases_wip_classification.py``.
+The shared suites (backends x dtypes, gradcheck, torch.compile, jax.jit, vmap) run their recipes,
+``MARGIN_CASES`` of ``cases.py``.
 """
 
 from __future__ import annotations

@@ -236,7 +236,8 @@ def test_equals_the_authors_code(temperature, base_temperature, bsz, n_views):
 
 
 def test_where_the_authors_code_differs():
-    """An anchor without a positive: NaN there (0/0), 0 here (pml's). A batch of one class: the
+    """An anchor without a positive: NaN in the authors' 2020 code, transcribed here (0/0; their later
+    code gives 0, as pml's and losskit's). A batch of one class: the
     formula there (its positives fill the denominator), 0 here, as pml's ``zero_losses``."""
     torch = pytest.importorskip("torch")
     raw = rng.normal(size=(3, 2, 4))

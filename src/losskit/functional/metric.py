@@ -1065,9 +1065,10 @@ def triplet_margin_with_distance_loss(
     Euclidean ``pairwise_distance``, ``eps=1e-6``), as ``torch.nn.functional.triplet_margin_with_distance_loss``.
     See :class:`losskit.TripletMarginWithDistanceLoss`.
 
-    Under ``torch.compile`` this function is one graph node (as every function here), whose
-    arguments cannot be Python functions: with a ``distance_function`` there, call the class,
-    which traces through the computation and the distance function instead."""
+    Under ``torch.compile`` this function is one graph node (as every function here), and a
+    Python function among a graph node's arguments is not supported by every torch version
+    (2.13 accepts a lambda): with a ``distance_function`` there, the class is the supported route,
+    which traces through the computation and the distance function."""
     return triplet_margin_with_distance_traced(
         pred,
         positive,

@@ -807,7 +807,8 @@ class SupConLoss(Loss):
     ``(bsz, n_views, D)`` and already-normalised features: ``x.transpose(0, 1).reshape(-1, D)``
     (views stacked, view-major) with ``labels.repeat(n_views)`` is this loss's input, and the
     mean of ``reduction='none'`` is their scalar, ``contrast_mode='all'``. An anchor without a
-    positive gives NaN there (0/0), 0 here; a batch of one class gives the formula there, 0 here (pml's).
+    positive gives NaN in their 2020 code (0/0; their later code gives 0, as here); a batch of one
+    class gives the formula there, 0 here (pml's).
 
     ``reduction``: ``'none'`` (default) gives :math:`\ell_a` per anchor; ``'mean'`` their mean over
     the anchors that have a loss (a positive and a negative), pml's scalar (its
