@@ -646,3 +646,67 @@ def test_triplet_margin_takes_the_scaled_norm_where_torch_would_lose_it(scale):
         torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
     if scale == 1e30:  # the distances are 2e30 and 2e30 - ...: finite, where torch's are inf
         assert torch.isfinite(fast).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "axis"), [((6, 5), 1), ((4, 3, 2), 1), ((4, 3, 2), -1), ((7,), 0)])
+def test_log_softmax(dtype, shape, axis):
+    """torch's fused log_softmax against the generic (x - m) - log(sum(exp(x - m))), values and
+    gradients (a weighted sum, so that the backward's g - softmax * sum(g) is exercised), a masked
+    class (-inf) and logits near float32's largest included."""
+    from losskit._array import log_softmax
+
+    x = rng.normal(size=shape) * 3
+    x.reshape(-1)[1] = -math.inf
+    x.reshape(-1)[-1] = 1e30
+    leaf = _tensor(x, dtype)
+    g = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    xp = losskit._array.namespace(leaf, names=("x",))
+    fast = log_softmax(xp, leaf, axis)
+    with _fast.disabled():
+        generic = log_softmax(xp, leaf, axis)
+    torch.testing.assert_close(fast, generic, rtol=TOL[dtype], atol=TOL[dtype])
+    finite = torch.isfinite(generic)
+    (g_fast,) = torch.autograd.grad(torch.where(finite, fast * g, 0).sum(), leaf)
+    (g_generic,) = torch.autograd.grad(torch.where(finite, generic * g, 0).sum(), leaf)
+    torch.testing.assert_close(g_fast, g_generic, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_log_target(dtype, monkeypatch):
+    """torch's kl_div(log_target=True) where no target log-probability is -inf: the generic terms,
+    values and both gradients, and it is taken (counted); with a -inf it is not, and the class of
+    probability 0 adds 0 (the kernel would give NaN), with finite gradients."""
+    from losskit.functional.classification import kl_log_target_terms
+
+    calls = []
+    real = torch.kl_div
+    monkeypatch.setattr(torch, "kl_div", lambda *a, **k: calls.append(1) or real(*a, **k))
+    log_q = _tensor(np.log(rng.dirichlet(np.ones(5), size=4)), dtype)
+    log_p = _tensor(np.log(rng.dirichlet(np.ones(5), size=4)), dtype)
+    xp = losskit._array.namespace(log_q, names=("x",))
+    _same(lambda: kl_log_target_terms(xp, log_q, log_p), lambda: kl_log_target_terms(xp, log_q, log_p),
+          [log_q, log_p], dtype)  # fmt: skip
+    assert len(calls) == 1  # the fast call (the generic one ran with the fast paths off)
+    masked = log_p.detach().clone()
+    masked[0, 2] = -math.inf
+    masked.requires_grad_(True)
+    out = kl_log_target_terms(xp, log_q, masked)
+    assert len(calls) == 1 and out[0, 2] == 0 and torch.isfinite(out).all()
+    grads = torch.autograd.grad(out.sum(), [log_q, masked])
+    assert all(torch.isfinite(g).all() for g in grads)
+    with _fast.disabled():
+        torch.testing.assert_close(out, kl_log_target_terms(xp, log_q, masked))
+
+
+def test_distillation_takes_the_fused_kl_on_the_cpu_and_equals_the_generic_path():
+    x, t = torch.randn(6, 7, dtype=torch.float64), torch.randn(6, 7, dtype=torch.float64)
+    t[1, 3] = -math.inf  # a class the teacher rules out: the generic where on that call
+    for teacher in (t[[0, 2, 3]], t):
+        student = x[: len(teacher)]
+        (fast, fast_grads), (generic, generic_grads) = _triplet_with_and_without_fast_paths(
+            losskit.DistillationLoss(temperature=2.0), [student, teacher]
+        )
+        torch.testing.assert_close(fast, generic, rtol=1e-12, atol=1e-12)
+        for a, b in zip(fast_grads, generic_grads):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)

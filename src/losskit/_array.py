@@ -326,6 +326,8 @@ def stop_gradient(x: Array) -> Array:
 
 
 def log_softmax(xp: Any, x: Array, axis: int) -> Array:
+    if _fast.use_torch(x):
+        return _fast.torch_log_softmax(x, axis)  # the same formula, one kernel each way
     # log(softmax(x)) = (x - m) - log(sum(exp(x - m))): never forms softmax, so no log(0) for tiny
     # probabilities, and normalised also where |m| dwarfs the log-sum (see logsumexp_parts)
     m, log_sum = logsumexp_parts(xp, x, axis)

@@ -154,6 +154,11 @@ def _triplet(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     return Inputs(tuple(_f32(rng.normal(size=dims)) for _ in range(3)), (0, 1, 2))
 
 
+def _two_logits(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    # a student's and a teacher's logits, both differentiated (the loss does not detach the teacher)
+    return Inputs((_f32(rng.normal(size=dims) * 2), _f32(rng.normal(size=dims) * 2)), (0, 1))
+
+
 def _log_probs(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     n, c = dims
     return Inputs((_f32(_log_softmax(rng.normal(size=dims) * 2)), rng.integers(0, c, size=n)), (0,))
@@ -250,6 +255,14 @@ SPECS: list[Spec] = [
     Spec("soft_margin_loss", "SoftMarginLoss", {}, "elementwise", _signed, "soft_margin_loss"),
     Spec("margin_ranking_loss", "MarginRankingLoss", {"margin": 0.5}, "elementwise", _ranking, "margin_ranking_loss"),
     Spec("hinge_embedding", "HingeEmbeddingLoss", {}, "elementwise", _distances, "hinge_embedding_loss"),
+    Spec(
+        "triplet_distance", "TripletMarginWithDistanceLoss", {}, "elementwise", _triplet,
+        "triplet_margin_with_distance_loss",
+    ),
+    Spec(
+        "distillation", "DistillationLoss", {"temperature": 2.0}, "classes", _two_logits,
+        "kl_div(log_softmax(s/T), log_softmax(t/T), log_target) T^2", "optax.kl_divergence_with_log_targets T^2",
+    ),
     # the losses with an optax twin only (JAX rows only)
     Spec("sparsemax", "SparsemaxLoss", {}, "classes", _sparse, None, "optax.losses.multiclass_sparsemax_loss"),
     Spec("cosine_distance", "CosineDistanceLoss", {}, "elementwise", _regression, None, "optax.losses.cosine_distance"),
@@ -296,6 +309,11 @@ def torch_references() -> dict[str, Callable[..., Any]]:
         "soft_margin_loss": lambda x, y, _zero: F.soft_margin_loss(x, y, reduction="none").mean(1),
         "margin_ranking_loss": lambda a, b, y: F.margin_ranking_loss(a, b, y, margin=0.5, reduction="none").mean(1),
         "hinge_embedding": lambda x, y: F.hinge_embedding_loss(x, y, reduction="none").mean(1),
+        "triplet_distance": lambda a, p, n: F.triplet_margin_with_distance_loss(a, p, n, reduction="none"),
+        "distillation": lambda s, t: (
+            4.0
+            * F.kl_div(F.log_softmax(s / 2.0, 1), F.log_softmax(t / 2.0, 1), reduction="none", log_target=True).sum(1)
+        ),
     }
 
 
@@ -330,6 +348,9 @@ def jax_references() -> dict[str, Callable[..., Any]]:
         "ranking_softmax": lambda s, y: optax.losses.ranking_softmax_loss(s, y, reduce_fn=None),
         "multiclass_hinge": optax.losses.multiclass_hinge_loss,
         "ntxent": optax.losses.ntxent,
+        "distillation": lambda s, t: (
+            4.0 * optax.losses.kl_divergence_with_log_targets(jax.nn.log_softmax(s / 2.0), jax.nn.log_softmax(t / 2.0))
+        ),
     }
 
 

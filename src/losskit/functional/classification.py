@@ -659,6 +659,18 @@ def poly_loss(
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
+def kl_log_target_terms(xp: Any, log_q: Array, log_p: Array) -> Array:
+    """``exp(log_p) (log_p - log_q)`` elementwise, the terms of ``KL(p || q)`` from log-probabilities,
+    with 0 where ``log_p = -inf`` (a class of probability 0): torch's and optax's formula gives
+    ``0 * -inf = NaN`` there; the where keeps the NaN out of the gradient too."""
+    if _fast.use_torch(log_p):
+        terms = _fast.torch_kl_log_target(log_q, log_p)  # None where the kernel's NaN could show
+        if terms is not None:
+            return terms
+    impossible = log_p == -math.inf
+    return xp.exp(log_p) * xp.where(impossible, xp.zeros_like(log_p), log_p - log_q)
+
+
 def kl_div(
     pred: Array,
     label: Array,
@@ -686,10 +698,7 @@ def kl_div(
     target = like(xp, label, pred_c, "label")
     logp = pred_c if from_logits else log_softmax(xp, pred_c, axis=cls)
     if log_target:
-        # exp(t) (t - log q), with 0 where t = -inf (a class of probability 0): torch's and optax's
-        # formula gives 0 * -inf = NaN there; the where keeps the NaN out of the gradient too
-        impossible = target == -math.inf
-        loss = xp.exp(target) * xp.where(impossible, xp.zeros_like(logp), target - logp)
+        loss = kl_log_target_terms(xp, logp, target)
     elif _fast.use_torch(logp) and _fast.kl_div_applies(target):
         loss = _fast.torch_kl_div(logp, target)
     else:
@@ -1194,7 +1203,8 @@ def _angular_margin(xp: Any, c: Array, margin: Any, easy_margin: bool) -> Array:
     shifted = c * cos_m - sin_theta * sin_m
     if easy_margin:
         return xp.where(c > 0.0, shifted, c)
-    # cos(pi - m) = -cos m: where c > -cos m, theta + m < pi
+    # cos(pi - m) = -cos m: where c > -cos m, theta + m < pi; at equality the fallback, as insightface
+    # (pml's angle test theta <= pi - m takes cos(pi) = -1 there: the one point where the two differ)
     return xp.where(c > -cos_m, shifted, c - m * sin_m)
 
 
@@ -1338,9 +1348,8 @@ def distillation_loss(
     log_p = log_softmax(xp, t / temperature, axis=cls)  # the teacher's: the target distribution
     # KL(p || q) = sum p (log p - log q), as KLDivLoss(log_target=True): the teacher's log-probabilities
     # are used as they are (no log(exp(.)) round trip), and a class the teacher rules out (logit -inf,
-    # log p = -inf) adds 0, not 0 * -inf = NaN; the where keeps that NaN out of the gradient too
-    impossible = log_p == -math.inf
-    terms = xp.exp(log_p) * xp.where(impossible, xp.zeros_like(log_p), log_p - log_q)
+    # log p = -inf) adds 0, not 0 * -inf = NaN
+    terms = kl_log_target_terms(xp, log_q, log_p)
     # T**2 keeps the gradient's size independent of T (Hinton et al.): d/ds = T (q - p)
     loss = (temperature * temperature) * xp.sum(terms, axis=cls, keepdims=True)
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
