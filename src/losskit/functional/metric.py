@@ -79,6 +79,22 @@ def triplet_loss(
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
 
 
+def _triplet_vectors(xp: Any, pred: Array, positive: Array, negative: Array) -> tuple[Array, Array, Array, Any]:
+    """The anchor, positive and negative of a triplet loss in their compute dtype, and the dtype of
+    the result: the three of one shape, with at least the vector axis (the last)."""
+    shape = tuple(pred.shape)
+    for name, other in (("positive", positive), ("negative", negative)):
+        if tuple(other.shape) != shape:
+            raise ValueError(
+                f"{name} shape {tuple(other.shape)} does not match pred (the anchor) shape {shape}: the three "
+                "must have the same shape, the vectors along the last axis"
+            )
+    if pred.ndim < 1:
+        raise ValueError("pred, positive and negative need at least one axis (the vector axis, last); got 0-d arrays")
+    anchor, out_dtype = promoted_input(xp, pred, "pred", ("positive", positive), ("negative", negative))
+    return anchor, like(xp, positive, anchor, "positive"), like(xp, negative, anchor, "negative"), out_dtype
+
+
 def check_norm_order(p: Any) -> Any:
     """The order ``p`` of a p-norm: a real number in ``(0, inf]`` (``math.inf``: the largest entry),
     returned as a float (a symbolic one, under ``torch.compile``, as it is); else an error."""
@@ -150,17 +166,7 @@ def triplet_margin_loss(
     check_flag(swap, "swap")
     xp = namespace(pred, positive, negative, sample_weight, *arrays_in(margin), names=("pred", "positive", "negative"))
     shape = tuple(pred.shape)
-    for name, other in (("positive", positive), ("negative", negative)):
-        if tuple(other.shape) != shape:
-            raise ValueError(
-                f"{name} shape {tuple(other.shape)} does not match pred (the anchor) shape {shape}: the three "
-                "must have the same shape, the vectors along the last axis"
-            )
-    if pred.ndim < 1:
-        raise ValueError("pred, positive and negative need at least one axis (the vector axis, last); got 0-d arrays")
-    anchor, out_dtype = promoted_input(xp, pred, "pred", ("positive", positive), ("negative", negative))
-    pos = like(xp, positive, anchor, "positive")
-    neg = like(xp, negative, anchor, "negative")
+    anchor, pos, neg, out_dtype = _triplet_vectors(xp, pred, positive, negative)
     triplets = shape[:-1]  # one triplet per index of the leading axes; () for one unbatched triplet
     try:
         b_axis = check_batch_axis(batch_axis, max(len(triplets), 1))
@@ -1101,17 +1107,7 @@ def triplet_margin_with_distance_traced(
     check_flag(swap, "swap")
     xp = namespace(pred, positive, negative, sample_weight, *arrays_in(margin), names=("pred", "positive", "negative"))
     shape = tuple(pred.shape)
-    for name, other in (("positive", positive), ("negative", negative)):
-        if tuple(other.shape) != shape:
-            raise ValueError(
-                f"{name} shape {tuple(other.shape)} does not match pred (the anchor) shape {shape}: the three "
-                "must have the same shape"
-            )
-    if pred.ndim < 1:
-        raise ValueError("pred, positive and negative need at least one axis (the vector axis, last); got 0-d arrays")
-    anchor, out_dtype = promoted_input(xp, pred, "pred", ("positive", positive), ("negative", negative))
-    pos = like(xp, positive, anchor, "positive")
-    neg = like(xp, negative, anchor, "negative")
+    anchor, pos, neg, out_dtype = _triplet_vectors(xp, pred, positive, negative)
     check_weight(weight)
     if distance_function is None:
         triplets = shape[:-1]  # the default distance takes the last axis, as TripletMarginLoss's
