@@ -888,10 +888,11 @@ class TripletMarginWithDistanceLoss(Loss):
     al., 2016). ``margin`` is any real number or a 0-d array (torch refuses ``margin <= 0``).
     torch's ``reduction='mean'`` is the mean of this loss's values, ``'sum'`` their sum.
 
-    Under ``torch.compile`` a callable cannot be an argument of a graph node: with one, Dynamo
-    traces through the loss and inlines the function (one graph still, ``fullgraph=True`` works, if
-    the function's own code compiles); without one the loss is one node, as every loss. (The
-    function ``losskit.functional.triplet_margin_with_distance_loss`` is always a node: under
+    Under ``torch.compile`` a callable among a graph node's arguments is not supported by every
+    torch version (2.13 accepts a lambda): with one, Dynamo traces through the loss and inlines the
+    function (one graph still, ``fullgraph=True`` works, if the function's own code compiles);
+    without one the loss is one node, as every loss. (The function
+    ``losskit.functional.triplet_margin_with_distance_loss`` is always a node: under
     ``torch.compile`` give a distance function through this class.)
 
     Shape:
