@@ -827,8 +827,25 @@ def _triplet_setup(
     """The checks shared by the mined triplet losses, before any work: the namespace, the margin,
     the embeddings in their compute dtype and the labels as ``(N,)``."""
     check_distance_metric(distance_metric)
+    xp, x, y = _labelled_rows(embeddings, label, sample_weight, arrays_in(margin), reduction, weight, batch_axis, name)
+    return xp, margin, x, y
+
+
+def _labelled_rows(
+    embeddings: Array,
+    label: Array,
+    sample_weight: Any,
+    extra: tuple[Any, ...],
+    reduction: str,
+    weight: Any,
+    batch_axis: int,
+    name: str,
+) -> tuple[Any, Array, Array]:
+    """The checks of a loss of labelled embeddings ``(N, D)`` with a ``reduction`` (the mined
+    triplet losses, SupCon): the namespace (``extra``: the options' arrays), the embeddings in
+    their compute dtype and the labels as ``(N,)``."""
     check_reduction(reduction)
-    xp = namespace(embeddings, label, sample_weight, *arrays_in(margin), names=("embeddings", "label"))
+    xp = namespace(embeddings, label, sample_weight, *extra, names=("embeddings", "label"))
     x = float_input(xp, embeddings, "embeddings")
     if embeddings.ndim != 2:
         raise ValueError(f"embeddings must have shape (batch_size, dim); got {tuple(embeddings.shape)}")
@@ -840,7 +857,7 @@ def _triplet_setup(
         raise ValueError(f"{name} supports batch_axis=0 only, got {batch_axis}")
     check_weight(weight)
     check_sample_weight(xp, sample_weight, (n,))
-    return xp, margin, x, y
+    return xp, x, y
 
 
 def triplet_hard_loss(
@@ -978,19 +995,9 @@ def supcon_loss(
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
     if base_temperature is not None:
         base_temperature = check_number(base_temperature, "base_temperature", low=0.0, low_open=True)
-    check_reduction(reduction)
-    xp = namespace(embeddings, label, sample_weight, *arrays_in(temperature), names=("embeddings", "label"))
-    x = float_input(xp, embeddings, "embeddings")
-    if embeddings.ndim != 2:
-        raise ValueError(f"embeddings must have shape (batch_size, dim); got {tuple(embeddings.shape)}")
+    extra = arrays_in(temperature)
+    xp, x, label = _labelled_rows(embeddings, label, sample_weight, extra, reduction, weight, batch_axis, "SupConLoss")
     n = embeddings.shape[0]
-    if embeddings.shape[1] == 0:
-        raise ValueError(f"embeddings need at least one feature to compare, got shape {tuple(embeddings.shape)}")
-    label = _class_labels(xp, label, n, "label", f"embeddings' {n} rows")
-    if batch_axis not in (0, -2):
-        raise ValueError(f"SupConLoss supports batch_axis=0 only, got {batch_axis}")
-    check_weight(weight)
-    check_sample_weight(xp, sample_weight, (n,))
     if n == 0:  # an empty batch: no anchor (the argmax below has nothing to take)
         loss, anchors = _empty_batch(xp, x), None
     else:
