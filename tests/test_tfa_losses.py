@@ -528,3 +528,33 @@ def test_registry_and_repr() -> None:
     )
     loss = losskit.get_loss("TripletSemiHardLoss", margin=0.2)
     assert loss._margin == 0.2 and loss._distance_metric == "L2" and loss._reduction == "none"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_semihard_search_equals_the_cubic_comparison_ties_included(seed: int) -> None:
+    """The sorted search of the semi-hard negatives (O(N^2 log N)) against tfa's way, every pair with
+    every negative (N^3), on distances of few distinct values (ties everywhere): the same values,
+    and on torch the same gradient, shared evenly by tied negatives as min's."""
+    torch = pytest.importorskip("torch")
+    from losskit._array import namespace
+    from losskit.functional.metric import _nearest_farther_negative
+
+    rng = np.random.default_rng(seed)
+    n = 9
+    d = rng.integers(0, 4, size=(n, n)).astype(np.float64)
+    y = rng.integers(0, 3, size=n)
+    negative = (y[:, None] != y[None, :]) & ~np.eye(n, dtype=bool)
+    outside = negative[:, None, :] & (d[:, None, :] > d[:, :, None])
+    want_found = outside.any(axis=2)
+    big = d.max() + 1
+    want = np.where(outside, d[:, None, :], big).min(axis=2)
+    got, found = _nearest_farther_negative(namespace(d, names=("d",)), d, negative)
+    np.testing.assert_array_equal(found, want_found)
+    np.testing.assert_array_equal(np.where(found, got, 0), np.where(want_found, want, 0))
+    weights = torch.tensor(rng.normal(size=(n, n)))
+    dt = torch.tensor(d, requires_grad=True)
+    got_t, found_t = _nearest_farther_negative(namespace(dt, names=("d",)), dt, torch.tensor(negative))
+    (g_got,) = torch.autograd.grad(torch.where(found_t, got_t * weights, 0).sum(), dt)
+    cubic = torch.where(torch.tensor(outside), dt[:, None, :], big).amin(dim=2)  # amin: ties share evenly
+    (g_want,) = torch.autograd.grad(torch.where(torch.tensor(want_found), cubic * weights, 0).sum(), dt)
+    torch.testing.assert_close(g_got, g_want, rtol=1e-12, atol=1e-12)

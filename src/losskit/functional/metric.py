@@ -910,6 +910,47 @@ def triplet_hard_loss(
     )
 
 
+def _nearest_farther_negative(xp: Any, d: Array, negative: Array) -> tuple[Array, Array]:
+    """For each pair ``(a, j)`` of the ``(N, N)`` distances ``d``: the smallest ``d[a, k]`` over the
+    negatives ``k`` of ``a`` with ``d[a, k] > d[a, j]``, and whether there is one; ``(N, N)`` each.
+
+    In ``O(N^2 log N)`` time and ``O(N^2)`` memory (tfa compares every pair with every negative:
+    ``N^3``). Each row's negatives are sorted (the others after them); a stable sort of them
+    merged with the row's distances ranks each ``d[a, j]`` among them, the negatives first on a
+    tie, so that the rank is the count of negatives not farther: the index of the one sought.
+    Its gradient is shared evenly by the negatives tied at its distance, as ``min``'s (tfa's
+    ``reduce_min``): the sorted values' mean over their run of equal values, formed from a running
+    sum of ``s - stop_gradient(s)``, exactly 0 (so the value is the sorted value's, exactly),
+    whose gradient is the run's ``1 / count`` each."""
+    n = d.shape[0]
+    const = stop_gradient(d)
+    # the others after every negative: a fill above the row's largest distance (no gradient)
+    fill = xp.max(const, axis=1, keepdims=True) + 1
+    order = xp.argsort(xp.where(negative, const, fill), axis=1, stable=True)
+    s = xp.take_along_axis(xp.where(negative, d, fill), order, axis=1)  # sorted, differentiable
+    s_const = stop_gradient(s)
+
+    def count_not_above(queries: Array) -> Array:
+        # for each query of a row, how many of its sorted negatives (and fills) are <= it
+        merged = xp.argsort(xp.concat([s_const, queries], axis=1), axis=1, stable=True)
+        position = xp.argsort(merged, axis=1, stable=True)[:, n:]  # where each query landed
+        rank = xp.argsort(xp.argsort(queries, axis=1, stable=True), axis=1, stable=True)  # among the queries
+        return position - rank
+
+    start = count_not_above(const)  # (N, N): the index in s of the nearest negative farther than d[a, j]
+    count = xp.sum(xp.astype(negative, start.dtype), axis=1, keepdims=True)
+    found = start < count
+    at = xp.where(found, start, xp.zeros_like(start))
+    # the run of negatives tied with s[at]: [at, end), end the count of entries <= s[at]
+    end = xp.take_along_axis(count_not_above(s_const), at, axis=1)
+    sums = xp.cumulative_sum(s - s_const, axis=1, include_initial=True)  # all exactly 0
+    size = end - at
+    tie_mean = (xp.take_along_axis(sums, end, axis=1) - xp.take_along_axis(sums, at, axis=1)) / xp.astype(
+        xp.where(size > 0, size, xp.ones_like(size)), d.dtype
+    )
+    return xp.take_along_axis(s_const, at, axis=1) + tie_mean, found
+
+
 def triplet_semihard_loss(
     embeddings: Array,
     label: Array,
@@ -938,16 +979,8 @@ def triplet_semihard_loss(
         # the farthest negative of each anchor, 0 without one (tfa's masked maximum falls back on
         # the row's minimum, the anchor's distance to itself): distances are >= 0, 0 never wins
         farthest_negative = xp.max(xp.where(negative, d, zero), axis=1, keepdims=True)  # (N, 1)
-        # (a, p, k): k a negative of a farther from a than p, strictly (tfa's greater)
-        d_ap = xp.expand_dims(d, axis=2)  # (N, N, 1)
-        d_ak = xp.expand_dims(d, axis=1)  # (N, 1, N)
-        outside = xp.logical_and(xp.expand_dims(negative, axis=1), d_ak > d_ap)
-        # the nearest such negative; the fill is the row's largest distance, which no candidate
-        # exceeds (a row without a candidate is replaced below, with no gradient through the fill)
-        row_max = xp.max(xp.where(self_pair, zero, d), axis=1, keepdims=True)  # (N, 1)
-        fill = xp.expand_dims(row_max, axis=2)  # (N, 1, 1)
-        nearest_outside = xp.min(xp.where(outside, d_ak, fill), axis=2)  # (N, N)
-        has_outside = xp.any(outside, axis=2)
+        # per pair (a, p): the nearest negative of a farther from a than p, strictly (tfa's greater)
+        nearest_outside, has_outside = _nearest_farther_negative(xp, d, negative)
         semi_hard = xp.where(has_outside, nearest_outside, farthest_negative)
         pair = relu(xp, (d - semi_hard) + margin)  # relu: derivative 0 at the kink
         pair = xp.where(positive, pair, zero)
