@@ -558,3 +558,20 @@ def test_the_semihard_search_equals_the_cubic_comparison_ties_included(seed: int
     cubic = torch.where(torch.tensor(outside), dt[:, None, :], big).amin(dim=2)  # amin: ties share evenly
     (g_want,) = torch.autograd.grad(torch.where(torch.tensor(want_found), cubic * weights, 0).sum(), dt)
     torch.testing.assert_close(g_got, g_want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_semihard_search_past_float32_integers() -> None:
+    """Distances past 2^24 in float32 (where max(d) + 1 is max(d)): the others never tie with the
+    farthest negatives, which share the gradient evenly (anchor 0's two negatives at 5e7)."""
+    torch = pytest.importorskip("torch")
+    from losskit._array import namespace
+    from losskit.functional.metric import _nearest_farther_negative
+
+    d = torch.tensor(
+        [[0.0, 3e7, 5e7, 5e7], [3e7, 0.0, 1e7, 5e7], [5e7, 1e7, 0.0, 2e7], [5e7, 5e7, 2e7, 0.0]], requires_grad=True
+    )
+    y = torch.tensor([0, 0, 1, 1])
+    value, found = _nearest_farther_negative(namespace(d, names=("d",)), d, y[:, None] != y[None, :])
+    assert found[0].tolist() == [True, True, False, False] and value[0, :2].tolist() == [5e7, 5e7]
+    (g,) = torch.autograd.grad(torch.where(found, value, 0).sum(), d)
+    assert g.tolist() == [[0, 0, 1, 1], [0, 0, 1, 2], [2, 1, 0, 0], [1, 1, 0, 0]]

@@ -924,14 +924,16 @@ def _nearest_farther_negative(xp: Any, d: Array, negative: Array) -> tuple[Array
     whose gradient is the run's ``1 / count`` each."""
     n = d.shape[0]
     const = stop_gradient(d)
-    # the others after every negative: a fill above the row's largest distance (no gradient)
-    fill = xp.max(const, axis=1, keepdims=True) + 1
-    order = xp.argsort(xp.where(negative, const, fill), axis=1, stable=True)
-    s = xp.take_along_axis(xp.where(negative, d, fill), order, axis=1)  # sorted, differentiable
-    s_const = stop_gradient(s)
+    # the others sorted after every negative (+inf keys: no finite distance reaches them, where a
+    # finite fill max(d) + 1 is max(d) itself past 2^24 in float32); their values are 0, so that
+    # s - stop_gradient(s) below is 0, not inf - inf
+    keys = xp.where(negative, const, xp.full_like(const, math.inf))
+    order = xp.argsort(keys, axis=1, stable=True)
+    s_const = xp.take_along_axis(keys, order, axis=1)
+    s = xp.take_along_axis(xp.where(negative, d, xp.zeros_like(d)), order, axis=1)  # differentiable
 
     def count_not_above(queries: Array) -> Array:
-        # for each query of a row, how many of its sorted negatives (and fills) are <= it
+        # for each query of a row, how many of its sorted negatives are <= it (the +inf keys never)
         merged = xp.argsort(xp.concat([s_const, queries], axis=1), axis=1, stable=True)
         position = xp.argsort(merged, axis=1, stable=True)[:, n:]  # where each query landed
         rank = xp.argsort(xp.argsort(queries, axis=1, stable=True), axis=1, stable=True)  # among the queries
@@ -943,7 +945,7 @@ def _nearest_farther_negative(xp: Any, d: Array, negative: Array) -> tuple[Array
     at = xp.where(found, start, xp.zeros_like(start))
     # the run of negatives tied with s[at]: [at, end), end the count of entries <= s[at]
     end = xp.take_along_axis(count_not_above(s_const), at, axis=1)
-    sums = xp.cumulative_sum(s - s_const, axis=1, include_initial=True)  # all exactly 0
+    sums = xp.cumulative_sum(s - stop_gradient(s), axis=1, include_initial=True)  # all exactly 0
     size = end - at
     tie_mean = (xp.take_along_axis(sums, end, axis=1) - xp.take_along_axis(sums, at, axis=1)) / xp.astype(
         xp.where(size > 0, size, xp.ones_like(size)), d.dtype
