@@ -710,3 +710,17 @@ def test_distillation_takes_the_fused_kl_on_the_cpu_and_equals_the_generic_path(
         torch.testing.assert_close(fast, generic, rtol=1e-12, atol=1e-12)
         for a, b in zip(fast_grads, generic_grads):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_margin_softmax_reads_the_labels_once(monkeypatch):
+    """ArcFace/CosFace bring the labels' range to the host once (and the cosines' largest magnitude
+    once), as one device would see them: the cross-entropy after the margin does not check them again."""
+    from losskit import _array
+
+    monkeypatch.setattr(_array, "_reads_are_free", lambda x: False)
+    cosine = torch.rand(4, 5, dtype=torch.float64) * 2 - 1
+    label = torch.tensor([0, 3, 1, 4])
+    for loss in (losskit.ArcFaceLoss(), losskit.CosFaceLoss()):
+        with _CountConversions() as counter:
+            loss(cosine, label)
+        assert counter.calls == ["tolist", "__float__"], f"{loss}: {counter.calls}"

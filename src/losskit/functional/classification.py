@@ -1232,7 +1232,7 @@ def margin_softmax_cross_entropy(
     c = float_input(xp, cosine, "cosine")
     cls = check_axis(axis, cosine.ndim)
     check_has_classes(tuple(cosine.shape), cls)
-    check_batch_axis(batch_axis, cosine.ndim, cls)
+    b_axis = check_batch_axis(batch_axis, cosine.ndim, cls)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(cosine.shape[:cls]) + (1,) + tuple(cosine.shape[cls + 1 :]))
     index = sparse_label_indices(xp, label, c, cls)  # shape, dtype and range of the class indices
@@ -1247,11 +1247,14 @@ def margin_softmax_cross_entropy(
     n = cosine.shape[cls]
     position = xp.reshape(xp.arange(n, device=device(c)), _class_shape(c.ndim, cls, n))
     logits = xp.where(position == index, target, c) * scale  # where: the other classes keep cos exactly
-    # the cross-entropy itself is SoftmaxCELoss's (torch's fused op on tensors), weighting and reduction too
-    loss = softmax_cross_entropy(
-        logits, label, sample_weight, axis=cls, weight=weight, batch_axis=batch_axis, reduction="none"
-    )
-    return loss if loss.dtype == cosine.dtype else xp.astype(loss, cosine.dtype, copy=False)
+    # the cross-entropy of the logits and the indices checked above, as SoftmaxCELoss computes it
+    # (not through it: that would check the inputs and read the labels' range a second time)
+    if _fast.use_torch(logits):
+        loss = xp.expand_dims(_fast.torch_sparse_softmax_ce(logits, xp.squeeze(index, axis=cls), cls), axis=cls)
+    else:
+        m, log_sum = logsumexp_parts(xp, logits, axis=cls)
+        loss = (m - xp.take_along_axis(logits, index, axis=cls)) + log_sum
+    return finish(xp, loss, out_dtype=cosine.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
 def arcface_loss(
