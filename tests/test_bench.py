@@ -112,3 +112,17 @@ def test_compile_rows_pass_the_self_check():
     for row in rows.values():
         assert row["error"] is None, row["error"]
         assert row["check"] <= 2e-4 and row["losskit_ms"] > 0
+
+
+def test_hinge_inputs_avoid_the_kink_where_conventions_differ():
+    """At a hinge's kink torch's ``clamp_min`` passes the gradient and relu does not: the H200 run
+    of 2026-11-29 failed the self-check of MarginRankingLoss at full size, where seed 0 puts one
+    of the 16M entries exactly on ``y (a - b) = margin``. The inputs now step off every kink."""
+    a, b, y = bench._ranking(np.random.default_rng(0), bench.sizes("elementwise", "large", 1.0)).args
+    assert not (y * (a - b) == np.float32(bench.RANKING_MARGIN)).any()
+    x = np.array([-1.0, 1.0, 0.5, 2.0], dtype=np.float32)
+    moved = bench._off_kinks(x.copy(), (-1.0, 1.0))
+    assert moved[0] != -1.0 and moved[1] != 1.0 and abs(moved[1] - 1.0) < 1e-6
+    assert (moved[2:] == x[2:]).all()
+    x, _ = bench._distances(np.random.default_rng(0), (64, 128)).args
+    assert not (x == 1.0).any()

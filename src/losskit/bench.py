@@ -119,9 +119,19 @@ def _binary(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     return Inputs((_f32(rng.normal(size=dims) * 2), _f32(rng.uniform(size=dims))), (0,))
 
 
+def _off_kinks(x: np.ndarray, kinks: tuple[float, ...]) -> np.ndarray:
+    """``x`` with each value equal to one of ``kinks`` moved up by one ulp. At a hinge's kink the
+    derivative is a convention (relu's 0 here and in MXNet, 1 through torch's ``clamp_min``), and a
+    16M-element draw lands on one now and then: the self-check would compare two conventions."""
+    for kink in kinks:
+        x[x == kink] = np.nextafter(np.float32(kink), np.float32(np.inf))
+    return x
+
+
 def _signed(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    # HingeLoss(margin=1): max(0, 1 - y x) with y = +-1 has its kink at x = +-1
     x, y = _f32(rng.normal(size=dims) * 2), _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))
-    return Inputs((x, y), (0,), (np.zeros_like(x),))
+    return Inputs((_off_kinks(x, (-1.0, 1.0)), y), (0,), (np.zeros_like(x),))
 
 
 def _sparse(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
@@ -168,14 +178,23 @@ def _multilabel(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     return Inputs((_f32(rng.normal(size=dims) * 2), _f32(rng.integers(0, 2, size=dims))), (0,))
 
 
+RANKING_MARGIN = 0.5  # MarginRankingLoss's margin in the benchmark
+
+
 def _ranking(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
     a, b = _f32(rng.normal(size=dims)), _f32(rng.normal(size=dims))
-    return Inputs((a, b, _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))), (0, 1))
+    y = _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))
+    # max(0, margin - y (a - b)) has its kink where y (a - b) = margin, as rounded in float32
+    # (one entry of the 16M at seed 0): a moves by an ulp there
+    while (tie := y * (a - b) == np.float32(RANKING_MARGIN)).any():
+        a[tie] = np.nextafter(a[tie], np.float32(np.inf))
+    return Inputs((a, b, y), (0, 1))
 
 
 def _distances(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
+    # HingeEmbeddingLoss(margin=1): max(0, 1 - x) where y = -1 has its kink at x = 1
     x, y = _f32(np.abs(rng.normal(size=dims)) * 2), _f32(rng.choice(np.array([-1.0, 1.0]), size=dims))
-    return Inputs((x, y), (0,))
+    return Inputs((_off_kinks(x, (1.0,)), y), (0,))
 
 
 def _relevance(rng: np.random.Generator, dims: tuple[int, ...]) -> Inputs:
@@ -253,7 +272,10 @@ SPECS: list[Spec] = [
         "multilabel_soft_margin_loss",
     ),
     Spec("soft_margin_loss", "SoftMarginLoss", {}, "elementwise", _signed, "soft_margin_loss"),
-    Spec("margin_ranking_loss", "MarginRankingLoss", {"margin": 0.5}, "elementwise", _ranking, "margin_ranking_loss"),
+    Spec(
+        "margin_ranking_loss", "MarginRankingLoss", {"margin": RANKING_MARGIN}, "elementwise", _ranking,
+        "margin_ranking_loss",
+    ),
     Spec("hinge_embedding", "HingeEmbeddingLoss", {}, "elementwise", _distances, "hinge_embedding_loss"),
     Spec(
         "triplet_distance", "TripletMarginWithDistanceLoss", {}, "elementwise", _triplet,
@@ -307,7 +329,9 @@ def torch_references() -> dict[str, Callable[..., Any]]:
         "multi_margin": lambda x, y: F.multi_margin_loss(x, y, reduction="none"),
         "multilabel_soft_margin": lambda x, z: F.multilabel_soft_margin_loss(x, z, reduction="none"),
         "soft_margin_loss": lambda x, y, _zero: F.soft_margin_loss(x, y, reduction="none").mean(1),
-        "margin_ranking_loss": lambda a, b, y: F.margin_ranking_loss(a, b, y, margin=0.5, reduction="none").mean(1),
+        "margin_ranking_loss": lambda a, b, y: F.margin_ranking_loss(
+            a, b, y, margin=RANKING_MARGIN, reduction="none"
+        ).mean(1),
         "hinge_embedding": lambda x, y: F.hinge_embedding_loss(x, y, reduction="none").mean(1),
         "triplet_distance": lambda a, p, n: F.triplet_margin_with_distance_loss(a, p, n, reduction="none"),
         "distillation": lambda s, t: (
