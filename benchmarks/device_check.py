@@ -143,6 +143,7 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
     import losskit.functional as LF
     from losskit import _fast
     from losskit._array import clamp_min, namespace, softplus
+    from losskit.functional.metric import pairwise_distance
 
     if device == "cuda" and not torch.cuda.is_available():
         log("  CUDA is not available to torch: fast-path checks skipped")
@@ -271,6 +272,16 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
             lambda: clamp_min(txp, var.float(), 1e-6),
             lambda: clamp_min(txp, var.float(), 1e-6),
             [var],
+        )
+        # the scaled Euclidean norm (the GPU's fast path) on rows from 1e-30 to 1e30: squares past float32's range
+        wide_rows = t(rng.normal(size=(n, d)) * np.logspace(-30, 30, n)[:, None], torch.float32)
+        zeros = torch.zeros_like(wide_rows)
+        compare(
+            "scaled_l2_norm(1e-30..1e30 rows)",
+            dtype,
+            lambda: _fast.torch_scaled_l2_norm(wide_rows - zeros),
+            lambda: pairwise_distance(txp, wide_rows, zeros, 2, 0.0),
+            [wide_rows],
         )
         t_max, nb, cc, s = 40, 8, 12, 10
         ctc_logits = t(rng.normal(size=(t_max, nb, cc)), dtype)
@@ -616,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     p.add_argument("--quick", action="store_true", help="small sizes only, few repeats (a dry run)")
     p.add_argument("--budget", type=float, default=330.0, help="seconds for the whole script (default 330)")
+    p.add_argument("--checks-only", action="store_true", help="the checks and small timings, not the benchmark")
     args = p.parse_args(argv)
     start = time.monotonic()
     deadline = start + args.budget
@@ -631,7 +643,10 @@ def main(argv: list[str] | None = None) -> int:
     extra["fused_chunks"] = _phase(log, "fused chunk sizes", lambda: fused_chunks(log, args.device, args.quick))
     if not args.quick:
         extra["compile_overhead"] = _phase(log, "compile overhead", lambda: compile_overhead(log, args.device))
-    _phase(log, "benchmark", lambda: benchmark(log, out, args.device, args.quick, deadline, extra))
+    if args.checks_only:
+        _write(out, "extra.json", extra)
+    else:
+        _phase(log, "benchmark", lambda: benchmark(log, out, args.device, args.quick, deadline, extra))
     log(f"# device_check finished in {time.monotonic() - start:.1f}s")
     return 0
 

@@ -649,6 +649,50 @@ def test_triplet_margin_takes_the_scaled_norm_where_torch_would_lose_it(scale):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", ["ordinary", "extreme"])
+def test_scaled_l2_norm(dtype, rows, monkeypatch):
+    """torch's inf-norm and 2-norm for the scaled Euclidean norm (off the CPU): the generic path's values and
+    gradients (a weighted sum, so each row's gradient has its own scale) on ordinary rows and on
+    rows of 1e30 / 1e-30 / 0 / denormals / NaN / inf, and it is taken (counted); the result is
+    finite wherever the generic one is (no square overflows)."""
+    from losskit.functional.metric import pairwise_distance
+
+    calls = []
+    real = torch.linalg.vector_norm
+    monkeypatch.setattr(torch.linalg, "vector_norm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(_fast, "scaled_norm_applies", lambda v: True)  # a GPU's choice, on these CPU tensors
+    x = rng.normal(size=(6, 3, 5))
+    if rows == "extreme":
+        x[0] *= 1e30
+        x[1] *= 1e-30
+        x[2] = 0.0
+        x[3] = 1e-310 if dtype == torch.float64 else 1e-40  # denormals
+        x[4, 0, 1] = math.nan
+        x[5, 1, 2] = math.inf
+    y = rng.normal(size=(6, 3, 5)) * (x != 0)  # zero rows stay zero differences
+    a, b = _tensor(x, dtype), _tensor(y if rows == "ordinary" else np.zeros_like(x), dtype)
+    g = torch.as_tensor(rng.normal(size=(6, 3)), dtype=dtype)
+    xp = losskit._array.namespace(a, names=("x",))
+    fast = pairwise_distance(xp, a, b, 2, 0.0)
+    assert len(calls) == 2
+    with _fast.disabled():
+        generic = pairwise_distance(xp, a, b, 2, 0.0)
+    assert len(calls) == 2
+    torch.testing.assert_close(fast, generic, rtol=TOL[dtype], atol=0, equal_nan=True)
+    assert (torch.isfinite(fast) == torch.isfinite(generic)).all()
+    finite = torch.isfinite(generic)
+    got = torch.autograd.grad(torch.where(finite, fast * g, 0).sum(), [a, b])
+    want = torch.autograd.grad(torch.where(finite, generic * g, 0).sum(), [a, b])
+    for gg, ww in zip(got, want):
+        torch.testing.assert_close(gg, ww, rtol=TOL[dtype], atol=0, equal_nan=True)
+    if rows == "extreme":
+        assert torch.isfinite(fast[:4]).all() and fast[2].eq(0).all()
+        assert torch.isfinite(got[0][:4]).all() and got[0][2].eq(0).all()  # 0 at a zero distance
+    monkeypatch.undo()
+    assert not _fast.scaled_norm_applies(a)  # the CPU keeps the generic passes (faster there)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("shape", "axis"), [((6, 5), 1), ((4, 3, 2), 1), ((4, 3, 2), -1), ((7,), 0)])
 def test_log_softmax(dtype, shape, axis):
     """torch's fused log_softmax against the generic (x - m) - log(sum(exp(x - m))), values and

@@ -126,6 +126,8 @@ def pairwise_distance(xp: Any, x: Array, y: Array, p: Any, eps: Any) -> Array:
         return xp.max(abs_(xp, v), axis=-1)
     # ||v||_p = m ||v / m||_p with m the largest |v_i| (its gradient through m is exactly 0, so m is
     # a constant for autodiff): |v_i / m|^p <= 1 never overflows, nor underflows to a zero sum
+    if fixed and p == 2 and _fast.use_torch(v) and _fast.scaled_norm_applies(v):
+        return _fast.torch_scaled_l2_norm(v)  # the same formula in two fused reductions
     m = xp.max(xp.abs(stop_gradient(v)), axis=-1, keepdims=True)
     u = v / xp.where(m > 0, m, xp.ones_like(m))
     if fixed and p == 2:
