@@ -171,6 +171,26 @@ def test_multilabel_margin_fast_path_equals_the_generic_formula(dtype, sample_we
     torch.testing.assert_close(g_got, g_want, rtol=tol, atol=tol)
 
 
+def test_multilabel_margin_fast_path_is_cpu_only(monkeypatch):
+    """torch's CUDA backward races (pytorch/pytorch#84202; a gradient 49 % off on an H200): off
+    the CPU the formula is taken. Here a device is simulated by the predicate; meta tensors say no."""
+    from losskit import _fast
+
+    calls = []
+    real = _fast.torch_multilabel_margin
+    monkeypatch.setattr(_fast, "torch_multilabel_margin", lambda *a: calls.append(1) or real(*a))
+    x = torch.tensor(XML, requires_grad=True)
+    cpu = losskit.MultiLabelMarginLoss()(x, torch.tensor(YML))
+    assert calls == [1]
+    monkeypatch.setattr(_fast, "multilabel_margin_applies", lambda pred: False)
+    off = losskit.MultiLabelMarginLoss()(x, torch.tensor(YML))
+    assert calls == [1]
+    torch.testing.assert_close(off, cpu)
+    monkeypatch.undo()
+    assert _fast.multilabel_margin_applies(x)
+    assert not _fast.multilabel_margin_applies(torch.empty(2, 3, device="meta"))
+
+
 def test_multilabel_margin_fast_path_keeps_the_nans_of_the_formula():
     """torch's kernel skips a NaN term; the fast path gives NaN exactly where the formula does: a
     row with a NaN and at least one (target, rival) pair; a row with no target, or every class a

@@ -884,11 +884,17 @@ def multilabel_margin_loss(
     n = shape[cls]
     check_has_classes(shape, cls)
     check_labels_in_range(xp, label, -1, n, what="class indices (or -1, which ends the targets)")
-    if _fast.use_torch(x) and x.ndim == 2 and (cls, b_axis) == (1, 0) and not torch_tracing():
+    if (
+        _fast.use_torch(x)
+        and _fast.multilabel_margin_applies(x)
+        and x.ndim == 2
+        and (cls, b_axis) == (1, 0)
+        and not torch_tracing()
+    ):
         # torch's multilabel_margin_loss (N, C): the same sum, duplicates and the first -1 included,
         # gradient 0 at a kink, in O(N C) memory; a row with a NaN in a counted pair is NaN. Eager
         # only: the decomposition torch.compile traces (torch 2.13) ignores the -1 that ends the
-        # targets, so a compiled graph takes the formula
+        # targets, so a compiled graph takes the formula. CPU only: see multilabel_margin_applies
         loss = _fast.torch_multilabel_margin(x, as_index(xp, label))
         if getattr(sample_weight, "ndim", 0) == 2:
             sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above
