@@ -756,15 +756,32 @@ def test_distillation_takes_the_fused_kl_on_the_cpu_and_equals_the_generic_path(
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
-def test_margin_softmax_reads_the_labels_once(monkeypatch):
-    """ArcFace/CosFace bring the labels' range to the host once (and the cosines' largest magnitude
-    once), as one device would see them: the cross-entropy after the margin does not check them again."""
+@pytest.mark.parametrize("label_dtype", [torch.int64, torch.int32, torch.uint8, torch.float32])
+def test_margin_softmax_reads_the_device_once(monkeypatch, label_dtype):
+    """ArcFace/CosFace bring the labels' range and whether a cosine lies outside [-1, 1] to the host
+    in one copy, as one device would see them (the flag travels in the label's dtype), and the
+    cross-entropy after the margin does not check them again. The errors are the CPU path's: a
+    cosine out of range is read a second time for its message, on the error's path only."""
     from losskit import _array
 
     monkeypatch.setattr(_array, "_reads_are_free", lambda x: False)
     cosine = torch.rand(4, 5, dtype=torch.float64) * 2 - 1
-    label = torch.tensor([0, 3, 1, 4])
+    label = torch.tensor([0, 3, 1, 4]).to(label_dtype)
     for loss in (losskit.ArcFaceLoss(), losskit.CosFaceLoss()):
         with _CountConversions() as counter:
             loss(cosine, label)
-        assert counter.calls == ["tolist", "__float__"], f"{loss}: {counter.calls}"
+        assert counter.calls == ["tolist"], f"{loss}: {counter.calls}"
+        with losskit.value_checks(False), _CountConversions() as counter:
+            loss(cosine, label)
+        assert counter.calls == [], f"{loss}: {counter.calls}"
+    logits = cosine * 3.0
+    logits[1, 2] = -7.5
+    for loss in (losskit.ArcFaceLoss(), losskit.CosFaceLoss()):
+        with pytest.raises(ValueError, match=r"cosine holds values up to 7\.5 in magnitude"):
+            loss(logits, label)
+        with pytest.raises(
+            ValueError, match=r"label holds class indices in \[0, 5\], outside the valid range \[0, 4\]"
+        ):
+            loss(cosine, torch.tensor([0, 5, 1, 4]).to(label_dtype))
+        with pytest.raises(ValueError, match="label holds class indices"):  # both wrong: the labels' first
+            loss(logits, torch.tensor([0, 5, 1, 4]).to(label_dtype))

@@ -212,6 +212,11 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
 _value_checks = True
 
 
+def value_checks_on() -> bool:
+    """Whether value checks run (:func:`set_value_checks`): a check that costs work to prepare asks first."""
+    return _value_checks
+
+
 def set_value_checks(enabled: bool) -> None:
     """Turn the checks that read array *values* on or off for the calls that follow (on by default).
 
@@ -281,9 +286,11 @@ def check_labels_in_range(
     check_ranges(xp, (label, low, high, name, what))
 
 
-def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
+def check_ranges(xp: Any, *checks: tuple[Any, ...]) -> None:
     """:func:`check_labels_in_range` of several ``(array, low, high, name, what)`` at once: the
-    values of all of them reach the host together (one synchronisation on a GPU)."""
+    values of all of them reach the host together (one synchronisation on a GPU). A check may
+    carry a sixth element, a function giving the error message in place of the range's (another
+    value check riding along: its array a 0-d 0 or 1 that must be 0)."""
     if not _value_checks:
         return  # (a torch uint64 is still refused where it is used: as_index, comparable_index)
     span = cpu_index_span(checks[0][0]) if len(checks) == 1 else None  # one CPU label: the lean read
@@ -298,7 +305,9 @@ def check_ranges(xp: Any, *checks: tuple[Array, int, int, str, str]) -> None:
         summaries = index_summaries(xp, [comparable_index(xp, check[0], check[3]) for check in checks])
         if summaries is None:
             return
-    for (_, low, high, name, what), (whole, lo, hi) in zip(checks, summaries):
+    for (_, low, high, name, what, *message), (whole, lo, hi) in zip(checks, summaries):
+        if message and (not whole or lo < low or hi >= high):
+            raise ValueError(message[0]())
         if not whole:
             raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
         if lo < low or hi >= high:

@@ -46,6 +46,7 @@ from .._core import (
     check_has_classes,
     check_labels_in_range,
     check_number,
+    check_ranges,
     check_reduction,
     check_sample_weight,
     check_weight,
@@ -59,8 +60,8 @@ from .._core import (
     is_real,
     like,
     promoted_input,
-    read_value,
     reduce_all,
+    value_checks_on,
     without_ignored,
 )
 from ._pointwise import pointwise
@@ -229,13 +230,13 @@ def squared_hinge_loss(
     )
 
 
-def sparse_label_indices(xp: Any, label: Array, pred: Array, axis: int) -> Array:
+def sparse_label_indices(xp: Any, label: Array, pred: Array, axis: int, also: tuple[Any, ...] = ()) -> Array:
     """Check a sparse label against ``pred`` and return it as indices with ``pred``'s rank.
 
     ``label`` has ``pred``'s shape without ``axis`` (or with ``axis`` of size 1); its values must
-    be whole numbers in ``[0, C)``.
+    be whole numbers in ``[0, C)``. ``also``: more checks of :func:`check_ranges`, read with it.
     """
-    return sparse_target(xp, label, pred, axis)[0]
+    return sparse_target(xp, label, pred, axis, also=also)[0]
 
 
 def check_ignore_index(ignore_index: Any) -> None:
@@ -243,11 +244,14 @@ def check_ignore_index(ignore_index: Any) -> None:
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
 
 
-def class_indices(xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None) -> Array:
+def class_indices(
+    xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None, also: tuple[Any, ...] = ()
+) -> Array:
     """A sparse ``label`` checked against ``pred``, as indices with ``pred``'s shape without ``axis``.
 
     ``label`` has that shape, or ``pred``'s with ``axis`` of size 1; its values must be whole
-    numbers in ``[0, C)`` or ``ignore_index``, which is kept as it is.
+    numbers in ``[0, C)`` or ``ignore_index``, which is kept as it is. ``also``: more checks of
+    :func:`check_ranges`, whose values reach the host with the label's (one synchronisation).
     """
     shape = tuple(pred.shape)
     reduced = shape[:axis] + shape[axis + 1 :]
@@ -263,16 +267,18 @@ def class_indices(xp: Any, label: Array, pred: Array, axis: int, ignore_index: i
         label = xp.reshape(label, reduced)
     # ignored labels are checked as class 0, so that -100 is not refused
     checked = label if ignore_index is None else without_ignored(xp, label, ignore_index)
-    check_labels_in_range(xp, checked, 0, shape[axis])
+    check_ranges(xp, (checked, 0, shape[axis], "label", "class indices"), *also)
     return as_index(xp, label)
 
 
-def sparse_target(xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None) -> tuple[Array, Any]:
+def sparse_target(
+    xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None, also: tuple[Any, ...] = ()
+) -> tuple[Array, Any]:
     """:func:`class_indices` with ``pred``'s rank (``axis`` of size 1, for ``take_along_axis``), and
     the mask of the positions whose label is not ``ignore_index`` (``None`` without one). Ignored
     labels are replaced by class 0, so that the gather stays in range; callers mask them after.
     """
-    index = class_indices(xp, label, pred, axis, ignore_index)
+    index = class_indices(xp, label, pred, axis, ignore_index, also)
     valid = None
     if ignore_index is not None:
         ignored = index == ignore_index
@@ -1166,18 +1172,24 @@ def check_margin_options(scale: Any, margin: Any, easy_margin: Any, *, angular: 
     return scale, margin
 
 
-def _check_cosines(xp: Any, c: Array) -> None:
-    """On eager arrays, ``ValueError`` unless every value of ``c`` lies within ``[-1, 1]`` (up to
-    :data:`_COSINE_SLACK`); skipped where values are traced and when value checks are off, as the
-    class-index checks. A NaN passes: it gives a NaN loss, as in every loss (not hidden, not an error)."""
-    if size(tuple(c.shape)) == 0 or is_traced(c):
-        return
-    largest = read_value(xp.max(xp.abs(stop_gradient(c))))  # NaN if c holds one: NaN > x is False
-    if largest is not None and largest > 1.0 + _COSINE_SLACK:
-        raise ValueError(
-            f"cosine holds values up to {largest:g} in magnitude: it must hold cosine similarities in "
+def _cosine_check(xp: Any, c: Array, label: Array) -> tuple[Any, ...]:
+    """The check, for :func:`check_ranges` beside the labels' (one read of the device), that every
+    value of ``c`` lies within ``[-1, 1]`` up to :data:`_COSINE_SLACK`: a 0-d flag in the label's
+    dtype (so that both travel in one copy), and the message, which reads the largest magnitude
+    (a second read, on the error's path only). Skipped as the class-index checks are (traced
+    values, value checks off). A NaN passes: it gives a NaN loss, as in every loss."""
+    if not value_checks_on() or size(tuple(c.shape)) == 0 or is_traced(c):
+        return ()
+    largest = xp.max(xp.abs(stop_gradient(c)))  # NaN if c holds one: NaN > x is False
+    flag = xp.astype(largest > 1.0 + _COSINE_SLACK, label.dtype if not is_traced(label) else xp.int64)
+
+    def message() -> str:
+        return (
+            f"cosine holds values up to {float(largest):g} in magnitude: it must hold cosine similarities in "
             "[-1, 1], normalize(embeddings) @ normalize(W).T (unnormalised logits given by mistake?)"
         )
+
+    return ((flag, 0, 1, "cosine", "values within [-1, 1]", message),)
 
 
 def _clamp_unit(xp: Any, c: Array) -> Array:
@@ -1241,8 +1253,8 @@ def margin_softmax_cross_entropy(
     b_axis = check_batch_axis(batch_axis, cosine.ndim, cls)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(cosine.shape[:cls]) + (1,) + tuple(cosine.shape[cls + 1 :]))
-    index = sparse_label_indices(xp, label, c, cls)  # shape, dtype and range of the class indices
-    _check_cosines(xp, c)
+    # shape, dtype and range of the class indices, and the cosines' range: one read of the device
+    index = sparse_label_indices(xp, label, c, cls, also=_cosine_check(xp, c, label))
     c = _clamp_unit(xp, c)
     target = xp.take_along_axis(c, index, axis=cls)
     # explicit comparisons with 0: a symbolic margin then guards on its sign, not its value
