@@ -174,6 +174,36 @@ def test_scaling_in_float32_blocks(monkeypatch):
     assert fused_torch._scaled(torch.zeros(0, 16).bfloat16(), c, torch.bfloat16).shape == (0, 16)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gradients_are_scaled_in_place_unless_the_graph_is_kept(dtype, monkeypatch):
+    """For a scalar loss the forward pass forms the gradients; the backward scales them where they
+    lie when the graph is freed after it (no second V x D buffer at the peak), bit for bit as the
+    scaled copy that retain_graph=True needs (its next backward sees them unscaled: the same
+    gradients again, and gradcheck's repeated backwards pass)."""
+    from losskit.fused import _torch as fused_torch
+
+    calls = []
+    for name in ("_scale_in_place", "_scaled"):
+        real = getattr(fused_torch, name)
+        monkeypatch.setattr(fused_torch, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    torch.manual_seed(0)
+    h, w = torch.randn(64, 16).to(dtype), (torch.randn(96, 16) / 4).to(dtype)
+    y = torch.randint(0, 96, (64,))
+
+    def grads(retain: bool) -> list[list[torch.Tensor]]:
+        hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
+        loss = linear_cross_entropy(hh, ww, y, chunk_size=16) / 3
+        return [list(torch.autograd.grad(loss, (hh, ww), retain_graph=retain)) for _ in range(2 if retain else 1)]
+
+    (freed,) = grads(retain=False)
+    assert calls == ["_scale_in_place", "_scale_in_place"]
+    calls.clear()
+    first, second = grads(retain=True)
+    assert calls == ["_scaled"] * 4
+    for a, b, c in zip(freed, first, second):
+        assert a.dtype == dtype and torch.equal(a, b) and torch.equal(b, c)
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_bfloat16_gradients_are_scaled_by_the_upstream_gradient_unrounded(backend):
     """The gradients formed in the forward pass for a unit upstream gradient are scaled by it in

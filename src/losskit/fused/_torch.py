@@ -167,6 +167,26 @@ def _scaled(t: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.T
     return out
 
 
+def _scale_in_place(t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``t *= scale``, each product formed in float32 and rounded once, as :func:`_scaled` forms
+    it, block by block: no second tensor of ``t``'s size. Returns ``t``."""
+    if t.dtype in (torch.float32, torch.float64):
+        return t.mul_(scale)
+    rows = max(1, _SCALE_BLOCK // max(1, math.prod(t.shape[1:])))
+    for start in range(0, t.shape[0], rows):
+        block = t[start : start + rows]
+        block.copy_(block.float() * scale)
+    return t
+
+
+def _graph_is_freed() -> bool:
+    """Whether the running backward pass frees the graph after it (no ``retain_graph=True``): then
+    a node's saved tensors are its own to overwrite. False where that cannot be known (the private
+    query AOTAutograd itself makes is missing, or torch traces the backward)."""
+    query = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return query is not None and not torch_tracing() and not query()
+
+
 def _rows(t: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
     return None if t is None else t[rows]
 
@@ -226,7 +246,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         refuse_second_derivative()
         if ctx.eager:  # the forward pass already formed the gradients for a unit upstream gradient
-            grads = (None if t is None else _scaled(t, grad_out, ctx.weight_dtype) for t in ctx.saved_tensors)
+            # scaled where they lie when the graph goes after this pass: a scaled copy would hold a
+            # second grad_weight at the peak (V x D: 1 GiB at 128256 x 4096 in bfloat16); with
+            # retain_graph=True (gradcheck's too) the next backward needs them unscaled: a copy
+            in_place = _graph_is_freed()
+            grads = (
+                None if t is None
+                else _scale_in_place(t, grad_out) if in_place and t.dtype == ctx.weight_dtype
+                else _scaled(t, grad_out, ctx.weight_dtype)
+                for t in ctx.saved_tensors
+            )  # fmt: skip
             return *grads, *(None,) * 6
         hidden, weight, bias, label, safe, valid, lse_all, scale = ctx.saved_tensors
         grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, lse_all.dtype)
