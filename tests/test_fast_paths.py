@@ -692,6 +692,28 @@ def test_scaled_l2_norm(dtype, rows, monkeypatch):
     assert not _fast.scaled_norm_applies(a)  # the CPU keeps the generic passes (faster there)
 
 
+@pytest.mark.parametrize("loss", [losskit.TripletHardLoss(), losskit.TripletSemiHardLoss()])
+def test_scaled_l2_norm_second_derivatives_at_zero_distances(loss, monkeypatch):
+    """The mined triplets' L2 distances hold each row's 0 to itself: through the GPU's scaled norm
+    (forced here) a gradient penalty must stay finite and equal the generic path's; torch's norm
+    backward at 0 is masked once but NaN twice over, which a review caught."""
+    x = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+
+    def penalty() -> tuple[torch.Tensor, torch.Tensor]:
+        leaf = x.clone().requires_grad_()
+        (g,) = torch.autograd.grad(loss(leaf, y).sum(), leaf, create_graph=True)
+        return g, torch.autograd.grad((g**2).sum(), leaf)[0]
+
+    with _fast.disabled():
+        want = penalty()
+    monkeypatch.setattr(_fast, "scaled_norm_applies", lambda v: True)
+    got = penalty()
+    assert torch.isfinite(got[1]).all()
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("shape", "axis"), [((6, 5), 1), ((4, 3, 2), 1), ((4, 3, 2), -1), ((7,), 0)])
 def test_log_softmax(dtype, shape, axis):

@@ -204,6 +204,28 @@ def test_gradients_are_scaled_in_place_unless_the_graph_is_kept(dtype, monkeypat
         assert a.dtype == dtype and torch.equal(a, b) and torch.equal(b, c)
 
 
+def test_a_backward_that_fails_after_scaling_in_place_cannot_be_retried(monkeypatch):
+    """A backward pass that fails midway (out of memory in a scaling block, say) leaves the graph
+    and some gradients already scaled: a retry must not scale them twice."""
+    from losskit.fused import _torch as fused_torch
+
+    real, calls = fused_torch._scale_in_place, []
+
+    def fail_second(t, scale):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("simulated")
+        return real(t, scale)
+
+    monkeypatch.setattr(fused_torch, "_scale_in_place", fail_second)
+    h, w = torch.randn(32, 8, requires_grad=True), torch.randn(40, 8, requires_grad=True)
+    loss = linear_cross_entropy(h, w, torch.randint(0, 40, (32,)))  # the graph's root: nothing after it frees
+    with pytest.raises(MemoryError):
+        loss.backward(torch.tensor(0.5))
+    with pytest.raises(RuntimeError, match="failed after scaling its gradients in place"):
+        loss.backward(torch.tensor(0.5))
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_bfloat16_gradients_are_scaled_by_the_upstream_gradient_unrounded(backend):
     """The gradients formed in the forward pass for a unit upstream gradient are scaled by it in

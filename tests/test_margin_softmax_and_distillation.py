@@ -8,6 +8,7 @@ The shared suites (backends x dtypes, gradcheck, torch.compile, jax.jit, vmap) r
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -360,6 +361,20 @@ def test_out_of_range_values_pass_unread_under_jit_and_with_the_checks_off():
     np.testing.assert_allclose(np.asarray(jax.jit(loss)(jax.numpy.asarray(x), jax.numpy.asarray(y))), clamped)
     with losskit.value_checks(False):
         np.testing.assert_array_equal(loss(x, y), clamped)
+
+
+def test_captured_cosines_with_traced_labels_warn_nothing():
+    """Concrete cosines captured by a jitted function, labels traced: the cosines' check is made
+    (their values are known) and its flag takes the labels' dtype, not an int64 JAX would
+    truncate with a warning when x64 is off (a review caught that warning)."""
+    jax = pytest.importorskip("jax")
+    x, y = _cosines(3, n=4, c=3)
+    x, y = x.astype(np.float32), y.astype(np.int32)
+    with jax.enable_x64(False), warnings.catch_warnings():  # JAX's default mode, as users run it
+        warnings.simplefilter("error")
+        captured = jax.numpy.asarray(x)
+        out = jax.jit(lambda labels: losskit.ArcFaceLoss()(captured, labels))(jax.numpy.asarray(y))
+    np.testing.assert_allclose(np.asarray(out), losskit.ArcFaceLoss()(x, y), rtol=1e-5)
 
 
 def test_labels_and_shapes_are_checked():

@@ -1181,7 +1181,7 @@ def _cosine_check(xp: Any, c: Array, label: Array) -> tuple[Any, ...]:
     if not value_checks_on() or size(tuple(c.shape)) == 0 or is_traced(c):
         return ()
     largest = xp.max(xp.abs(stop_gradient(c)))  # NaN if c holds one: NaN > x is False
-    flag = xp.astype(largest > 1.0 + _COSINE_SLACK, label.dtype if not is_traced(label) else xp.int64)
+    flag = xp.astype(largest > 1.0 + _COSINE_SLACK, label.dtype)
 
     def message() -> str:
         return (

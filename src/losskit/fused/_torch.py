@@ -246,10 +246,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         refuse_second_derivative()
         if ctx.eager:  # the forward pass already formed the gradients for a unit upstream gradient
+            if getattr(ctx, "scaled_in_place", False):  # only after a backward that failed midway
+                raise RuntimeError(
+                    "a backward pass through this linear_cross_entropy failed after scaling its gradients "
+                    "in place: compute the loss again"
+                )
             # scaled where they lie when the graph goes after this pass: a scaled copy would hold a
             # second grad_weight at the peak (V x D: 1 GiB at 128256 x 4096 in bfloat16); with
             # retain_graph=True (gradcheck's too) the next backward needs them unscaled: a copy
-            in_place = _graph_is_freed()
+            in_place = ctx.scaled_in_place = _graph_is_freed()
             grads = (
                 None if t is None
                 else _scale_in_place(t, grad_out) if in_place and t.dtype == ctx.weight_dtype
