@@ -7,9 +7,11 @@ times them:
 - ``wall``: microseconds per call of a loop of calls with one synchronisation at the end (what
   the benchmark measures);
 - ``enqueue``: the same loop's microseconds per call before that synchronisation, the host's work
-  alone (equal to ``wall`` when the host is the bottleneck: the call is launch-bound);
-- ``kernels`` and ``kernel``: GPU kernels launched per call and their summed time
-  (``torch.profiler``), the time the call would take were the host infinitely fast.
+  alone (equal to ``wall`` when the host is the bottleneck: the call is launch-bound; and, by
+  construction, when the call itself synchronises, as the index checks do on a GPU);
+- ``kernels`` and ``kernel``: GPU events per call (kernels, copies and memsets: every event
+  ``torch.profiler`` puts on the device) and their summed time, the time the call would take
+  were the host infinitely fast.
 
     python benchmarks/cuda_profile.py --losses l2,nll,triplet_margin --json OUT/profile.json
     python benchmarks/cuda_profile.py --losses l2,ce --compile --json OUT/profile-compiled.json

@@ -273,16 +273,20 @@ def fast_path_checks(log: Log, device: str, quick: bool) -> list[dict[str, Any]]
             lambda: clamp_min(txp, var.float(), 1e-6),
             [var],
         )
-        # the scaled Euclidean norm (the GPU's fast path) on rows from 1e-30 to 1e30: squares past float32's range
-        wide_rows = t(rng.normal(size=(n, d)) * np.logspace(-30, 30, n)[:, None], torch.float32)
-        zeros = torch.zeros_like(wide_rows)
-        compare(
-            "scaled_l2_norm(1e-30..1e30 rows)",
-            dtype,
-            lambda: _fast.torch_scaled_l2_norm(wide_rows - zeros),
-            lambda: pairwise_distance(txp, wide_rows, zeros, 2, 0.0),
-            [wide_rows],
-        )
+        # the scaled Euclidean norm (the GPU's fast path) on rows of 1e-30, 1 and 1e30, each scale
+        # compared on its own, in float32 (the path's compute dtype: half inputs reach it so). The
+        # comparison is relative to max(|reference|, 1): the tiny distances are divided by their
+        # scale so that it resolves them (their gradients v / d / 1e-30 are then large too)
+        for magnitude in (1e-30, 1.0, 1e30) if dtype == torch.float32 else ():
+            rows = t(rng.normal(size=(n, d)) * magnitude, torch.float32)
+            zeros, unit = torch.zeros_like(rows), min(magnitude, 1.0)
+            compare(
+                f"scaled_l2_norm(rows of {magnitude:g})",
+                dtype,
+                lambda rows=rows, zeros=zeros, unit=unit: _fast.torch_scaled_l2_norm(rows - zeros) / unit,
+                lambda rows=rows, zeros=zeros, unit=unit: pairwise_distance(txp, rows, zeros, 2, 0.0) / unit,
+                [rows],
+            )
         t_max, nb, cc, s = 40, 8, 12, 10
         ctc_logits = t(rng.normal(size=(t_max, nb, cc)), dtype)
         ctc_label = torch.as_tensor(rng.integers(0, cc - 1, size=(nb, s)), device=dev)
