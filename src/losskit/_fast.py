@@ -242,9 +242,11 @@ def scaled_norm_applies(v: Array) -> bool:
 def torch_scaled_l2_norm(v: Array) -> Array:
     """``m ||v / m||_2`` along the last axis, ``m`` the largest ``|v_i|`` taken as a constant: the
     generic p = 2 path of ``pairwise_distance`` (no finite input over- or underflows), by torch's
-    fused inf-norm and 2-norm reductions. On a GPU that is two passes over ``v`` where the generic
-    path makes five (``abs``, ``max``, the division, the squares, their sum), and two ``v``-sized
-    temporaries fewer, which is what the mined triplets' ``(N, N, D)`` distances weigh. Its
+    fused inf-norm and 2-norm reductions. On a GPU that is four passes over ``v`` (the two norms,
+    the division, its ``where``) where the generic path makes five (``abs``, ``max``, the
+    division, the squares, their sum), and one ``v``-sized temporary fewer, which is what the
+    mined triplets' ``(N, N, D)`` distances weigh; TripletMarginLoss launched 39 GPU events
+    against 59 on an H200 (before the ``where``). Its
     derivative is the generic one, ``v / ||v||``, and 0 at ``v = 0``, to every order (the generic
     path floors the sum at 1 there)."""
     import torch
