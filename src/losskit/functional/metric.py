@@ -147,6 +147,15 @@ def pairwise_distance(xp: Any, x: Array, y: Array, p: Any, eps: Any) -> Array:
     return xp.squeeze(m * root, axis=-1)
 
 
+def euclidean_distance(xp: Any, x: Array, y: Array, eps: Any) -> Array:
+    """:func:`pairwise_distance` with ``p = 2``, by torch's fused ``pairwise_distance`` where that is
+    as accurate as the scaled norm (CPU tensors with finite, not tiny distances: see
+    ``_fast.torch_euclidean_distance``), else the scaled norm."""
+    fast = _fast.use_torch(x) and not is_symbolic_number(eps)
+    d = _fast.torch_euclidean_distance(x, y, eps) if fast else None
+    return pairwise_distance(xp, x, y, 2, eps) if d is None else d
+
+
 def triplet_margin_loss(
     pred: Array,
     positive: Array,
@@ -179,12 +188,10 @@ def triplet_margin_loss(
         ) from None
     check_weight(weight)
     check_sample_weight(xp, sample_weight, triplets or (1,))
-    fast = _fast.use_torch(anchor) and not is_symbolic_number(p) and p == 2 and not is_symbolic_number(eps)
+    euclidean = not is_symbolic_number(p) and p == 2
 
     def distance(x: Array, y: Array) -> Array:
-        # torch's fused op where it is as accurate as the scaled norm (finite, not tiny; on the CPU)
-        d = _fast.torch_euclidean_distance(x, y, eps) if fast else None
-        return pairwise_distance(xp, x, y, p, eps) if d is None else d
+        return euclidean_distance(xp, x, y, eps) if euclidean else pairwise_distance(xp, x, y, p, eps)
 
     d_pos = distance(anchor, pos)
     d_neg = distance(anchor, neg)
@@ -1157,13 +1164,9 @@ def triplet_margin_with_distance_traced(
         triplets = shape[:-1]  # the default distance takes the last axis, as TripletMarginLoss's
         b_axis = _triplet_batch_axis(batch_axis, triplets, shape)
         check_sample_weight(xp, sample_weight, triplets or (1,))
-        fast = _fast.use_torch(anchor)
 
         def distance(x: Array, y: Array) -> Array:
-            # torch's pairwise_distance (p=2, eps=1e-6): its fused op where it is as accurate (see
-            # triplet_margin_loss), else the scaled norm
-            d = _fast.torch_euclidean_distance(x, y, 1e-6) if fast else None
-            return pairwise_distance(xp, x, y, 2.0, 1e-6) if d is None else d
+            return euclidean_distance(xp, x, y, 1e-6)  # torch's default: pairwise_distance, eps=1e-6
 
     else:
         # the distances' shape is known once the function has run: batch_axis and sample_weight are
