@@ -10,6 +10,7 @@ public functions wherever they are applied.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -807,3 +808,85 @@ def test_margin_softmax_reads_the_device_once(monkeypatch, label_dtype):
             loss(cosine, torch.tensor([0, 5, 1, 4]).to(label_dtype))
         with pytest.raises(ValueError, match="label holds class indices"):  # both wrong: the labels' first
             loss(logits, torch.tensor([0, 5, 1, 4]).to(label_dtype))
+
+
+_KERNEL_CHECKED = {
+    # name: (call(pred, label), pred shape, classes along) for each fast path whose torch CPU kernel
+    # checks the class indices as it reads them
+    "ce": (lambda x, y: losskit.SoftmaxCELoss()(x, y), (4, 5), -1),
+    "ce, ignore_index": (lambda x, y: losskit.SoftmaxCELoss(ignore_index=2)(x, y), (4, 5), -1),
+    "ce, classes on axis 1": (lambda x, y: losskit.SoftmaxCELoss(axis=1)(x, y), (2, 5, 3), 1),
+    "ce, classes last of 3 axes": (lambda x, y: losskit.SoftmaxCELoss()(x, y), (2, 3, 5), -1),
+    "nll": (lambda x, y: losskit.NLLLoss()(x, y), (4, 5), 1),
+    "nll, classes last of 3 axes": (lambda x, y: losskit.NLLLoss(axis=-1)(x, y), (2, 3, 5), -1),
+    "multi_margin": (lambda x, y: losskit.MultiMarginLoss()(x, y), (4, 5), -1),
+}
+
+
+def _kernel_checked_inputs(shape, cls, labels, label_dtype=torch.int64, dtype=torch.float32):
+    x = torch.randn(shape, dtype=dtype)
+    reduced = shape[: cls % len(shape)] + shape[cls % len(shape) + 1 :]
+    y = torch.zeros(reduced, dtype=torch.int64).reshape(-1)
+    y[: len(labels)] = torch.tensor(labels)
+    return x, y.reshape(reduced).to(label_dtype)
+
+
+@pytest.mark.parametrize("name", list(_KERNEL_CHECKED))
+@pytest.mark.parametrize(
+    ("labels", "label_dtype", "span"),
+    [
+        ([5], torch.int64, "[0, 5]"),
+        ([-1], torch.int64, "[-1, 0]"),
+        ([-100], torch.int32, "[-100, 0]"),
+        ([200], torch.uint8, "[0, 200]"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_labels_left_to_the_kernel_still_fail_with_losskit_error(name, labels, label_dtype, span, dtype):
+    """On the CPU the class indices are not read before torch's kernel, which checks them as it reads
+    them; a label out of range still gives losskit's ValueError naming the values and the valid
+    range (not torch's IndexError/RuntimeError, nor an error chained to it)."""
+    call, shape, cls = _KERNEL_CHECKED[name]
+    x, y = _kernel_checked_inputs(shape, cls, labels, label_dtype, dtype)
+    with pytest.raises(
+        ValueError, match=re.escape(f"label holds class indices in {span}, outside the valid range [0, 4]")
+    ) as error:
+        call(x, y)
+    assert error.value.__context__ is None and error.value.__cause__ is None
+
+
+@pytest.mark.parametrize("name", list(_KERNEL_CHECKED))
+def test_labels_in_range_are_read_by_the_kernel_alone(name, monkeypatch):
+    """The saving itself: with CPU integer labels in range the range check does not run (each
+    separate read cost ~10 us a call at 64 x 128, a third of torch's own forward + backward);
+    float labels, which the kernel does not take, are still checked first."""
+    from losskit import _core
+    from losskit.functional import classification
+
+    call, shape, cls = _KERNEL_CHECKED[name]
+    x, y = _kernel_checked_inputs(shape, cls, [1, 4, 0])
+    checks = []
+    real = _core.check_ranges
+    monkeypatch.setattr(classification, "check_ranges", lambda *a: checks.append(1) or real(*a))
+    want = call(x, y)
+    assert checks == []
+    with _fast.disabled():
+        torch.testing.assert_close(call(x, y), want)  # the generic path: its own checks, same loss
+    assert checks != []
+    checks.clear()
+    torch.testing.assert_close(call(x, y.to(torch.float32)), want)
+    assert checks == [1]
+
+
+def test_an_error_of_the_kernel_that_is_not_the_labels_is_torch_own(monkeypatch):
+    """Where the kernel fails with every label in range, losskit's check passes and torch's error is raised as it is."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the kernel's own failure")
+
+    monkeypatch.setattr(_fast, "torch_sparse_softmax_ce", broken)
+    with pytest.raises(RuntimeError, match="the kernel's own failure"):
+        losskit.SoftmaxCELoss()(torch.randn(3, 4), torch.tensor([0, 1, 3]))
+    monkeypatch.setattr(_fast, "torch_multi_margin", broken)
+    with pytest.raises(RuntimeError, match="the kernel's own failure"):
+        losskit.MultiMarginLoss()(torch.randn(3, 4), torch.tensor([0, 1, 3]))

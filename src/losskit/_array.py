@@ -187,21 +187,27 @@ _functorch: Any = None
 
 
 def cpu_index_span(x: Array) -> tuple[int, int] | None:
-    """``(min, max)`` of a non-empty CPU torch tensor of int64, int32, int16, int8 or uint8, read
-    directly; ``None`` for anything else (the caller takes :func:`index_summaries`). The common
-    label of a loss on the CPU, checked in about half the time of the general path (~3 us fewer
-    a call: no lists, no dtype-name lookup)."""
+    """``(min, max)`` of a label for which :func:`is_cpu_int_tensor` holds, read directly; ``None``
+    for anything else (the caller takes :func:`index_summaries`). The common label of a loss on
+    the CPU, checked in about half the time of the general path (~3 us fewer a call: no lists, no
+    dtype-name lookup)."""
+    if not is_cpu_int_tensor(x):
+        return None
+    lo, hi = x.aminmax()
+    return int(lo), int(hi)
+
+
+def is_cpu_int_tensor(x: Array) -> bool:
+    """``x`` is a non-empty CPU torch tensor of int64, int32, int16, int8 or uint8 whose values can
+    be read (not traced, nor batched by ``torch.func.vmap``)."""
     global _torch_narrow_ints
     if not array_api_compat.is_torch_array(x) or not _reads_are_free(x):
-        return None
+        return False
     if _torch_narrow_ints is None:
         import torch
 
         _torch_narrow_ints = frozenset({torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8})
-    if x.dtype not in _torch_narrow_ints or x.numel() == 0 or is_traced(x):
-        return None
-    lo, hi = x.aminmax()
-    return int(lo), int(hi)
+    return x.dtype in _torch_narrow_ints and x.numel() != 0 and not is_traced(x)
 
 
 _torch_narrow_ints: Any = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from ._array import (
     device,
     dtype_kind,
     index_summaries,
+    is_cpu_int_tensor,
     is_floating,
     is_traced,
     size,
@@ -312,6 +313,30 @@ def check_ranges(xp: Any, *checks: tuple[Any, ...]) -> None:
             raise ValueError(f"{name} holds non-integer or non-finite values; {what} must be whole numbers")
         if lo < low or hi >= high:
             raise ValueError(f"{name} holds {what} in [{lo}, {hi}], outside the valid range [{low}, {high - 1}]")
+
+
+def kernel_checks_range(label: Array) -> bool:
+    """Whether the range check of the class indices ``label`` is left to the torch kernel that reads
+    them: with value checks on, for a concrete CPU tensor of integers. torch's CPU ``nll_loss``,
+    ``cross_entropy`` and ``multi_margin_loss`` raise for an index out of range in the pass that
+    reads it, before they return anything, so reading the labels first as well costs a pass and
+    two host reads for nothing. Its CUDA kernels assert on the device instead, which poisons the
+    CUDA context: labels on a GPU are read first. The caller computes with
+    :func:`range_checked_by_kernel`."""
+    return _value_checks and is_cpu_int_tensor(label)
+
+
+def range_checked_by_kernel(compute: Callable[[], Array], check: Callable[[], object]) -> Array:
+    """``compute()``, whose torch kernel checks the class indices (see :func:`kernel_checks_range`).
+    Where it raises, ``check()``, losskit's own range check, raises the ``ValueError`` that names
+    the values and the valid range, the error a check before the computation gives; an error that
+    is not the labels' is torch's, raised as it is."""
+    try:
+        return compute()
+    except (IndexError, RuntimeError) as error:
+        failure = error
+    check()  # outside the except block: the ValueError is not chained to torch's message
+    raise failure
 
 
 def check_not_nan(xp: Any, x: Array, name: str, what: str) -> None:

@@ -202,7 +202,7 @@ def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight
     from ._array import is_traced  # (here: _array imports this module)
 
     x = pred.detach()
-    if x.device.type == "cpu" and not is_traced(pred) and (x.numel() == 0 or not bool(x.amax().isnan())):
+    if x.device.type == "cpu" and not is_traced(pred) and (x.numel() == 0 or not math.isnan(x.amax().item())):
         # on the CPU reading a value costs no device sync (nor is it refused, as under tracing or
         # torch.func.vmap): without a NaN anywhere, the kernel's loss as it is (the where and its
         # backward cost ~20 us a call at 64 x 128, a third of torch's)

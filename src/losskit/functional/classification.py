@@ -58,8 +58,10 @@ from .._core import (
     is_finite,
     is_integer,
     is_real,
+    kernel_checks_range,
     like,
     promoted_input,
+    range_checked_by_kernel,
     reduce_all,
     value_checks_on,
     without_ignored,
@@ -230,13 +232,16 @@ def squared_hinge_loss(
     )
 
 
-def sparse_label_indices(xp: Any, label: Array, pred: Array, axis: int, also: tuple[Any, ...] = ()) -> Array:
+def sparse_label_indices(
+    xp: Any, label: Array, pred: Array, axis: int, also: tuple[Any, ...] = (), check: bool = True
+) -> Array:
     """Check a sparse label against ``pred`` and return it as indices with ``pred``'s rank.
 
     ``label`` has ``pred``'s shape without ``axis`` (or with ``axis`` of size 1); its values must
     be whole numbers in ``[0, C)``. ``also``: more checks of :func:`check_ranges`, read with it.
+    ``check=False``: the values are left to a kernel that checks them (:func:`kernel_checks_range`).
     """
-    return sparse_target(xp, label, pred, axis, also=also)[0]
+    return sparse_target(xp, label, pred, axis, also=also, check=check)[0]
 
 
 def check_ignore_index(ignore_index: Any) -> None:
@@ -245,13 +250,21 @@ def check_ignore_index(ignore_index: Any) -> None:
 
 
 def class_indices(
-    xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None, also: tuple[Any, ...] = ()
+    xp: Any,
+    label: Array,
+    pred: Array,
+    axis: int,
+    ignore_index: int | None = None,
+    also: tuple[Any, ...] = (),
+    check: bool = True,
 ) -> Array:
     """A sparse ``label`` checked against ``pred``, as indices with ``pred``'s shape without ``axis``.
 
     ``label`` has that shape, or ``pred``'s with ``axis`` of size 1; its values must be whole
     numbers in ``[0, C)`` or ``ignore_index``, which is kept as it is. ``also``: more checks of
     :func:`check_ranges`, whose values reach the host with the label's (one synchronisation).
+    ``check=False``: the shape and dtype are checked, the values left to a kernel that checks
+    them (:func:`kernel_checks_range`).
     """
     shape = tuple(pred.shape)
     reduced = shape[:axis] + shape[axis + 1 :]
@@ -266,19 +279,28 @@ def class_indices(
     if label.ndim != len(reduced):
         label = xp.reshape(label, reduced)
     # ignored labels are checked as class 0, so that -100 is not refused
-    checked = label if ignore_index is None else without_ignored(xp, label, ignore_index)
-    check_ranges(xp, (checked, 0, shape[axis], "label", "class indices"), *also)
+    if check:
+        checked = label if ignore_index is None else without_ignored(xp, label, ignore_index)
+        check_ranges(xp, (checked, 0, shape[axis], "label", "class indices"), *also)
+    elif also:
+        check_ranges(xp, *also)
     return as_index(xp, label)
 
 
 def sparse_target(
-    xp: Any, label: Array, pred: Array, axis: int, ignore_index: int | None = None, also: tuple[Any, ...] = ()
+    xp: Any,
+    label: Array,
+    pred: Array,
+    axis: int,
+    ignore_index: int | None = None,
+    also: tuple[Any, ...] = (),
+    check: bool = True,
 ) -> tuple[Array, Any]:
     """:func:`class_indices` with ``pred``'s rank (``axis`` of size 1, for ``take_along_axis``), and
     the mask of the positions whose label is not ``ignore_index`` (``None`` without one). Ignored
     labels are replaced by class 0, so that the gather stays in range; callers mask them after.
     """
-    index = class_indices(xp, label, pred, axis, ignore_index, also)
+    index = class_indices(xp, label, pred, axis, ignore_index, also, check)
     valid = None
     if ignore_index is not None:
         ignored = index == ignore_index
@@ -363,11 +385,19 @@ def softmax_cross_entropy(
     if fast and w is None and z_loss == 0 and reduction == "none" and b_axis != cls:
         # the common case whole in torch's op, ignore_index included; the loss never gets the
         # class axis back, which spares two view ops in the autograd graph (~30 us a call on a CPU)
-        target = class_indices(xp, label, pred, cls, ignore_index)
+        by_kernel = kernel_checks_range(label)  # torch's CPU kernel checks the labels as it reads them
+        target = class_indices(xp, label, pred, cls, ignore_index, check=not by_kernel)
         # no ignore_index: one no label can hold (int64's minimum), not torch's default -100, so that
         # with the value checks off a label of -100 still fails as out of range instead of being skipped
         ignored = -(2**63) if ignore_index is None else ignore_index
-        loss = _fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits, ignored)
+
+        def compute() -> Array:
+            return _fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits, ignored)
+
+        def check() -> None:  # on the error's path only
+            class_indices(xp, label, pred, cls, ignore_index)
+
+        loss = range_checked_by_kernel(compute, check) if by_kernel else compute()
         if getattr(sample_weight, "ndim", 0) == pred.ndim:
             sample_weight = xp.squeeze(sample_weight, axis=cls)  # of size 1 there (checked above)
         b_reduced = b_axis - 1 if b_axis > cls else b_axis
@@ -473,10 +503,21 @@ def nll_loss(
 
 
 def _class_inputs(
-    xp: Any, pred: Array, label: Array, sample_weight: Any, axis: int, batch_axis: int, weight: Any, sparse: bool
+    xp: Any,
+    pred: Array,
+    label: Array,
+    sample_weight: Any,
+    axis: int,
+    batch_axis: int,
+    weight: Any,
+    sparse: bool,
+    check_labels: bool = True,
+    class_axis_kept: bool = True,
 ) -> tuple[Array, int, int, Any]:
     """The checks every softmax loss shares: ``(pred in its compute dtype, class axis, batch axis,
-    label)``, the label as indices of ``pred``'s rank (sparse) or a distribution of its shape."""
+    label)``, the label as indices of ``pred``'s rank (sparse) or a distribution of its shape.
+    ``check_labels=False``: the indices' values are left to a kernel that checks them;
+    ``class_axis_kept=False``: the indices without the class axis (as torch's kernels take them)."""
     check_flag(sparse, "sparse_label")
     pred_c = float_input(xp, pred, "pred")
     cls = check_axis(axis, pred.ndim)
@@ -484,7 +525,12 @@ def _class_inputs(
     b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
     check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
-    target = sparse_label_indices(xp, label, pred, cls) if sparse else like(xp, label, pred_c, "label")
+    if not sparse:
+        target = like(xp, label, pred_c, "label")
+    elif class_axis_kept:
+        target = sparse_label_indices(xp, label, pred, cls, check=check_labels)
+    else:
+        target = class_indices(xp, label, pred, cls, check=check_labels)
     return pred_c, cls, b_axis, target
 
 
@@ -786,21 +832,33 @@ def multi_margin_loss(
     margin = check_multi_margin(p, margin)
     check_class_vector(class_weight, "class_weight")
     xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
-    x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
+    # torch's multi_margin_loss (N, C): the same sum, w[y] after the power, 0 gradient at a kink;
+    # it takes margin as a concrete float (a dynamic one, under torch.compile, takes the formula)
+    # and no gradient for its weight (a learnt class weight takes the formula)
+    fast = (
+        _fast.use_torch(pred)
+        and pred.ndim == 2
+        and pred.shape[1] > 1  # one class: the loss is 0 whatever the logit (no rival), NaN too
+        and axis in (1, -1)
+        and batch_axis in (0, -2)
+        and isinstance(margin, float)
+        and not getattr(class_weight, "requires_grad", False)
+    )
+    by_kernel = fast and kernel_checks_range(label)  # torch's CPU kernel checks the labels as it reads them
+    x, cls, b_axis, index = _class_inputs(
+        xp, pred, label, sample_weight, axis, batch_axis, weight, True, not by_kernel, class_axis_kept=not fast
+    )
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, x, "class_weight")
-    if (
-        _fast.use_torch(x)
-        and x.ndim == 2
-        and x.shape[1] > 1  # one class: the loss is 0 whatever the logit (no rival), NaN too
-        and (cls, b_axis) == (1, 0)
-        and isinstance(margin, float)
-        and not getattr(w, "requires_grad", False)
-    ):
-        # torch's multi_margin_loss (N, C): the same sum, w[y] after the power, 0 gradient at a kink;
-        # it takes margin as a concrete float (a dynamic one, under torch.compile, takes the formula)
-        # and no gradient for its weight (a learnt class weight takes the formula)
-        loss = _fast.torch_multi_margin(x, xp.reshape(index, (-1,)), p, margin, w)
+    if fast:
+
+        def compute() -> Array:
+            return _fast.torch_multi_margin(x, index, p, margin, w)  # index (N,)
+
+        def check() -> None:  # on the error's path only
+            sparse_label_indices(xp, label, pred, cls)
+
+        loss = range_checked_by_kernel(compute, check) if by_kernel else compute()
         if getattr(sample_weight, "ndim", 0) == 2:
             sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above
         return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
