@@ -890,3 +890,163 @@ def test_an_error_of_the_kernel_that_is_not_the_labels_is_torch_own(monkeypatch)
     monkeypatch.setattr(_fast, "torch_multi_margin", broken)
     with pytest.raises(RuntimeError, match="the kernel's own failure"):
         losskit.MultiMarginLoss()(torch.randn(3, 4), torch.tensor([0, 1, 3]))
+
+
+@pytest.fixture
+def row_blocks(monkeypatch):
+    """The CPU row-block cross-entropy for every size, in blocks of 3 rows of 5 classes (a ragged
+    last block for 7 or 10 rows): its logic at test sizes."""
+    monkeypatch.setattr(_fast, "CPU_ROWS_CE_MIN", 1)
+    monkeypatch.setattr(_fast, "_ROW_BLOCK", 15)
+    taken = []
+    real = _fast._cpu_rows_ce
+
+    def spy():
+        taken.append(1)
+        return real()
+
+    monkeypatch.setattr(_fast, "_cpu_rows_ce", spy)
+    return taken
+
+
+def _ce_both_ways(x, label, g, **options):
+    """losskit's cross-entropy (values and the gradient for upstream ``g``) and torch's."""
+    got = losskit.SoftmaxCELoss(**options)(x, label)
+    (g_got,) = torch.autograd.grad(got, x, g)
+    want = torch.nn.functional.cross_entropy(
+        x.movedim(-1, 1) if x.ndim > 2 else x, label, reduction="none", ignore_index=options.get("ignore_index", -100)
+    )
+    want = want.reshape(x.shape[0], -1).mean(1)  # losskit's mean over the non-batch axes
+    (g_want,) = torch.autograd.grad(want, x, g)
+    return got, g_got, want, g_want
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7, 5), (10, 5), (2, 5, 5)])
+@pytest.mark.parametrize("ignore_index", [None, 1])
+def test_cpu_row_block_cross_entropy_against_torch_and_the_generic_path(row_blocks, dtype, shape, ignore_index):
+    """Values and gradients (a non-uniform upstream gradient, so that a wrong row scale shows) against
+    torch.nn.functional.cross_entropy and against the generic path; the input is left unchanged."""
+    x = _tensor(rng.normal(size=shape) * 3, dtype)
+    before = x.detach().clone()
+    label = torch.as_tensor(rng.integers(0, 5, size=shape[:-1]))
+    g = torch.as_tensor(rng.uniform(0.5, 2.0, size=shape[0]), dtype=dtype)
+    options = {} if ignore_index is None else {"ignore_index": ignore_index}
+    got, g_got, want, g_want = _ce_both_ways(x, label, g, **options)
+    assert row_blocks == [1] and got.dtype == dtype and got.shape == shape[:1]
+    tol = TOL[dtype]
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+    torch.testing.assert_close(g_got, g_want, rtol=tol, atol=tol)
+    if ignore_index is not None:
+        assert (g_got[label == 1] == 0).all()  # ignored rows: no gradient
+    with _fast.disabled():
+        generic = losskit.SoftmaxCELoss(**options)(x, label)
+    (g_generic,) = torch.autograd.grad(generic, x, g)
+    torch.testing.assert_close(got, generic, rtol=tol, atol=tol)
+    torch.testing.assert_close(g_got, g_generic, rtol=tol, atol=tol)
+    assert torch.equal(x.detach(), before)
+
+
+def test_cpu_row_block_cross_entropy_gradcheck_and_second_derivative(row_blocks):
+    """gradcheck (whose backward passes retain the graph: the scaled copy) and gradgradcheck (the
+    differentiable gradient of create_graph=True), float64, with an ignored row."""
+    x = _tensor(rng.normal(size=(7, 5)), torch.float64)
+    label = torch.tensor([0, 4, 2, 1, 3, 2, 0])
+
+    def f(x):
+        return losskit.SoftmaxCELoss(ignore_index=2)(x, label)
+
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+    # the gradient with its graph, and the second derivative through it (a Hessian-vector
+    # product), equal torch's
+    v = torch.as_tensor(rng.normal(size=(7, 5)))
+    results = []
+    for loss in (f, lambda x: torch.nn.functional.cross_entropy(x, label, reduction="none", ignore_index=2)):
+        (g,) = torch.autograd.grad(loss(x) @ torch.linspace(0.5, 2.0, 7, dtype=x.dtype), x, create_graph=True)
+        (hv,) = torch.autograd.grad((g * v).sum(), x)
+        results.append((g.detach(), hv))
+    torch.testing.assert_close(results[0], results[1])
+
+
+def test_cpu_row_block_cross_entropy_backward_twice_and_in_place(row_blocks):
+    """With retain_graph=True the gradient is scaled into a copy (the second backward finds it
+    unscaled); without, in place: the same gradients either way."""
+    x = _tensor(rng.normal(size=(10, 5)), torch.float32)
+    label = torch.as_tensor(rng.integers(0, 5, size=10))
+    g = torch.linspace(0.5, 2.0, 10)
+    want = torch.autograd.grad(torch.nn.functional.cross_entropy(x, label, reduction="none"), x, g)[0]
+    loss = losskit.SoftmaxCELoss()(x, label)
+    first = torch.autograd.grad(loss, x, g, retain_graph=True)[0]
+    second = torch.autograd.grad(loss, x, g)[0]  # frees the graph: scales in place
+    for got in (first, second):
+        torch.testing.assert_close(got, want)
+    assert first.data_ptr() != second.data_ptr()
+    with pytest.raises(RuntimeError, match="freed|second time"):
+        torch.autograd.grad(loss, x, g)
+
+
+def test_cpu_row_block_cross_entropy_without_gradient_and_at_infinities(row_blocks):
+    """No gradient wanted: the loss alone, equal to torch's; rows with -inf (a masked class), +inf
+    or NaN give what torch's cross_entropy gives (NaN where it does)."""
+    raw = rng.normal(size=(7, 5))
+    raw[0, 3] = -np.inf
+    raw[1, 2] = np.inf
+    raw[2, 0] = np.nan
+    raw[3, :] = -np.inf
+    x = torch.as_tensor(raw)
+    label = torch.tensor([0, 1, 2, 3, 4, 0, 1])
+    want = torch.nn.functional.cross_entropy(x, label, reduction="none")
+    with torch.no_grad():
+        torch.testing.assert_close(losskit.SoftmaxCELoss()(x.requires_grad_(), label), want, equal_nan=True)
+    torch.testing.assert_close(losskit.SoftmaxCELoss()(x.detach(), label), want, equal_nan=True)
+    assert row_blocks == []  # no gradient wanted: no autograd.Function
+    torch.testing.assert_close(losskit.SoftmaxCELoss()(x.requires_grad_(), label), want, equal_nan=True)
+    assert row_blocks == [1]
+
+
+def test_cpu_row_block_cross_entropy_label_out_of_range(row_blocks):
+    x = _tensor(rng.normal(size=(7, 5)), torch.float32)
+    for grad in (True, False):
+        with pytest.raises(ValueError, match=re.escape("class indices in [0, 5], outside the valid range [0, 4]")):
+            losskit.SoftmaxCELoss()(x.detach().requires_grad_(grad), torch.tensor([0, 1, 5, 2, 3, 4, 0]))
+
+
+def test_cpu_row_block_cross_entropy_steps_aside_for_transforms(row_blocks):
+    """torch.func and forward-mode AD get torch's op (the autograd.Function has no vmap or jvp);
+    their results equal the row-block path's."""
+    x = _tensor(rng.normal(size=(7, 5)), torch.float64, grad=False)
+    label = torch.as_tensor(rng.integers(0, 5, size=7))
+
+    def f(x):
+        return losskit.SoftmaxCELoss()(x, label).sum()
+
+    want = torch.autograd.grad(f(x.requires_grad_()), x)[0]
+    assert row_blocks == [1]
+    torch.testing.assert_close(torch.func.grad(f)(x.detach()), want)
+    tangent = torch.ones_like(x)
+    _, jvp = torch.func.jvp(f, (x.detach(),), (tangent,))
+    torch.testing.assert_close(jvp, (want * tangent).sum())
+    import torch.autograd.forward_ad as fwad
+
+    with fwad.dual_level():
+        out = f(fwad.make_dual(x.detach(), tangent))
+        torch.testing.assert_close(fwad.unpack_dual(out).tangent, (want * tangent).sum())
+    assert row_blocks == [1]
+
+
+def test_cpu_row_block_cross_entropy_is_left_to_torch_compile(row_blocks):
+    """Under torch.compile the function is torch's op (inductor fuses it): no graph break, the same
+    values and gradients as the eager row-block path."""
+    x = _tensor(rng.normal(size=(7, 5)), torch.float32)
+    label = torch.as_tensor(rng.integers(0, 5, size=7))
+    g = torch.linspace(0.5, 2.0, 7)
+    compiled = torch.compile(lambda x, y: losskit.SoftmaxCELoss()(x, y), fullgraph=True, backend="aot_eager")
+    got = compiled(x, label)
+    (g_got,) = torch.autograd.grad(got, x, g)
+    assert row_blocks == []
+    want = losskit.SoftmaxCELoss()(x, label)
+    (g_want,) = torch.autograd.grad(want, x, g)
+    assert row_blocks == [1]
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(g_got, g_want)

@@ -179,7 +179,7 @@ def _scale_in_place(t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def _graph_is_freed() -> bool:
+def graph_is_freed() -> bool:
     """Whether the running backward pass frees the graph after it (no ``retain_graph=True``): then
     a node's saved tensors are its own to overwrite. False where that cannot be known (the private
     query AOTAutograd itself makes is missing, or torch traces the backward)."""
@@ -254,7 +254,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # scaled where they lie when the graph goes after this pass: a scaled copy would hold a
             # second grad_weight at the peak (V x D: 1 GiB at 128256 x 4096 in bfloat16); with
             # retain_graph=True (gradcheck's too) the next backward needs them unscaled: a copy
-            in_place = ctx.scaled_in_place = _graph_is_freed()
+            in_place = ctx.scaled_in_place = graph_is_freed()
             grads = (
                 None if t is None
                 else _scale_in_place(t, grad_out) if in_place and t.dtype == ctx.weight_dtype
