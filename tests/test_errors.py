@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -289,3 +290,28 @@ def test_ctc_takes_its_batch_axis_from_the_label_layout() -> None:
     with pytest.raises(TypeError, match=r"CTCLoss takes its batch axis from label_layout .* got batch_axis=1"):
         losskit.CTCLoss(batch_axis=1)
     assert losskit.CTCLoss(label_layout="TN")._batch_axis == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_probabilities_outside_0_1_are_refused(backend):
+    """SigmoidBCELoss(from_sigmoid=True) takes probabilities: a value outside [0, 1] (a logit given
+    by mistake) is a ValueError naming the values' range, where the formula gave NaN (below 0) or a
+    finite log(eps) (above 1). 0 and 1 themselves pass, and so does NaN (a NaN loss)."""
+    loss = losskit.SigmoidBCELoss(from_sigmoid=True)
+    label = to_backend(np.array([[0.0, 1.0, 1.0]]), backend, "float32")
+    for bad, span in (
+        ([0.2, 1.5, 0.5], "[0.2, 1.5]"),
+        ([-0.25, 0.5, 0.5], "[-0.25, 0.5]"),
+        ([np.nan, 2.0, 0.0], "[0, 2]"),
+    ):
+        pred = to_backend(np.array([bad]), backend, "float32")
+        with pytest.raises(
+            ValueError, match=re.escape(f"pred holds values in {span}, outside [0, 1]: from_sigmoid=True")
+        ):
+            loss(pred, label)
+    edges = to_backend(np.array([[1.0, 1.0, 0.0]]), backend, "float32")  # -log(eps) twice, log(1 + eps) = 0
+    np.testing.assert_allclose(to_numpy(loss(edges, label)), [-2 * np.log(1e-12) / 3], rtol=1e-5)
+    assert np.isnan(to_numpy(loss(to_backend(np.array([[np.nan, 1.0, 1.0]]), backend, "float32"), label))).all()
+    with losskit.value_checks(False), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's log of a negative number
+        assert np.isnan(to_numpy(loss(to_backend(np.array([[-0.25, 1.0, 1.0]]), backend, "float32"), label))).all()

@@ -352,6 +352,23 @@ def check_not_nan(xp: Any, x: Array, name: str, what: str) -> None:
         raise ValueError(f"{name} holds NaN; {what} are compared for equality, and NaN equals nothing")
 
 
+def check_probabilities(xp: Any, x: Array, name: str, hint: str) -> None:
+    """On eager arrays, ``ValueError`` if ``x`` holds a value outside ``[0, 1]``, naming the range
+    of its values and ``hint``; skipped where values are traced and when value checks are off, as
+    :func:`check_ranges` (one read: one synchronisation on a GPU). A NaN passes: it makes that
+    loss NaN, as a diverging model's must be (the range found ignores it)."""
+    if not _value_checks or size(x.shape) == 0 or is_traced(x):
+        return
+    outside = xp.any(xp.logical_or(x < 0, x > 1))  # NaN compares False both ways
+    if is_traced(outside):  # computed inside jax.jit from a concrete (captured) array
+        return
+    if bool(outside):
+        number = xp.logical_not(xp.isnan(x))
+        lo = float(xp.min(xp.where(number, x, math.inf)))
+        hi = float(xp.max(xp.where(number, x, -math.inf)))
+        raise ValueError(f"{name} holds values in [{lo:g}, {hi:g}], outside [0, 1]: {hint}")
+
+
 def index_dtype(xp: Any) -> Any:
     """The namespace's default index dtype (int64 for NumPy and torch; JAX's follows x64 mode, so not cached)."""
     return xp.__array_namespace_info__().default_dtypes()["indexing"]

@@ -46,6 +46,7 @@ from .._core import (
     check_has_classes,
     check_labels_in_range,
     check_number,
+    check_probabilities,
     check_ranges,
     check_reduction,
     check_sample_weight,
@@ -134,13 +135,14 @@ def sigmoid_binary_cross_entropy(
         z = smooth_binary_label(z, eps)
         if not from_sigmoid:
             return bce_with_logits(xp, x, z, pos_weight)
+        check_probabilities(xp, x, "pred", "from_sigmoid=True takes probabilities (logits: from_sigmoid=False)")
         pw = _like_pred(xp, pos_weight, x)
         pos = xp.log(x + _PROB_EPS) * z
         if pw is not None:
             pos = pos * pw
         # clamp_min blocks XLA's rewrite of (1 - x) + eps into (1 + eps) - x, which is 1 - x in
         # float32 (log(0) at x = 1 under jax.jit); it changes nothing for x <= 1 (and gives
-        # log(eps), not NaN, for an invalid x > 1)
+        # log(eps), not NaN, for an x > 1 that the value check did not see: traced or checks off)
         return -(pos + xp.log(clamp_min(xp, 1.0 - x, 0.0) + _PROB_EPS) * (1.0 - z))
 
     def fast(x: Array, z: Array) -> Array:
