@@ -1050,3 +1050,17 @@ def test_cpu_row_block_cross_entropy_is_left_to_torch_compile(row_blocks):
     assert row_blocks == [1]
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(g_got, g_want)
+
+
+def test_cpu_row_block_cross_entropy_gradient_becomes_grad_without_a_copy(row_blocks):
+    """Logits that are a leaf get the buffer the forward pass formed as their ``.grad``, not a clone
+    of it (AccumulateGrad clones what the node still holds: the backward returns a view)."""
+    x = _tensor(rng.normal(size=(10, 5)), torch.float32)
+    label = torch.as_tensor(rng.integers(0, 5, size=10))
+    loss = losskit.SoftmaxCELoss()(x, label)
+    buffer = loss.grad_fn.saved_tensors[3]
+    loss.sum().backward()
+    assert x.grad.data_ptr() == buffer.data_ptr()
+    torch.testing.assert_close(
+        x.grad, torch.autograd.grad(torch.nn.functional.cross_entropy(x, label, reduction="none").sum(), x)[0]
+    )

@@ -303,7 +303,9 @@ def _cpu_rows_ce() -> Any:
             if torch.is_grad_enabled():  # create_graph=True: a gradient with a graph, from x
                 onehot = torch.nn.functional.one_hot(torch.where(valid, target, 0), x.shape[1]).to(x.dtype)
                 return (torch.softmax(x, 1) - onehot) * scale, None, None
-            return (grad.mul_(scale) if graph_is_freed() else grad * scale), None, None
+            # a view: AccumulateGrad takes a gradient as .grad only when nothing else holds it, and
+            # the saved tensor is held by this node until the graph goes (it would clone it)
+            return (grad.mul_(scale).view_as(grad) if graph_is_freed() else grad * scale), None, None
 
     _cpu_rows_ce_function = CpuRowsCrossEntropy.apply
     return _cpu_rows_ce_function

@@ -253,11 +253,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 )
             # scaled where they lie when the graph goes after this pass: a scaled copy would hold a
             # second grad_weight at the peak (V x D: 1 GiB at 128256 x 4096 in bfloat16); with
-            # retain_graph=True (gradcheck's too) the next backward needs them unscaled: a copy
+            # retain_graph=True (gradcheck's too) the next backward needs them unscaled: a copy.
+            # Returned as views (see the row-block cross-entropy of losskit._fast): the saved
+            # tensor itself would be cloned by AccumulateGrad, which takes a gradient as .grad
+            # only when nothing else holds it
             in_place = ctx.scaled_in_place = graph_is_freed()
             grads = (
                 None if t is None
-                else _scale_in_place(t, grad_out) if in_place and t.dtype == ctx.weight_dtype
+                else _scale_in_place(t, grad_out).view_as(t) if in_place and t.dtype == ctx.weight_dtype
                 else _scaled(t, grad_out, ctx.weight_dtype)
                 for t in ctx.saved_tensors
             )  # fmt: skip
