@@ -315,3 +315,12 @@ def test_probabilities_outside_0_1_are_refused(backend):
     with losskit.value_checks(False), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's log of a negative number
         assert np.isnan(to_numpy(loss(to_backend(np.array([[-0.25, 1.0, 1.0]]), backend, "float32"), label))).all()
+
+
+def test_probabilities_error_reads_a_tensor_that_requires_grad_without_a_warning():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([[0.2, 1.5]], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=re.escape("pred holds values in [0.2, 1.5]")):
+            losskit.SigmoidBCELoss(from_sigmoid=True)(x, torch.tensor([[0.0, 1.0]]))

@@ -897,6 +897,7 @@ def row_blocks(monkeypatch):
     """The CPU row-block cross-entropy for every size, in blocks of 3 rows of 5 classes (a ragged
     last block for 7 or 10 rows): its logic at test sizes."""
     monkeypatch.setattr(_fast, "CPU_ROWS_CE_MIN", 1)
+    monkeypatch.setattr(_fast, "CPU_ROWS_CE_VALUE_MIN_BYTES", 1)
     monkeypatch.setattr(_fast, "_ROW_BLOCK", 15)
     taken = []
     real = _fast._cpu_rows_ce
@@ -1064,3 +1065,47 @@ def test_cpu_row_block_cross_entropy_gradient_becomes_grad_without_a_copy(row_bl
     torch.testing.assert_close(
         x.grad, torch.autograd.grad(torch.nn.functional.cross_entropy(x, label, reduction="none").sum(), x)[0]
     )
+
+
+def test_cpu_row_block_cross_entropy_keeps_the_shift_apart_from_the_log_sum(row_blocks):
+    """The loss is (m - x[y]) + log(sum(exp(x - m))), as torch's log_softmax forms it: m + log_sum
+    first lost log_sum's low bits beside a large m (log 2 beside 1e7 came out as 1 in float32)."""
+    x = torch.tensor([[30.0, 20.0, 20.0], [1e4, 1e4 + 1, 1e4 - 3], [1e7, 1e7, 0.0]])
+    label = torch.tensor([0, 1, 0])
+    want = torch.nn.functional.cross_entropy(x, label, reduction="none")
+    for grad in (False, True):
+        got = losskit.SoftmaxCELoss()(x.clone().requires_grad_(grad), label)
+        torch.testing.assert_close(got.detach(), want, rtol=1e-6, atol=0)
+    assert row_blocks == [1]
+    torch.testing.assert_close(want[2], torch.tensor(math.log(2.0)))
+
+
+@pytest.mark.parametrize("label", [-(2**63), 2**63 - 1, "nan cast"])
+def test_garbage_labels_are_not_taken_as_ignored(label):
+    """Without ignore_index torch's kernel is given a stand-in that no label holds in practice; the
+    values that invalid float-to-integer casts give (int64's minimum and maximum: NaN or inf cast
+    to int64) are refused as out of range, as every other (the kernel checks them itself)."""
+    x = torch.log_softmax(torch.randn(3, 4), 1)
+    y = torch.tensor([0.0, math.nan, 1.0]).long() if label == "nan cast" else torch.tensor([0, label, 1])
+    for loss in (losskit.NLLLoss(), losskit.SoftmaxCELoss()):
+        with pytest.raises(ValueError, match="outside the valid range"):
+            loss(x, y)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_cpu_row_blocks_take_over_only_from_their_thresholds(grad, monkeypatch):
+    """With a gradient wanted the row blocks start at CPU_ROWS_CE_MIN logits; for the loss alone at
+    CPU_ROWS_CE_VALUE_MIN_BYTES (below it torch's one fused forward pass is faster)."""
+    taken = []
+    monkeypatch.setattr(_fast, "_cpu_rows_ce_value", lambda *a: taken.append("value") or torch.zeros(a[0].shape[0]))
+    monkeypatch.setattr(_fast, "_cpu_rows_ce", lambda: lambda *a: taken.append("grad") or torch.zeros(a[0].shape[0]))
+    x = torch.zeros(2**10, 2**10, requires_grad=grad)  # 2**20 float32 logits: 4 MiB
+    losskit.SoftmaxCELoss()(x, torch.zeros(2**10, dtype=torch.int64))
+    assert taken == (["grad"] if grad else [])
+    monkeypatch.setattr(_fast, "CPU_ROWS_CE_VALUE_MIN_BYTES", 4 * 2**20)
+    losskit.SoftmaxCELoss()(x.detach(), torch.zeros(2**10, dtype=torch.int64))
+    assert taken[-1] == "value"
+    monkeypatch.setattr(_fast, "CPU_ROWS_CE_MIN", 2**20 + 1)
+    taken.clear()
+    losskit.SoftmaxCELoss()(x, torch.zeros(2**10, dtype=torch.int64))
+    assert taken == ([] if grad else ["value"])

@@ -177,35 +177,43 @@ def torch_sparse_softmax_ce(
         x, y = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
     else:
         x, y = torch.movedim(pred, axis, 1), target
-    if x.ndim == 2 and cpu_rows_ce_applies(x):
-        loss = _cpu_rows_ce()(x, y, ignore_index) if _needs_grad(x) else _cpu_rows_ce_value(x, y, ignore_index)
+    grad = _needs_grad(x)
+    if x.ndim == 2 and cpu_rows_ce_applies(x, grad):
+        loss = _cpu_rows_ce()(x, y, ignore_index) if grad else _cpu_rows_ce_value(x, y, ignore_index)
     else:
         loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, 0.0)
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
 
 
-#: Logits from which :func:`torch_sparse_softmax_ce` takes the row-block path on the CPU (4 MiB of
-#: float32): below, torch's ``cross_entropy`` is faster (fewer Python steps; its buffers come
-#: from the heap); above, the row blocks' fewer passes over memory and single large buffer win
-#: (0.5-0.7x its time from 1024 x 1024 to 512 x 32768 on a 2-core EPYC, forward + backward).
+#: Logits from which :func:`torch_sparse_softmax_ce` takes the row-block path on the CPU when a
+#: gradient is wanted (4 MiB of float32): below, torch's ``cross_entropy`` is faster (fewer Python
+#: steps; its buffers come from the heap); above, the row blocks' fewer passes over memory and
+#: fresh buffers win (``benchmarks/cpu_cross_entropy.py``).
 CPU_ROWS_CE_MIN = 2**20
+
+#: Bytes of logits from which the loss alone (no gradient wanted) takes the row blocks: 32 MiB,
+#: glibc's largest heap allocation, past which every buffer of torch's op is fresh pages; below,
+#: its one fused forward pass is the faster.
+CPU_ROWS_CE_VALUE_MIN_BYTES = 2**25
 
 #: Elements per row block of the CPU path: 1 MiB of float32, within a core's L2 cache.
 _ROW_BLOCK = 2**18
 
 
-def cpu_rows_ce_applies(x: Array) -> bool:
-    """Whether sparse cross-entropy on the ``(N, C)`` CPU tensor ``x`` takes :func:`_cpu_rows_ce`:
-    large enough (:data:`CPU_ROWS_CE_MIN`), float32 or float64, and computed eagerly: not traced
-    (``torch.compile``: inductor fuses torch's op itself), not under a ``torch.func`` transform or
-    forward-mode AD (the autograd.Function defines neither a ``vmap`` nor a ``jvp``)."""
+def cpu_rows_ce_applies(x: Array, grad: bool) -> bool:
+    """Whether sparse cross-entropy on the ``(N, C)`` CPU tensor ``x`` takes the row blocks (with a
+    gradient wanted, ``grad``: :func:`_cpu_rows_ce`; without, :func:`_cpu_rows_ce_value`): large
+    enough, float32 or float64, and computed eagerly: not traced (``torch.compile``: inductor fuses
+    torch's op itself), not under a ``torch.func`` transform or forward-mode AD (the
+    autograd.Function defines neither a ``vmap`` nor a ``jvp``)."""
     import torch
 
     from ._array import is_traced  # (here: _array imports this module)
 
+    large = x.numel() >= CPU_ROWS_CE_MIN if grad else x.numel() * x.element_size() >= CPU_ROWS_CE_VALUE_MIN_BYTES
     return (
-        x.device.type == "cpu"
-        and x.numel() >= CPU_ROWS_CE_MIN
+        large
+        and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and not is_traced(x)
         and not torch._C._are_functorch_transforms_active()
@@ -229,15 +237,13 @@ def _block_rows(x: Array) -> int:
     return max(1, _ROW_BLOCK // max(1, x.shape[1]))
 
 
-def _softmax_rows_(x: Array, out: Array) -> Array:
-    """``out = softmax(x)`` over the rows of a block, returning their log-sum-exp ``(rows,)``."""
+def _exp_rows_(x: Array, out: Array) -> tuple[Array, Array]:
+    """``out = exp(x - m)`` over the rows of a block, ``m`` their max (every exponent <= 0: no
+    overflow); returns ``m`` and the rows' sums of ``out``, each ``(rows, 1)``."""
     import torch
 
     m = x.amax(1, keepdim=True)
-    probs = torch.sub(x, m, out=out).exp_()  # exp(x - m): every exponent <= 0, no overflow
-    total = probs.sum(1, keepdim=True)
-    probs.div_(total)
-    return total.log_().add_(m)[:, 0]  # logsumexp(x) = m + log(sum(exp(x - m)))
+    return m, torch.sub(x, m, out=out).exp_().sum(1, keepdim=True)
 
 
 def _picked(x: Array, target: Array, ignore_index: int) -> tuple[Array, Array]:
@@ -248,16 +254,26 @@ def _picked(x: Array, target: Array, ignore_index: int) -> tuple[Array, Array]:
     return torch.where(valid, x.gather(1, torch.where(valid, target, 0)[:, None])[:, 0], 0.0), valid
 
 
+def _row_losses(m: Array, log_sum: Array, picked: Array, valid: Array) -> Array:
+    """``-log softmax(x)[y] = (m - x[y]) + log(sum(exp(x - m)))``, 0 at ignored rows: ``m`` and the
+    log-sum kept apart, as torch's ``log_softmax`` keeps them (``m + log_sum`` first would lose
+    ``log_sum``'s low bits beside a large ``m``: log 2 beside 1e7 in float32)."""
+    import torch
+
+    return torch.where(valid, (m[:, 0] - picked) + log_sum[:, 0], 0.0)
+
+
 def _cpu_rows_ce_value(x: Array, target: Array, ignore_index: int) -> Array:
-    """The loss alone (no gradient wanted): log-sum-exp block by block, no ``(N, C)`` buffer."""
+    """The loss alone (no gradient wanted), block by block: no ``(N, C)`` buffer."""
     import torch
 
     picked, valid = _picked(x, target, ignore_index)  # first: an index out of range raises here
-    lse = torch.empty(x.shape[0], dtype=x.dtype)
+    m, log_sum = torch.empty((x.shape[0], 1), dtype=x.dtype), torch.empty((x.shape[0], 1), dtype=x.dtype)
     block = torch.empty((_block_rows(x), x.shape[1]), dtype=x.dtype)  # one buffer for every block
     for rows in _row_blocks(x):
-        lse[rows] = _softmax_rows_(x[rows], block[: rows.stop - rows.start])
-    return torch.where(valid, lse - picked, 0.0)
+        m[rows], total = _exp_rows_(x[rows], block[: rows.stop - rows.start])
+        log_sum[rows] = total.log_()
+    return _row_losses(m, log_sum, picked, valid)
 
 
 _cpu_rows_ce_function: Any = None
@@ -272,7 +288,7 @@ def _cpu_rows_ce() -> Any:
     ``g - exp(log_softmax) * sum(g)``), in three fresh ``(N, C)`` buffers, each paid again in page
     faults beyond glibc's 32 MiB heap limit. Here the forward pass forms the gradient for a unit
     upstream gradient, ``softmax(x) - onehot(y)``, one block at a time (one ``exp`` per logit), in
-    the one ``(N, C)`` buffer the gradient needs anyway; the backward scales its rows by the
+    the ``(N, C)`` buffer the gradient needs anyway; the backward scales its rows by the
     upstream gradient, in place when the graph is freed after it (else a scaled copy, as
     ``retain_graph=True`` needs it again). Asked for a graph of the gradient (``create_graph``),
     the backward computes ``(softmax(x) - onehot(y)) g`` from ``x`` by differentiable ops.
@@ -289,12 +305,15 @@ def _cpu_rows_ce() -> Any:
         def forward(ctx: Any, x: Any, target: Any, ignore_index: int) -> Any:
             picked, valid = _picked(x, target, ignore_index)  # first: an index out of range raises here
             grad = torch.empty_like(x)
-            lse = torch.empty(x.shape[0], dtype=x.dtype)
+            m, log_sum = torch.empty((x.shape[0], 1), dtype=x.dtype), torch.empty((x.shape[0], 1), dtype=x.dtype)
             for rows in _row_blocks(x):
-                lse[rows] = _softmax_rows_(x[rows], grad[rows])
+                m[rows], total = _exp_rows_(x[rows], grad[rows])
+                grad[rows].div_(total)  # softmax
+                log_sum[rows] = total.log_()
             grad[torch.arange(x.shape[0]), torch.where(valid, target, 0)] -= 1.0
+            # x only for a gradient with a graph (create_graph=True); the caller usually holds it
             ctx.save_for_backward(x, target, valid, grad)
-            return torch.where(valid, lse - picked, 0.0)
+            return _row_losses(m, log_sum, picked, valid)
 
         @staticmethod
         def backward(ctx: Any, grad_out: Any) -> Any:

@@ -69,6 +69,13 @@ from .._core import (
 )
 from ._pointwise import pointwise
 
+# torch's nll_loss and cross_entropy always skip the labels equal to their ignore_index; without
+# one, losskit gives them a value that no label holds in practice: not torch's default -100 (with
+# the value checks off a label of -100 fails as out of range instead of being skipped), nor
+# int64's minimum or maximum, which invalid float-to-integer casts give (NaN, inf: -2**63 on x86,
+# +-(2**63 - 1) or -2**63 on ARM) and which the CPU kernels, checking the labels themselves, must refuse
+_NO_IGNORED_LABEL = -(2**63) + 1
+
 # log(p + eps) on probabilities, as MXNet does; computed in float32 or wider, where 1e-12 is
 # representable (float16 inputs are promoted first), so log(0) never happens.
 _PROB_EPS = 1e-12
@@ -389,9 +396,7 @@ def softmax_cross_entropy(
         # class axis back, which spares two view ops in the autograd graph (~30 us a call on a CPU)
         by_kernel = kernel_checks_range(label)  # torch's CPU kernel checks the labels as it reads them
         target = class_indices(xp, label, pred, cls, ignore_index, check=not by_kernel)
-        # no ignore_index: one no label can hold (int64's minimum), not torch's default -100, so that
-        # with the value checks off a label of -100 still fails as out of range instead of being skipped
-        ignored = -(2**63) if ignore_index is None else ignore_index
+        ignored = _NO_IGNORED_LABEL if ignore_index is None else ignore_index
 
         def compute() -> Array:
             return _fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits, ignored)

@@ -33,7 +33,8 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
     With ``from_sigmoid=True``, ``pred`` already holds probabilities and
     :math:`\ell_i = -[p_w z_i \log(x_i + 10^{-12}) + (1 - z_i)\log(1 - x_i + 10^{-12})]`;
     a value outside ``[0, 1]`` (a logit passed by mistake) is a ``ValueError``, as in
-    ``torch.nn.functional.binary_cross_entropy`` (a value check: see ``losskit.value_checks``).
+    ``torch.nn.functional.binary_cross_entropy``, but NaN passes, as a NaN loss (a value check:
+    see ``losskit.value_checks``).
 
     ``label_smoothing`` :math:`\epsilon \in [0, 1]` (keyword only) first moves the label towards
     1/2, :math:`z \to z (1 - \epsilon) + \epsilon / 2`, as Keras's
