@@ -1109,3 +1109,80 @@ def test_cpu_row_blocks_take_over_only_from_their_thresholds(grad, monkeypatch):
     taken.clear()
     losskit.SoftmaxCELoss()(x, torch.zeros(2**10, dtype=torch.int64))
     assert taken == ([] if grad else ["value"])
+
+
+def _self_distance_inputs():
+    """Embeddings for the mined triplet losses' distances: ordinary rows with a duplicate pair and
+    the rows' own zeros (cdist taken), and the rows where it is not (tiny or huge differences, NaN)."""
+    base = rng.normal(size=(12, 6))
+    base[7] = base[2]  # two equal rows: a distance of exactly 0 between them too
+    tiny = base.copy()
+    tiny[4], tiny[9] = 1e-25 * rng.normal(size=6), 0.0  # squares that underflow in float32: a 0 between unequal rows
+    huge = base * 1e25  # sums of squares that overflow float32
+    nan = base.copy()
+    nan[3, 1] = np.nan
+    return {"ordinary": (base, True), "tiny": (tiny, False), "huge": (huge, False), "nan": (nan, False)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["ordinary", "tiny", "huge", "nan"])
+@pytest.mark.parametrize("metric", ["L2", "squared-L2"])
+def test_self_distances_by_cdist_equal_the_generic_path(dtype, case, metric, monkeypatch):
+    """torch's cdist (O(N^2) memory) for the mined triplet losses' distances where it is as accurate
+    as the generic scaled norm; its values and gradients against the generic path's, and the
+    cases it leaves to the generic path (float64 resolves the tiny and huge rows: taken there)."""
+    from losskit.functional import metric as metric_module
+
+    raw, taken_in_float32 = _self_distance_inputs()[case]
+    x = _tensor(raw, dtype)
+    calls = []
+    real = _fast.torch_self_distances
+    monkeypatch.setattr(_fast, "torch_self_distances", lambda x, g: calls.append(real(x, g) is not None) or real(x, g))
+    xp = losskit._array.namespace(x, names=("x",))
+    got = metric_module._embedding_distances(xp, x, metric)
+    with _fast.disabled():
+        want = metric_module._embedding_distances(xp, x, metric)
+    expected = taken_in_float32 or (dtype == torch.float64 and case != "nan")
+    assert calls == [expected]
+    v = torch.as_tensor(rng.normal(size=(12, 12)), dtype=dtype)
+    torch.testing.assert_close(got, want, rtol=TOL[dtype], atol=TOL[dtype], equal_nan=True)
+    if case != "nan":
+        g_got, g_want = (torch.autograd.grad((d * v).sum(), x)[0] for d in (got, want))
+        torch.testing.assert_close(g_got, g_want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_mined_triplet_losses_with_cdist_equal_the_generic_path():
+    x = _tensor(rng.normal(size=(16, 8)), torch.float64)
+    label = torch.as_tensor(rng.integers(0, 4, size=16))
+    for name in ("TripletHardLoss", "TripletSemiHardLoss"):
+        loss = losskit.get_loss(name)
+        got = loss(x, label)
+        with _fast.disabled():
+            want = loss(x, label)
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(torch.autograd.grad(got.sum(), x)[0], torch.autograd.grad(want.sum(), x)[0])
+
+
+def test_self_distances_by_cdist_retained_twice_and_differentiated_twice():
+    """The cdist path under retain_graph=True (two backwards, the same gradient), gradcheck, and
+    create_graph=True (cdist's backward has no derivative: the generic distances' second
+    derivatives), against the generic path."""
+    x = _tensor(rng.normal(size=(10, 4)), torch.float64)
+    label = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    loss = losskit.TripletSemiHardLoss()
+    taken = []
+    real = _fast.torch_self_distances
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_fast, "torch_self_distances", lambda x, g: taken.append(1) or real(x, g))
+        out = loss(x, label).sum()
+        first = torch.autograd.grad(out, x, retain_graph=True)[0]
+        torch.testing.assert_close(torch.autograd.grad(out, x)[0], first)
+        assert torch.autograd.gradcheck(lambda x: loss(x, label), (x,))
+        (g,) = torch.autograd.grad(loss(x, label).sum(), x, create_graph=True)
+        penalty = torch.autograd.grad((g**2).sum(), x)[0]
+    assert taken
+    with _fast.disabled():
+        (g_want,) = torch.autograd.grad(loss(x, label).sum(), x, create_graph=True)
+        penalty_want = torch.autograd.grad((g_want**2).sum(), x)[0]
+    torch.testing.assert_close(first, g_want.detach())
+    torch.testing.assert_close(penalty, penalty_want)

@@ -208,17 +208,8 @@ def cpu_rows_ce_applies(x: Array, grad: bool) -> bool:
     autograd.Function defines neither a ``vmap`` nor a ``jvp``)."""
     import torch
 
-    from ._array import is_traced  # (here: _array imports this module)
-
     large = x.numel() >= CPU_ROWS_CE_MIN if grad else x.numel() * x.element_size() >= CPU_ROWS_CE_VALUE_MIN_BYTES
-    return (
-        large
-        and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-        and not is_traced(x)
-        and not torch._C._are_functorch_transforms_active()
-        and torch.autograd.forward_ad._current_level < 0
-    )
+    return large and x.dtype in (torch.float32, torch.float64) and _plain_eager_cpu(x)
 
 
 def _needs_grad(x: Array) -> bool:
@@ -380,6 +371,81 @@ def torch_euclidean_distance(x: Array, y: Array, eps: float) -> Array | None:
     if bool(torch.logical_and(dd > floor, dd != math.inf).all()):  # NaN fails dd > floor
         return d
     return None
+
+
+def torch_self_distances(x: Array, generic: Any) -> Array | None:
+    """The ``(N, N)`` Euclidean distances between the rows of ``(N, D)`` ``x`` by torch's ``cdist``
+    (from the rows' differences, as the generic path: ``compute_mode`` keeps it off the matmul
+    form ``|a|^2 + |b|^2 - 2 a.b``, which cancels for near rows), in ``O(N^2)`` memory and one
+    fused pass each way where the generic path holds ``(N, N, D)`` differences (1 GiB each at
+    1024 x 256). Taken where it is as accurate as the generic scaled norm, as
+    :func:`torch_euclidean_distance`'s test: every distance finite and 0 or above the floor; and a
+    0 only between equal rows (there both derivatives are 0), counted: ``k^2`` zeros for each group
+    of ``k`` equal rows (a 0 between unequal rows is a sum of squares that underflowed). ``None``
+    elsewhere (off the CPU, traced, a NaN, tiny or huge distances): the caller takes the generic
+    path. ``cdist``'s backward has no derivative of its own: a gradient with a graph
+    (``create_graph=True``) is the derivative of ``generic(x)``, the generic distances."""
+    import torch
+
+    if not _plain_eager_cpu(x) or x.ndim != 2 or x.shape[-1] == 0:
+        return None
+    d = _self_distances_op()(x, generic)
+    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * x.shape[-1]) * 2.0**26
+    dd = d.detach()
+    zero = dd == 0
+    if not bool(torch.logical_or(zero, torch.logical_and(dd > floor, dd != math.inf)).all()):
+        return None  # (NaN fails dd > floor)
+    counts = torch.unique(x.detach(), dim=0, return_counts=True)[1]
+    return d if int(zero.sum()) == int((counts * counts).sum()) else None
+
+
+def _plain_eager_cpu(x: Array) -> bool:
+    """``x`` is a CPU tensor computed on eagerly, where an autograd.Function of this module may
+    run: not traced (``torch.compile``), not under a ``torch.func`` transform or forward-mode AD
+    (these Functions define neither a ``vmap`` nor a ``jvp``)."""
+    import torch
+
+    from ._array import is_traced  # (here: _array imports this module)
+
+    return (
+        x.device.type == "cpu"
+        and not is_traced(x)
+        and not torch._C._are_functorch_transforms_active()
+        and torch.autograd.forward_ad._current_level < 0
+    )
+
+
+_self_distances_function: Any = None
+
+
+def _self_distances_op() -> Any:
+    """The ``apply`` of an autograd.Function ``(x, generic) -> cdist(x, x)`` whose backward is
+    ``cdist``'s (kept from the forward pass, for every backward of a retained graph), or, asked for
+    a graph (``create_graph=True``), the derivative of ``generic(x)``."""
+    global _self_distances_function
+    if _self_distances_function is not None:
+        return _self_distances_function
+    import torch
+
+    class SelfDistances(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, generic: Any) -> Any:
+            with torch.enable_grad():  # cdist's own graph, on a leaf of its own
+                leaf = x.detach().requires_grad_()
+                d = torch.cdist(leaf, leaf, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
+            ctx.leaf, ctx.d, ctx.generic = leaf, d, generic
+            ctx.save_for_backward(x)
+            return d.detach()
+
+        @staticmethod
+        def backward(ctx: Any, grad_out: Any) -> Any:
+            if torch.is_grad_enabled():  # create_graph=True: the generic distances' derivative
+                (x,) = ctx.saved_tensors
+                return torch.autograd.grad(ctx.generic(x), x, grad_out, create_graph=True)[0], None
+            return torch.autograd.grad(ctx.d, ctx.leaf, grad_out, retain_graph=True)[0], None
+
+    _self_distances_function = SelfDistances.apply
+    return _self_distances_function
 
 
 def scaled_norm_applies(v: Array) -> bool:
@@ -598,6 +664,7 @@ __all__ = [
     "torch_logistic",
     "torch_sparse_softmax_ce",
     "cpu_rows_ce_applies",
+    "torch_self_distances",
     "torch_multi_margin",
     "kl_div_applies",
     "torch_kl_div",

@@ -806,13 +806,24 @@ def check_distance_metric(metric: Any) -> str:
 def _embedding_distances(xp: Any, x: Array, metric: str) -> Array:
     """The ``(N, N)`` distances between the rows of ``x`` (``(N, D)``): Euclidean, squared Euclidean or
     ``1 - cos``. From the differences of the rows, not tfa's ``|a|^2 + |b|^2 - 2 a.b``: exact for
-    near-duplicate rows (no cancellation), never negative, so no clamp; ``O(N^2 D)`` memory."""
+    near-duplicate rows (no cancellation), never negative, so no clamp; ``O(N^2 D)`` memory (on
+    CPU torch tensors ``O(N^2)``: torch's ``cdist``, where as accurate)."""
     if metric == "angular":
         # tf.math.l2_normalize's floor on the squared norm, 1e-12: x / max(|x|, 1e-6)
         unit = unit_vectors(xp, x, -1, 1e-6)
         dot = xp.matmul(unit, xp.matrix_transpose(unit))
         # 1 - cos may round below 0 for (near-)parallel rows: floored at 0 (tfa floors at 1e-16)
         return clamp_min(xp, -(dot - 1), 0.0)
+    if _fast.use_torch(x):
+        # O(N^2) memory where as accurate (else None); create_graph=True differentiates the generic path
+        d = _fast.torch_self_distances(x, lambda x: _difference_distances(xp, x, "L2"))
+        if d is not None:
+            return d if metric == "L2" else d * d
+    return _difference_distances(xp, x, metric)
+
+
+def _difference_distances(xp: Any, x: Array, metric: str) -> Array:
+    """:func:`_embedding_distances` ``"L2"`` or ``"squared-L2"`` from the ``(N, N, D)`` differences."""
     a, b = xp.expand_dims(x, axis=1), xp.expand_dims(x, axis=0)
     if metric == "L2":
         # scaled by the largest |difference|, and a derivative of 0 (not sqrt's infinite one, a NaN
