@@ -13,6 +13,7 @@ equal first (in float64).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="128x64,512x128,1024x256", help="NxD, comma-separated")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", help="write the rows here too")
     opts = p.parse_args(argv)
+    rows = []
     torch.set_num_threads(opts.threads)
     print("| loss | N x D | cdist ms | generic ms | ratio |\n|---|---|---|---|---|")
     for size in opts.sizes.split(","):
@@ -61,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             times = time_alternating(fns, lambda: None, repeats=opts.repeats, min_block_s=0.05)
             ours, generic = (statistics.median(times[k]) * 1e3 for k in ("cdist", "generic"))
             print(f"| {name} | {n} x {d} | {ours:.2f} | {generic:.2f} | {ours / generic:.2f} |")
+            rows.append({"loss": name, "n": n, "d": d, "cdist_ms": ours, "generic_ms": generic})
+    if opts.json:
+        info = {"torch": torch.__version__, "threads": opts.threads, "repeats": opts.repeats}
+        Path(opts.json).write_text(json.dumps({"environment": info, "results": rows}, indent=1) + "\n")
     return 0
 
 

@@ -9,6 +9,7 @@ public functions wherever they are applied.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -1137,7 +1138,7 @@ def test_self_distances_by_cdist_equal_the_generic_path(dtype, case, metric, mon
     x = _tensor(raw, dtype)
     calls = []
     real = _fast.torch_self_distances
-    monkeypatch.setattr(_fast, "torch_self_distances", lambda x, g: calls.append(real(x, g) is not None) or real(x, g))
+    monkeypatch.setattr(_fast, "torch_self_distances", lambda *a: calls.append(real(*a) is not None) or real(*a))
     xp = losskit._array.namespace(x, names=("x",))
     got = metric_module._embedding_distances(xp, x, metric)
     with _fast.disabled():
@@ -1173,7 +1174,7 @@ def test_self_distances_by_cdist_retained_twice_and_differentiated_twice():
     taken = []
     real = _fast.torch_self_distances
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_fast, "torch_self_distances", lambda x, g: taken.append(1) or real(x, g))
+        mp.setattr(_fast, "torch_self_distances", lambda *a: taken.append(1) or real(*a))
         out = loss(x, label).sum()
         first = torch.autograd.grad(out, x, retain_graph=True)[0]
         torch.testing.assert_close(torch.autograd.grad(out, x)[0], first)
@@ -1186,3 +1187,58 @@ def test_self_distances_by_cdist_retained_twice_and_differentiated_twice():
         penalty_want = torch.autograd.grad((g_want**2).sum(), x)[0]
     torch.testing.assert_close(first, g_want.detach())
     torch.testing.assert_close(penalty, penalty_want)
+
+
+def _distances(x, metric):
+    from losskit.functional import metric as metric_module
+
+    return metric_module._embedding_distances(losskit._array.namespace(x, names=("x",)), x, metric)
+
+
+def test_self_distances_by_cdist_without_a_gradient_take_inference_tensors():
+    """No gradient wanted: cdist as it is (no autograd.Function, which would set requires_grad on
+    a detached copy: refused for an inference tensor used outside inference_mode)."""
+    with torch.inference_mode():
+        e = torch.as_tensor(rng.normal(size=(8, 4)))
+    label = torch.arange(8) // 2
+    with _fast.disabled():
+        want = losskit.TripletHardLoss()(e, label)
+    torch.testing.assert_close(losskit.TripletHardLoss()(e, label), want)
+    with torch.no_grad():
+        torch.testing.assert_close(losskit.TripletSemiHardLoss()(e, label), losskit.TripletSemiHardLoss()(e, label))
+    d = _distances(e, "L2")
+    assert d.grad_fn is None and d.shape == (8, 8)
+
+
+def test_self_distances_by_cdist_squared_second_derivatives_between_equal_rows():
+    """squared-L2 under create_graph=True differentiates the generic squared distances: its
+    second derivatives between two equal rows are those of |x0 - x1|^2 (the L2 distance's
+    derivative, 0 there, then squared gave 0)."""
+    x = torch.tensor([[1.0, 2.0], [1.0, 2.0], [0.0, 5.0]], dtype=torch.float64, requires_grad=True)
+    results = []
+    for fast in (True, False):
+        with contextlib.nullcontext() if fast else _fast.disabled():
+            d = _distances(x, "squared-L2")
+            assert (type(d.grad_fn).__name__ == "SelfDistancesBackward") == fast
+            (g,) = torch.autograd.grad(d[0, 1] + d[0, 2], x, create_graph=True)
+            results.append(torch.autograd.grad(g[0].sum(), x)[0])
+    torch.testing.assert_close(results[0], results[1])
+    # f = |x0 - x1|^2 + |x0 - x2|^2: d/dx of sum(df/dx0) = [4, 4], [-2, -2], [-2, -2]
+    want = torch.tensor([[4.0, 4.0], [-2.0, -2.0], [-2.0, -2.0]], dtype=torch.float64)
+    torch.testing.assert_close(results[0], want)
+
+
+def test_self_distances_by_cdist_free_what_they_saved_after_the_backward():
+    """The autograd.Function saves x and the distances for cdist's backward kernel: freed by a
+    backward that frees the graph, and a second backward then fails as the generic path's does."""
+    x = _tensor(rng.normal(size=(6, 3)), torch.float64)
+    d = _distances(x, "L2")
+    assert type(d.grad_fn).__name__ == "SelfDistancesBackward"
+    d.sum().backward()
+    with pytest.raises(RuntimeError, match="second time|already been freed"):
+        d.sum().backward()
+
+
+def test_self_distances_by_cdist_leave_half_precision_to_the_generic_path():
+    for dtype in (torch.float16, torch.bfloat16):
+        assert _fast.torch_self_distances(torch.randn(6, 4).to(dtype), None) is None

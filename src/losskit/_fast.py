@@ -373,30 +373,35 @@ def torch_euclidean_distance(x: Array, y: Array, eps: float) -> Array | None:
     return None
 
 
-def torch_self_distances(x: Array, generic: Any) -> Array | None:
-    """The ``(N, N)`` Euclidean distances between the rows of ``(N, D)`` ``x`` by torch's ``cdist``
-    (from the rows' differences, as the generic path: ``compute_mode`` keeps it off the matmul
-    form ``|a|^2 + |b|^2 - 2 a.b``, which cancels for near rows), in ``O(N^2)`` memory and one
-    fused pass each way where the generic path holds ``(N, N, D)`` differences (1 GiB each at
-    1024 x 256). Taken where it is as accurate as the generic scaled norm, as
-    :func:`torch_euclidean_distance`'s test: every distance finite and 0 or above the floor; and a
-    0 only between equal rows (there both derivatives are 0), counted: ``k^2`` zeros for each group
-    of ``k`` equal rows (a 0 between unequal rows is a sum of squares that underflowed). ``None``
-    elsewhere (off the CPU, traced, a NaN, tiny or huge distances): the caller takes the generic
-    path. ``cdist``'s backward has no derivative of its own: a gradient with a graph
-    (``create_graph=True``) is the derivative of ``generic(x)``, the generic distances."""
+def torch_self_distances(x: Array, generic: Any, squared: bool = False) -> Array | None:
+    """The ``(N, N)`` Euclidean distances (``squared``: their squares) between the rows of ``(N, D)``
+    ``x`` by torch's ``cdist`` (from the rows' differences, as the generic path: ``compute_mode``
+    keeps it off the matmul form ``|a|^2 + |b|^2 - 2 a.b``, which cancels for near rows), in
+    ``O(N^2)`` memory and one fused pass each way where the generic path holds ``(N, N, D)``
+    differences (1 GiB each at 1024 x 256). Taken where it is as accurate as the generic scaled
+    norm, as :func:`torch_euclidean_distance`'s test: every distance finite and 0 or above the
+    floor; and a 0 only between equal rows (there both derivatives are 0), counted: ``k^2`` zeros
+    for each group of ``k`` equal rows (a 0 between unequal rows is a sum of squares that
+    underflowed). ``None`` elsewhere (off the CPU, traced, not float32/float64, a NaN, tiny or huge
+    distances): the caller takes the generic path. ``cdist``'s backward has no derivative of its
+    own: a gradient with a graph (``create_graph=True``) is the derivative of ``generic(x)``, the
+    generic distances (squared too), computed then."""
     import torch
 
-    if not _plain_eager_cpu(x) or x.ndim != 2 or x.shape[-1] == 0:
+    if not _plain_eager_cpu(x) or x.ndim != 2 or x.shape[-1] == 0 or x.dtype not in (torch.float32, torch.float64):
         return None
-    d = _self_distances_op()(x, generic)
+    if torch.is_grad_enabled() and x.requires_grad:
+        out = _self_distances_op()(x, generic, squared)
+        d = out.detach().sqrt() if squared else out.detach()
+    else:  # no gradient wanted (an inference tensor cannot be given one): cdist as it is
+        d = torch.cdist(x, x, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
+        out = d * d if squared else d
     floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * x.shape[-1]) * 2.0**26
-    dd = d.detach()
-    zero = dd == 0
-    if not bool(torch.logical_or(zero, torch.logical_and(dd > floor, dd != math.inf)).all()):
-        return None  # (NaN fails dd > floor)
+    zero = d == 0
+    if not bool(torch.logical_or(zero, torch.logical_and(d > floor, d != math.inf)).all()):
+        return None  # (NaN fails d > floor)
     counts = torch.unique(x.detach(), dim=0, return_counts=True)[1]
-    return d if int(zero.sum()) == int((counts * counts).sum()) else None
+    return out if int(zero.sum()) == int((counts * counts).sum()) else None
 
 
 def _plain_eager_cpu(x: Array) -> bool:
@@ -419,9 +424,10 @@ _self_distances_function: Any = None
 
 
 def _self_distances_op() -> Any:
-    """The ``apply`` of an autograd.Function ``(x, generic) -> cdist(x, x)`` whose backward is
-    ``cdist``'s (kept from the forward pass, for every backward of a retained graph), or, asked for
-    a graph (``create_graph=True``), the derivative of ``generic(x)``."""
+    """The ``apply`` of an autograd.Function ``(x, generic, squared) -> cdist(x, x)`` (squared when
+    ``squared``) whose backward is ``cdist``'s own kernel (``aten._cdist_backward``, once for each
+    side of the symmetric pair), or, asked for a graph (``create_graph=True``), the derivative of
+    ``generic(x)``."""
     global _self_distances_function
     if _self_distances_function is not None:
         return _self_distances_function
@@ -429,20 +435,23 @@ def _self_distances_op() -> Any:
 
     class SelfDistances(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, x: Any, generic: Any) -> Any:
-            with torch.enable_grad():  # cdist's own graph, on a leaf of its own
-                leaf = x.detach().requires_grad_()
-                d = torch.cdist(leaf, leaf, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
-            ctx.leaf, ctx.d, ctx.generic = leaf, d, generic
-            ctx.save_for_backward(x)
-            return d.detach()
+        def forward(ctx: Any, x: Any, generic: Any, squared: bool) -> Any:
+            x = x.contiguous()
+            d = torch.cdist(x, x, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
+            ctx.save_for_backward(x, d)
+            ctx.generic, ctx.squared = generic, squared
+            return d * d if squared else d
 
         @staticmethod
         def backward(ctx: Any, grad_out: Any) -> Any:
+            x, d = ctx.saved_tensors
             if torch.is_grad_enabled():  # create_graph=True: the generic distances' derivative
-                (x,) = ctx.saved_tensors
-                return torch.autograd.grad(ctx.generic(x), x, grad_out, create_graph=True)[0], None
-            return torch.autograd.grad(ctx.d, ctx.leaf, grad_out, retain_graph=True)[0], None
+                return torch.autograd.grad(ctx.generic(x), x, grad_out, create_graph=True)[0], None, None
+            g = grad_out * (2 * d) if ctx.squared else grad_out  # d(d^2) = 2 d dd
+            # x's derivative as the first operand of cdist and as the second (torch's own formula)
+            first = torch.ops.aten._cdist_backward(g.contiguous(), x, x, 2.0, d)
+            second = torch.ops.aten._cdist_backward(g.mT.contiguous(), x, x, 2.0, d.mT.contiguous())
+            return first + second, None, None
 
     _self_distances_function = SelfDistances.apply
     return _self_distances_function

@@ -816,9 +816,9 @@ def _embedding_distances(xp: Any, x: Array, metric: str) -> Array:
         return clamp_min(xp, -(dot - 1), 0.0)
     if _fast.use_torch(x):
         # O(N^2) memory where as accurate (else None); create_graph=True differentiates the generic path
-        d = _fast.torch_self_distances(x, lambda x: _difference_distances(xp, x, "L2"))
+        d = _fast.torch_self_distances(x, lambda x: _difference_distances(xp, x, metric), metric == "squared-L2")
         if d is not None:
-            return d if metric == "L2" else d * d
+            return d
     return _difference_distances(xp, x, metric)
 
 
