@@ -19,6 +19,7 @@ which are only reached with torch tensors.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -267,9 +268,7 @@ def _cpu_rows_ce_value(x: Array, target: Array, ignore_index: int) -> Array:
     return _row_losses(m, log_sum, picked, valid)
 
 
-_cpu_rows_ce_function: Any = None
-
-
+@functools.cache
 def _cpu_rows_ce() -> Any:
     """The ``apply`` of an autograd.Function: sparse cross-entropy of ``(N, C)`` CPU logits in row
     blocks that stay in cache.
@@ -284,9 +283,6 @@ def _cpu_rows_ce() -> Any:
     ``retain_graph=True`` needs it again). Asked for a graph of the gradient (``create_graph``),
     the backward computes ``(softmax(x) - onehot(y)) g`` from ``x`` by differentiable ops.
     """
-    global _cpu_rows_ce_function
-    if _cpu_rows_ce_function is not None:
-        return _cpu_rows_ce_function
     import torch
 
     from .fused._torch import graph_is_freed
@@ -317,8 +313,7 @@ def _cpu_rows_ce() -> Any:
             # the saved tensor is held by this node until the graph goes (it would clone it)
             return (grad.mul_(scale).view_as(grad) if graph_is_freed() else grad * scale), None, None
 
-    _cpu_rows_ce_function = CpuRowsCrossEntropy.apply
-    return _cpu_rows_ce_function
+    return CpuRowsCrossEntropy.apply
 
 
 def torch_log_softmax(x: Array, axis: int) -> Array:
@@ -420,17 +415,12 @@ def _plain_eager_cpu(x: Array) -> bool:
     )
 
 
-_self_distances_function: Any = None
-
-
+@functools.cache
 def _self_distances_op() -> Any:
     """The ``apply`` of an autograd.Function ``(x, generic, squared) -> cdist(x, x)`` (squared when
     ``squared``) whose backward is ``cdist``'s own kernel (``aten._cdist_backward``, once for each
     side of the symmetric pair), or, asked for a graph (``create_graph=True``), the derivative of
     ``generic(x)``."""
-    global _self_distances_function
-    if _self_distances_function is not None:
-        return _self_distances_function
     import torch
 
     class SelfDistances(torch.autograd.Function):
@@ -453,8 +443,7 @@ def _self_distances_op() -> Any:
             second = torch.ops.aten._cdist_backward(g.mT.contiguous(), x, x, 2.0, d.mT.contiguous())
             return first + second, None, None
 
-    _self_distances_function = SelfDistances.apply
-    return _self_distances_function
+    return SelfDistances.apply
 
 
 def scaled_norm_applies(v: Array) -> bool:

@@ -160,23 +160,22 @@ def _scaled(t: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.T
     in blocks of :data:`_SCALE_BLOCK` elements."""
     if t.dtype in (torch.float32, torch.float64):
         return (t * scale).to(dtype)
-    out = torch.empty(t.shape, dtype=dtype, device=t.device)
-    rows = max(1, _SCALE_BLOCK // max(1, math.prod(t.shape[1:])))
-    for start in range(0, t.shape[0], rows):
-        out[start : start + rows] = t[start : start + rows].float() * scale
-    return out
+    return _scale_blocks(t, scale, torch.empty(t.shape, dtype=dtype, device=t.device))
 
 
 def _scale_in_place(t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """``t *= scale``, each product formed in float32 and rounded once, as :func:`_scaled` forms
     it, block by block: no second tensor of ``t``'s size. Returns ``t``."""
-    if t.dtype in (torch.float32, torch.float64):
-        return t.mul_(scale)
+    return t.mul_(scale) if t.dtype in (torch.float32, torch.float64) else _scale_blocks(t, scale, t)
+
+
+def _scale_blocks(t: torch.Tensor, scale: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out = t * scale`` (``out`` may be ``t``), the products in float32, :data:`_SCALE_BLOCK`
+    elements at a time."""
     rows = max(1, _SCALE_BLOCK // max(1, math.prod(t.shape[1:])))
     for start in range(0, t.shape[0], rows):
-        block = t[start : start + rows]
-        block.copy_(block.float() * scale)
-    return t
+        out[start : start + rows] = t[start : start + rows].float() * scale
+    return out
 
 
 def graph_is_freed() -> bool:
