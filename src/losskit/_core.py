@@ -28,6 +28,7 @@ from ._array import (
     is_floating,
     is_traced,
     size,
+    stop_gradient,
 )
 from ._compile import is_symbolic_number, torch_compiling
 
@@ -363,7 +364,7 @@ def check_probabilities(xp: Any, x: Array, name: str, hint: str) -> None:
     if is_traced(outside):  # computed inside jax.jit from a concrete (captured) array
         return
     if bool(outside):
-        x = x.detach() if hasattr(x, "detach") else x  # (torch: no graph, no warning on reading it)
+        x = stop_gradient(x)  # (torch: no graph, no warning on reading it)
         number = xp.logical_not(xp.isnan(x))
         lo = float(xp.min(xp.where(number, x, math.inf)))
         hi = float(xp.max(xp.where(number, x, -math.inf)))

@@ -255,17 +255,27 @@ def _row_losses(m: Array, log_sum: Array, picked: Array, valid: Array) -> Array:
     return torch.where(valid, (m[:, 0] - picked) + log_sum[:, 0], 0.0)
 
 
-def _cpu_rows_ce_value(x: Array, target: Array, ignore_index: int) -> Array:
-    """The loss alone (no gradient wanted), block by block: no ``(N, C)`` buffer."""
+def _log_sum_exp_rows(x: Array, out: Array | None) -> tuple[Array, Array]:
+    """``(m, log(sum(exp(x - m))))`` of the rows of ``(N, C)`` ``x``, each ``(N, 1)``, ``m`` the rows'
+    max, block by block: ``exp(x - m)`` goes into one reused block buffer, or, given ``out``
+    (``(N, C)``), into its rows, normalised there to ``softmax(x)``."""
     import torch
 
-    picked, valid = _picked(x, target, ignore_index)  # first: an index out of range raises here
     m, log_sum = torch.empty((x.shape[0], 1), dtype=x.dtype), torch.empty((x.shape[0], 1), dtype=x.dtype)
-    block = torch.empty((_block_rows(x), x.shape[1]), dtype=x.dtype)  # one buffer for every block
+    block = torch.empty((_block_rows(x), x.shape[1]), dtype=x.dtype) if out is None else None
     for rows in _row_blocks(x):
-        m[rows], total = _exp_rows_(x[rows], block[: rows.stop - rows.start])
+        buffer = block[: rows.stop - rows.start] if out is None else out[rows]
+        m[rows], total = _exp_rows_(x[rows], buffer)
+        if out is not None:
+            buffer.div_(total)  # softmax
         log_sum[rows] = total.log_()
-    return _row_losses(m, log_sum, picked, valid)
+    return m, log_sum
+
+
+def _cpu_rows_ce_value(x: Array, target: Array, ignore_index: int) -> Array:
+    """The loss alone (no gradient wanted), block by block: no ``(N, C)`` buffer."""
+    picked, valid = _picked(x, target, ignore_index)  # first: an index out of range raises here
+    return _row_losses(*_log_sum_exp_rows(x, None), picked, valid)
 
 
 @functools.cache
@@ -292,11 +302,7 @@ def _cpu_rows_ce() -> Any:
         def forward(ctx: Any, x: Any, target: Any, ignore_index: int) -> Any:
             picked, valid = _picked(x, target, ignore_index)  # first: an index out of range raises here
             grad = torch.empty_like(x)
-            m, log_sum = torch.empty((x.shape[0], 1), dtype=x.dtype), torch.empty((x.shape[0], 1), dtype=x.dtype)
-            for rows in _row_blocks(x):
-                m[rows], total = _exp_rows_(x[rows], grad[rows])
-                grad[rows].div_(total)  # softmax
-                log_sum[rows] = total.log_()
+            m, log_sum = _log_sum_exp_rows(x, grad)  # grad = softmax(x)
             grad[torch.arange(x.shape[0]), torch.where(valid, target, 0)] -= 1.0
             # x only for a gradient with a graph (create_graph=True); the caller usually holds it
             ctx.save_for_backward(x, target, valid, grad)
@@ -361,11 +367,18 @@ def torch_euclidean_distance(x: Array, y: Array, eps: float) -> Array | None:
     if x.device.type != "cpu" or is_traced(x) or is_traced(y) or x.shape[-1] == 0:
         return None
     d = torch.pairwise_distance(x, y, 2.0, eps)
-    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * x.shape[-1]) * 2.0**26
-    dd = d.detach()
-    if bool(torch.logical_and(dd > floor, dd != math.inf).all()):  # NaN fails dd > floor
-        return d
-    return None
+    return d if bool(_resolved(d.detach(), x.shape[-1]).all()) else None
+
+
+def _resolved(d: Array, dim: int) -> Array:
+    """Where the distances ``d`` of ``dim``-vectors, each a square root of a sum of squares, are as
+    accurate as the generic scaled norm's: finite (no square overflowed) and above
+    ``2^26 sqrt(dim * smallest_normal)`` (the squares that underflowed change the sum by less than
+    ``2^-52`` of it). False at a NaN."""
+    import torch
+
+    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * dim) * 2.0**26
+    return torch.logical_and(d > floor, d != math.inf)
 
 
 def torch_self_distances(x: Array, generic: Any, squared: bool = False) -> Array | None:
@@ -385,16 +398,15 @@ def torch_self_distances(x: Array, generic: Any, squared: bool = False) -> Array
 
     if not _plain_eager_cpu(x) or x.ndim != 2 or x.shape[-1] == 0 or x.dtype not in (torch.float32, torch.float64):
         return None
-    if torch.is_grad_enabled() and x.requires_grad:
+    if _needs_grad(x):
         out = _self_distances_op()(x, generic, squared)
         d = out.detach().sqrt() if squared else out.detach()
     else:  # no gradient wanted (an inference tensor cannot be given one): cdist as it is
         d = torch.cdist(x, x, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
         out = d * d if squared else d
-    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * x.shape[-1]) * 2.0**26
     zero = d == 0
-    if not bool(torch.logical_or(zero, torch.logical_and(d > floor, d != math.inf)).all()):
-        return None  # (NaN fails d > floor)
+    if not bool(torch.logical_or(zero, _resolved(d, x.shape[-1])).all()):
+        return None
     counts = torch.unique(x.detach(), dim=0, return_counts=True)[1]
     return out if int(zero.sum()) == int((counts * counts).sum()) else None
 
