@@ -10,8 +10,10 @@ public functions wherever they are applied.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import re
+import weakref
 
 import numpy as np
 import pytest
@@ -1060,12 +1062,56 @@ def test_cpu_row_block_cross_entropy_gradient_becomes_grad_without_a_copy(row_bl
     x = _tensor(rng.normal(size=(10, 5)), torch.float32)
     label = torch.as_tensor(rng.integers(0, 5, size=10))
     loss = losskit.SoftmaxCELoss()(x, label)
-    buffer = loss.grad_fn.saved_tensors[3]
+    buffer = loss.grad_fn.saved_tensors[2]
     loss.sum().backward()
     assert x.grad.data_ptr() == buffer.data_ptr()
     torch.testing.assert_close(
         x.grad, torch.autograd.grad(torch.nn.functional.cross_entropy(x, label, reduction="none").sum(), x)[0]
     )
+
+
+def test_cpu_row_block_cross_entropy_does_not_hold_the_logits(row_blocks):
+    """Only the gradient buffer outlives the forward pass: logits nothing else holds (a layer's
+    output) are freed at once, and logits changed in place after the forward pass still get the
+    gradient of the values the loss saw (torch's op saves its log-softmax, not the logits)."""
+    weight = torch.randn(5, 5, dtype=torch.float64, requires_grad=True)
+    h = torch.as_tensor(rng.normal(size=(10, 5)))
+    label = torch.as_tensor(rng.integers(0, 5, size=10))
+    logits = h @ weight
+    seen = weakref.ref(logits)
+    loss = losskit.SoftmaxCELoss()(logits, label)
+    del logits
+    gc.collect()
+    assert seen() is None
+    want = torch.autograd.grad(torch.nn.functional.cross_entropy(h @ weight, label, reduction="none").sum(), weight)
+    torch.testing.assert_close(torch.autograd.grad(loss.sum(), weight), want)
+
+    x = (h @ weight).detach().requires_grad_()
+    want = torch.autograd.grad(torch.nn.functional.cross_entropy(x, label, reduction="none").sum(), x)[0]
+    loss = losskit.SoftmaxCELoss()(x, label)
+    with torch.no_grad():
+        x.mul_(3.0)
+    torch.testing.assert_close(torch.autograd.grad(loss.sum(), x)[0], want)
+    assert row_blocks == [1, 1]
+
+
+def test_cpu_row_block_cross_entropy_third_derivative(row_blocks):
+    """The second derivative's graph goes through the same node again: a third-order directional
+    derivative equals torch's (float64)."""
+    label = torch.tensor([0, 4, 2, 1, 3, 2, 0])
+    v = torch.as_tensor(rng.normal(size=(7, 5)))
+    results = []
+    for loss in (
+        lambda x: losskit.SoftmaxCELoss(ignore_index=2)(x, label),
+        lambda x: torch.nn.functional.cross_entropy(x, label, reduction="none", ignore_index=2),
+    ):
+        x = torch.as_tensor(rng.normal(size=(7, 5)) if not results else results[0][0].numpy()).requires_grad_()
+        (g,) = torch.autograd.grad(loss(x) @ torch.linspace(0.5, 2.0, 7, dtype=x.dtype), x, create_graph=True)
+        (hv,) = torch.autograd.grad((g * v).sum(), x, create_graph=True)
+        (third,) = torch.autograd.grad((hv * v).sum(), x)
+        results.append((x.detach(), g.detach(), hv.detach(), third))
+    torch.testing.assert_close(results[0], results[1])
+    assert row_blocks == [1]
 
 
 def test_cpu_row_block_cross_entropy_keeps_the_shift_apart_from_the_log_sum(row_blocks):

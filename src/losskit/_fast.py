@@ -180,7 +180,7 @@ def torch_sparse_softmax_ce(
         x, y = torch.movedim(pred, axis, 1), target
     grad = _needs_grad(x)
     if x.ndim == 2 and cpu_rows_ce_applies(x, grad):
-        loss = _cpu_rows_ce()(x, y, ignore_index) if grad else _cpu_rows_ce_value(x, y, ignore_index)
+        loss = _cpu_rows_ce()(x, y, ignore_index)[0] if grad else _cpu_rows_ce_value(x, y, ignore_index)
     else:
         loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, 0.0)
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
@@ -290,8 +290,15 @@ def _cpu_rows_ce() -> Any:
     upstream gradient, ``softmax(x) - onehot(y)``, one block at a time (one ``exp`` per logit), in
     the ``(N, C)`` buffer the gradient needs anyway; the backward scales its rows by the
     upstream gradient, in place when the graph is freed after it (else a scaled copy, as
-    ``retain_graph=True`` needs it again). Asked for a graph of the gradient (``create_graph``),
-    the backward computes ``(softmax(x) - onehot(y)) g`` from ``x`` by differentiable ops.
+    ``retain_graph=True`` needs it again). ``x`` itself is not saved: nothing but the gradient
+    buffer outlives the forward pass (torch's op keeps its ``(N, C)`` log-softmax), and ``x`` may be
+    changed in place after it.
+
+    For a graph of the gradient (``create_graph``) the buffer is the Function's second output,
+    which the caller drops: the backward's ``buffer * g`` is then recorded against this node, and
+    differentiating it calls the backward again with the buffer's upstream gradient ``G``, whose
+    gradient is softmax's: ``p * (G - sum(G * p))``, ``p = buffer + onehot(y)``. Orders beyond the
+    second follow the same way.
     """
     import torch
 
@@ -303,21 +310,29 @@ def _cpu_rows_ce() -> Any:
             picked, valid = _picked(x, target, ignore_index)  # first: an index out of range raises here
             grad = torch.empty_like(x)
             m, log_sum = _log_sum_exp_rows(x, grad)  # grad = softmax(x)
-            grad[torch.arange(x.shape[0]), torch.where(valid, target, 0)] -= 1.0
-            # x only for a gradient with a graph (create_graph=True); the caller usually holds it
-            ctx.save_for_backward(x, target, valid, grad)
-            return _row_losses(m, log_sum, picked, valid)
+            classes = torch.where(valid, target, 0)
+            grad[torch.arange(x.shape[0]), classes] -= 1.0
+            ctx.set_materialize_grads(False)  # the dropped buffer output's gradient stays None
+            ctx.save_for_backward(classes, valid, grad)
+            return _row_losses(m, log_sum, picked, valid), grad
 
         @staticmethod
-        def backward(ctx: Any, grad_out: Any) -> Any:
-            x, target, valid, grad = ctx.saved_tensors
+        def backward(ctx: Any, grad_out: Any, grad_of_buffer: Any) -> Any:
+            classes, valid, grad = ctx.saved_tensors
+            result = None
+            if grad_of_buffer is not None:  # differentiating a gradient formed with create_graph
+                p = grad.index_put((torch.arange(grad.shape[0]), classes), torch.ones((), dtype=grad.dtype), True)
+                result = p * (grad_of_buffer - (grad_of_buffer * p).sum(1, keepdim=True))
+            if grad_out is None:
+                return result, None, None
             scale = torch.where(valid, grad_out, 0.0)[:, None]  # ignored rows: no gradient
-            if torch.is_grad_enabled():  # create_graph=True: a gradient with a graph, from x
-                onehot = torch.nn.functional.one_hot(torch.where(valid, target, 0), x.shape[1]).to(x.dtype)
-                return (torch.softmax(x, 1) - onehot) * scale, None, None
+            if result is not None or torch.is_grad_enabled() or not graph_is_freed():
+                # a new tensor: the buffer is needed again (retain_graph), or recorded (create_graph)
+                scaled = grad * scale
+                return (scaled if result is None else result + scaled), None, None
             # a view: AccumulateGrad takes a gradient as .grad only when nothing else holds it, and
             # the saved tensor is held by this node until the graph goes (it would clone it)
-            return (grad.mul_(scale).view_as(grad) if graph_is_freed() else grad * scale), None, None
+            return grad.mul_(scale).view_as(grad), None, None
 
     return CpuRowsCrossEntropy.apply
 
