@@ -10,7 +10,7 @@ import pytest
 
 import losskit
 import losskit.functional as F
-from backends import to_backend, to_numpy
+from backends import autograd_grads, to_backend, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -461,6 +461,30 @@ def test_ctc_masked_classes_and_very_unlikely_paths_as_torch(backend):
                 import jax
 
                 assert np.isfinite(np.asarray(jax.grad(lambda a, f=f: f(a).sum())(to_backend(x, backend)))).all()
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_ctc_gradient_with_a_masked_class_is_the_generic_paths(backend):
+    """A class masked with -inf logits in every frame: the fast paths' values and gradients are
+    the generic path's, finite (0 at the masked class) for labels that avoid it, +inf with no
+    gradient for the label that needs it. torch's kernel gave NaN for every logit of such a
+    sequence (its backward reads exp(-inf - -inf))."""
+    if backend == "jax":
+        pytest.importorskip("optax")
+    x = np.random.default_rng(1).normal(size=(4, 6, 5))
+    x[:, :, 2] = -np.inf
+    x[1, 0, 3] = -np.inf  # and one more, in one frame only
+    y = np.array([[0, 1], [1, 0], [3, 3], [2, 0]])
+    results = []
+    for path in ("auto", "generic"):
+        f = lambda a, path=path: F.ctc_loss(a, to_backend(y, backend), backend=path)  # noqa: E731
+        a = to_backend(x, backend, "float64")
+        results.append((to_numpy(f(a)), autograd_grads(f, [a], (0,), backend)[0]))
+    (value, grad), (generic_value, generic_grad) = results
+    assert np.isfinite(grad).all() and np.isfinite(value[:3]).all() and value[3] == np.inf
+    np.testing.assert_allclose(value, generic_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, generic_grad, rtol=1e-9, atol=1e-12)
+    assert (grad[:, :, 2] == 0).all() and (grad[3] == 0).all()
 
 
 @pytest.mark.parametrize("backend", GENERIC_BACKENDS)

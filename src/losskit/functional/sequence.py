@@ -7,6 +7,7 @@ and is the reference; PyTorch arrays take ``torch.nn.functional.ctc_loss`` and J
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat
@@ -152,8 +153,14 @@ def _fast_path(logits: Array) -> Any:
 def _ctc_torch(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
     from .. import _fast
 
+    # a -inf logit (a masked class) made the gradient of torch's kernel NaN, for every frame
+    # through log_softmax: -1e30 is the same zero probability, finite (as the optax path's)
+    logits = logits.clamp_min(_LOG_ZERO)  # NaN stays NaN
     # F.ctc_loss eagerly; under torch.compile a custom op with static shapes (no graph break)
-    return _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
+    loss = _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
+    # a label only masked classes could produce: a path through -1e30 is now the kernel's best,
+    # where -inf left none: +inf, as the generic path gives, with no gradient
+    return xp.where(loss > -_LOG_ZERO / 2, xp.full_like(loss, math.inf), loss)
 
 
 def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
