@@ -251,6 +251,9 @@ NO_CLASS_CASES = {
     "CategoricalHingeLoss": ({}, _DENSE),
     "MultiLabelSoftMarginLoss": ({}, _DENSE),
     "MultiLabelMarginLoss": ({}, np.zeros((2, 0), dtype=np.int64)),
+    "TverskyLoss": ({}, _DENSE),
+    "DiceLoss": ({"from_logits": False}, _DENSE),
+    "JaccardLoss": ({}, _DENSE),
 }
 
 
@@ -259,7 +262,8 @@ NO_CLASS_CASES = {
 def test_a_class_axis_of_size_zero_is_refused_naming_it(case: str, backend: str) -> None:
     """No classes: a ValueError naming the axis and shape, before any work. Before, the sparse
     losses said their label 0 was outside "[0, -1]", CategoricalHingeLoss raised the backends'
-    own reduction errors and MultiLabelSoftMarginLoss returned NaN (a mean over 0 classes)."""
+    own reduction errors and MultiLabelSoftMarginLoss returned NaN (a mean over 0 classes), as the
+    overlap losses did on torch (NumPy and JAX raised their reductions' errors)."""
     options, label = NO_CLASS_CASES[case]
     loss = losskit.get_loss(case.split()[0], **options)
     pred = to_backend(np.zeros((2, 0)), backend)

@@ -23,7 +23,7 @@ import pytest
 
 import losskit
 import losskit.functional as F
-from backends import AUTOGRAD_BACKENDS, BACKENDS, to_backend, to_numpy
+from backends import AUTOGRAD_BACKENDS, BACKENDS, autograd_grads, to_backend, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -518,6 +518,26 @@ def test_empty_masks_with_smooth_zero_agree() -> None:
         losskit.JaccardLoss(smooth=0.0, from_logits=False, log_loss=True),
     ):
         np.testing.assert_array_equal(loss(p, t), [0.0])
+
+
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+def test_a_class_weight_of_zero_leaves_an_infinite_log_loss_out(backend: str) -> None:
+    """A class of weight 0 whose index is 0 (smooth 0, no overlap: -log 0 = inf) is left out, as
+    documented: the loss is the other classes' (over C), with a finite gradient; 0 * inf made both
+    NaN."""
+    p = np.array([[[1.0, 1.0], [0.0, 0.0]], [[0.8, 0.6], [0.2, 0.4]]])  # (2 examples, 2 classes, 2 pixels)
+    t = np.array([[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])  # class 1 of example 0: index 0
+    loss = losskit.DiceLoss(from_logits=False, smooth=0.0, log_loss=True, class_weight=[2.0, 0.0])
+    dice0 = 2 * np.sum(p[:, 0] * t[:, 0], axis=1) / (np.sum(p[:, 0], axis=1) + np.sum(t[:, 0], axis=1))
+    want = 2.0 * -np.log(dice0) / 2  # the weighted class-0 term, over C = 2
+    x = to_backend(p, backend, "float64")
+    got = loss(x, to_backend(t, backend))
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12)
+    (grad,) = autograd_grads(loss, [x, to_backend(t, backend)], (0,), backend)
+    assert np.isfinite(grad).all() and (grad[:, 1] == 0).all()
+    unweighted = losskit.DiceLoss(from_logits=False, smooth=0.0, log_loss=True)
+    with np.errstate(divide="ignore"):
+        assert np.isposinf(unweighted(p, t)[0])  # the class weighted 0 above is infinite
 
 
 def test_log_loss_is_not_clamped() -> None:

@@ -14,6 +14,7 @@ from .._core import (
     check_class_count,
     check_class_vector,
     check_flag,
+    check_has_classes,
     check_labels_in_range,
     check_number,
     check_sample_weight,
@@ -114,6 +115,7 @@ def tversky_loss(
     xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     cls, b_axis = class_and_batch_axes(pred.ndim, tuple(pred.shape), axis, batch_axis)
+    check_has_classes(tuple(pred.shape), cls)
     check_weight(weight)
     n = pred.shape[b_axis]
     check_sample_weight(xp, sample_weight, (n,))
@@ -148,6 +150,9 @@ def tversky_loss(
         c = pred.shape[cls]
         w = class_vector(xp, class_weight, c, x, "class_weight")
         w = xp.reshape(w, tuple(c if i == cls else 1 for i in range(pred.ndim)))
+        # a weight of 0 leaves its class out: its index is read as 1 (a penalty of 0), else
+        # -log(0) (log_loss, an index of 0) would make 0 * inf = NaN of the loss and its gradient
+        index = xp.where(w == 0, xp.ones_like(index), index)
         loss = xp.mean(w * overlap_penalty(xp, index, gamma, log_loss), axis=cls, keepdims=True)
     loss = xp.reshape(loss, (n,))  # every other axis has size 1 now
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
