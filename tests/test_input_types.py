@@ -196,3 +196,18 @@ def test_group_ids_take_every_form_the_group_losses_share():
         want = loss(x, y)
         np.testing.assert_array_equal(loss(x, y[:, None]), want)
         np.testing.assert_array_equal(loss(x, y.astype(bool)), want)
+
+
+ZERO_D_LOSSES = [
+    "L2Loss", "L1Loss", "HuberLoss", "PoissonNLLLoss", "LogCoshLoss", "QuantileLoss", "SquaredLogErrorLoss",
+    "AbsolutePercentageErrorLoss", "SigmoidBCELoss", "HingeLoss", "SquaredHingeLoss", "LogisticLoss",
+    "SigmoidFocalLoss", "AsymmetricLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "ContrastiveLoss",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ZERO_D_LOSSES)
+def test_0d_numpy_inputs_give_a_0d_array(name):
+    """One 0-d example: a 0-d ndarray of the input's dtype from every loss, not a NumPy scalar
+    (0-d arithmetic gives np.float32; some losses returned one, others an array)."""
+    out = losskit.get_loss(name)(np.array(0.25, np.float32), np.array(1.0, np.float32))
+    assert type(out) is np.ndarray and out.shape == () and out.dtype == np.float32

@@ -284,6 +284,26 @@ def test_categorical_hinge_tied_maxima_split_the_gradient_on_every_autograd_back
     check(losskit.CategoricalHingeLoss(), [kink, np.array([[1.0, 0.0, 0.0]])], [0.0], [np.zeros((1, 3))])
 
 
+def test_categorical_hinge_with_infinite_scores():
+    """A class masked with -inf (as a rival, or where a soft label is 0) costs nothing, and +inf at
+    a rival is an infinite loss: the formula's limits (0 * inf was NaN, as in Keras); finite
+    scores keep their gradients, the masked ones get 0."""
+    x = np.array([[1.0, 0.0, -np.inf], [2.0, -np.inf, 0.5], [0.0, 1.0, np.inf], [-np.inf, 0.3, 0.2]])
+    z = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    # max(0, max_i (1 - z_i) x_i - sum_i z_i x_i + 1), the infinite entries' terms taken as their limits
+    want = np.array([max(0.0, 0.0 - 1.0 + 1), max(0.0, 2.0 - 0.5 + 1), np.inf, max(0.0, 0.15 - 0.25 + 1)])
+    for backend in BACKENDS:
+        got = to_numpy(losskit.CategoricalHingeLoss()(to_backend(x, backend), to_backend(z, backend)))
+        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=backend)
+    # the rows with -inf: the formula's values and gradients with -1e3 there (never the maximum,
+    # and a label factor of 0), on every autograd backend
+    rows = [0, 1, 3]
+    stand_in = np.where(np.isneginf(x[rows]), -1e3, x[rows])
+    value, (d_x, _) = keras_categorical_hinge(stand_in, z[rows])
+    np.testing.assert_allclose(value, want[rows], rtol=1e-12)
+    check(losskit.CategoricalHingeLoss(), [x[rows], z[rows]], value, [d_x])
+
+
 def test_categorical_hinge_identities():
     """A one-hot label whose class beats every other score by at least 1 costs 0; with one-hot
     labels the loss is max(0, max(best rival score, 0) - x_y + 1)."""

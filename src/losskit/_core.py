@@ -448,7 +448,8 @@ def finish(
             loss = xp.mean(loss, axis=axes) if reduce == "mean" else xp.sum(loss, axis=axes)
     if weight is not None:
         loss = loss * weight  # after the reduction (mean and sum are linear): one pass over N values, not N*D
-    return loss if loss.dtype == out_dtype else xp.astype(loss, out_dtype, copy=False)
+    # as_array: 0-d NumPy arithmetic gives a scalar (np.float32), not the 0-d array other losses return
+    return as_array(xp, loss if loss.dtype == out_dtype else xp.astype(loss, out_dtype, copy=False))
 
 
 REDUCTIONS = ("none", "mean", "sum")

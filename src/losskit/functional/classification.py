@@ -1102,8 +1102,11 @@ def categorical_hinge_loss(
     :class:`losskit.CategoricalHingeLoss`."""
     xp = namespace(pred, label, sample_weight, names=("pred", "label"))
     x, cls, b_axis, z = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, False)
-    pos = xp.sum(z * x, axis=cls, keepdims=True)
-    neg = xp.max((1 - z) * x, axis=cls, keepdims=True)
+    # an infinite score (-inf: a masked class) is left out of a term whose factor is 0 there:
+    # 0 * inf would be NaN; finite scores keep every gradient, the label's included
+    infinite = xp.isinf(x)
+    pos = xp.sum(z * xp.where(xp.logical_and(infinite, z == 0), xp.zeros_like(x), x), axis=cls, keepdims=True)
+    neg = xp.max((1 - z) * xp.where(xp.logical_and(infinite, z == 1), xp.zeros_like(x), x), axis=cls, keepdims=True)
     loss = relu(xp, (neg - pos) + 1.0)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
