@@ -1235,6 +1235,23 @@ def test_self_distances_by_cdist_retained_twice_and_differentiated_twice():
     torch.testing.assert_close(penalty, penalty_want)
 
 
+@pytest.mark.parametrize("metric", ["L2", "squared-L2"])
+def test_self_distances_by_cdist_differentiated_twice_through_a_non_contiguous_input(metric):
+    """Embeddings that are a view (columns of a larger tensor, a transpose): the cdist path's
+    create_graph gradient and the second derivative through it equal the generic path's. The
+    Function saved a contiguous copy made inside it, which is not in the graph: create_graph raised."""
+    emb = _tensor(rng.normal(size=(8, 10)), torch.float64)
+    label = torch.tensor([0, 0, 1, 1, 2, 2, 3, 0])
+    loss = losskit.TripletSemiHardLoss(distance_metric=metric)
+    results = []
+    for fast in (True, False):
+        with contextlib.nullcontext() if fast else _fast.disabled():
+            for view in (emb[:, 2:7], emb[:, :8].mT):
+                (g,) = torch.autograd.grad(loss(view, label).sum(), emb, create_graph=True)
+                results.append((g.detach(), torch.autograd.grad((g**2).sum(), emb)[0]))
+    torch.testing.assert_close(results[:2], results[2:])
+
+
 def _distances(x, metric):
     from losskit.functional import metric as metric_module
 

@@ -453,8 +453,10 @@ def _self_distances_op() -> Any:
     class SelfDistances(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Any, generic: Any, squared: bool) -> Any:
-            x = x.contiguous()
-            d = torch.cdist(x, x, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
+            rows = x.contiguous()
+            d = torch.cdist(rows, rows, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
+            # x itself, not a contiguous copy made here: create_graph differentiates generic(x)
+            # with respect to it, which a copy outside the graph is not
             ctx.save_for_backward(x, d)
             ctx.generic, ctx.squared = generic, squared
             return d * d if squared else d
@@ -465,6 +467,7 @@ def _self_distances_op() -> Any:
             if torch.is_grad_enabled():  # create_graph=True: the generic distances' derivative
                 return torch.autograd.grad(ctx.generic(x), x, grad_out, create_graph=True)[0], None, None
             g = grad_out * (2 * d) if ctx.squared else grad_out  # d(d^2) = 2 d dd
+            x = x.contiguous()
             # x's derivative as the first operand of cdist and as the second (torch's own formula)
             first = torch.ops.aten._cdist_backward(g.contiguous(), x, x, 2.0, d)
             second = torch.ops.aten._cdist_backward(g.mT.contiguous(), x, x, 2.0, d.mT.contiguous())
