@@ -603,6 +603,12 @@ _R, _RY = _E[:3].copy(), np.array([0, 1, 2])
         (lambda l: l(_E, _Y, None, _R, _RY[:2]), ValueError, "ref_labels shape (2,) does not match ref_embeddings'"),
         (lambda l: l(_E, _Y.astype(complex)), TypeError, "label must hold class labels (integers), got dtype complex"),
         (lambda l: l(_E, _Y, None, _R, _RY.astype(float)), TypeError, "label dtype int64 and ref_labels dtype float64"),
+        (
+            # NumPy promotes the two to float64, where labels past 2^53 would compare equal
+            lambda l: l(_E, _Y.astype(np.uint64), None, _R, _RY),
+            TypeError,
+            "label dtype uint64 and ref_labels dtype int64 have no common dtype of their kind",
+        ),
         (lambda l: l(_E, _Y, None, _R.astype(int), _RY), TypeError, "ref_embeddings must be a real floating-point"),
         (lambda l: l(_E.astype(int), _Y), TypeError, "pred must be a real floating-point array, got dtype int64"),
         (lambda l: l(_E, _Y, np.ones((6, 1))), ValueError, "sample_weight shape (6, 1) does not broadcast to the loss"),

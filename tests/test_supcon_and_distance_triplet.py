@@ -739,6 +739,19 @@ class _Recorder:
         return self.fn(x, y)
 
 
+@pytest.mark.parametrize("scalar", [np.float64, np.float32])
+def test_a_numpy_distance_of_one_unbatched_triplet_is_its_0d_array(scalar):
+    """NumPy's reductions give a NumPy scalar for 1-D inputs (np.float64 is a Python float too):
+    taken as the 0-d array it stands for, the loss |a - p|_1 - |a - n|_1 + margin of the one triplet."""
+    a, p, n = np.zeros(2, scalar), np.array([3.0, 4.0], scalar), np.array([0.0, 1.0], scalar)
+    loss = losskit.TripletMarginWithDistanceLoss(lambda x, y: np.abs(x - y).sum(-1), margin=0.5)
+    got = loss(a, p, n)
+    assert type(got) is np.ndarray and got.dtype == scalar and got.shape == (1,)
+    np.testing.assert_allclose(got, [7.0 - 1.0 + 0.5])
+    with pytest.raises(TypeError, match="it returned float: 7.0"):  # a Python float stays refused
+        losskit.TripletMarginWithDistanceLoss(lambda x, y: float(np.abs(x - y).sum()))(a, p, n)
+
+
 def test_a_bad_result_of_the_distance_function_is_named():
     torch = pytest.importorskip("torch")
     a, p, n = (torch.tensor(v) for v in _triplet_inputs((4, 3)))

@@ -314,6 +314,24 @@ def test_invariances(cls, metric) -> None:
         np.testing.assert_allclose(loss(x + rng.normal(size=x.shape[1]), labels), base, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("metric", METRICS)
+def test_a_nan_embedding_makes_its_neighbours_losses_nan(backend, metric) -> None:
+    """A NaN embedding is a NaN distance to every other row: the anchors that have it as a negative
+    (or a positive) get NaN, as with the hard loss and tfa, and so does the mean; without it the
+    same anchors' losses are finite. It sorted after the +inf stand-ins, one of which was taken as
+    the semi-hard negative: a loss of exactly 0 hid the NaN."""
+    x = np.array([[0.0, 0.0], [2.0, 0.5], [1.0, -1.0], [np.nan, 1.0], [1.5, 1.5]])
+    label = np.array([0, 0, 1, 2, 1])
+    loss = losskit.TripletSemiHardLoss(distance_metric=metric)
+    x_b, label_b = to_backend(x, backend), to_backend(label, backend)
+    got = to_numpy(loss(x_b, label_b))
+    assert np.isnan(got[[0, 1, 2, 4]]).all()  # every anchor with a positive has the NaN row as a negative
+    assert np.isnan(to_numpy(F.triplet_semihard_loss(x_b, label_b, reduction="mean")))
+    keep = [0, 1, 2, 4]
+    assert np.isfinite(to_numpy(loss(to_backend(x[keep], backend), to_backend(label[keep], backend)))).all()
+
+
 def test_semihard_equals_hard_with_one_positive_and_one_negative() -> None:
     """With one positive and one negative per anchor there is nothing to mine: both losses agree."""
     x, y = clusters([0, 0, 1]), np.array([0, 0, 1])  # rows 0 and 1: one positive, one negative

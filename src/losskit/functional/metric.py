@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .. import _fast
 from .._array import (
     Array,
@@ -571,7 +573,13 @@ def _comparable(xp: Any, y: Array, ref: Array) -> tuple[Array, Array]:
     try:
         common = xp.result_type(y.dtype, ref.dtype)
     except (TypeError, ValueError):  # array_api_strict: uint64 against int64
-        raise TypeError(f"label dtype {y.dtype} and ref_labels dtype {ref.dtype} have no common dtype") from None
+        common = None
+    if common is None or dtype_kind(xp, common) != dtype_kind(xp, y.dtype):
+        # NumPy and JAX promote uint64 and int64 to float64, where labels past 2^53 compare equal
+        raise TypeError(
+            f"label dtype {y.dtype} and ref_labels dtype {ref.dtype} have no common dtype of their kind: "
+            "give both the same dtype"
+        )
     return xp.astype(y, common), xp.astype(ref, common)
 
 
@@ -1003,6 +1011,10 @@ def triplet_semihard_loss(
         farthest_negative = xp.max(xp.where(negative, d, zero), axis=1, keepdims=True)  # (N, 1)
         # per pair (a, p): the nearest negative of a farther from a than p, strictly (tfa's greater)
         nearest_outside, has_outside = _nearest_farther_negative(xp, d, negative)
+        # a NaN distance to a negative (a NaN embedding) makes the anchor's losses NaN, as tfa's
+        # and the hard loss's: the sort put it after the others and a +inf stand-in was taken as
+        # "the negative farther than p" (a loss of 0); farthest_negative is NaN there (max keeps it)
+        has_outside = xp.logical_and(has_outside, xp.logical_not(xp.any(xp.isnan(d), axis=1, keepdims=True)))
         semi_hard = xp.where(has_outside, nearest_outside, farthest_negative)
         pair = relu(xp, (d - semi_hard) + margin)  # relu: derivative 0 at the kink
         pair = xp.where(positive, pair, zero)
@@ -1231,6 +1243,8 @@ def _checked_distances(xp: Any, d: Any, shape: tuple[int, ...], dtype: Any, expe
     ``pred``'s shape short of all of it (a distance of images ``(N, C, H, W)`` may give ``(N,)``);
     ``()`` only for one unbatched triplet (1-D inputs). Every call must give the shape of the first
     (``expected``). A ``TypeError`` or ``ValueError`` names what the function returned."""
+    if isinstance(d, np.generic):  # what NumPy's reductions give for one unbatched triplet: 0-d
+        d = np.asarray(d)
     if not hasattr(d, "shape") or not hasattr(d, "dtype") or isinstance(d, (int, float)):
         raise TypeError(
             "distance_function must return an array of the inputs' library, one distance per triplet; "
