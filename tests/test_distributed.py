@@ -280,6 +280,8 @@ def test_errors():
         vocab_parallel_cross_entropy(x, y, vocab_start=0, label_smoothing=1.5)
     with pytest.raises(TypeError, match="torch tensors"):
         vocab_parallel_cross_entropy(x.numpy(), y, vocab_start=0)
+    with pytest.raises(ValueError, match=r"ignore_index must be in \[-2147483648, 2147483647\].*got -2147483649"):
+        vocab_parallel_cross_entropy(x, y, vocab_start=0, ignore_index=-(2**31) - 1)
 
 
 def test_uint8_labels_are_classes_not_a_wrapped_ignore_index():

@@ -328,3 +328,31 @@ def test_probabilities_error_reads_a_tensor_that_requires_grad_without_a_warning
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=re.escape("pred holds values in [0.2, 1.5]")):
             losskit.SigmoidBCELoss(from_sigmoid=True)(x, torch.tensor([[0.0, 1.0]]))
+
+
+IGNORE_INDEX_LOSSES = {
+    "SoftmaxCrossEntropyLoss": ((3, 4), np.array([0, 1, 2]), F.softmax_cross_entropy),
+    "NLLLoss": ((3, 4), np.array([0, 1, 2]), F.nll_loss),
+    "LovaszSoftmaxLoss": ((2, 3, 4), np.array([[0, 1, 2, 0], [2, 1, 0, 1]]), F.lovasz_softmax_loss),
+    "LovaszHingeLoss": ((2, 4), np.array([[0, 1, 1, 0], [1, 1, 0, 1]]), F.lovasz_hinge_loss),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(IGNORE_INDEX_LOSSES))
+def test_an_ignore_index_past_int32_is_refused_on_every_backend(name: str, backend: str) -> None:
+    """An ignore_index outside int32 (JAX's index dtype without x64) is a ValueError naming it,
+    from the constructor and the function alike; before, NumPy took it (matching nothing) where
+    torch past int64 and JAX past int32 raised their own OverflowErrors. Inside the range it is
+    taken: int32's largest matches no label here, the loss is the one without ignore_index."""
+    shape, label, function = IGNORE_INDEX_LOSSES[name]
+    pred = to_backend(np.random.default_rng(0).normal(size=shape), backend)
+    label = to_backend(label, backend)
+    message = re.escape("ignore_index must be in [-2147483648, 2147483647] (int32")
+    for bad in (2**31, -(2**31) - 1, 2**70):
+        with pytest.raises(ValueError, match=message):
+            losskit.get_loss(name, ignore_index=bad)
+        with pytest.raises(ValueError, match=message):
+            function(pred, label, ignore_index=bad)
+    largest = losskit.get_loss(name, ignore_index=2**31 - 1)(pred, label)
+    np.testing.assert_allclose(to_numpy(largest), to_numpy(losskit.get_loss(name)(pred, label)), rtol=1e-12)

@@ -143,8 +143,10 @@ def test_errors():
     with pytest.raises(TypeError, match="integer"):
         linear_cross_entropy(h, w, y.double())
     for bad in (1.5, True, "x"):  # int() would have made 1.5 and True class 1, silently ignored
-        with pytest.raises(TypeError, match="ignore_index must be an integer"):
+        with pytest.raises(TypeError, match="ignore_index must be an int, got"):
             linear_cross_entropy(h, w, y, ignore_index=bad)
+    with pytest.raises(ValueError, match=r"ignore_index must be in \[-2147483648, 2147483647\].*got 2147483648"):
+        linear_cross_entropy(h, w, y, ignore_index=2**31)
 
 
 def test_even_chunk_pads_less_than_one_row_per_chunk():

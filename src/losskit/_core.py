@@ -133,6 +133,25 @@ def check_axis(axis: int, ndim: int) -> int:
     return int(axis) % ndim
 
 
+#: The range an ``ignore_index`` must lie in: int32's, JAX's index dtype without x64, so that the
+#: comparison with the labels means the same on every backend (a larger one overflowed there, and
+#: on torch past int64, with the backends' own errors).
+IGNORE_INDEX_RANGE = (-(2**31), 2**31 - 1)
+
+
+def check_ignore_index(ignore_index: Any, *, optional: bool = True) -> None:
+    """``ignore_index``: an int in :data:`IGNORE_INDEX_RANGE` (or None when ``optional``)."""
+    if ignore_index is None and optional:
+        return
+    if not is_integer(ignore_index):  # int() would truncate 1.5 (or True) to class 1, silently ignored
+        raise TypeError(f"ignore_index must be an int{' or None' if optional else ''}, got {ignore_index!r}")
+    low, high = IGNORE_INDEX_RANGE
+    if not low <= ignore_index <= high:
+        raise ValueError(
+            f"ignore_index must be in [{low}, {high}] (int32, the index dtype of JAX without x64), got {ignore_index}"
+        )
+
+
 def check_has_classes(shape: tuple[int, ...], cls: int) -> None:
     """A class axis of size 0 has nothing to normalise, rank or pick a label from: refused here,
     before the backends' own errors (a reduction with no identity) or a NaN (a mean over 0 classes)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from .._core import check_ignore_index
+
 REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -12,8 +14,7 @@ def check_options(reduction: str, ignore_index: Any, label_smoothing: Any) -> fl
     """Validate the options every path takes; return ``label_smoothing`` as a float."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
+    check_ignore_index(ignore_index, optional=False)
     if not isinstance(label_smoothing, numbers.Real) or isinstance(label_smoothing, bool):
         raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
     if not 0.0 <= float(label_smoothing) <= 1.0:

@@ -44,6 +44,7 @@ from .._core import (
     check_class_vector,
     check_flag,
     check_has_classes,
+    check_ignore_index,
     check_labels_in_range,
     check_number,
     check_probabilities,
@@ -57,7 +58,6 @@ from .._core import (
     index_dtype,
     is_concrete,
     is_finite,
-    is_integer,
     is_real,
     kernel_checks_range,
     like,
@@ -251,11 +251,6 @@ def sparse_label_indices(
     ``check=False``: the values are left to a kernel that checks them (:func:`kernel_checks_range`).
     """
     return sparse_target(xp, label, pred, axis, also=also, check=check)[0]
-
-
-def check_ignore_index(ignore_index: Any) -> None:
-    if ignore_index is not None and not is_integer(ignore_index):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
 
 
 def class_indices(

@@ -15,6 +15,7 @@ from .._core import (
     check_class_vector,
     check_flag,
     check_has_classes,
+    check_ignore_index,
     check_labels_in_range,
     check_number,
     check_sample_weight,
@@ -27,7 +28,7 @@ from .._core import (
     like,
     without_ignored,
 )
-from .classification import check_ignore_index, class_indices
+from .classification import class_indices
 
 
 def check_tversky(alpha: Any, beta: Any, smooth: Any) -> tuple[float, float, float]:

@@ -30,7 +30,15 @@ from typing import Any
 import array_api_compat
 
 from .._array import Array, logsumexp, namespace
-from .._core import as_index, check_labels_in_range, check_number, float_input, is_integer, without_ignored
+from .._core import (
+    as_index,
+    check_ignore_index,
+    check_labels_in_range,
+    check_number,
+    float_input,
+    is_integer,
+    without_ignored,
+)
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -110,8 +118,7 @@ def linear_cross_entropy(
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     z_loss = check_number(z_loss, "z_loss", low=0.0)
-    if not is_integer(ignore_index):  # int() would truncate 1.5 (or True) to class 1, silently ignored
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
+    check_ignore_index(ignore_index, optional=False)
     if chunk_size is not None and (not is_integer(chunk_size) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     xp = namespace(hidden, weight, label, bias, names=("hidden", "weight", "label"))

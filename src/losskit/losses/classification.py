@@ -6,13 +6,12 @@ from typing import Any
 
 from .. import functional as F
 from .._array import Array
-from .._core import check_axis_option, check_class_vector, check_flag, check_number, check_reduction
+from .._core import check_axis_option, check_class_vector, check_flag, check_ignore_index, check_number, check_reduction
 from ..functional.classification import (
     check_asl_options,
     check_ce_options,
     check_focal_alpha,
     check_gce_q,
-    check_ignore_index,
     check_label_format,
     check_label_smoothing,
     check_margin_options,

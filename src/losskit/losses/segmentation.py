@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from .._core import check_axis_option, check_class_vector, check_flag
-from ..functional.classification import check_ignore_index
+from .._core import check_axis_option, check_class_vector, check_flag, check_ignore_index
 from ..functional.segmentation import check_focal, check_lovasz_classes, check_tversky
 from ..registry import register
 from .base import Loss
