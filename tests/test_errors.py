@@ -38,6 +38,33 @@ def test_no_silent_n1_by_n_broadcast():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: losskit.L2Loss(),
+        lambda: losskit.SigmoidBCELoss(),
+        lambda: losskit.KLDivLoss(from_logits=False),
+        lambda: losskit.SoftmaxCELoss(sparse_label=False),
+    ],
+    ids=["L2Loss", "SigmoidBCELoss", "KLDivLoss", "SoftmaxCELoss-dense"],
+)
+def test_a_transposed_label_is_refused_not_reshaped(make, backend):
+    """A label of pred's element count and number of axes in another layout, (T, N) against (N, T),
+    is a transposed label: a ValueError naming both shapes, where Gluon's reshape scrambled it into
+    wrong values. Another number of axes is still Gluon's reshape: (N,) serves (N, 1), (N * T,) (N, T)."""
+    rng = np.random.default_rng(3)
+    pred, label = rng.uniform(0.1, 0.9, size=(2, 3)), rng.uniform(0.1, 0.9, size=(2, 3))
+    loss = make()
+    with pytest.raises(ValueError, match=re.escape("label shape (3, 2) does not match pred shape (2, 3): as many")):
+        loss(to_backend(pred, backend), to_backend(label.T.copy(), backend))
+    want = to_numpy(loss(to_backend(pred, backend), to_backend(label, backend)))
+    got = to_numpy(loss(to_backend(pred, backend), to_backend(label.reshape(-1), backend)))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    column = to_numpy(losskit.L1Loss()(to_backend(pred[:, :1], backend), to_backend(label[:, 0], backend)))
+    np.testing.assert_allclose(column, np.abs(pred[:, 0] - label[:, 0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_class_index_out_of_range(backend):
     pred = to_backend(np.zeros((3, 4)), backend, "float32")
     for bad in ([0, 4, 1], [0, -1, 1]):

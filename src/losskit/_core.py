@@ -64,7 +64,8 @@ def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Ar
     """``x`` cast to ``ref``'s dtype and, when it has as many elements, reshaped to ``ref``'s shape.
 
     This is Gluon's ``_reshape_like`` rule: a label of shape ``(N,)`` serves a prediction of
-    shape ``(N, 1)``. Shapes with different element counts never broadcast: they raise.
+    shape ``(N, 1)``. Shapes with different element counts never broadcast: they raise; so do
+    two shapes of as many axes (see :func:`reshape_to`).
     """
     if x.dtype != ref.dtype and dtype_kind(xp, x.dtype) not in ("bool", "integral", "real floating"):
         # astype would drop a complex number's imaginary part, and parse strings as numbers
@@ -73,12 +74,21 @@ def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Ar
 
 
 def reshape_to(xp: Any, x: Array, shape: tuple[int, ...], name: str, ref_name: str) -> Array:
-    """``x`` reshaped to ``shape`` if it has that many elements; ``ValueError`` otherwise."""
+    """``x`` reshaped to ``shape`` if it has that many elements in another number of axes (``(N,)``
+    for ``(N, 1)``, Gluon's rule); ``ValueError`` otherwise. Two different shapes of as many axes
+    are refused even with as many elements: ``(T, N)`` against ``(N, T)`` is a transposed label,
+    which a reshape would silently scramble (Gluon 1.9.1 reshaped it)."""
     if tuple(x.shape) != shape:
         if size(x.shape) != size(shape):
             raise ValueError(
                 f"{name} shape {tuple(x.shape)} does not match {ref_name} shape "
                 f"{shape}: they must have the same number of elements"
+            )
+        if x.ndim == len(shape):
+            raise ValueError(
+                f"{name} shape {tuple(x.shape)} does not match {ref_name} shape {shape}: as many elements "
+                "and axes, in another layout (transposed?), which a reshape would scramble; reshape or "
+                "transpose it yourself"
             )
         x = xp.reshape(x, shape)
     return x
