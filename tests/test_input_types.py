@@ -137,6 +137,11 @@ def test_a_0d_option_of_another_library_is_refused(call):
         (lambda x: losskit.MultiMarginLoss(p=True), TypeError, "p must be 1 or 2, got True"),
         (lambda x: losskit.SoftmaxCELoss(batch_axis=1)(x, np.zeros(4, int)), ValueError, "is the class axis"),
         (lambda x: losskit.PolyLoss(axis=0, batch_axis=0)(x, np.zeros(3, int)), ValueError, "is the class axis"),
+        (
+            lambda x: losskit.MultiLabelSoftMarginLoss(batch_axis=-1)(x, np.zeros((4, 3))),
+            ValueError,
+            r"batch_axis=-1 is the class axis \(1\)",
+        ),
         (lambda x: losskit.NTXentLoss()(x, np.array([0, 0, 1, math.nan])), ValueError, "label holds NaN; group ids"),
         (lambda x: losskit.CircleLoss()(x, np.array([0, math.nan, 1, 1])), ValueError, "label holds NaN; class labels"),
         (lambda x: losskit.TripletHardLoss()(x, np.array([0, 0, 1, math.nan])), ValueError, "label holds NaN"),

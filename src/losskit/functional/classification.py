@@ -805,6 +805,8 @@ def multilabel_soft_margin_loss(
             pred, batch_axis = xp.reshape(pred, (1, pred.shape[0])), 0  # the label follows pred's shape
             if getattr(sample_weight, "ndim", 0) == 1:
                 sample_weight = xp.reshape(sample_weight, (1, sample_weight.shape[0]))
+        else:  # the classes (last axis) are averaged: a batch_axis there would average the batch
+            check_batch_axis(batch_axis, pred.ndim, pred.ndim - 1)
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
         # -[z log sigmoid(x) + (1 - z) log sigmoid(-x)] = (1 - z) x + softplus(-x)
