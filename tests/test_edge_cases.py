@@ -487,6 +487,24 @@ def test_ctc_gradient_with_a_masked_class_is_the_generic_paths(backend):
     assert (grad[:, :, 2] == 0).all() and (grad[3] == 0).all()
 
 
+def test_ctc_on_torch_does_not_keep_the_logits():
+    """The -inf floor saves a mask for the backward, not the logits: logits nothing else holds (a
+    layer's output) are freed after the forward pass, as before the floor (clamp_min kept them)."""
+    import gc
+    import weakref
+
+    torch = pytest.importorskip("torch")
+    h, w = torch.randn(3, 6, 4, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    logits = h @ w
+    seen = weakref.ref(logits)
+    loss = F.ctc_loss(logits, torch.tensor([[0, 1], [1, 2], [3, 3]]))
+    del logits
+    gc.collect()
+    assert seen() is None
+    loss.sum().backward()
+    assert torch.isfinite(w.grad).all()
+
+
 @pytest.mark.parametrize("backend", GENERIC_BACKENDS)
 def test_xlogx_keeps_nan_and_is_zero_at_zero(backend):
     """x log x: 0 at 0 (the limit), NaN kept (it was mapped to 0 off torch), x log x elsewhere."""

@@ -49,9 +49,10 @@ def test_no_silent_n1_by_n_broadcast():
     ids=["L2Loss", "SigmoidBCELoss", "KLDivLoss", "SoftmaxCELoss-dense"],
 )
 def test_a_transposed_label_is_refused_not_reshaped(make, backend):
-    """A label of pred's element count and number of axes in another layout, (T, N) against (N, T),
-    is a transposed label: a ValueError naming both shapes, where Gluon's reshape scrambled it into
-    wrong values. Another number of axes is still Gluon's reshape: (N,) serves (N, 1), (N * T,) (N, T)."""
+    """A label of pred's element count and axes of size above 1 in another order, (T, N) or
+    (T, N, 1) against (N, T), is a transposed label: a ValueError naming both shapes, where Gluon's
+    reshape scrambled it into wrong values. What keeps the elements' order is still Gluon's reshape:
+    (N * T,) for (N, T), (N,) for (N, 1), axes of size 1 moved (a channels-last one-channel mask)."""
     rng = np.random.default_rng(3)
     pred, label = rng.uniform(0.1, 0.9, size=(2, 3)), rng.uniform(0.1, 0.9, size=(2, 3))
     loss = make()
@@ -62,6 +63,16 @@ def test_a_transposed_label_is_refused_not_reshaped(make, backend):
     np.testing.assert_allclose(got, want, rtol=1e-12)
     column = to_numpy(losskit.L1Loss()(to_backend(pred[:, :1], backend), to_backend(label[:, 0], backend)))
     np.testing.assert_allclose(column, np.abs(pred[:, 0] - label[:, 0]), rtol=1e-12)
+    with pytest.raises(ValueError, match=re.escape("label shape (3, 2, 1) does not match pred shape (2, 3)")):
+        loss(to_backend(pred, backend), to_backend(label.T[:, :, None].copy(), backend))
+    # axes of size 1 moved keep the elements' order: a one-channel mask channels-last, a row for a column
+    image, mask = rng.normal(size=(2, 1, 3, 3)), rng.uniform(0.1, 0.9, size=(2, 3, 3, 1))
+    bce = losskit.SigmoidBCELoss()
+    got = to_numpy(bce(to_backend(image, backend), to_backend(mask, backend)))
+    want = to_numpy(bce(to_backend(image, backend), to_backend(mask.reshape(2, 1, 3, 3), backend)))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    row = to_numpy(losskit.L1Loss()(to_backend(pred[:1, :].T.copy(), backend), to_backend(label[:1, :], backend)))
+    np.testing.assert_allclose(row, np.abs(pred[0] - label[0]), rtol=1e-12)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

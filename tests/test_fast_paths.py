@@ -1063,8 +1063,12 @@ def test_cpu_row_block_cross_entropy_gradient_becomes_grad_without_a_copy(row_bl
     label = torch.as_tensor(rng.integers(0, 5, size=10))
     loss = losskit.SoftmaxCELoss()(x, label)
     buffer = loss.grad_fn.saved_tensors[2]
+    (by_grad,) = torch.autograd.grad(loss.sum(), x, retain_graph=True)
+    assert not by_grad.requires_grad  # no graph handed back (the buffer is the Function's output)
     loss.sum().backward()
-    assert x.grad.data_ptr() == buffer.data_ptr()
+    assert x.grad.data_ptr() == buffer.data_ptr() and not x.grad.requires_grad
+    (freed,) = torch.autograd.grad(losskit.SoftmaxCELoss()(x, label).sum(), x)  # the in-place path
+    assert not freed.requires_grad and freed.grad_fn is None
     torch.testing.assert_close(
         x.grad, torch.autograd.grad(torch.nn.functional.cross_entropy(x, label, reduction="none").sum(), x)[0]
     )

@@ -538,6 +538,12 @@ def test_a_class_weight_of_zero_leaves_an_infinite_log_loss_out(backend: str) ->
     unweighted = losskit.DiceLoss(from_logits=False, smooth=0.0, log_loss=True)
     with np.errstate(divide="ignore"):
         assert np.isposinf(unweighted(p, t)[0])  # the class weighted 0 above is infinite
+    if backend == "torch":  # a weight learnt through 0 keeps d loss / d w_c = penalty_c / C where finite
+        w = torch.tensor([2.0, 0.0], dtype=torch.float64, requires_grad=True)
+        finite = torch.tensor(p[1:]), torch.tensor(t[1:])  # example 1: both classes overlap
+        losskit.DiceLoss(from_logits=False, smooth=0.0, log_loss=True, class_weight=w)(*finite).sum().backward()
+        per_class = -torch.log(2 * (finite[0] * finite[1]).sum(2) / (finite[0].sum(2) + finite[1].sum(2)))[0]
+        torch.testing.assert_close(w.grad, per_class / 2)
 
 
 def test_log_loss_is_not_clamped() -> None:

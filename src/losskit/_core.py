@@ -74,21 +74,24 @@ def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Ar
 
 
 def reshape_to(xp: Any, x: Array, shape: tuple[int, ...], name: str, ref_name: str) -> Array:
-    """``x`` reshaped to ``shape`` if it has that many elements in another number of axes (``(N,)``
-    for ``(N, 1)``, Gluon's rule); ``ValueError`` otherwise. Two different shapes of as many axes
-    are refused even with as many elements: ``(T, N)`` against ``(N, T)`` is a transposed label,
-    which a reshape would silently scramble (Gluon 1.9.1 reshaped it)."""
+    """``x`` reshaped to ``shape`` if it has that many elements (Gluon's rule); ``ValueError``
+    otherwise. One case is refused even with as many elements: as many axes of size above 1 in
+    another order or grouping, ``(T, N)`` against ``(N, T)``, a transposed label, which a reshape
+    would silently scramble (Gluon 1.9.1 reshaped it). Moving axes of size 1 (``(N,)`` for
+    ``(N, 1)``, a channels-last mask of one channel) or flattening (``(N * T,)`` for ``(N, T)``)
+    keeps the order of the elements and is a reshape."""
     if tuple(x.shape) != shape:
         if size(x.shape) != size(shape):
             raise ValueError(
                 f"{name} shape {tuple(x.shape)} does not match {ref_name} shape "
                 f"{shape}: they must have the same number of elements"
             )
-        if x.ndim == len(shape):
+        axes, ref_axes = [d for d in x.shape if d != 1], [d for d in shape if d != 1]
+        if axes != ref_axes and len(axes) == len(ref_axes):
             raise ValueError(
                 f"{name} shape {tuple(x.shape)} does not match {ref_name} shape {shape}: as many elements "
-                "and axes, in another layout (transposed?), which a reshape would scramble; reshape or "
-                "transpose it yourself"
+                "and axes of size above 1, in another order (transposed?), which a reshape would scramble; "
+                "reshape or transpose it yourself"
             )
         x = xp.reshape(x, shape)
     return x

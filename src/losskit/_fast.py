@@ -331,8 +331,9 @@ def _cpu_rows_ce() -> Any:
                 scaled = grad * scale
                 return (scaled if result is None else result + scaled), None, None
             # a view: AccumulateGrad takes a gradient as .grad only when nothing else holds it, and
-            # the saved tensor is held by this node until the graph goes (it would clone it)
-            return grad.mul_(scale).view_as(grad), None, None
+            # the saved tensor is held by this node until the graph goes (it would clone it); detached,
+            # as the saved output it is requires grad (torch.autograd.grad would hand that back)
+            return grad.detach().mul_(scale), None, None
 
     return CpuRowsCrossEntropy.apply
 

@@ -1011,9 +1011,9 @@ def triplet_semihard_loss(
         farthest_negative = xp.max(xp.where(negative, d, zero), axis=1, keepdims=True)  # (N, 1)
         # per pair (a, p): the nearest negative of a farther from a than p, strictly (tfa's greater)
         nearest_outside, has_outside = _nearest_farther_negative(xp, d, negative)
-        # a NaN distance to a negative (a NaN embedding) makes the anchor's losses NaN, as tfa's
-        # and the hard loss's: the sort put it after the others and a +inf stand-in was taken as
-        # "the negative farther than p" (a loss of 0); farthest_negative is NaN there (max keeps it)
+        # a NaN distance in the anchor's row (a NaN embedding) makes its losses NaN, as tfa's and
+        # the hard loss's: at a negative the sort put it after the others and a +inf stand-in was
+        # taken as "the negative farther than p" (a loss of 0); farthest_negative is NaN there
         has_outside = xp.logical_and(has_outside, xp.logical_not(xp.any(xp.isnan(d), axis=1, keepdims=True)))
         semi_hard = xp.where(has_outside, nearest_outside, farthest_negative)
         pair = relu(xp, (d - semi_hard) + margin)  # relu: derivative 0 at the kink

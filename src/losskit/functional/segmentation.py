@@ -151,9 +151,11 @@ def tversky_loss(
         c = pred.shape[cls]
         w = class_vector(xp, class_weight, c, x, "class_weight")
         w = xp.reshape(w, tuple(c if i == cls else 1 for i in range(pred.ndim)))
-        # a weight of 0 leaves its class out: its index is read as 1 (a penalty of 0), else
-        # -log(0) (log_loss, an index of 0) would make 0 * inf = NaN of the loss and its gradient
-        index = xp.where(w == 0, xp.ones_like(index), index)
+        if log_loss:
+            # a weight of 0 leaves its class out: an index of 0 there is read as 1 (a penalty of 0),
+            # else -log(0) would make 0 * inf = NaN of the loss and its gradient (a finite penalty
+            # keeps its own value: d loss / d w stays right for a weight learnt through 0)
+            index = xp.where(xp.logical_and(w == 0, index == 0), xp.ones_like(index), index)
         loss = xp.mean(w * overlap_penalty(xp, index, gamma, log_loss), axis=cls, keepdims=True)
     loss = xp.reshape(loss, (n,))  # every other axis has size 1 now
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)

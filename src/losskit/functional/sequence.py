@@ -155,7 +155,8 @@ def _ctc_torch(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
 
     # a -inf logit (a masked class) made the gradient of torch's kernel NaN, for every frame
     # through log_softmax: -1e30 is the same zero probability, finite (as the optax path's)
-    logits = logits.clamp_min(_LOG_ZERO)  # NaN stays NaN
+    # masked_fill saves its mask for the backward, not the logits (clamp_min kept them alive)
+    logits = logits.masked_fill(logits == -math.inf, _LOG_ZERO)  # NaN stays NaN
     # F.ctc_loss eagerly; under torch.compile a custom op with static shapes (no graph break)
     loss = _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
     # a label only masked classes could produce: a path through -1e30 is now the kernel's best,

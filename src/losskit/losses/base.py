@@ -199,9 +199,9 @@ def _apply_weighting(F: Any, loss: Array, weight: float | None = None, sample_we
 
 
 def _reshape_like(F: Any, x: Array, y: Array) -> Array:
-    """Gluon's ``_reshape_like``: ``x`` reshaped to ``y``'s shape (the same number of elements, in
-    another number of axes: two different shapes of as many axes are refused, as a transposed
-    label would be scrambled).
+    """Gluon's ``_reshape_like``: ``x`` reshaped to ``y``'s shape (the same number of elements; a
+    transposed ``x``, as many axes of size above 1 in another order, is refused: a reshape would
+    scramble it).
 
     >>> import numpy as np, losskit
     >>> losskit._reshape_like(np, np.arange(4.0), np.zeros((2, 2))).shape
