@@ -58,6 +58,9 @@ def test_self_check_rejects_a_reference_that_disagrees(monkeypatch, capsys):
     assert rows["l2"]["losskit_ms"] is None
     assert rows["l1"]["error"] is None  # the other losses still run
     assert "SelfCheckError" in capsys.readouterr().err
+    # the command exits 1 when a row failed (the table and the JSON say which)
+    assert main(["bench", "--backends", "torch", "--losses", "l2,l1", *FAST]) == 1
+    assert "errors: l2/small/torch" in capsys.readouterr().out
 
 
 def test_timing_alternates_and_reverses_every_round():
@@ -77,7 +80,14 @@ def test_timing_alternates_and_reverses_every_round():
         (["--losses", "l2,nope"], "unknown loss nope; valid: l2, l1"),
         (["--backends", "torch,tf"], "unknown backend tf; valid: torch, jax, mxnet"),
         (["--repeats", "0"], "--repeats must be >= 1"),
-        (["--scale", "-1"], "--scale, --min-block > 0"),
+        (["--scale", "-1"], "--scale, --min-block finite and > 0"),
+        (["--scale", "inf"], "--scale, --min-block finite and > 0"),
+        (["--scale", "nan"], "--scale, --min-block finite and > 0"),
+        (["--min-block", "inf"], "--scale, --min-block finite and > 0"),
+        (["--threads", "0"], "--threads must be >= 1, got 0"),
+        (["--threads", "-1"], "--threads must be >= 1, got -1"),
+        (["--json", "."], "--json .: a folder; give a file name"),
+        (["--json", "README.md/out.json"], "README.md exists and is not a folder"),
     ],
 )
 def test_bad_options_fail_before_timing(argv, message, capsys, monkeypatch):

@@ -1027,10 +1027,16 @@ def options_from(ns: argparse.Namespace) -> Options:
         raise ValueError(f"unknown backend {', '.join(unknown)}; valid: {', '.join(BACKENDS)}")
     losses = tuple(x.strip() for x in ns.losses.split(",") if x.strip())
     select_specs(losses)  # an unknown loss fails here, before anything is imported or timed
-    if ns.repeats < 1 or ns.scale <= 0 or ns.min_block <= 0:
+    finite = math.isfinite(ns.scale) and math.isfinite(ns.min_block)
+    if ns.repeats < 1 or not finite or ns.scale <= 0 or ns.min_block <= 0:
         raise ValueError(
-            f"--repeats must be >= 1 and --scale, --min-block > 0, got {ns.repeats}, {ns.scale:g}, {ns.min_block:g}"
+            f"--repeats must be >= 1 and --scale, --min-block finite and > 0, got {ns.repeats}, {ns.scale:g}, "
+            f"{ns.min_block:g}"
         )
+    if ns.threads is not None and ns.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {ns.threads}")
+    if ns.json is not None:
+        check_json_path(ns.json)
     return Options(
         sizes=SIZES if ns.size == "both" else (ns.size,),
         repeats=ns.repeats,
@@ -1045,6 +1051,19 @@ def options_from(ns: argparse.Namespace) -> Options:
         threads=ns.threads,
         quiet=ns.quiet,
     )
+
+
+def check_json_path(path: str) -> None:
+    """``--json``'s file: not a folder, and under a folder (or where one can be made): checked
+    before anything is timed, so that a long run's results are not lost at the end."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"--json {path}: a folder; give a file name")
+    for folder in target.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"--json {path}: {folder} exists and is not a folder")
+            return
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1062,9 +1081,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_parsed(ns: argparse.Namespace) -> int:
-    """Run the benchmark the parsed options ask for, print the table and write the JSON; return 0.
+    """Run the benchmark the parsed options ask for, print the table and write the JSON; return 0,
+    or 1 when a row failed (its error is in the table and the JSON).
 
-    ``ValueError`` (before anything is timed) for an unknown backend or loss or a bad number.
+    ``ValueError`` (before anything is timed) for an unknown backend or loss, a bad number or an
+    unwritable ``--json`` path.
     """
     opts = options_from(ns)
     report = run_benchmarks(opts)
@@ -1076,7 +1097,7 @@ def run_parsed(ns: argparse.Namespace) -> int:
         Path(ns.json).parent.mkdir(parents=True, exist_ok=True)
         Path(ns.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {ns.json}")
-    return 0
+    return 1 if any(r["error"] for r in report["results"]) else 0
 
 
 if __name__ == "__main__":
