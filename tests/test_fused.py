@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -142,6 +144,9 @@ def test_errors():
         linear_cross_entropy(h, w, y, reduction="avg")
     with pytest.raises(TypeError, match="integer"):
         linear_cross_entropy(h, w, y.double())
+    for bias in (np.arange(50), np.ones(50, dtype=bool)):  # a float bias only, on every backend
+        with pytest.raises(TypeError, match="bias must be a real floating-point array"):
+            linear_cross_entropy(h.detach().numpy(), w.detach().numpy(), y.numpy(), bias=bias)
     for bad in (1.5, True, "x"):  # int() would have made 1.5 and True class 1, silently ignored
         with pytest.raises(TypeError, match="ignore_index must be an int, got"):
             linear_cross_entropy(h, w, y, ignore_index=bad)
@@ -226,6 +231,31 @@ def test_a_backward_that_fails_after_scaling_in_place_cannot_be_retried(monkeypa
         loss.backward(torch.tensor(0.5))
     with pytest.raises(RuntimeError, match="failed after scaling its gradients in place"):
         loss.backward(torch.tensor(0.5))
+
+
+def test_a_second_backward_after_one_that_succeeded_gets_torchs_own_error():
+    """Only a failed backward is reported as one: after a backward that freed the graph, another
+    meets torch's "backward through the graph a second time" (it was told a backward had failed)."""
+    h, w = torch.randn(32, 8, requires_grad=True), torch.randn(40, 8, requires_grad=True)
+    loss = linear_cross_entropy(h, w, torch.randint(0, 40, (32,)))
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_upstream_gradient_at_ignored_rows_stays_there(bad, torch_path):
+    """reduction='none': an ignored row's upstream gradient may be NaN or inf (a mean over a fully
+    padded sequence, 0/0): it reaches no gradient, as with torch's cross_entropy (0 * inf was NaN in
+    every gradient)."""
+    h, w, b, y = (t.requires_grad_(t.is_floating_point()) for t in _inputs(torch.float32))  # Triton's dtype
+    upstream = torch.linspace(0.5, 2.0, N)
+    upstream[y == -100] = bad
+    got = torch.autograd.grad(linear_cross_entropy(h, w, y, bias=b, reduction="none"), (h, w, b), upstream)
+    want = torch.autograd.grad(_reference(h, w, b, y, "none", 0.0), (h, w, b), upstream)
+    for g, r in zip(got, want):
+        assert torch.isfinite(g).all()
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)  # float32, summed in another order
 
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])

@@ -78,7 +78,9 @@ def _grad_logits_(
         probs.mul_((1 + 2 * z_loss * lse)[:, None])  # d(z lse^2)/dlogits = 2 z lse softmax
     rows = torch.arange(probs.shape[0], device=probs.device)
     probs[rows, label] -= 1
-    return probs.mul_((valid * row_scale)[:, None])
+    # where, not valid * row_scale: an ignored row's upstream gradient may be NaN or inf (a mean
+    # over a fully padded sequence), and 0 * inf would spread NaN through every gradient
+    return probs.mul_(torch.where(valid, row_scale, 0.0)[:, None])
 
 
 def _chunk_rows(
@@ -257,12 +259,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # tensor itself would be cloned by AccumulateGrad, which takes a gradient as .grad
             # only when nothing else holds it
             in_place = ctx.scaled_in_place = graph_is_freed()
-            grads = (
+            grads = tuple(
                 None if t is None
                 else _scale_in_place(t, grad_out).view_as(t) if in_place and t.dtype == ctx.weight_dtype
                 else _scaled(t, grad_out, ctx.weight_dtype)
                 for t in ctx.saved_tensors
             )  # fmt: skip
+            # done: a second backward after this one meets torch's own error (the graph is freed)
+            ctx.scaled_in_place = False
             return *grads, *(None,) * 6
         hidden, weight, bias, label, safe, valid, lse_all, scale = ctx.saved_tensors
         grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, lse_all.dtype)

@@ -124,6 +124,8 @@ def linear_cross_entropy(
     xp = namespace(hidden, weight, label, bias, names=("hidden", "weight", "label"))
     float_input(xp, hidden, "hidden")
     float_input(xp, weight, "weight")
+    if bias is not None:
+        float_input(xp, bias, "bias")
     if weight.ndim != 2 or hidden.ndim < 1 or hidden.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"hidden shape {tuple(hidden.shape)} and weight shape {tuple(weight.shape)} do not match: "
