@@ -106,6 +106,13 @@ def test_every_card_has_its_curve_or_says_why(built: Path) -> None:
         assert "could not draw it" not in card["text"], name  # kept for losses registered later
 
 
+def test_every_formula_is_typeset(built: Path) -> None:
+    """matplotlib's mathtext typesets every docstring formula (TripletHardLoss's \\texttt fell back
+    to its TeX source: mathtext knows \\mathtt only)."""
+    html_text = built.read_text(encoding="utf-8")
+    assert "mathtext cannot typeset it" not in html_text
+
+
 def test_summaries_show_inline_math_as_text(built: Path) -> None:
     html_text = built.read_text(encoding="utf-8")
     assert "<code>ε (1 - p_t)</code>" in html_text and "<code>\\varepsilon" not in html_text

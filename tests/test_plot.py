@@ -676,3 +676,24 @@ def test_the_cosine_softmax_losses_are_drawn_on_minus_one_to_one() -> None:
         np.testing.assert_allclose(curve.fn(x), closed, rtol=1e-9, atol=1e-12)
         _, values, grads = plot.curve_data(curve, grad=True, backend="torch" if plot.importable("torch") else None)
         assert np.isfinite(values).all() and np.isfinite(grads).all()  # finite at x = +-1 exactly
+
+
+def test_an_instance_of_a_users_subclass_is_plotted_as_its_registered_base():
+    """A Gluon-style subclass of a losskit loss (README's custom losses) has no registry entry of
+    its own: its curve is its base's, drawn by the instance itself; a loss with no registered base
+    is refused by name."""
+
+    class MyHuber(losskit.HuberLoss):
+        pass
+
+    class Unregistered(losskit.Loss):
+        def __init__(self):
+            super().__init__(None, 0)
+
+    mine = plot.curve_for(MyHuber(rho=2.0))
+    base = plot.curve_for(losskit.HuberLoss(rho=2.0))
+    x = np.linspace(-3.0, 3.0, 13)
+    np.testing.assert_allclose(mine.fn(x), base.fn(x))
+    assert mine.what == base.what
+    with pytest.raises(ValueError, match="Unregistered derives from no registered loss"):
+        plot.curve_for(Unregistered())

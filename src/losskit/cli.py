@@ -272,10 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--label",
         type=float,
-        help="the value held fixed while x varies, as the curve's title says: the label for regression (default 0) "
-        "and binary (1) losses; the true class, 0 or 1, for softmax, NLL, focal, Poly and MultiMargin losses; "
-        "class 0's target probability for KLDiv and JSD (0.75); every mask pixel's value for Dice and Tversky (1); "
-        "1 or -1 for CosineEmbedding; the count for PoissonNLL (1); input2 for MarginRanking (0)",
+        help="the value held fixed while x varies (a label, the true class, a target probability, a mask "
+        "pixel's value, a second input: each loss has its own); the curve's title names it and its default",
     )
     plot.add_argument("--range", nargs=2, type=float, metavar=("A", "B"), help="x from A to B (default: -5 5)")
     # argparse reads "-1e3" as an option (its negative-number pattern has no exponent): widen it

@@ -32,6 +32,7 @@ _MATHTEXT_SUBS = (
     (re.compile(r"\\frac(\d)(\d)"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\[lr]Vert"), r"\\Vert"),
     (re.compile(r"\\(le|ge)(?![a-zA-Z])"), r"\\\1q"),
+    (re.compile(r"\\texttt"), r"\\mathtt"),  # mathtext has \mathtt only
 )
 # TeX commands as plain text, for the one-line summaries (`losskit list`, the cards); others stay TeX
 _TEX_TEXT = {

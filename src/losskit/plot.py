@@ -98,12 +98,23 @@ def _resolve(loss: LossLike, params: Mapping[str, Any]) -> tuple[LossInfo, Loss,
         return info, get_loss(info.name, **params), {**info.params, **params}
     if params:
         raise ValueError("pass parameters to the loss's constructor, not with an instance")
-    info = loss_info(type(loss).__name__)
+    info = _registered_info(type(loss))
     # Loss.__repr__'s convention: each constructor parameter is stored as ``self._<name>``
     stored = {**info.params, **_weighting_defaults(info)}
     effective = {name: getattr(loss, "_" + name, default) for name, default in stored.items()}
     _check_batch_axis(info, effective)
     return info, loss, effective
+
+
+def _registered_info(cls: type) -> LossInfo:
+    """The registry entry of ``cls`` or of the nearest registered class it derives from (a user's
+    Gluon-style subclass of a losskit loss is plotted with its base's curve and parameters)."""
+    for klass in cls.__mro__:
+        try:
+            return loss_info(klass.__name__)
+        except ValueError:
+            continue
+    raise ValueError(f"{cls.__name__} derives from no registered loss: a curve needs one (see losskit list)")
 
 
 def _check_batch_axis(info: LossInfo, params: Mapping[str, Any]) -> None:
