@@ -1002,7 +1002,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--size", choices=("small", "large", "both"), default="both", help="input size (default: both)")
     p.add_argument("--repeats", type=int, default=7, help="timed rounds per implementation; the median is kept")
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: torch,jax,mxnet")
-    p.add_argument("--losses", default="", help=f"comma-separated subset of: {','.join(s.id for s in SPECS)}")
+    p.add_argument(
+        "--losses",
+        default="",
+        # the ids are the torch twins; the losskit class each times is not always its namesake
+        help="comma-separated subset of the ids (the losskit class each times): "
+        + ", ".join(f"{s.id} ({s.loss})" for s in SPECS),
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="PyTorch (and JAX) device")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the large batch (4096) by this, e.g. 0.125")
     p.add_argument("--compile", action="store_true", help="also time both sides under torch.compile (inductor)")
