@@ -487,6 +487,36 @@ def test_ctc_gradient_with_a_masked_class_is_the_generic_paths(backend):
     assert (grad[:, :, 2] == 0).all() and (grad[3] == 0).all()
 
 
+def test_ctc_on_torch_floors_minus_inf_where_it_cannot_read_the_logits(monkeypatch):
+    """Off the CPU and under torch.compile the logits are not read first: the floor is always
+    applied there, and changes nothing for logits without -inf (values and gradients equal the
+    unfloored path's); compiled with a masked class, the gradient is the eager one, finite."""
+    torch = pytest.importorskip("torch")
+    from losskit import _fast
+
+    x = torch.as_tensor(np.random.default_rng(2).normal(size=(3, 6, 5)), dtype=torch.float64)
+    y = torch.tensor([[0, 1], [1, 2], [3, 3]])
+
+    def value_and_grad(a):
+        a = a.clone().requires_grad_()
+        loss = F.ctc_loss(a, y)
+        return loss.detach(), torch.autograd.grad(loss.sum(), a)[0]
+
+    want = value_and_grad(x)
+    monkeypatch.setattr(_fast, "holds_no_neg_inf", lambda logits: False)  # as on a GPU
+    torch.testing.assert_close(value_and_grad(x), want, rtol=1e-12, atol=1e-12)
+    monkeypatch.undo()
+    masked = x.clone()
+    masked[:, :, 2] = -math.inf
+    eager = value_and_grad(masked)
+    compiled = torch.compile(lambda a: F.ctc_loss(a, y), fullgraph=True, backend="aot_eager")
+    a = masked.clone().requires_grad_()
+    loss = compiled(a)
+    grad = torch.autograd.grad(loss.sum(), a)[0]
+    assert torch.isfinite(grad).all()
+    torch.testing.assert_close((loss.detach(), grad), eager, rtol=1e-10, atol=1e-12)
+
+
 def test_ctc_on_torch_does_not_keep_the_logits():
     """The -inf floor saves a mask for the backward, not the logits: logits nothing else holds (a
     layer's output) are freed after the forward pass, as before the floor (clamp_min kept them)."""

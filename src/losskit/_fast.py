@@ -427,6 +427,15 @@ def torch_self_distances(x: Array, generic: Any, squared: bool = False) -> Array
     return out if int(zero.sum()) == int((counts * counts).sum()) else None
 
 
+def holds_no_neg_inf(x: Array) -> bool:
+    """True when ``x`` is an eager CPU tensor with no ``-inf`` (read now: nothing to wait for);
+    False when it holds one, or where reading it would wait for a device or cannot be done
+    (traced, under a ``torch.func`` transform)."""
+    import torch
+
+    return _plain_eager_cpu(x) and not bool(torch.isneginf(x.detach()).any())
+
+
 def _plain_eager_cpu(x: Array) -> bool:
     """``x`` is a CPU tensor computed on eagerly, where an autograd.Function of this module may
     run: not traced (``torch.compile``), not under a ``torch.func`` transform or forward-mode AD

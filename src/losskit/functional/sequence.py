@@ -154,14 +154,18 @@ def _ctc_torch(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
     from .. import _fast
 
     # a -inf logit (a masked class) made the gradient of torch's kernel NaN, for every frame
-    # through log_softmax: -1e30 is the same zero probability, finite (as the optax path's)
-    # masked_fill saves its mask for the backward, not the logits (clamp_min kept them alive)
-    logits = logits.masked_fill(logits == -math.inf, _LOG_ZERO)  # NaN stays NaN
+    # through log_softmax: -1e30 is the same zero probability, finite (as the optax path's).
+    # Eager CPU tensors are read first (no device to wait for): the floor, 8 % of a large CTC
+    # step there, only where a -inf is
+    if not _fast.holds_no_neg_inf(logits):
+        # masked_fill saves its mask for the backward, not the logits (clamp_min kept them alive)
+        logits = logits.masked_fill(logits == -math.inf, _LOG_ZERO)  # NaN stays NaN
+        loss = _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
+        # a label only masked classes could produce: a path through -1e30 is now the kernel's
+        # best, where -inf left none: +inf, as the generic path gives, with no gradient
+        return xp.where(loss > -_LOG_ZERO / 2, xp.full_like(loss, math.inf), loss)
     # F.ctc_loss eagerly; under torch.compile a custom op with static shapes (no graph break)
-    loss = _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
-    # a label only masked classes could produce: a path through -1e30 is now the kernel's best,
-    # where -inf left none: +inf, as the generic path gives, with no gradient
-    return xp.where(loss > -_LOG_ZERO / 2, xp.full_like(loss, math.inf), loss)
+    return _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
 
 
 def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
