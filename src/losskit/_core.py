@@ -64,8 +64,8 @@ def like(xp: Any, x: Array, ref: Array, name: str, ref_name: str = "pred") -> Ar
     """``x`` cast to ``ref``'s dtype and, when it has as many elements, reshaped to ``ref``'s shape.
 
     This is Gluon's ``_reshape_like`` rule: a label of shape ``(N,)`` serves a prediction of
-    shape ``(N, 1)``. Shapes with different element counts never broadcast: they raise; so do
-    two shapes of as many axes (see :func:`reshape_to`).
+    shape ``(N, 1)``. Shapes with different element counts never broadcast: they raise; so does a
+    transposed label, its axes of size above 1 in another order (see :func:`reshape_to`).
     """
     if x.dtype != ref.dtype and dtype_kind(xp, x.dtype) not in ("bool", "integral", "real floating"):
         # astype would drop a complex number's imaginary part, and parse strings as numbers

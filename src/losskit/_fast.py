@@ -564,9 +564,7 @@ def torch_kl_log_target(log_q: Array, log_p: Array) -> Array | None:
 
     from ._array import is_traced  # (here: _array imports this module)
 
-    if log_p.device.type != "cpu" or is_traced(log_p) or is_traced(log_q):
-        return None
-    if bool((log_p.detach() == -math.inf).any()):
+    if not holds_no_neg_inf(log_p) or is_traced(log_q):
         return None
     return torch.kl_div(log_q, log_p, _NONE, log_target=True)
 
