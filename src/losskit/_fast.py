@@ -433,7 +433,9 @@ def holds_no_neg_inf(x: Array) -> bool:
     (traced, under a ``torch.func`` transform)."""
     import torch
 
-    return _plain_eager_cpu(x) and not bool(torch.isneginf(x.detach()).any())
+    from ._array import _reads_are_free  # (here: _array imports this module)
+
+    return _plain_eager_cpu(x) and _reads_are_free(x) and not bool(torch.isneginf(x.detach()).any())
 
 
 def _plain_eager_cpu(x: Array) -> bool:
