@@ -280,6 +280,8 @@ def test_errors():
         vocab_parallel_cross_entropy(x, y, vocab_start=0, label_smoothing=1.5)
     with pytest.raises(TypeError, match="torch tensors"):
         vocab_parallel_cross_entropy(x.numpy(), y, vocab_start=0)
+    with pytest.raises(ValueError, match="cover no columns: it needs at least one"):  # was "[0, -1]"
+        vocab_parallel_cross_entropy(x[:, :0], torch.full((4,), -100), vocab_start=0)
     with pytest.raises(ValueError, match=r"ignore_index must be in \[-2147483648, 2147483647\].*got -2147483649"):
         vocab_parallel_cross_entropy(x, y, vocab_start=0, ignore_index=-(2**31) - 1)
 
@@ -345,6 +347,8 @@ def test_jax_errors():
         sharded_cross_entropy(x, y, vocab_size=8)
     with pytest.raises(ValueError, match="vocab_size=11 exceeds the 10 columns"):
         sharded_cross_entropy(x, y, vocab_size=11)
+    with pytest.raises(ValueError, match="no vocabulary columns: the vocabulary needs at least one"):
+        sharded_cross_entropy(x[:, :0], jnp.full((4,), -100))
     with pytest.raises(TypeError, match="integer class indices"):
         sharded_cross_entropy(x, y.astype(jnp.float32))
     with pytest.raises(ValueError, match="inside jax.shard_map"):

@@ -144,6 +144,8 @@ def test_errors():
         linear_cross_entropy(h, w, y, reduction="avg")
     with pytest.raises(TypeError, match="integer"):
         linear_cross_entropy(h, w, y.double())
+    with pytest.raises(ValueError, match=r"weight has no rows \(shape \(0, 16\)\)"):  # was "range [0, -1]"
+        linear_cross_entropy(h, w[:0], torch.full_like(y, -100))
     for bias in (np.arange(50), np.ones(50, dtype=bool)):  # a float bias only, on every backend
         with pytest.raises(TypeError, match="bias must be a real floating-point array"):
             linear_cross_entropy(h.detach().numpy(), w.detach().numpy(), y.numpy(), bias=bias)

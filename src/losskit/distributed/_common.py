@@ -55,6 +55,8 @@ def check_partition(shards: list[tuple[int, int]], vocab_size: int | None) -> in
             f"the vocabulary shards do not tile [0, {total}) without gaps or overlaps ({listed}); "
             "each rank's vocab_start must be the sum of the shard widths before it"
         )
+    if total == 0:  # (the label check would say "outside the valid range [0, -1]")
+        raise ValueError(f"the vocabulary shards of the {len(shards)} ranks cover no columns: it needs at least one")
     if vocab_size is not None and vocab_size != total:
         raise ValueError(f"vocab_size={vocab_size} but the shards of the {len(shards)} ranks cover {total} columns")
     return total

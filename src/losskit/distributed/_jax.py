@@ -212,6 +212,8 @@ def _check_arrays(logits: Any, label: Any, name: str) -> tuple[jax.Array, jax.Ar
 
 
 def _vocab(vocab_size: int | None, columns: int) -> int:
+    if columns == 0:  # (the label check would say "outside the valid range [0, -1]")
+        raise ValueError("the logits have no vocabulary columns: the vocabulary needs at least one class")
     if vocab_size is None:
         return columns
     vocab_size = check_int(vocab_size, "vocab_size", low=1)

@@ -135,6 +135,8 @@ def linear_cross_entropy(
     if tuple(label.shape) != lead:
         raise ValueError(f"label shape {tuple(label.shape)} does not match hidden's leading shape {lead}")
     vocab, dim = weight.shape
+    if vocab == 0:  # (the label check would say "outside the valid range [0, -1]")
+        raise ValueError(f"weight has no rows (shape {tuple(weight.shape)}): the vocabulary needs at least one class")
     if bias is not None and tuple(bias.shape) != (vocab,):
         raise ValueError(f"bias shape {tuple(bias.shape)} does not match the vocabulary size ({vocab},)")
     if not xp.isdtype(label.dtype, "integral"):
