@@ -1062,14 +1062,14 @@ def options_from(ns: argparse.Namespace) -> Options:
 def check_json_path(path: str) -> None:
     """``--json``'s file: not a folder, and under a folder (or where one can be made): checked
     before anything is timed, so that a long run's results are not lost at the end."""
-    target = Path(path)
-    if target.is_dir():
+    from .cli import UsageError, check_out_dir  # (the CLI imports this module lazily)
+
+    if Path(path).is_dir():
         raise ValueError(f"--json {path}: a folder; give a file name")
-    for folder in target.parents:
-        if folder.exists():
-            if not folder.is_dir():
-                raise ValueError(f"--json {path}: {folder} exists and is not a folder")
-            return
+    try:
+        check_out_dir(Path(path).parent, "--json")  # the folder plot and gallery write into, checked alike
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
