@@ -78,6 +78,17 @@ def _error_cases(shards: list[tuple[int, int]]) -> dict[str, tuple[dict, str]]:
         "labels_differ": ({**base, "labels": {0: other}}, "the ranks hold different labels"),
         "labels_differ_same_checksum": ({**base, "labels": {0: same_checksum}}, "the ranks hold different labels"),
         "rows_differ": ({**base, "rows": {last: slice(0, 5)}}, r"different numbers of rows: \[7, "),
+        # options that differ between ranks: an eps of 0 beside one of 0.1 all-reduced stacks of two
+        # and three rows (a gloo error or a hang); a different ignore_index or reduction, wrong losses
+        "eps_differ": (
+            {**base, "rank_options": {last: {"label_smoothing": 0.1}}},
+            r"different options: label_smoothing \[0\.0, .*0\.1\]",
+        ),
+        "ignore_index_differ": (
+            {**base, "rank_options": {0: {"ignore_index": -1}}},
+            r"different options: ignore_index \[-1, -100",
+        ),
+        "reduction_differ": ({**base, "rank_options": {last: {"reduction": "sum"}}}, r"reduction \['none', .*'sum'\]"),
         "label_out_of_range": ({**base, "label": out_of_range}, r"outside the valid range \[0, 9\]"),
         "vocab_size_wrong": (
             {**base, "options": {**base["options"], "vocab_size": V + 1, "check_shards": True}},

@@ -62,6 +62,7 @@ def _compute(rank: int, case: dict) -> tuple[np.ndarray, np.ndarray]:
     if rank in case.get("rows", {}):  # this rank passes fewer rows than the others
         local_in, label = local[case["rows"][rank]], label[case["rows"][rank]]
     start = case.get("starts", {}).get(rank, start)
-    out = vocab_parallel_cross_entropy(local_in, label, vocab_start=start, **case["options"])
+    options = {**case["options"], **case.get("rank_options", {}).get(rank, {})}  # this rank's own options
+    out = vocab_parallel_cross_entropy(local_in, label, vocab_start=start, **options)
     (grad,) = torch.autograd.grad(out, local, torch.from_numpy(case["upstream"]))
     return out.detach().numpy(), grad.numpy()

@@ -11,7 +11,7 @@ import torch.distributed as dist
 from .._array import namespace
 from .._core import check_labels_in_range, without_ignored
 from ..fused._torch import refuse_second_derivative
-from ._common import check_int, check_label_shape, check_options, check_partition
+from ._common import REDUCTIONS, check_int, check_label_shape, check_options, check_partition
 
 
 def vocab_parallel_cross_entropy(
@@ -59,8 +59,9 @@ def vocab_parallel_cross_entropy(
     all ranks compute the same objective from the replicated loss.
 
     Checks, before any arithmetic: shapes, dtypes and options locally; then, unless ``vocab_size``
-    is given, one all-gather of three integers per rank that yields ``V`` and checks that the
-    shards tile ``[0, V)`` (in any rank order) and that all ranks hold the same number of rows, then
+    is given, one all-gather of six integers per rank that yields ``V`` and checks that the
+    shards tile ``[0, V)`` (in any rank order) and that all ranks hold the same number of rows and
+    pass the same ``ignore_index``, ``label_smoothing`` and ``reduction``, then
     one all-reduce (MAX) of ``2N`` integers that checks that they hold the same labels; every rank
     raises the same ``ValueError`` if not. ``check_shards=True`` makes that
     check also when ``vocab_size`` is given (otherwise only ``vocab_start + V_r <= vocab_size`` is
@@ -116,7 +117,8 @@ def vocab_parallel_cross_entropy(
     if not distributed:
         vocab = check_partition([shard], vocab_size)
     elif vocab_size is None or check_shards:
-        vocab = check_partition(_gather_shards(shard, label, group, world), vocab_size)
+        options = (ignore_index, eps, REDUCTIONS.index(reduction))
+        vocab = check_partition(_gather_shards(shard, label, options, group, world), vocab_size)
     else:
         if shard[1] > vocab_size:
             raise ValueError(
@@ -156,16 +158,30 @@ def _all_reduce(t: torch.Tensor, op: Any, group: Any) -> torch.Tensor:
     return t
 
 
-def _gather_shards(shard: tuple[int, int], label: torch.Tensor, group: Any, world: int) -> list[tuple[int, int]]:
-    """All-gather ``(start, stop, rows)``, then compare the labels exactly; raise on every rank
-    alike if the ranks disagree."""
+def _gather_shards(
+    shard: tuple[int, int], label: torch.Tensor, options: tuple[int, float, int], group: Any, world: int
+) -> list[tuple[int, int]]:
+    """All-gather ``(start, stop, rows, ignore_index, label_smoothing, reduction)``, then compare the
+    labels exactly; raise on every rank alike if the ranks disagree."""
     y = label.reshape(-1).long()
-    info = torch.tensor([*shard, y.numel()], device=y.device)
+    ignore_index, eps, reduction = options
+    # label_smoothing travels as its float64 bits, so ranks compare it exactly (an eps of 0 on one
+    # rank and not on another would all-reduce stacks of different sizes: a hang, not an error)
+    eps_bits = torch.tensor(eps, dtype=torch.float64).view(torch.int64).item()
+    info = torch.tensor([*shard, y.numel(), ignore_index, eps_bits, reduction], device=y.device)
     parts = [torch.empty_like(info) for _ in range(world)]
     dist.all_gather(parts, info, group=group)
     rows = [p.tolist() for p in parts]
     if len({r[2] for r in rows}) > 1:
         raise ValueError(f"the ranks hold different numbers of rows: {[r[2] for r in rows]} (rank 0, 1, ...)")
+    if len({tuple(r[3:]) for r in rows}) > 1:
+        got = {
+            "ignore_index": [r[3] for r in rows],
+            "label_smoothing": [torch.tensor(r[4]).view(torch.float64).item() for r in rows],
+            "reduction": [REDUCTIONS[r[5]] for r in rows],
+        }
+        differ = "; ".join(f"{k} {v}" for k, v in got.items() if len(set(v)) > 1)
+        raise ValueError(f"the ranks pass different options: {differ} (rank 0, 1, ...); every rank must pass the same")
     # the labels are equal on every rank iff their elementwise maximum equals their minimum: one MAX
     # of (y, -y) gives both, the same on every rank, so all ranks decide alike (exact, unlike a checksum)
     extremes = torch.cat([y, -y])
