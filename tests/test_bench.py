@@ -103,6 +103,21 @@ def test_bad_options_fail_before_timing(argv, message, capsys, monkeypatch):
     assert exc.value.code == 2
 
 
+def test_no_backend_left_to_run_is_an_error_not_an_empty_table(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without CUDA
+
+    def never(*args, **kwargs):
+        raise AssertionError("timed with no backend left")
+
+    monkeypatch.setattr(bench, "time_alternating", never)
+    argv = ["--device", "cuda", "--backends", "torch", "--losses", "l1", "--quiet"]
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "error: nothing to time: torch: CUDA is not available; torch skipped" in err
+
+
 def test_sizes_follow_the_issue():
     """Large: 16M elements, N=4096 x C=32768 cross-entropy; small: batch 64; --scale shrinks the batch."""
     assert np.prod(bench.sizes("elementwise", "large", 1.0)) == 4096 * 4096

@@ -892,6 +892,8 @@ def run_benchmarks(opts: Options) -> dict[str, Any]:
             per_task.remove("torch")
     if worker is not None:
         per_task.append("mxnet")
+    if not per_task:  # every backend asked for was skipped: an empty table would read as success
+        raise ValueError("nothing to time: " + "; ".join(notes[len(opts.notes) :]))
     bar = _progress(len(tasks) * len(per_task), opts.quiet)
     results: list[dict[str, Any]] = []
     skipped = 0
@@ -1090,8 +1092,9 @@ def run_parsed(ns: argparse.Namespace) -> int:
     """Run the benchmark the parsed options ask for, print the table and write the JSON; return 0,
     or 1 when a row failed (its error is in the table and the JSON).
 
-    ``ValueError`` (before anything is timed) for an unknown backend or loss, a bad number or an
-    unwritable ``--json`` path.
+    ``ValueError`` (before anything is timed) for an unknown backend or loss, a bad number, an
+    unwritable ``--json`` path, or when none of the backends asked for can run (``--device cuda``
+    without CUDA, say).
     """
     opts = options_from(ns)
     report = run_benchmarks(opts)
