@@ -384,6 +384,8 @@ BCE = "SigmoidBinaryCrossEntropyLoss"
 LABEL = ("label",)
 CTC_INTS = ("label", "pred_lengths", "label_lengths")
 
+ONE_WEIGHT_NOTE = "sample_weight is one weight as an array of one element, shape (1,) or (1, 1)."
+
 CASES: list[Case] = [
     # L2Loss / L1Loss
     *[
@@ -604,6 +606,22 @@ CASES: list[Case] = [
         {"weight": 2.0},
         note="weight=2.0 has no effect in MXNet 1.9.1 (output equals the unweighted loss).",
     ),
+    # one sample weight as an array of one element: Gluon code writes nd.array([w]), shape (1,),
+    # as MXNet 1.x has no 0-d arrays; it broadcasts to every element
+    *[
+        Case(loss, "sample_weight_one", build, init, int_args=ints, note=ONE_WEIGHT_NOTE)
+        for loss, build, init, ints in (
+            ("L2Loss", regression(sw=(1,)), {}, ()),
+            ("L1Loss", regression((3, 4, 2), sw=(1, 1)), {}, ()),
+            ("HuberLoss", huber(0.5, sw=(1,)), {"rho": 0.5}, ()),
+            ("HingeLoss", hinge(1.0, sw=(1,)), {}, ()),
+            ("LogisticLoss", logistic(binary=False, sw=(1,)), {}, ()),
+            (BCE, bce(sw=(1,)), {}, ()),
+            (SCE, softmax_ce(sw=(1,)), {}, LABEL),
+            ("KLDivLoss", kl_div(sw=(1,)), {}, ()),
+            ("PoissonNLLLoss", poisson(sw=(1,)), {}, ()),
+        )
+    ],
 ]
 
 POISSON_FULL_NOTE = (

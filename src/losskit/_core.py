@@ -211,22 +211,28 @@ def is_finite(value: Any) -> bool:
         return False
 
 
-def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]) -> None:
-    """``sample_weight`` must broadcast to the unreduced loss *without changing its shape*.
+def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]) -> Any:
+    """``sample_weight`` must broadcast to the unreduced loss *without changing its shape*; returns
+    it, an array of one element with fewer axes than the loss reshaped to ``(1,) * len(loss_shape)``.
 
     It needs as many axes as the loss (or none): a ``(N,)`` weight against a ``(N, C)`` loss is
-    refused instead of being silently aligned with the class axis.
+    refused instead of being silently aligned with the class axis. A single weight is unambiguous
+    in any shape of ones up to the loss's axes: Gluon code passes ``nd.array([w])``, shape
+    ``(1,)``, as MXNet 1.x has no 0-d arrays.
     """
     if isinstance(sample_weight, bool):
         raise TypeError(f"sample_weight must be an array or a number, got {sample_weight!r}")
     if sample_weight is None:
-        return
+        return None
     if is_real(sample_weight):
         if is_concrete(sample_weight) and not is_finite(sample_weight):  # as weight: NaN everywhere
             raise ValueError(f"sample_weight must be finite, got {sample_weight!r}")
-        return
+        return sample_weight
     check_array(xp, sample_weight, "sample_weight")
     shape = tuple(sample_weight.shape)
+    if 0 < len(shape) < len(loss_shape) and all(s == 1 for s in shape):
+        shape = (1,) * len(loss_shape)
+        sample_weight = xp.reshape(sample_weight, shape)  # a view: one weight for every element
     if len(shape) not in (0, len(loss_shape)) or not broadcasts_to(shape, loss_shape):
         hint = ""
         if len(shape) == 1 and len(loss_shape) > 1 and shape[0] == loss_shape[0]:
@@ -241,6 +247,7 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
         )
     if not (is_floating(xp, sample_weight) or xp.isdtype(sample_weight.dtype, ("integral", "bool"))):
         raise TypeError(f"sample_weight must be a real array, got dtype {sample_weight.dtype}")
+    return sample_weight
 
 
 _value_checks = True

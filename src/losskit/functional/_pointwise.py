@@ -35,6 +35,6 @@ def pointwise(
     label_c = like(xp, label, pred_c, "label")
     axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(pred.shape))
+    sample_weight = check_sample_weight(xp, sample_weight, tuple(pred.shape))
     loss = fast(pred_c, label_c) if fast is not None and _fast.use_torch(pred_c) else formula(xp, pred_c, label_c)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)

@@ -378,7 +378,7 @@ def softmax_cross_entropy(
     b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
     loss_shape = tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
-    check_sample_weight(xp, sample_weight, loss_shape)
+    sample_weight = check_sample_weight(xp, sample_weight, loss_shape)
     n = pred.shape[cls]
     w = None if class_weight is None else class_vector(xp, class_weight, n, pred_c, "class_weight")
     w_c = None if w is None else xp.reshape(w, _class_shape(pred.ndim, cls, n))  # w along the class axis
@@ -526,7 +526,9 @@ def _class_inputs(
     check_has_classes(tuple(pred.shape), cls)
     b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
+    sample_weight = check_sample_weight(
+        xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
+    )
     if not sparse:
         target = like(xp, label, pred_c, "label")
     elif class_axis_kept:
@@ -748,7 +750,7 @@ def kl_div(
     # the class axis matters only for the log-softmax: on log-probabilities any batch_axis is fine
     b_axis = check_batch_axis(batch_axis, pred.ndim, None if from_logits else cls)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(pred.shape))
+    sample_weight = check_sample_weight(xp, sample_weight, tuple(pred.shape))
     target = like(xp, label, pred_c, "label")
     logp = pred_c if from_logits else log_softmax(xp, pred_c, axis=cls)
     if log_target:
@@ -907,7 +909,9 @@ def jsd_loss(
     cls = check_axis(axis, pred.ndim)
     b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
+    sample_weight = check_sample_weight(
+        xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
+    )
     p = like(xp, label, x, "label")
     log_q = x if from_logits else log_softmax(xp, x, axis=cls)
     # log Q below LOG_ZERO (-inf = log 0 included) is LOG_ZERO: Q (log Q - log M) is then 0, not 0 * -inf
@@ -948,7 +952,7 @@ def multilabel_margin_loss(
         )
     if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
         raise TypeError(f"label must hold class indices (integers), got dtype {label.dtype}")
-    check_sample_weight(xp, sample_weight, shape[:cls] + (1,) + shape[cls + 1 :])
+    sample_weight = check_sample_weight(xp, sample_weight, shape[:cls] + (1,) + shape[cls + 1 :])
     n = shape[cls]
     check_has_classes(shape, cls)
     check_labels_in_range(xp, label, -1, n, what="class indices (or -1, which ends the targets)")
@@ -1317,7 +1321,9 @@ def margin_softmax_cross_entropy(
     check_has_classes(tuple(cosine.shape), cls)
     b_axis = check_batch_axis(batch_axis, cosine.ndim, cls)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(cosine.shape[:cls]) + (1,) + tuple(cosine.shape[cls + 1 :]))
+    sample_weight = check_sample_weight(
+        xp, sample_weight, tuple(cosine.shape[:cls]) + (1,) + tuple(cosine.shape[cls + 1 :])
+    )
     # shape, dtype and range of the class indices, and the cosines' range: one read of the device
     index = sparse_label_indices(xp, label, c, cls, also=_cosine_check(xp, c, label))
     c = _clamp_unit(xp, c)
@@ -1429,7 +1435,7 @@ def distillation_loss(
     check_has_classes(tuple(s.shape), cls)
     b_axis = check_batch_axis(batch_axis, s.ndim, cls)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(s.shape[:cls]) + (1,) + tuple(s.shape[cls + 1 :]))
+    sample_weight = check_sample_weight(xp, sample_weight, tuple(s.shape[:cls]) + (1,) + tuple(s.shape[cls + 1 :]))
     log_q = log_softmax(xp, s / temperature, axis=cls)  # the student's softened log-probabilities
     log_p = log_softmax(xp, t / temperature, axis=cls)  # the teacher's: the target distribution
     # KL(p || q) = sum p (log p - log q), as KLDivLoss(log_target=True): the teacher's log-probabilities

@@ -68,7 +68,7 @@ def triplet_loss(
     neg = like(xp, negative, anchor, "negative")
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, (pred.shape[b_axis],) if pred.ndim else ())
+    sample_weight = check_sample_weight(xp, sample_weight, (pred.shape[b_axis],) if pred.ndim else ())
     axes = tuple(i for i in range(anchor.ndim) if i != b_axis)
 
     def squared_distance(other: Array) -> Array:
@@ -189,7 +189,7 @@ def triplet_margin_loss(
             "without its last, vector axis): the loss has one value per triplet"
         ) from None
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, triplets or (1,))
+    sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
     euclidean = not is_symbolic_number(p) and p == 2
 
     def distance(x: Array, y: Array) -> Array:
@@ -249,9 +249,9 @@ def cosine_embedding_loss(
     y = reshape_to(xp, label, pair_shape, "label", "the pairs (input2's shape without its last axis)")
     if getattr(sample_weight, "ndim", None) == len(pair_shape) + 1:
         # Gluon 1.9.1's loss had a trailing axis of 1, so its weights were (N, 1): accept both
-        check_sample_weight(xp, sample_weight, pair_shape + (1,))
+        sample_weight = check_sample_weight(xp, sample_weight, pair_shape + (1,))
         sample_weight = sample_weight[..., 0]
-    check_sample_weight(xp, sample_weight, pair_shape)
+    sample_weight = check_sample_weight(xp, sample_weight, pair_shape)
     cos = cosine_similarity(xp, a, b)
     zero = xp.zeros_like(cos)
     loss = xp.where(y == 1, 1 - cos, zero) + xp.where(y == -1, relu(xp, cos - margin), zero)
@@ -282,7 +282,7 @@ def sdml_loss(
     if n < 2:
         raise ValueError(f"SDMLLoss needs a batch of at least 2 pairs (the other pairs are the negatives), got {n}")
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     # squared euclidean distance of every x1 row to every x2 row, as MXNet computes it
     dist = xp.sum(xp.square(a[:, None, :] - b[None, :, :]), axis=2)
     logp = log_softmax(xp, -dist, axis=1)
@@ -311,7 +311,7 @@ def margin_ranking_loss(
     y = like(xp, label, a, "label", "input1")
     axis = check_batch_axis(batch_axis, input1.ndim)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(input1.shape))
+    sample_weight = check_sample_weight(xp, sample_weight, tuple(input1.shape))
     loss = relu(xp, -(y * (a - b) - margin))  # = margin - y (a - b) exactly; a dynamic margin stays symbolic
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
 
@@ -397,7 +397,7 @@ def info_nce_loss(
     check_weight(weight)
     check_flag(symmetric, "symmetric")
     n = x1.shape[0]
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     if n == 0:  # an empty batch: no loss values (the reductions below have nothing to take a max of)
         return xp.astype(xp.sum(a, axis=1) * 0, out_dtype, copy=False)  # of shape (0,), in x1's graph
     # logits[i, j] = cos(x1_i, x2_j) / T, bounded by 1/T: the softmax is safe for any inputs
@@ -469,7 +469,9 @@ def cosine_distance_loss(
         raise ValueError(f"the vectors along axis {axis} are empty (pred shape {tuple(pred.shape)}): no cosine")
     t = like(xp, label, x, "label")
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(pred.shape[:vec]) + (1,) + tuple(pred.shape[vec + 1 :]))
+    sample_weight = check_sample_weight(
+        xp, sample_weight, tuple(pred.shape[:vec]) + (1,) + tuple(pred.shape[vec + 1 :])
+    )
     # optax's and tf.keras's floor, on each squared norm: v / sqrt(max(|v|^2, eps)) = v / max(|v|, sqrt(eps))
     cos = floored_cosine(xp, x, t, vec, epsilon**0.5)
     return finish(xp, 1 - cos, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
@@ -509,7 +511,7 @@ def ranking_softmax_loss(
             raise ValueError(f"mask shape {tuple(mask.shape)} does not match pred shape {tuple(pred.shape)}")
     y = like(xp, label, x, "label")
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(pred.shape))
+    sample_weight = check_sample_weight(xp, sample_weight, tuple(pred.shape))
     if mask is not None:
         y = xp.where(mask, y, xp.zeros_like(y))  # a padded item's label is not read (often -1)
     # one read of the smallest relevance (skipped when traced or with value checks off); NaN fails it too
@@ -632,7 +634,7 @@ def circle_loss(
     ref_y = y if ref_labels is None else _class_labels(xp, ref_labels, m, "ref_labels", f"ref_embeddings' {m} rows")
     y, ref_y = _comparable(xp, y, ref_y)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     if n == 0 or m == 0:  # no pairs: 0 per example, in pred's graph (the max below has nothing to take)
         total = xp.sum(x, axis=1)
         # 0 per example, in pred's graph (a zero gradient); where, not * 0: an infinite row stays 0
@@ -745,7 +747,7 @@ def nt_xent_loss(
     if batch_axis not in (0, -2):
         raise ValueError(f"NTXentLoss supports batch_axis=0 only, got {batch_axis}")
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     if n == 0:  # an empty batch: no anchor (the max below has nothing to take)
         pair, positive = _empty_pairs(xp, x), None
     else:
@@ -884,7 +886,7 @@ def _labelled_rows(
     if batch_axis not in (0, -2):
         raise ValueError(f"{name} supports batch_axis=0 only, got {batch_axis}")
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     return xp, x, y
 
 
@@ -1186,7 +1188,7 @@ def triplet_margin_with_distance_traced(
     if distance_function is None:
         triplets = shape[:-1]  # the default distance takes the last axis, as TripletMarginLoss's
         b_axis = _triplet_batch_axis(batch_axis, triplets, shape)
-        check_sample_weight(xp, sample_weight, triplets or (1,))
+        sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
 
         def distance(x: Array, y: Array) -> Array:
             return euclidean_distance(xp, x, y, 1e-6)  # torch's default: pairwise_distance, eps=1e-6
@@ -1203,7 +1205,7 @@ def triplet_margin_with_distance_traced(
     if triplets is None:
         triplets = tuple(d_pos.shape)
         b_axis = _triplet_batch_axis(batch_axis, triplets, shape)
-        check_sample_weight(xp, sample_weight, triplets or (1,))
+        sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
     d_neg = distance(anchor, neg)
     if swap:
         # the nearer of the negative's distances to the anchor and to the positive (torch's minimum:

@@ -195,7 +195,7 @@ def gaussian_nll_loss(
     check_var_shape(tuple(var.shape), tuple(pred.shape))
     axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(pred.shape))
+    sample_weight = check_sample_weight(xp, sample_weight, tuple(pred.shape))
     # One reduction, read once, serves both value checks: a negative variance is an error, and
     # the floor at eps is the identity, gradient included, where every variance is at least eps,
     # so it is skipped then. A NaN hides in the minimum: then the floor is applied and negatives

@@ -119,7 +119,7 @@ def tversky_loss(
     check_has_classes(tuple(pred.shape), cls)
     check_weight(weight)
     n = pred.shape[b_axis]
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     check_class_count(class_weight, pred.shape[cls], "class_weight")
     check_mask_shape(tuple(label.shape), tuple(pred.shape), cls)
     target = like(xp, label, x, "label")
@@ -329,7 +329,7 @@ def lovasz_softmax_loss(
             f"pred has {c} class along axis {cls}; the Lovasz-Softmax loss needs at least 2 "
             "(for a binary mask of logits use LovaszHingeLoss, or give both classes' scores)"
         )
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     index = class_indices(xp, label, pred, cls, ignore_index)  # pred's shape without the class axis
     x = _to_front(xp, x, (b_axis, cls), 2)  # (N, C, P)
     index = _to_front(xp, index, (b_axis - (b_axis > cls),), 1)  # (N, P)
@@ -375,7 +375,7 @@ def lovasz_hinge_loss(
     b_axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     n = pred.shape[b_axis]
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     if tuple(label.shape) != tuple(pred.shape):
         raise ValueError(
             f"label shape {tuple(label.shape)} does not match pred shape {tuple(pred.shape)}: "

@@ -95,7 +95,7 @@ def ctc_loss(
         if lengths is not None and tuple(lengths.shape) != (n,):
             raise ValueError(f"{name} must have shape ({n},), got {tuple(lengths.shape)}")
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, (n,))
+    sample_weight = check_sample_weight(xp, sample_weight, (n,))
     # -1 pads the labels; the blank (c - 1) may not appear as a label
     if label_lengths is None:
         ranges = [(label, -1, c - 1, "label", "labels (-1 for padding, blank = last class excluded)")]

@@ -192,7 +192,7 @@ def _apply_weighting(F: Any, loss: Array, weight: float | None = None, sample_we
     """
     xp = namespace(loss, sample_weight)
     check_weight(weight)
-    check_sample_weight(xp, sample_weight, tuple(loss.shape))
+    sample_weight = check_sample_weight(xp, sample_weight, tuple(loss.shape))
     if sample_weight is not None:
         loss = loss * sample_weight
     return loss if weight is None else loss * weight
