@@ -591,3 +591,29 @@ def test_paired_inputs_of_two_float_dtypes_compute_in_the_wider(name, backend):
     np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12)
     same = loss(*[to_backend(x, backend, "float32") for x in raw])
     assert str(same.dtype).endswith("float32")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_cosine_embedding_of_float32_vectors_whose_norm_product_passes_1e19(backend):
+    """|a|^2 |b|^2 overflows float32 beyond |a| |b| ~ 1.8e19 (torch's cosine_embedding_loss then
+    takes cos as 0); the cosine is scale-free, so it is the float64 closed form's, and the gradient
+    finite."""
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(3, 64))
+    b = a + 0.3 * rng.normal(size=(3, 64))
+    label = np.array([1.0, 1.0, -1.0])
+    cos = np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    want = np.where(label > 0, 1 - cos, np.maximum(cos, 0.0))
+    scale = 1e10  # |a| |b| ~ 6e21
+    got = losskit.CosineEmbeddingLoss()(
+        to_backend(a * scale, backend, "float32"), to_backend(b * scale, backend, "float32"), to_backend(label, backend)
+    )
+    assert str(got.dtype).endswith("float32")
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-5, atol=1e-6)
+    if backend == "torch":
+        import torch
+
+        x = torch.tensor(a * scale, dtype=torch.float32, requires_grad=True)
+        loss = losskit.CosineEmbeddingLoss()(x, torch.tensor(b * scale, dtype=torch.float32), torch.tensor(label))
+        (g,) = torch.autograd.grad(loss.sum(), x)
+        assert torch.isfinite(g).all() and (g != 0).any()

@@ -207,16 +207,23 @@ def triplet_margin_loss(
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
-# Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does; it is computed as
-# sqrt(max(|a|^2 |b|^2, 1e-24)) so that a zero vector gets a finite gradient (b / 1e-12), never NaN.
-_NORM_EPS_SQ = 1e-24
+# Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does.
+_NORM_EPS = 1e-12
+# Each squared norm is floored here before its root, so that the root's derivative stays finite and
+# a zero vector gets the gradient b / 1e-12, never NaN; sqrt(1e-36) |b| < 1e-12 for |b| < 1e6, so
+# the floor leaves max(|a| |b|, 1e-12) as it is (and 1e-36 is a normal float32).
+_SQUARED_NORM_FLOOR = 1e-36
 
 
 def cosine_similarity(xp: Any, a: Array, b: Array, axis: int = -1) -> Array:
     dot = xp.sum(a * b, axis=axis)
     # a * a, not square: torch differentiates square (pow) through an extra full-size pow and copy
-    sq = xp.sum(a * a, axis=axis) * xp.sum(b * b, axis=axis)
-    return dot / xp.sqrt(xp.maximum(sq, xp.full_like(sq, _NORM_EPS_SQ)))
+    sq_a, sq_b = xp.sum(a * a, axis=axis), xp.sum(b * b, axis=axis)
+    floor = xp.full_like(sq_a, _SQUARED_NORM_FLOOR)
+    # sqrt(|a|^2) sqrt(|b|^2), not sqrt(|a|^2 |b|^2): that product overflows float32 once |a| |b| >
+    # 1.8e19 (torch's cosine_embedding_loss then takes cos as 0)
+    norms = xp.sqrt(xp.maximum(sq_a, floor)) * xp.sqrt(xp.maximum(sq_b, floor))
+    return dot / xp.maximum(norms, xp.full_like(norms, _NORM_EPS))
 
 
 def cosine_embedding_loss(
