@@ -452,7 +452,16 @@ def test_ctc_masked_classes_and_very_unlikely_paths_as_torch(backend):
     unlikely = np.zeros((1, 30, 3), np.float32)
     unlikely[0, :, 2] = 1e5  # the blank outweighs the labels by 1e5 in every frame
     for x, y in ((masked, np.array([[1, 2], [0, 2]])), (unlikely, np.array([[0, 1]]))):
-        want = F.ctc_loss(torch.tensor(x), torch.tensor(y)).numpy()
+        (n, t, c), s = x.shape, y.shape[1]
+        want = torch.nn.functional.ctc_loss(  # torch's own op (NTC logits -> TNC log-probabilities)
+            torch.log_softmax(torch.tensor(x, dtype=torch.float64), -1).transpose(0, 1),
+            torch.tensor(y),
+            torch.full((n,), t),
+            torch.full((n,), s),
+            blank=c - 1,
+            reduction="none",
+        ).numpy()
+        assert np.isinf(want).any() if x is masked else np.all(want > 1.9e5)
         for zero_infinity in (False, True):
             f = lambda a, y=y, z=zero_infinity: F.ctc_loss(a, to_backend(y, backend), zero_infinity=z)  # noqa: E731
             got = to_numpy(f(to_backend(x, backend)))

@@ -48,6 +48,11 @@ def use_torch(x: Any) -> bool:
     return _enabled and array_api_compat.is_torch_array(x)
 
 
+def use_jax(x: Any) -> bool:
+    """True when ``x`` is a JAX array and fast paths are on (CTC's optax path)."""
+    return _enabled and array_api_compat.is_jax_array(x)
+
+
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
     """Run the generic array-API path everywhere inside the block (the reference in tests and benchmarks)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import array_api_compat
 
+from .. import _fast
 from .._array import Array, check_array, dtype_kind, log_softmax, namespace
 from .._core import (
     check_flag,
@@ -139,9 +140,11 @@ def ctc_loss(
 
 
 def _fast_path(logits: Array) -> Any:
-    if array_api_compat.is_torch_array(logits):
+    """The framework's CTC for torch and JAX arrays; None where there is none or
+    :func:`losskit._fast.disabled` is in force."""
+    if _fast.use_torch(logits):
         return _ctc_torch
-    if array_api_compat.is_jax_array(logits):
+    if _fast.use_jax(logits):
         try:
             import optax  # noqa: F401
         except ImportError:
@@ -151,8 +154,6 @@ def _fast_path(logits: Array) -> Any:
 
 
 def _ctc_torch(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
-    from .. import _fast
-
     # a -inf logit (a masked class) made the gradient of torch's kernel NaN, for every frame
     # through log_softmax: -1e30 is the same zero probability, finite (as the optax path's).
     # Eager CPU tensors are read first (no device to wait for): the floor, 8 % of a large CTC
