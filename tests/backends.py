@@ -38,8 +38,10 @@ def float_dtype(backend: str, name: str) -> Any:
 
 
 def dtypes_for(backend: str) -> list[str]:
-    names = ["float32", "float64", "float16"]
-    return names + ["bfloat16"] if backend in ("torch", "jax") else names
+    names = ["float32", "float64"]
+    if backend == "strict":  # array_api_strict has the standard's float32 and float64 only
+        return names
+    return names + ["float16", "bfloat16"] if backend in ("torch", "jax") else names + ["float16"]
 
 
 def to_backend(x: Any, backend: str, dtype: str | None = None) -> Any:
@@ -61,6 +63,8 @@ def to_backend(x: Any, backend: str, dtype: str | None = None) -> Any:
         return jnp.asarray(x, dtype=float_dtype("jax", dtype) if (dtype and is_float) else None)
     import array_api_strict as xp
 
+    if dtype and is_float and float_dtype("strict", dtype) is None:  # not a silent float64 instead
+        raise ValueError(f"array_api_strict has no {dtype}")
     return xp.asarray(x, dtype=float_dtype("strict", dtype) if (dtype and is_float) else None)
 
 

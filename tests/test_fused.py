@@ -96,9 +96,10 @@ def test_bfloat16_inputs_give_a_float32_loss_close_to_the_reference(torch_path):
     h, w, b, y = (t.bfloat16() if t.dtype.is_floating_point else t for t in _inputs(torch.float32))
     out = linear_cross_entropy(h, w, y, bias=b)
     assert out.dtype == torch.float32
-    # the reference sees the same bfloat16 values; only the bf16 logits' rounding differs
+    # the reference sees the same bfloat16 values; only the bf16 logits' rounding differs (2^-9 of
+    # |z| <= 21 here: the mean moves 3.0e-4, as much as a reference of bf16-rounded logits does)
     torch.testing.assert_close(
-        out, _reference(h.double(), w.double(), b.double(), y, "mean", 0.0).float(), rtol=1e-2, atol=0
+        out, _reference(h.double(), w.double(), b.double(), y, "mean", 0.0).float(), rtol=1e-3, atol=0
     )
 
 

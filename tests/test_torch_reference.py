@@ -1,5 +1,9 @@
 """Every Gluon loss against an independent implementation: ``torch.nn.functional`` where it has
-the loss, a NumPy closed form where it does not."""
+the loss, a NumPy closed form where it does not.
+
+Each test runs twice: with the fast paths (on torch tensors losskit hands several of these losses
+to the very ``torch.nn.functional`` op it is compared with) and without them, where losskit's own
+array-API formula meets torch's op."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import numpy as np
 import pytest
 
 import losskit
+from losskit import _fast
 
 torch = pytest.importorskip("torch")
 tf = torch.nn.functional
@@ -15,6 +20,15 @@ X = torch.tensor(rng.normal(size=(6, 5)) * 3)
 Y = torch.tensor(rng.normal(size=(6, 5)))
 P01 = torch.tensor(rng.uniform(size=(6, 5)))
 SIGN = torch.tensor(rng.choice([-1.0, 1.0], size=(6, 5)))
+
+
+@pytest.fixture(autouse=True, params=["fast", "generic"])
+def path(request):
+    if request.param == "generic":
+        with _fast.disabled():
+            yield
+    else:
+        yield
 
 
 def close(a, b, **kw):
