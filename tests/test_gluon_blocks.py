@@ -236,6 +236,10 @@ def test_gluons_private_helpers_refuse_what_the_losses_refuse():
     with pytest.raises(ValueError, match=r"x shape \(5,\) does not match y shape \(2, 3\)"):
         losskit._reshape_like(np, np.ones(5), loss)
     np.testing.assert_array_equal(losskit._apply_weighting(None, loss, 2.0), 2 * loss)  # F None: the array's own
+    # one weight as Gluon code writes it, nd.array([w]) of shape (1,): every element, the shape kept
+    np.testing.assert_array_equal(losskit._apply_weighting(np, loss, 2.0, np.array([0.5])), loss)
+    with pytest.raises(ValueError, match=r"sample_weight shape \(1, 1, 1\) does not broadcast"):
+        losskit._apply_weighting(np, loss, None, np.ones((1, 1, 1)))  # more axes than the loss: a new shape
     torch = pytest.importorskip("torch")
     # F the raw torch module (not an array-API namespace): the arrays' own namespace is used
     got = losskit._apply_weighting(torch, torch.ones(2, 3), 2.0, torch.full((2, 1), 3.0))

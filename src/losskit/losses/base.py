@@ -182,7 +182,8 @@ def _apply_weighting(F: Any, loss: Array, weight: float | None = None, sample_we
 
     ``F``, the namespace a ``hybrid_forward`` receives, is taken for Gluon's signature; the arrays'
     own namespace is used (the raw ``torch`` module is not an array-API one). ``sample_weight``
-    must broadcast to ``loss`` with as many axes (or be a number), as for every built-in loss:
+    must broadcast to ``loss`` with as many axes (or be one weight: a number, or an array of one
+    element such as ``nd.array([w])``), as for every built-in loss:
     Gluon's broadcast aligned a ``(C,)`` per-class weight with the last axis of a ``(N, C)`` loss;
     here it is refused, with a hint to write ``(1, C)`` (and a ``(N,)`` one, ``(N, 1)``).
 
