@@ -261,28 +261,33 @@ def test_a_non_finite_upstream_gradient_at_ignored_rows_stays_there(bad, torch_p
         torch.testing.assert_close(g, r)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
 @pytest.mark.parametrize("backend", ["torch", "jax"])
-def test_bfloat16_gradients_are_scaled_by_the_upstream_gradient_unrounded(backend):
-    """The gradients formed in the forward pass for a unit upstream gradient are scaled by it in
-    float32: rounded to bfloat16 first, an upstream 1/3 scaled every gradient by 1.00195
-    (bf16(1/3) * 3), a bias the unfused head does not have. The least-squares scale of the fused
-    gradients against float64 stays well inside that."""
+def test_bfloat16_gradients_are_scaled_by_the_upstream_gradient_unrounded(backend, reduction):
+    """The gradients (formed in the forward pass for a unit upstream gradient under 'mean', in the
+    backward under 'none') are scaled by the upstream gradient in float32: rounded to bfloat16
+    first, an upstream 1/3 scaled every gradient by 1.00195 (bf16(1/3) * 3), a bias the unfused
+    head does not have. The least-squares scale of the fused gradients against float64 stays well
+    inside that."""
     torch.manual_seed(0)
     n, d, v, c = 256, 64, 512, 1 / 3
     h, w = torch.randn(n, d).bfloat16(), (torch.randn(v, d) / 8).bfloat16()
     y = torch.randint(0, v, (n,))
     hd, wd = (t.double().requires_grad_() for t in (h, w))
-    exact = torch.autograd.grad(torch.nn.functional.cross_entropy(hd @ wd.T, y) * c, (hd, wd))
+    exact = torch.autograd.grad(
+        (torch.nn.functional.cross_entropy(hd @ wd.T, y, reduction=reduction) * c).sum(), (hd, wd)
+    )
     if backend == "torch":
         hf, wf = (t.clone().requires_grad_() for t in (h, w))
-        grads = [g.double() for g in torch.autograd.grad(linear_cross_entropy(hf, wf, y) * c, (hf, wf))]
+        out = linear_cross_entropy(hf, wf, y, reduction=reduction) * c
+        grads = [g.double() for g in torch.autograd.grad(out.sum(), (hf, wf))]
     else:
         jax = pytest.importorskip("jax")
         import jax.numpy as jnp
 
         hj, wj = (jnp.asarray(t.float().numpy(), jnp.bfloat16) for t in (h, w))
         yj = jnp.asarray(y.numpy())
-        got = jax.grad(lambda a, b: linear_cross_entropy(a, b, yj) * c, (0, 1))(hj, wj)
+        got = jax.grad(lambda a, b: (linear_cross_entropy(a, b, yj, reduction=reduction) * c).sum(), (0, 1))(hj, wj)
         grads = [torch.as_tensor(np.asarray(g, np.float64)) for g in got]
     for g, e in zip(grads, exact):
         scale = float((g * e).sum() / (e * e).sum())
@@ -431,6 +436,8 @@ def test_float16_gradients_survive_a_loss_scale_and_a_large_sum(backend):
     entries underflow) nor a large 'sum' divided afterwards (overflows): it must not form its
     gradients before the upstream gradient scales them, as the scalar reductions of the other
     dtypes do. Gradients equal float64's to float16 rounding, and the exact -43.75 of the sum.
+    The scale is GradScaler's first, 2**16, past float16's largest value: the upstream gradient
+    must be taken in float32, never rounded to the inputs' dtype (inf).
     On torch, the PyTorch path (the default on the CPU): 6144 rows would be minutes in Triton's
     interpreter; the kernel's own test is test_fused_triton.py's, 64 rows."""
     rng = np.random.default_rng(0)
@@ -438,7 +445,7 @@ def test_float16_gradients_survive_a_loss_scale_and_a_large_sum(backend):
     h = rng.normal(size=(n, d)) / 4
     w = rng.normal(size=(v, d)) / 4
     y = rng.integers(0, v, n)
-    scale = 2.0**14
+    scale = 2.0**16
     h16, w16 = h.astype(np.float16), w.astype(np.float16)
     ht, wt = (
         torch.tensor(h16, dtype=torch.float64, requires_grad=True),
