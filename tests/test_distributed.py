@@ -40,9 +40,9 @@ JAX_TIMEOUT_S = 240
 # cases: the same logits and labels on every rank; each rank takes the columns of its shard
 
 
-def _case(shards, reduction="none", eps=0.0, *, lead=(7,), ignored="some", seed=0, **options) -> dict:
+def _case(shards, reduction="none", eps=0.0, *, lead=(7,), ignored="some", seed=0, shift=None, **options) -> dict:
     rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(*lead, V)) * 3
+    logits = rng.normal(size=(*lead, V)) * 3 + (0.0 if shift is None else np.asarray(shift, np.float64))
     label = rng.integers(0, V, lead)
     if ignored == "some":
         label.reshape(-1)[::3] = -100
@@ -90,6 +90,12 @@ def _error_cases(shards: list[tuple[int, int]]) -> dict[str, tuple[dict, str]]:
         ),
         "reduction_differ": ({**base, "rank_options": {last: {"reduction": "sum"}}}, r"reduction \['none', .*'sum'\]"),
         "label_out_of_range": ({**base, "label": out_of_range}, r"outside the valid range \[0, 9\]"),
+        # vocab_size given, no check_shards: each rank checks its own shard, with no communication
+        # (3 is below every rank's shard end, so that every rank raises and none waits alone)
+        "shard_past_vocab_size": (
+            {**base, "options": {**base["options"], "vocab_size": 3}},
+            r"this rank's shard \[\d+, \d+\) reaches past vocab_size=3",
+        ),
         "vocab_size_wrong": (
             {**base, "options": {**base["options"], "vocab_size": V + 1, "check_shards": True}},
             "vocab_size=11 but the shards",
@@ -106,9 +112,15 @@ def _group_cases(world: int) -> dict[str, dict]:
         cases["leading_axes_none"] = _case(halves, "none", 0.1, lead=(2, 3))
         cases["vocab_size_given_mean"] = _case(halves, "mean", vocab_size=V)
         cases["check_shards_sum"] = _case(halves, "sum", vocab_size=V, check_shards=True)
+        # exp(+-900) is past float64's range: only the global maximum's shift keeps these finite,
+        # the largest logits on one rank, the label's often on the other (losses ~1800)
+        far = np.repeat([-900.0, 900.0], V // 2)
+        cases.update({f"far_apart_{r}_eps0.1": _case(halves, r, 0.1, shift=far, seed=3) for r in ("none", "mean")})
         return cases
     uneven = [(0, 4), (4, 7), (7, 10)]
     cases = {f"4+3+3_{r}_eps{eps}": _case(uneven, r, eps) for r in ("none", "mean", "sum") for eps in (0.0, 0.1)}
+    middle = np.where((np.arange(V) >= 4) & (np.arange(V) < 7), 1000.0, -1000.0)  # the largest on rank 1
+    cases["4+3+3_far_apart_none"] = _case(uneven, "none", shift=middle, seed=4)
     cases["4+3+3_all_ignored_mean"] = _case(uneven, "mean", ignored="all")
     permuted = [(6, 10), (0, 3), (3, 6)]  # shards need not follow the rank order
     cases.update({f"permuted_{r}": _case(permuted, r, seed=1) for r in ("none", "mean")})
@@ -258,8 +270,10 @@ def test_single_process_bfloat16_keeps_dtype():
     x = torch.from_numpy(case["logits"]).float()
     out = vocab_parallel_cross_entropy(x.bfloat16(), torch.from_numpy(case["label"]), vocab_start=0, reduction="mean")
     assert out.dtype == torch.bfloat16
-    ref = F.cross_entropy(x, torch.from_numpy(case["label"]))
-    torch.testing.assert_close(out.float(), ref, rtol=2e-2, atol=2e-2)
+    # computed in float32 from the bfloat16 logits, rounded once: float64's value of those logits
+    # to one bfloat16 step (2^-7 relative)
+    ref = F.cross_entropy(x.bfloat16().double(), torch.from_numpy(case["label"]))
+    torch.testing.assert_close(out.double(), ref, rtol=2**-7, atol=0)
 
 
 def test_errors():
@@ -420,7 +434,7 @@ def test_jax_sharded_matches_optax(jax_results):
     expected = {f"shard_map{n}_{r}_eps{e}_some" for n in (2, 4) for r in ("none", "mean", "sum") for e in (0.0, 0.1)}
     expected |= {"shard_map2_mean_eps0.0_all", "shard_map4_mean_eps0.0_all", "wrapper_explicit_mesh"}
     expected |= {"wrapper_jit_sharding_arg", "wrapper_leading_axes", "wrapper_padded_vocab_eps0.1", "wrapper_vocab4"}
-    expected |= {"wrapper_data2_model2", "wrapper_vocab_over_both"}
+    expected |= {"wrapper_data2_model2", "wrapper_vocab_over_both", "shard_map2_far_apart", "shard_map4_far_apart"}
     assert expected <= set(names), f"cases missing from the JAX worker: {sorted(expected - set(names))}"
     failures = []
     for name in names:

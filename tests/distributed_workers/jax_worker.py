@@ -35,6 +35,9 @@ def main(path: str) -> None:
     label = jnp.asarray(label)
     upstream = jnp.asarray(rng.normal(size=N))
     results: dict[str, Any] = {}
+    # logits +-900 apart: exp(900) is past float64's range, so only the global maximum's shift
+    # keeps the sharded loss finite
+    far = jnp.asarray(np.where(np.arange(V) < V // 2, -900.0, 900.0))
 
     def record(cases: dict[str, tuple], x: Any) -> None:
         """cases[name] = (fn, ref, weights): fn(x) and ref(x), and the gradients of sum(f(x) * weights),
@@ -69,6 +72,18 @@ def main(path: str) -> None:
                 partial(_optax_loss, label=y, reduction=reduction, eps=eps),
                 upstream if reduction == "none" else 1.0,
             )
+        # far: the largest logits on the last devices, many labels' on the first (losses ~1800)
+        fn = jax.shard_map(
+            partial(vocab_parallel_cross_entropy_jax, axis_name="vocab", reduction="none", label_smoothing=0.1),
+            mesh=mesh,
+            in_specs=(P(None, "vocab"), P()),
+            out_specs=P(),
+        )
+        cases[f"shard_map{n_dev}_far_apart"] = (
+            lambda x, fn=fn: fn(x + far, label),
+            lambda x: _optax_loss(x + far, label, "none", 0.1),
+            upstream,
+        )
         record(cases, logits)
 
     grid = jax.make_mesh((2, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
