@@ -63,6 +63,26 @@ def test_self_check_rejects_a_reference_that_disagrees(monkeypatch, capsys):
     assert "errors: l2/small/torch" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_self_check_rejects_a_reference_whose_gradient_alone_disagrees(backend, monkeypatch):
+    """Equal values, a gradient 1 % off: the gradient check (not the value check) reports it."""
+    getter = "torch_references" if backend == "torch" else "jax_references"
+    right = getattr(bench, getter)()
+
+    def steeper(*args):  # the reference's value, its gradient 1.01 times the reference's
+        out = right["l2"](*args)
+        if backend == "torch":
+            return out + 0.01 * (out - out.detach())
+        import jax
+
+        return out + 0.01 * (out - jax.lax.stop_gradient(out))
+
+    monkeypatch.setattr(bench, getter, lambda: {**right, "l2": steeper})
+    ns = bench.build_parser().parse_args(["--backends", backend, "--losses", "l2", *FAST])
+    (row,) = bench.run_benchmarks(bench.options_from(ns))["results"]
+    assert "SelfCheckError" in row["error"] and "gradient" in row["error"], row["error"]
+
+
 def test_timing_alternates_and_reverses_every_round():
     calls: list[str] = []
     fns = {name: (lambda name=name: calls.append(name)) for name in "ab"}

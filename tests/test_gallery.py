@@ -106,6 +106,19 @@ def test_every_card_has_its_curve_or_says_why(built: Path) -> None:
         assert "could not draw it" not in card["text"], name  # kept for losses registered later
 
 
+def test_with_autograd_every_curve_has_its_gradient_panel(built: Path) -> None:
+    """torch is a dev dependency: the page says whose autograd drew the gradients, and every curve
+    is two panels wide (760 px; one panel, test_without_autograd_the_cards_show_values_only's, 410)."""
+    assert "Gradients by torch autograd." in built.read_text(encoding="utf-8")
+    widths = {
+        name: png_size(built.parent / img["src"])[0]
+        for name, card in parse(built).cards.items()
+        for img in card["images"]
+        if img.get("class") == "curve"
+    }
+    assert widths and all(w > 700 for w in widths.values()), sorted(widths.items(), key=lambda kv: kv[1])[:3]
+
+
 def test_every_formula_is_typeset(built: Path) -> None:
     """matplotlib's mathtext typesets every docstring formula (TripletHardLoss's \\texttt fell back
     to its TeX source: mathtext knows \\mathtt only)."""
