@@ -18,7 +18,7 @@ import pytest
 
 import losskit
 import losskit.functional as F
-from backends import AUTOGRAD_BACKENDS, BACKENDS, to_backend, to_numpy
+from backends import AUTOGRAD_BACKENDS, BACKENDS, dtypes_for, to_backend, to_numpy
 from losskit.functional import segmentation as seg
 
 rng = np.random.default_rng(2018)
@@ -195,6 +195,8 @@ def test_float32_and_half_inputs_compute_in_float32_and_return_their_dtype(backe
     pred, label = rng.normal(size=(2, 3, 4, 4)), _labels((2, 4, 4), 3)
     want = ref_softmax_loss(pred, label)
     for dtype, tol in (("float32", 1e-6), ("float16", 2e-3)):
+        if dtype not in dtypes_for(backend):  # array_api_strict has no float16
+            continue
         x = to_backend(pred, backend, dtype)
         got = losskit.LovaszSoftmaxLoss()(x, to_backend(label, backend))
         assert got.dtype == x.dtype
