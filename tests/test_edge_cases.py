@@ -626,3 +626,22 @@ def test_cosine_embedding_of_float32_vectors_whose_norm_product_passes_1e19(back
         loss = losskit.CosineEmbeddingLoss()(x, torch.tensor(b * scale, dtype=torch.float32), torch.tensor(label))
         (g,) = torch.autograd.grad(loss.sum(), x)
         assert torch.isfinite(g).all() and (g != 0).any()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize(("dtype", "tiny", "huge"), [("float64", 1e-20, 1e10), ("float32", 3e-19, 1e8)])
+def test_cosine_embedding_of_a_tiny_vector_beside_a_huge_one(backend, dtype, tiny, huge):
+    """|a| |b| above the 1e-12 floor is the true product, however small |a| is: parallel vectors
+    have cos 1 (loss 0, as MXNet 1.9.1), opposite ones -1 (a floor on each squared norm, 1e-36,
+    made these 0.01 and 0.3). float32's |a|^2 = 9e-38 is kept a normal number: XLA's CPU flushes
+    subnormal ones to 0."""
+    a = np.array([[tiny, 0.0], [tiny, 0.0]])
+    b = np.array([[huge, 0.0], [-huge, 0.0]])
+    got = losskit.CosineEmbeddingLoss()(
+        to_backend(a, backend, dtype), to_backend(b, backend, dtype), to_backend(np.array([1.0, -1.0]), backend)
+    )
+    np.testing.assert_allclose(to_numpy(got), [0.0, 0.0], atol=1e-6)
+    got = losskit.CosineEmbeddingLoss()(
+        to_backend(a, backend, dtype), to_backend(b, backend, dtype), to_backend(np.array([1.0, 1.0]), backend)
+    )
+    np.testing.assert_allclose(to_numpy(got), [0.0, 2.0], rtol=1e-6, atol=1e-6)

@@ -209,20 +209,18 @@ def triplet_margin_loss(
 
 # Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does.
 _NORM_EPS = 1e-12
-# Each squared norm is floored here before its root, so that the root's derivative stays finite and
-# a zero vector gets the gradient b / 1e-12, never NaN; sqrt(1e-36) |b| < 1e-12 for |b| < 1e6, so
-# the floor leaves max(|a| |b|, 1e-12) as it is (and 1e-36 is a normal float32).
-_SQUARED_NORM_FLOOR = 1e-36
 
 
 def cosine_similarity(xp: Any, a: Array, b: Array, axis: int = -1) -> Array:
     dot = xp.sum(a * b, axis=axis)
     # a * a, not square: torch differentiates square (pow) through an extra full-size pow and copy
     sq_a, sq_b = xp.sum(a * a, axis=axis), xp.sum(b * b, axis=axis)
-    floor = xp.full_like(sq_a, _SQUARED_NORM_FLOOR)
-    # sqrt(|a|^2) sqrt(|b|^2), not sqrt(|a|^2 |b|^2): that product overflows float32 once |a| |b| >
-    # 1.8e19 (torch's cosine_embedding_loss then takes cos as 0)
-    norms = xp.sqrt(xp.maximum(sq_a, floor)) * xp.sqrt(xp.maximum(sq_b, floor))
+    # |a| |b| as the product of the roots: |a|^2 |b|^2 overflows float32 once |a| |b| > 1.8e19
+    # (torch's cosine_embedding_loss then takes cos as 0). Each squared norm is floored at the
+    # dtype's smallest normal number, where XLA's CPU flushes it to 0 anyway: the root's derivative
+    # stays finite, so a zero vector's gradient is b / 1e-12, never NaN.
+    tiny = xp.full_like(sq_a, xp.finfo(sq_a.dtype).smallest_normal)
+    norms = xp.sqrt(xp.maximum(sq_a, tiny)) * xp.sqrt(xp.maximum(sq_b, tiny))
     return dot / xp.maximum(norms, xp.full_like(norms, _NORM_EPS))
 
 

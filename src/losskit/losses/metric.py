@@ -151,12 +151,13 @@ class CosineEmbeddingLoss(Loss):
         - batch_axis: an axis of the pairs, ``input2.shape[:-1]``; Gluon ignored the argument and
           always took 0, losskit refuses one out of range.
 
-    Stability: the norm product is floored at 1e-12 (as MXNet), each squared norm before its root
-    at 1e-36, so that a zero vector gets a finite gradient, never NaN (MXNet 1.9.1 gives NaN
-    there); the norms are multiplied after their roots, so ``|a| |b|`` may reach the dtype's
-    largest value (``torch.nn.functional.cosine_embedding_loss`` multiplies the squares: beyond
-    ``|a| |b| ~ 1.8e19`` in float32 it takes the cosine as 0). float16 and bfloat16 inputs are
-    computed in float32.
+    Stability: the norm product is floored at 1e-12, as MXNet's, and formed from the roots of the
+    squared norms (``torch.nn.functional.cosine_embedding_loss`` multiplies the squares, which
+    overflow float32 once ``|a| |b| > ~1.8e19``: it takes the cosine as 0 there); each ``|x|^2``
+    must be finite (``|x| < ~1.8e19`` in float32). A squared norm below the dtype's smallest
+    normal number (``|x| < ~1.1e-19`` in float32) is taken as that number, so that a zero vector
+    gets a finite gradient, ``b / 1e-12``, never NaN (MXNet 1.9.1 gives NaN there; a float16
+    gradient rounds it to inf). float16 and bfloat16 inputs are computed in float32.
 
     >>> import numpy as np, losskit
     >>> a = np.array([[1.0, 0.0], [1.0, 0.0]])
