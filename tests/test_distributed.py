@@ -114,6 +114,8 @@ def _group_cases(world: int) -> dict[str, dict]:
         cases["check_shards_sum"] = _case(halves, "sum", vocab_size=V, check_shards=True)
         # exp(+-900) is past float64's range: only the global maximum's shift keeps these finite,
         # the largest logits on one rank, the label's often on the other (losses ~1800)
+        # -0.0 on one rank is the others' 0.0 (the ranks compare label_smoothing's bits)
+        cases["minus_zero_eps_mean"] = {**_case(halves, "mean"), "rank_options": {1: {"label_smoothing": -0.0}}}
         far = np.repeat([-900.0, 900.0], V // 2)
         cases.update({f"far_apart_{r}_eps0.1": _case(halves, r, 0.1, shift=far, seed=3) for r in ("none", "mean")})
         return cases

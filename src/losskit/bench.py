@@ -246,7 +246,7 @@ SPECS: list[Spec] = [
     Spec(
         "cosine", "CosineEmbeddingLoss", {"margin": 0.2}, "elementwise", _cosine, "cosine_embedding_loss",
         "jnp expression", ("CosineEmbeddingLoss", {"margin": 0.2}),
-        note="torch adds eps=1e-12 to each squared norm, losskit takes max(|a|^2|b|^2, 1e-24): equal to ~1e-12",
+        note="torch adds eps=1e-12 to each squared norm, losskit floors |a| |b| at 1e-12: equal to ~1e-12",
     ),
     Spec(
         "triplet", "TripletLoss", {"margin": 1.0}, "elementwise", _triplet, "expression (squared distances)",

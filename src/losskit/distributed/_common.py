@@ -19,7 +19,7 @@ def check_options(reduction: str, ignore_index: Any, label_smoothing: Any) -> fl
         raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    return float(label_smoothing)
+    return float(label_smoothing) + 0.0  # -0.0 + 0.0 is 0.0: the ranks compare its bits
 
 
 def check_int(value: Any, name: str, *, low: int) -> int:
