@@ -1277,7 +1277,7 @@ def _angular_margin(xp: Any, c: Array, margin: Any, easy_margin: bool) -> Array:
 
     Past ``theta = pi - m`` (``c <= -cos m``), where ``cos(theta + m)`` would rise again and reward
     moving away from the class, insightface's and pytorch-metric-learning's fallback ``c - m sin m``
-    (monotone; a jump of ``1 - cos m - m sin m`` at the threshold, 0.117 at ``m = 0.5``).
+    (monotone; a jump of ``cos m + m sin m - 1`` at the threshold, 0.117 at ``m = 0.5``).
     ``easy_margin``: the margin only where ``c > 0`` (``theta < pi/2``), ``c`` itself elsewhere.
     """
     # an array (not math.cos of a number, nor full_like, which fixes its value): a margin that is

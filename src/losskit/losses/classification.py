@@ -557,8 +557,10 @@ class PolyLoss(Loss):
         - output: ``(N,)``.
 
     Stability: ``log p`` by ``log_softmax``, and :math:`1 - p = -\operatorname{expm1}(\log p)`,
-    exact where ``p`` is near 1. Dense labels: a class with logit ``-inf`` and label 0 adds 0
-    (not ``0 * -inf``), as in :class:`SoftmaxCrossEntropyLoss`.
+    which does not cancel where ``p`` is near 1 (``1 - exp(log p)`` would): the loss is as
+    accurate as ``log p``, that is as :class:`SoftmaxCrossEntropyLoss`. Dense labels: a class
+    with logit ``-inf`` and label 0 adds 0 (not ``0 * -inf``), as in
+    :class:`SoftmaxCrossEntropyLoss`.
 
     >>> import numpy as np, losskit
     >>> losskit.PolyLoss()(np.zeros((1, 2)), np.array([0]))  # log 2 + 0.5
@@ -1002,15 +1004,15 @@ class ArcFaceLoss(Loss):
 
     Past :math:`\theta_y = \pi - m` (:math:`\cos\theta_y \le -\cos m`), :math:`\cos(\theta_y + m)`
     turns back up: the loss would push the embedding *away* from its class. There the logit is
-    :math:`\cos\theta_y - m \sin m` instead, the fallback of insightface's ``ArcFace``
-    (``th = cos(pi - m)``, ``mm = sin(pi - m) * m``) and of pytorch-metric-learning's
-    ``ArcFaceLoss``: monotone, with a jump of :math:`1 - \cos m - m \sin m` (0.117 at
-    :math:`m = 0.5`) at the threshold. ``easy_margin=True`` (insightface's flag) applies the
-    margin only where :math:`\cos\theta_y > 0` and leaves the logit :math:`\cos\theta_y`
-    elsewhere. insightface's current ``CombinedMarginLoss`` has neither (its ``th`` and ``mm``
-    are unused), and computes the margin under ``torch.no_grad()``: its values are these (for
-    :math:`\theta_y \le \pi - m`), but its gradient treats the margin as a constant shift,
-    ``s`` times the softmax gradient; here the gradient is the formula's.
+    :math:`\cos\theta_y - m \sin m` instead, the fallback of insightface's ``ArcFace`` (``th =
+    cos(pi - m)``, ``mm = sin(pi - m) * m``) and of pytorch-metric-learning's ``ArcFaceLoss``:
+    monotone, with a jump of :math:`\cos m + m \sin m - 1` (0.117 at :math:`m = 0.5`, down to the
+    fallback's side) at the threshold. ``easy_margin=True`` (insightface's flag) applies the margin
+    only where :math:`\cos\theta_y > 0` and leaves the logit :math:`\cos\theta_y` elsewhere.
+    insightface's current ``CombinedMarginLoss`` has neither (its ``th`` and ``mm`` are unused), and
+    computes the margin under ``torch.no_grad()``: its values are these (for :math:`\theta_y \le \pi
+    - m`), but its gradient treats the margin as a constant shift, ``s`` times the softmax gradient;
+    here the gradient is the formula's.
 
     Differences from pytorch-metric-learning: it takes embeddings and owns ``W``, and returns
     the mean over the batch (its ``DoNothingReducer`` gives these per-example values); it takes
