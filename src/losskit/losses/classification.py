@@ -1004,14 +1004,15 @@ class ArcFaceLoss(Loss):
 
     Past :math:`\theta_y = \pi - m` (:math:`\cos\theta_y \le -\cos m`), :math:`\cos(\theta_y + m)`
     turns back up: the loss would push the embedding *away* from its class. There the logit is
-    :math:`\cos\theta_y - m \sin m` instead, the fallback of insightface's ``ArcFace`` (``th =
-    cos(pi - m)``, ``mm = sin(pi - m) * m``) and of pytorch-metric-learning's ``ArcFaceLoss``:
+    :math:`\cos\theta_y - m \sin m` instead, the fallback of insightface's ``ArcFace``
+    (``th = cos(pi - m)``, ``mm = sin(pi - m) * m``) and of pytorch-metric-learning's ``ArcFaceLoss``:
     monotone, with a jump of :math:`\cos m + m \sin m - 1` (0.117 at :math:`m = 0.5`, down to the
     fallback's side) at the threshold. ``easy_margin=True`` (insightface's flag) applies the margin
     only where :math:`\cos\theta_y > 0` and leaves the logit :math:`\cos\theta_y` elsewhere.
     insightface's current ``CombinedMarginLoss`` has neither (its ``th`` and ``mm`` are unused), and
-    computes the margin under ``torch.no_grad()``: its values are these (for :math:`\theta_y \le \pi
-    - m`), but its gradient treats the margin as a constant shift, ``s`` times the softmax gradient;
+    computes the margin under ``torch.no_grad()``: its values are these (for
+    :math:`\theta_y \le \pi - m`), but its gradient treats the margin as a constant shift, ``s``
+    times the softmax gradient;
     here the gradient is the formula's.
 
     Differences from pytorch-metric-learning: it takes embeddings and owns ``W``, and returns
