@@ -1012,8 +1012,7 @@ class ArcFaceLoss(Loss):
     insightface's current ``CombinedMarginLoss`` has neither (its ``th`` and ``mm`` are unused), and
     computes the margin under ``torch.no_grad()``: its values are these (for
     :math:`\theta_y \le \pi - m`), but its gradient treats the margin as a constant shift, ``s``
-    times the softmax gradient;
-    here the gradient is the formula's.
+    times the softmax gradient; here the gradient is the formula's.
 
     Differences from pytorch-metric-learning: it takes embeddings and owns ``W``, and returns
     the mean over the batch (its ``DoNothingReducer`` gives these per-example values); it takes
