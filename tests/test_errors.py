@@ -274,6 +274,32 @@ def test_cosine_batch_axis_out_of_range_is_said_of_the_pairs():
         losskit.CosineEmbeddingLoss(batch_axis=1)(np.ones((3, 4)), np.ones((3, 4)), np.ones(3))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cosine_labels_other_than_1_0_and_minus_1_are_refused(backend):
+    """The label is compared with 1 and -1 (as in torch and MXNet, where any other value adds 0):
+    a NaN, 1.5 or 2 would add 0 unseen, so it is refused; 0 stays a pair left out."""
+    a, b = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.0, 1.0], [0.0, 1.0]])
+    loss = losskit.CosineEmbeddingLoss()
+
+    def call(label):
+        return loss(to_backend(a, backend, "float64"), to_backend(b, backend, "float64"), to_backend(label, backend))
+
+    np.testing.assert_array_equal(to_numpy(call(np.array([1.0, -1.0]))), [1.0, 1.0])  # cos 0, then 1
+    np.testing.assert_array_equal(to_numpy(call(np.array([1, 0]))), [1.0, 0.0])
+    for bad in ([np.nan, 1.0], [1.5, 1.0], [np.inf, -1.0]):
+        with pytest.raises(ValueError, match=r"label holds non-integer or non-finite values; labels \(1: similar"):
+            call(np.array(bad))
+    with pytest.raises(ValueError, match=r"in \[1, 2\], outside the valid range \[-1, 1\]"):
+        call(np.array([2, 1]))
+    if backend == "numpy":
+        with pytest.raises(TypeError, match="label must hold 1 .* got dtype bool"):
+            call(np.array([True, False]))
+        with pytest.raises(TypeError, match="got dtype <U1"):
+            loss(a, b, np.array(["1", "1"]))
+    with losskit.value_checks(False):  # unread, as any label value: adds 0, as torch
+        np.testing.assert_array_equal(to_numpy(call(np.array([1.5, 1.0]))), [0.0, 0.0])
+
+
 # every loss with a class axis: (its constructor options, a label for pred of shape (2, 0))
 _SPARSE, _DENSE = np.zeros(2, dtype=np.int64), np.zeros((2, 0))
 NO_CLASS_CASES = {

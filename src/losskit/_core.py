@@ -261,9 +261,10 @@ def value_checks_on() -> bool:
 def set_value_checks(enabled: bool) -> None:
     """Turn the checks that read array *values* on or off for the calls that follow (on by default).
 
-    These are the range checks of class indices (cross-entropy, NLL, focal, ...) and of CTC's
-    labels and lengths, which also refuse non-integer float labels, and GaussianNLLLoss's check
-    for negative variances (unchecked, it floors every variance at ``eps``). Each brings values to the
+    These are the range checks of class indices (cross-entropy, NLL, focal, ...), of CTC's
+    labels and lengths and of CosineEmbeddingLoss's labels, which also refuse non-integer float
+    labels, and GaussianNLLLoss's check for negative variances (unchecked, it floors every
+    variance at ``eps``). Each brings values to the
     host; on a GPU that waits for all queued work: one synchronisation per call. With the checks
     off a loss never synchronises, as a ``torch.nn.functional`` loss does not, and an index out
     of range is left to the backend, with an undefined result: torch's fused cross-entropy raises

@@ -32,6 +32,7 @@ from .._core import (
     check_axis,
     check_batch_axis,
     check_flag,
+    check_labels_in_range,
     check_not_nan,
     check_number,
     check_reduction,
@@ -252,6 +253,11 @@ def cosine_embedding_loss(
         ) from None
     check_weight(weight)
     y = reshape_to(xp, label, pair_shape, "label", "the pairs (input2's shape without its last axis)")
+    if dtype_kind(xp, y.dtype) not in ("integral", "real floating"):
+        raise TypeError(f"label must hold 1 (similar) or -1 (dissimilar), integers or floats; got dtype {y.dtype}")
+    # compared for equality: a label of 1.5 or NaN would add 0 unseen (as in torch and MXNet); 0
+    # adds 0 there on purpose (a pair left out), and is kept
+    check_labels_in_range(xp, y, -1, 2, "label", "labels (1: similar, -1: dissimilar, 0: left out)")
     if getattr(sample_weight, "ndim", None) == len(pair_shape) + 1:
         # Gluon 1.9.1's loss had a trailing axis of 1, so its weights were (N, 1): accept both
         sample_weight = check_sample_weight(xp, sample_weight, pair_shape + (1,))

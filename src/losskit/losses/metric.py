@@ -144,7 +144,8 @@ class CosineEmbeddingLoss(Loss):
           axis but ``batch_axis`` as any loss's are (Gluon 1.9.1 returned each pair's loss,
           flattened to ``(N * T * ..., 1)``: ``loss.sum()`` and its gradient were ``T * ...``
           times losskit's).
-        - label: ``(N,)`` of 1 and -1 (``(N, ...)``: one per pair).
+        - label: ``(N,)`` of 1 and -1 (``(N, ...)``: one per pair); 0 leaves a pair out (its loss
+          is 0, as in torch and MXNet), any other value is refused (there it added 0 unseen).
         - sample_weight: ``(N,)`` (or ``(N, 1)``, Gluon 1.9.1's; ``(N, ...)`` for more axes).
         - output: ``(N,)`` (MXNet 1.9.1 returned ``(N, 1)``; this follows MXNet 2.x), in the
           wider dtype of ``input1`` and ``input2`` when both are float (as torch).
