@@ -12,6 +12,7 @@ from .. import _fast
 from .._array import (
     Array,
     abs_,
+    check_array,
     clamp_min,
     device,
     dtype_kind,
@@ -560,6 +561,7 @@ def _class_labels(xp: Any, label: Array, n: int, name: str, rows: str, what: str
     """One label per row of ``rows`` (``n`` of them): shape ``(n,)`` or ``(n, 1)``, returned as
     ``(n,)``; integers, bools or floats (only ever compared for equality; NaN refused)."""
     one = what[:-1] if what.endswith("s") else what
+    check_array(xp, label, name)  # a number (ref_labels=3) is no set of labels
     if tuple(label.shape) not in ((n,), (n, 1)):
         raise ValueError(f"{name} shape {tuple(label.shape)} does not match {rows}: expected ({n},), one {one} per row")
     if dtype_kind(xp, label.dtype) not in ("bool", "integral", "real floating"):
