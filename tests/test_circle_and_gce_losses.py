@@ -601,7 +601,7 @@ _R, _RY = _E[:3].copy(), np.array([0, 1, 2])
             "ref_embeddings shape (3, 2) does not match pred shape (6, 4): expected (num_refs, 4)",
         ),
         (lambda l: l(_E, _Y, None, _R, _RY[:2]), ValueError, "ref_labels shape (2,) does not match ref_embeddings'"),
-        (lambda l: l(_E, _Y, None, _R, 3), TypeError, "ref_labels must be an array of the call's library (numpy), got int"),
+        (lambda l: l(_E, _Y, None, _R, 3), TypeError, "ref_labels must be an array of the call's library (numpy)"),
         (lambda l: l(_E, _Y.astype(complex)), TypeError, "label must hold class labels (integers), got dtype complex"),
         (lambda l: l(_E, _Y, None, _R, _RY.astype(float)), TypeError, "label dtype int64 and ref_labels dtype float64"),
         (
