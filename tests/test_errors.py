@@ -420,3 +420,17 @@ def test_an_ignore_index_past_int32_is_refused_on_every_backend(name: str, backe
             function(pred, label, ignore_index=bad)
     largest = losskit.get_loss(name, ignore_index=2**31 - 1)(pred, label)
     np.testing.assert_allclose(to_numpy(largest), to_numpy(losskit.get_loss(name)(pred, label)), rtol=1e-12)
+
+
+def test_messages_use_the_names_of_the_losses_own_arguments():
+    """PoissonNLLLoss calls its label `target` (Gluon's name), ArcFace and CosFace their
+    prediction `cosine`: the errors say so, not 'label' and 'pred'."""
+    with pytest.raises(ValueError, match=re.escape("target shape (2, 4) does not match pred shape (2, 3)")):
+        losskit.PoissonNLLLoss()(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(TypeError, match="target must be an array of the call's library"):
+        losskit.PoissonNLLLoss()(np.zeros((2, 3)), None)
+    for loss in (losskit.ArcFaceLoss(), losskit.CosFaceLoss()):
+        with pytest.raises(
+            ValueError, match=re.escape("does not match cosine shape (2, 3, 1): expected (2, 3) (cosine's")
+        ):
+            loss(np.zeros((2, 3, 1)), np.array([0, 1]))

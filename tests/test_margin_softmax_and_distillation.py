@@ -384,7 +384,7 @@ def test_labels_and_shapes_are_checked():
             ValueError, match=r"label holds class indices in \[0, 3\], outside the valid range \[0, 2\]"
         ):
             loss(x, np.array([0, 1, 2, 3]))
-        with pytest.raises(ValueError, match=r"sparse label shape \(3,\) does not match pred shape \(4, 3\)"):
+        with pytest.raises(ValueError, match=r"sparse label shape \(3,\) does not match cosine shape \(4, 3\)"):
             loss(x, y[:3])
         with pytest.raises(TypeError, match="cosine must be a real floating-point array"):
             loss(x.astype(np.int64), y)

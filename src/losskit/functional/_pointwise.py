@@ -23,16 +23,18 @@ def pointwise(
     batch_axis: int,
     extra: tuple[Any, ...] = (),
     fast: Fast | None = None,
+    label_name: str = "label",
 ) -> Array:
     """Check inputs, evaluate ``formula(xp, pred, label)`` elementwise, weight and reduce.
 
     ``extra`` lists further array arguments of the call (``pos_weight``, say) so that they
     take part in the namespace check. ``fast(pred, label)``, if given, computes the same loss with
     the framework's fused op on torch tensors (:mod:`losskit._fast`, tested against ``formula``).
+    ``label_name``: what the loss calls its label, for the messages (PoissonNLLLoss's ``target``).
     """
-    xp = namespace(pred, label, sample_weight, *extra, names=("pred", "label"))
+    xp = namespace(pred, label, sample_weight, *extra, names=("pred", label_name))
     pred_c = float_input(xp, pred, "pred")
-    label_c = like(xp, label, pred_c, "label")
+    label_c = like(xp, label, pred_c, label_name)
     axis = check_batch_axis(batch_axis, pred.ndim)
     check_weight(weight)
     sample_weight = check_sample_weight(xp, sample_weight, tuple(pred.shape))

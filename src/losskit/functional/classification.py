@@ -242,7 +242,13 @@ def squared_hinge_loss(
 
 
 def sparse_label_indices(
-    xp: Any, label: Array, pred: Array, axis: int, also: tuple[Any, ...] = (), check: bool = True
+    xp: Any,
+    label: Array,
+    pred: Array,
+    axis: int,
+    also: tuple[Any, ...] = (),
+    check: bool = True,
+    pred_name: str = "pred",
 ) -> Array:
     """Check a sparse label against ``pred`` and return it as indices with ``pred``'s rank.
 
@@ -250,7 +256,7 @@ def sparse_label_indices(
     be whole numbers in ``[0, C)``. ``also``: more checks of :func:`check_ranges`, read with it.
     ``check=False``: the values are left to a kernel that checks them (:func:`kernel_checks_range`).
     """
-    return sparse_target(xp, label, pred, axis, also=also, check=check)[0]
+    return sparse_target(xp, label, pred, axis, also=also, check=check, pred_name=pred_name)[0]
 
 
 def class_indices(
@@ -261,8 +267,10 @@ def class_indices(
     ignore_index: int | None = None,
     also: tuple[Any, ...] = (),
     check: bool = True,
+    pred_name: str = "pred",
 ) -> Array:
-    """A sparse ``label`` checked against ``pred``, as indices with ``pred``'s shape without ``axis``.
+    """A sparse ``label`` checked against ``pred`` (called ``pred_name`` in the message), as
+    indices with ``pred``'s shape without ``axis``.
 
     ``label`` has that shape, or ``pred``'s with ``axis`` of size 1; its values must be whole
     numbers in ``[0, C)`` or ``ignore_index``, which is kept as it is. ``also``: more checks of
@@ -275,8 +283,8 @@ def class_indices(
     keep = shape[:axis] + (1,) + shape[axis + 1 :]
     if tuple(label.shape) not in (reduced, keep):
         raise ValueError(
-            f"sparse label shape {tuple(label.shape)} does not match pred shape {shape}: expected "
-            f"{reduced} (pred's shape without the class axis {axis})"
+            f"sparse label shape {tuple(label.shape)} does not match {pred_name} shape {shape}: expected "
+            f"{reduced} ({pred_name}'s shape without the class axis {axis})"
         )
     if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
         raise TypeError(f"sparse label must hold class indices (integers), got dtype {label.dtype}")
@@ -299,12 +307,13 @@ def sparse_target(
     ignore_index: int | None = None,
     also: tuple[Any, ...] = (),
     check: bool = True,
+    pred_name: str = "pred",
 ) -> tuple[Array, Any]:
     """:func:`class_indices` with ``pred``'s rank (``axis`` of size 1, for ``take_along_axis``), and
     the mask of the positions whose label is not ``ignore_index`` (``None`` without one). Ignored
     labels are replaced by class 0, so that the gather stays in range; callers mask them after.
     """
-    index = class_indices(xp, label, pred, axis, ignore_index, also, check)
+    index = class_indices(xp, label, pred, axis, ignore_index, also, check, pred_name)
     valid = None
     if ignore_index is not None:
         ignored = index == ignore_index
@@ -1325,7 +1334,7 @@ def margin_softmax_cross_entropy(
         xp, sample_weight, tuple(cosine.shape[:cls]) + (1,) + tuple(cosine.shape[cls + 1 :])
     )
     # shape, dtype and range of the class indices, and the cosines' range: one read of the device
-    index = sparse_label_indices(xp, label, c, cls, also=_cosine_check(xp, c, label))
+    index = sparse_label_indices(xp, label, c, cls, also=_cosine_check(xp, c, label), pred_name="cosine")
     c = _clamp_unit(xp, c)
     target = xp.take_along_axis(c, index, axis=cls)
     # explicit comparisons with 0: a symbolic margin then guards on its sign, not its value

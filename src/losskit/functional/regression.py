@@ -117,7 +117,15 @@ def poisson_nll_loss(
     # torch's poisson_nll_loss takes eps as a concrete float: a dynamic epsilon or a 0-d tensor takes the formula
     use = fast if _fast.poisson_nll_applies(target, compute_full) and isinstance(epsilon, float) else None
     return pointwise(
-        formula, pred, target, sample_weight, weight=weight, batch_axis=batch_axis, extra=(epsilon,), fast=use
+        formula,
+        pred,
+        target,
+        sample_weight,
+        weight=weight,
+        batch_axis=batch_axis,
+        extra=(epsilon,),
+        fast=use,
+        label_name="target",
     )
 
 
