@@ -181,6 +181,9 @@ def test_ctc_range_errors_name_the_array(backend):
         call(lengths=np.array([2, -1]))
     with pytest.raises(ValueError, match="label holds non-integer"):
         call(label=np.array([[0.0, 1.5], [1.0, -1.0]]), label_dtype="float32")
+    # a length of 1.5 also reaches the -1 padding: the error is the length's, not the label's
+    with pytest.raises(ValueError, match="label_lengths holds non-integer or non-finite values"):
+        F.ctc_loss(pred, *[to_backend(a, backend) for a in (label, frames, np.array([2.0, 1.5]))])
     call(label=np.array([[0.0, 1.0], [1.0, -1.0]]), label_dtype="float32")  # whole floats are indices
 
 

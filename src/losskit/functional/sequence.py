@@ -104,14 +104,19 @@ def ctc_loss(
         # given lengths: a label within its length must be a class (a -1 there would be read as
         # class 0), what lies past it is never read
         dev = array_api_compat.device(label)
-        position = xp.arange(s_max, device=dev)[None, :]
         lengths = array_api_compat.to_device(label_lengths, dev)  # torch takes CPU lengths beside CUDA labels
+        # float lengths (whole numbers, checked below) are compared as floats: the standard does
+        # not promote an integer array with a float one
+        kind = lengths.dtype if dtype_kind(xp, lengths.dtype) == "real floating" else None
+        position = xp.arange(s_max, device=dev, dtype=kind)[None, :]
         label = xp.where(position < lengths[:, None], label, xp.zeros_like(label))
         ranges = [(label, 0, c - 1, "label", "labels within label_lengths (blank = last class excluded)")]
-    if pred_lengths is not None:
-        ranges.append((pred_lengths, 0, t_max + 1, "pred_lengths", "lengths"))
+    # the lengths first: a wrong length (1.5, say) also misplaces the label's mask, and the error
+    # is the length's
     if label_lengths is not None:
-        ranges.append((label_lengths, 0, s_max + 1, "label_lengths", "lengths"))
+        ranges.insert(0, (label_lengths, 0, s_max + 1, "label_lengths", "lengths"))
+    if pred_lengths is not None:
+        ranges.insert(0, (pred_lengths, 0, t_max + 1, "pred_lengths", "lengths"))
     check_ranges(xp, *ranges)
 
     idx = index_dtype(xp)
