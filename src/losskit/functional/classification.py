@@ -535,9 +535,9 @@ def _class_inputs(
     check_has_classes(tuple(pred.shape), cls)
     b_axis = check_batch_axis(batch_axis, pred.ndim, cls)
     check_weight(weight)
-    sample_weight = check_sample_weight(
-        xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :])
-    )
+    # checked only: the callers pass their own sample_weight to finish (one weight of fewer axes
+    # broadcasts there as it is)
+    check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
     if not sparse:
         target = like(xp, label, pred_c, "label")
     elif class_axis_kept:

@@ -899,7 +899,7 @@ def _labelled_rows(
     if batch_axis not in (0, -2):
         raise ValueError(f"{name} supports batch_axis=0 only, got {batch_axis}")
     check_weight(weight)
-    sample_weight = check_sample_weight(xp, sample_weight, (n,))
+    check_sample_weight(xp, sample_weight, (n,))  # checked only: the callers pass theirs to finish
     return xp, x, y
 
 
