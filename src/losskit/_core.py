@@ -336,8 +336,9 @@ def check_ranges(xp: Any, *checks: tuple[Any, ...]) -> None:
     if not _value_checks:
         return  # (a torch uint64 is still refused where it is used: as_index, comparable_index)
     span = cpu_index_span(checks[0][0]) if len(checks) == 1 else None  # one CPU label: the lean read
+    summaries: list[tuple[bool, int, int]] | None
     if span is not None:
-        summaries: list[tuple[bool, int, int]] | None = [(True, *span)]
+        summaries = [(True, *span)]
     else:
         checks = tuple(c for c in checks if size(c[0].shape) > 0 and not is_traced(c[0]))
         if not checks:

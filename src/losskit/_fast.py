@@ -32,7 +32,7 @@ Array = Any
 
 # Reduction enums of torch's C++ losses (``torch.nn._reduction``): calling ``torch._C._nn``
 # directly skips ``torch.nn.functional``'s Python argument handling, a few microseconds a call.
-_NONE = 0
+_NONE = 0  # the bindings take the enum; their type stubs say str: hence the type: ignore[arg-type]
 
 
 _enabled = True
@@ -73,7 +73,7 @@ def torch_l2(pred: Array, label: Array) -> Array:
     """``(label - pred)**2`` elementwise, as ``torch.nn.functional.mse_loss(reduction='none')``."""
     import torch
 
-    return torch._C._nn.mse_loss(pred, label, _NONE)
+    return torch._C._nn.mse_loss(pred, label, _NONE)  # type: ignore[arg-type]
 
 
 def torch_l1(pred: Array, label: Array) -> Array:
@@ -87,7 +87,7 @@ def torch_huber(pred: Array, label: Array, rho: float) -> Array:
     """Huber with threshold ``rho``: ``smooth_l1_loss(beta=rho)``, which uses the same two branches."""
     import torch
 
-    return torch._C._nn.smooth_l1_loss(pred, label, _NONE, float(rho))
+    return torch._C._nn.smooth_l1_loss(pred, label, _NONE, float(rho))  # type: ignore[arg-type]
 
 
 def poisson_nll_applies(target: Array, compute_full: bool) -> bool:
@@ -170,7 +170,7 @@ def torch_sparse_softmax_ce(
     axis = axis % max(ndim, 1)
     if from_logits and ndim == 2 and axis == 1:
         # -x[y] as torch's nll_loss (N, C): one kernel each way (the gather below is several)
-        return torch._C._nn.nll_loss(pred, target, None, _NONE, ignore_index)
+        return torch._C._nn.nll_loss(pred, target, None, _NONE, ignore_index)  # type: ignore[attr-defined]
     if from_logits:
         # -x[y] by one gather, as the generic take_along_axis (nll_loss's backward refuses the
         # non-contiguous input a moved class axis gives)
@@ -187,7 +187,7 @@ def torch_sparse_softmax_ce(
     if x.ndim == 2 and cpu_rows_ce_applies(x, grad):
         loss = _cpu_rows_ce()(x, y, ignore_index)[0] if grad else _cpu_rows_ce_value(x, y, ignore_index)
     else:
-        loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, 0.0)
+        loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, 0.0)  # type: ignore[arg-type]
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
 
 
@@ -267,7 +267,7 @@ def _log_sum_exp_rows(x: Array, out: Array | None) -> tuple[Array, Array]:
     import torch
 
     m, log_sum = torch.empty((x.shape[0], 1), dtype=x.dtype), torch.empty((x.shape[0], 1), dtype=x.dtype)
-    block = torch.empty((_block_rows(x), x.shape[1]), dtype=x.dtype) if out is None else None
+    block: Any = torch.empty((_block_rows(x), x.shape[1]), dtype=x.dtype) if out is None else None
     for rows in _row_blocks(x):
         buffer = block[: rows.stop - rows.start] if out is None else out[rows]
         m[rows], total = _exp_rows_(x[rows], buffer)
@@ -356,7 +356,7 @@ def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight
     NaN for a row with a NaN, as the formula gives (the kernel's ``z > 0`` test skips a NaN term)."""
     import torch
 
-    loss = torch._C._nn.multi_margin_loss(pred, target, p, margin, weight, _NONE)
+    loss = torch._C._nn.multi_margin_loss(pred, target, p, margin, weight, _NONE)  # type: ignore[arg-type]
     # a diverging model must not show a finite loss: a row holding a NaN is NaN, with no gradient
     # (the formula's is NaN). amax is NaN exactly for those rows (one reduction, ~6x cheaper on the
     # CPU than isnan().any()). Not covered: infinities where the formula meets inf - inf (+inf at
@@ -650,7 +650,7 @@ def _ctc_custom_op() -> Any:
         return nll, log_alpha.contiguous()
 
     @ctc.register_fake
-    def _(log_probs, targets, input_lengths, target_lengths, blank):  # type: ignore[no-untyped-def]
+    def _(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, blank: int) -> tuple[Any, Any]:
         t, n, _c = log_probs.shape
         return log_probs.new_empty((n,)), log_probs.new_empty((n, t, 2 * targets.shape[1] + 1))
 
@@ -675,7 +675,16 @@ def _ctc_custom_op() -> Any:
         )  # zero_infinity: a 0 gradient, not NaN, where nll is +inf (see torch_ctc_loss)
 
     @ctc_backward.register_fake
-    def _(grad, log_probs, targets, input_lengths, target_lengths, nll, log_alpha, blank):  # type: ignore[no-untyped-def]
+    def _(
+        grad: Any,
+        log_probs: Any,
+        targets: Any,
+        input_lengths: Any,
+        target_lengths: Any,
+        nll: Any,
+        log_alpha: Any,
+        blank: int,
+    ) -> Any:
         return torch.empty_like(log_probs)
 
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:

@@ -885,7 +885,7 @@ def run_benchmarks(opts: Options) -> dict[str, Any]:
             except Exception as exc:
                 notes.append(f"mxnet: worker failed to start ({exc}); skipped")
     tasks = [(spec, size) for size in opts.sizes for spec in specs]
-    per_task = [b for b in ("torch", "jax") if b in backends]
+    per_task: list[str] = [b for b in ("torch", "jax") if b in backends]
     if opts.compile and "torch" in backends:
         per_task.insert(1, "torch-compile")
         if opts.compile_only:

@@ -66,7 +66,7 @@ def assign_params(infos: Sequence[LossInfo], assignments: Sequence[str]) -> list
         if not sep or not key:
             raise UsageError(f"--param takes NAME=VALUE or LOSS.NAME=VALUE, got {item!r}")
         target, _, name = key.rpartition(".")
-        chosen = range(len(infos))
+        chosen: Sequence[int] = range(len(infos))
         if target:
             chosen = [
                 i for i, info in enumerate(infos) if target.lower() in (n.lower() for n in (info.name, *info.aliases))
@@ -323,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "plot" or any(word.startswith("-") for word in extras):
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.losses, args.more_losses = _in_order_given(args.losses + args.more_losses + extras, argv), []
+    error: Exception | str
     try:
         code = args.handler(args)
         if sys.stdout is not None:  # (None when the shell closed it: `losskit list >&-`)

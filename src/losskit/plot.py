@@ -130,7 +130,7 @@ def _check_batch_axis(info: LossInfo, params: Mapping[str, Any]) -> None:
 
 def _weighting_defaults(info: LossInfo) -> dict[str, Any]:
     """``weight`` and ``batch_axis`` with the class's defaults (SDMLLoss's weight is 1, the others' None)."""
-    parameters = inspect.signature(info.cls.__init__).parameters
+    parameters = inspect.signature(info.cls).parameters
     return {name: parameters[name].default for name in ("weight", "batch_axis") if name in parameters}
 
 
@@ -270,7 +270,7 @@ def _kl_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Cur
         raise ValueError(f"the divergence curve's label is the target probability of class 0, in [0, 1]; got {label!r}")
     if params.get("axis", -1) not in (1, -1):
         return Curve("", "", None, reason="the divergence curve puts the classes on axis 1 or -1, not the batch axis")
-    target = (p, 1 - p)
+    target: tuple[float, ...] = (p, 1 - p)
     if params.get("log_target", False):  # KLDivLoss then takes the target's log
         target = tuple(math.log(t) if t > 0 else -math.inf for t in target)
 
@@ -724,7 +724,7 @@ def _autograd(fn: CurveFn, xs: np.ndarray, backend: str, grad: bool) -> tuple[np
     if backend == "torch":
         import torch
 
-        x = torch.tensor(xs, dtype=torch.float64, requires_grad=grad)
+        x: Array = torch.tensor(xs, dtype=torch.float64, requires_grad=grad)
         y = fn(x)
         g = torch.autograd.grad(y.sum(), x)[0].numpy() if grad else None
         return y.detach().numpy(), g

@@ -34,7 +34,7 @@ class LossInfo:
     @property
     def params(self) -> dict[str, Any]:
         """The loss's own constructor parameters and their defaults (not ``weight``/``batch_axis``)."""
-        sig = inspect.signature(self.cls.__init__)
+        sig = inspect.signature(self.cls)
         return {
             p.name: p.default
             for p in sig.parameters.values()

@@ -104,7 +104,9 @@ class _Tour:
         for i, line in enumerate(code.splitlines()):
             self.say(("   >>> " if i == 0 else "   ... ") + line)
         body = ast.parse(code).body
-        last = body.pop() if isinstance(body[-1], ast.Expr) else None
+        last = body[-1] if isinstance(body[-1], ast.Expr) else None
+        if last is not None:
+            body.pop()
         with np.errstate(divide="ignore"):  # log(0) is the point of the two-step cells
             exec(compile(ast.Module(body, type_ignores=[]), "<tour>", "exec"), self.ns)
             value = None if last is None else eval(compile(ast.Expression(last.value), "<tour>", "eval"), self.ns)

@@ -159,9 +159,9 @@ def sharded_cross_entropy(
     elif not isinstance(sharding, NamedSharding):
         raise TypeError(f"sharding must be a jax.sharding.NamedSharding, got {type(sharding).__name__}")
     spec = () if sharding is None else tuple(sharding.spec)
-    spec = spec + (None,) * (logits.ndim - len(spec))
-    if len(spec) != logits.ndim:
+    if sharding is not None and len(spec) > logits.ndim:
         raise ValueError(f"the PartitionSpec {sharding.spec} has more entries than logits has axes ({logits.ndim})")
+    spec = spec + (None,) * (logits.ndim - len(spec))
     options = {"vocab_size": vocab_size, "ignore_index": int(ignore_index), "reduction": reduction}
     if sharding is None or spec[-1] is None:
         return _loss(logits, label, (), (), vocab, int(ignore_index), eps, reduction)

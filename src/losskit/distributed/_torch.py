@@ -195,7 +195,7 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
     """Per-row loss ``(N,)`` in float32 or wider, 0 at ignored rows; the gradient needs no communication."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         logits: torch.Tensor,
         idx: torch.Tensor,
@@ -234,7 +234,7 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
         return loss
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         refuse_second_derivative()
         logits, lse, idx, mine, valid = ctx.saved_tensors
         eps = ctx.eps

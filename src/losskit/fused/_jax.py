@@ -16,12 +16,16 @@ function, which forms no gradient.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+#: ``(grad_weight, grad_bias)`` accumulated over the chunks (no bias: None).
+Grads = tuple[jax.Array, jax.Array | None]
 
-def _acc(dtype) -> jnp.dtype:
+
+def _acc(dtype: Any) -> Any:
     return jnp.promote_types(dtype, jnp.float32)  # float32, or float64 for float64 inputs
 
 
@@ -31,7 +35,7 @@ def _logits(h: jax.Array, weight: jax.Array, bias: jax.Array | None) -> jax.Arra
     return z + bias.astype(acc) if bias is not None else z
 
 
-def _chunked(x: jax.Array, chunk: int, fill) -> jax.Array:
+def _chunked(x: jax.Array, chunk: int, fill: float) -> jax.Array:
     """``x`` padded with ``fill`` to a multiple of ``chunk`` rows and split into ``(k, chunk, ...)``."""
     pad = -x.shape[0] % chunk
     if pad:
@@ -50,7 +54,7 @@ def _unchunked(x: jax.Array, n: int) -> jax.Array:
     return x.reshape(-1, *x.shape[2:])[:n]
 
 
-def _grad_logits(z, lse, y, scale, z_loss):
+def _grad_logits(z: jax.Array, lse: jax.Array, y: jax.Array, scale: jax.Array, z_loss: float) -> jax.Array:
     """d loss / d logits of one chunk: ``(softmax (1 + 2 z lse) - onehot(y)) * scale`` per row."""
     probs = jnp.exp(z - lse[:, None])  # softmax = exp(logits - logsumexp)
     if z_loss:
@@ -61,7 +65,7 @@ def _grad_logits(z, lse, y, scale, z_loss):
     return jnp.where(scale[:, None] != 0, (probs - onehot) * scale[:, None], 0.0)
 
 
-def _gradient_step(carry, g, h, weight):
+def _gradient_step(carry: Grads, g: jax.Array, h: jax.Array, weight: jax.Array) -> tuple[Grads, jax.Array]:
     """Add one chunk's ``g`` to ``(grad_weight, grad_bias)``; return them and the chunk's grad_hidden."""
     grad_weight, grad_bias = carry
     g_in = g.astype(h.dtype)
@@ -72,11 +76,11 @@ def _gradient_step(carry, g, h, weight):
     return (grad_weight, grad_bias), grad_h
 
 
-def _zero_grads(weight, bias, acc):
+def _zero_grads(weight: jax.Array, bias: jax.Array | None, acc: Any) -> Grads:
     return jnp.zeros(weight.shape, acc), jnp.zeros(weight.shape[0], acc) if bias is not None else None
 
 
-def _reduce(loss, valid, reduction):
+def _reduce(loss: jax.Array, valid: jax.Array, reduction: str) -> jax.Array:
     if reduction == "none":
         return loss
     if reduction == "sum":
@@ -85,7 +89,17 @@ def _reduce(loss, valid, reduction):
     return jnp.where(count > 0, jnp.sum(loss) / jnp.maximum(count, 1), 0.0)
 
 
-def _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, with_grads):
+def _forward(
+    hidden: jax.Array,
+    weight: jax.Array,
+    bias: jax.Array | None,
+    label: jax.Array,
+    ignore_index: int,
+    z_loss: float,
+    reduction: str,
+    chunk: int,
+    with_grads: bool,
+) -> tuple[jax.Array, tuple[Any, ...]]:
     """The loss and ``(residuals)``; with ``with_grads`` (a scalar reduction) the residuals are the
     gradients for a unit cotangent, formed in the same scan."""
     n = hidden.shape[0]
@@ -97,7 +111,7 @@ def _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk
     per_row = 1.0 / jnp.maximum(jnp.sum(valid), 1).astype(acc) if reduction == "mean" else 1.0
     row_scale = jnp.where(valid, per_row, 0.0).astype(acc)
 
-    def step(carry, xs):
+    def step(carry: Any, xs: tuple[jax.Array, ...]) -> tuple[Any, tuple[jax.Array, ...]]:
         h, y, scale = xs
         z = _logits(h, weight, bias)
         lse = jax.nn.logsumexp(z, axis=1)
@@ -109,33 +123,54 @@ def _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk
         return carry, (*out, grad_h)
 
     xs = (_chunked(hidden, chunk, 0), _chunked(safe, chunk, 0), _chunked(row_scale, chunk, 0.0))
-    init = _zero_grads(weight, bias, acc) if with_grads else None
+    init: Any = _zero_grads(weight, bias, acc) if with_grads else None
     carry, outs = jax.lax.scan(step, init, xs)
     loss = jnp.where(valid, _unchunked(outs[0], n), 0.0)
     out = _reduce(loss, valid, reduction)
     if with_grads:  # kept in the primals' dtypes until the cotangent scales them (as the torch path)
-        return out, _cast(_unchunked(outs[2], n), *carry, hidden, weight, bias)[:3]
+        grad_weight, grad_bias = carry
+        return out, _cast(_unchunked(outs[2], n), grad_weight, grad_bias, hidden, weight, bias)[:3]
     return out, (hidden, weight, bias, safe, row_scale, _unchunked(outs[1], n))
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
-def _linear_cross_entropy(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):
+def _linear_cross_entropy(
+    hidden: jax.Array,
+    weight: jax.Array,
+    bias: jax.Array | None,
+    label: jax.Array,
+    ignore_index: int,
+    z_loss: float,
+    reduction: str,
+    chunk: int,
+) -> jax.Array:
     return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, with_grads=False)[0]
 
 
-def _grads_in_forward(reduction, *arrays) -> bool:
+def _grads_in_forward(reduction: str, *arrays: jax.Array | None) -> bool:
     """A scalar loss's gradients are formed in the forward rule, except in float16: its range
     cannot hold a gradient formed before the cotangent scales it (a loss scale of 2**14 would
     find it underflowed, a large 'sum' overflowed). float16 recomputes, the cotangent first."""
     return reduction != "none" and all(a is None or a.dtype != jnp.float16 for a in arrays)
 
 
-def _forward_rule(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):
+def _forward_rule(
+    hidden: jax.Array,
+    weight: jax.Array,
+    bias: jax.Array | None,
+    label: jax.Array,
+    ignore_index: int,
+    z_loss: float,
+    reduction: str,
+    chunk: int,
+) -> tuple[jax.Array, tuple[Any, ...]]:
     eager = _grads_in_forward(reduction, hidden, weight, bias)
     return _forward(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk, eager)
 
 
-def _backward_rule(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
+def _backward_rule(
+    ignore_index: int, z_loss: float, reduction: str, chunk: int, residuals: tuple[Any, ...], grad_out: jax.Array
+) -> tuple[jax.Array | None, ...]:
     if len(residuals) == 3:  # formed by the forward rule for a unit cotangent: scale them
         # in the cotangent's float32, each entry rounded once (fused into one pass under jit):
         # bfloat16(c) would scale every gradient by bf16(c) / c (+0.2% for c = 1/3)
@@ -145,7 +180,7 @@ def _backward_rule(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
     # the cotangent: one per row ('none'), or a scalar (float16); where: none reaches an ignored row
     row_scale = jnp.where(unit_scale != 0, unit_scale * grad_out.astype(lse_all.dtype), 0.0)
 
-    def step(carry, xs):
+    def step(carry: Grads, xs: tuple[jax.Array, ...]) -> tuple[Grads, jax.Array]:
         h, y, lse, scale = xs
         g = _grad_logits(_logits(h, weight, bias), lse, y, scale, z_loss)
         return _gradient_step(carry, g, h, weight)
@@ -160,15 +195,31 @@ def _backward_rule(ignore_index, z_loss, reduction, chunk, residuals, grad_out):
     return _cast(_unchunked(grad_hidden, n), grad_weight, grad_bias, hidden, weight, bias)
 
 
-def _cast(grad_hidden, grad_weight, grad_bias, hidden, weight, bias):
+def _cast(
+    grad_hidden: jax.Array,
+    grad_weight: jax.Array,
+    grad_bias: jax.Array | None,
+    hidden: jax.Array,
+    weight: jax.Array,
+    bias: jax.Array | None,
+) -> tuple[jax.Array | None, ...]:
     """The cotangents in their primals' dtypes (accumulated in float32 or wider); none for the label."""
-    gb = None if bias is None else grad_bias.astype(bias.dtype)
+    gb = None if bias is None or grad_bias is None else grad_bias.astype(bias.dtype)
     return grad_hidden.astype(hidden.dtype), grad_weight.astype(weight.dtype), gb, None
 
 
 _linear_cross_entropy.defvjp(_forward_rule, _backward_rule)
 
 
-def linear_cross_entropy_jax(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk):
+def linear_cross_entropy_jax(
+    hidden: jax.Array,
+    weight: jax.Array,
+    bias: jax.Array | None,
+    label: jax.Array,
+    ignore_index: int,
+    z_loss: float,
+    reduction: str,
+    chunk: int,
+) -> jax.Array:
     chunk = even_chunk(hidden.shape[0], chunk)
     return _linear_cross_entropy(hidden, weight, bias, label, ignore_index, z_loss, reduction, chunk)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -194,7 +194,7 @@ def _rows(t: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         hidden: torch.Tensor,
         weight: torch.Tensor,
@@ -244,7 +244,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return total * scale if reduction == "mean" else total
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         refuse_second_derivative()
         if ctx.eager:  # the forward pass already formed the gradients for a unit upstream gradient
             if getattr(ctx, "scaled_in_place", False):  # only after a backward that failed midway
@@ -281,11 +281,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 kernel, hidden[rows], weight, bias, label[rows], safe[rows], valid[rows], ctx.ignore_index,
                 ctx.z_loss, lse=lse_all[rows], lse_given=True, scale=go[rows],
             )  # fmt: skip
+            assert g is not None  # scale given: the chunk's gradient is returned
             _accumulate(g, hidden[rows], weight, _rows(grad_hidden, rows), grad_weight, grad_bias)
         gb = grad_bias.to(weight.dtype) if grad_bias is not None else None
         return grad_hidden, grad_weight, gb, *(None,) * 6
 
 
+@overload
+def _autocast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor: ...
+@overload
+def _autocast(t: None, dtype: torch.dtype) -> None: ...
 def _autocast(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """What autocast does to an argument of ``F.linear``: float64 is left alone, other floats cast."""
     return t if t is None or t.dtype == torch.float64 else t.to(dtype)
@@ -308,7 +313,7 @@ def linear_cross_entropy_torch(
         # cast, its gradient cast back by autograd); inside, autocast is off so that the chunks'
         # mm(out=...) and the backward's recomputed logits see the dtypes the forward saw
         dtype = torch.get_autocast_dtype(device_type)
-        hidden, weight, bias = (_autocast(t, dtype) for t in (hidden, weight, bias))
+        hidden, weight, bias = _autocast(hidden, dtype), _autocast(weight, dtype), _autocast(bias, dtype)
     dtypes = {t.dtype for t in (hidden, weight, bias) if t is not None}
     if len(dtypes) > 1:
         raise TypeError(

@@ -149,6 +149,7 @@ def linear_cross_entropy(
     h2 = xp.reshape(hidden, (n, dim))
     y = xp.reshape(as_index(xp, label), (n,))
     options = (int(ignore_index), float(z_loss), reduction, int(chunk))
+    out: Array
     if array_api_compat.is_torch_array(hidden):
         from ._torch import linear_cross_entropy_torch
 

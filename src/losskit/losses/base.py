@@ -16,7 +16,7 @@ _BASE_PARAMS = ("self", "weight", "batch_axis", "kwargs")
 
 def _own_params(cls: type) -> tuple[str, ...]:
     """The names of a loss class's own constructor parameters (not ``weight``, ``batch_axis``)."""
-    return tuple(name for name in inspect.signature(cls.__init__).parameters if name not in _BASE_PARAMS)
+    return tuple(name for name in inspect.signature(cls).parameters if name not in _BASE_PARAMS)
 
 
 class Loss:
@@ -135,7 +135,7 @@ class Loss:
         return f"{type(self).__name__}(batch_axis={self._batch_axis}, w={self._weight}{extra})"
 
 
-class _NoParameters(dict):  # type: ignore[type-arg]
+class _NoParameters(dict):
     """The parameters of a loss: none. A script may still call these on Gluon's ParameterDict."""
 
     def initialize(self, *args: Any, **kwargs: Any) -> None:
