@@ -645,3 +645,34 @@ def test_cosine_embedding_of_a_tiny_vector_beside_a_huge_one(backend, dtype, tin
         to_backend(a, backend, dtype), to_backend(b, backend, dtype), to_backend(np.array([1.0, 1.0]), backend)
     )
     np.testing.assert_allclose(to_numpy(got), [0.0, 2.0], rtol=1e-6, atol=1e-6)
+
+
+_CONFIDENT_BINARY = [
+    ("SigmoidBCELoss", lambda x, z: losskit.SigmoidBCELoss()(x, z), 1.0),
+    ("SigmoidBCELoss pos_weight=3", lambda x, z: losskit.SigmoidBCELoss()(x, z, None, 0 * x + 3.0), 3.0),
+    ("LogisticLoss binary", lambda x, z: losskit.LogisticLoss(label_format="binary")(x, z), 1.0),
+    ("MultiLabelSoftMarginLoss", lambda x, z: losskit.MultiLabelSoftMarginLoss()(x, z), 1.0),
+    ("SigmoidFocalLoss gamma=0", lambda x, z: losskit.SigmoidFocalLoss(gamma=0.0, alpha=None)(x, z), 1.0),
+]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize(("name", "loss", "pos_weight"), _CONFIDENT_BINARY, ids=[c[0] for c in _CONFIDENT_BINARY])
+def test_confident_right_binary_answers_keep_their_loss_and_gradient_in_float32(backend, name, loss, pos_weight):
+    """A right answer at |x| = 17 to 40 has loss softplus(-|x|) (4e-8 to 4e-18), below float32's
+    step at x: (1 - z) x + softplus(-x) rounded it to 0, and its gradient with it. The closed
+    forms: loss w softplus(-|x|) (w = pos_weight for a positive), gradient -w sigmoid(-|x|) for a
+    positive, sigmoid(-|x|) for a negative. On torch, the generic formula (torch's fused
+    binary_cross_entropy_with_logits rounds as that form does: see README, Speed)."""
+    x = np.array([[-17.0, -25.0, -40.0, 17.0, 25.0, 40.0]])
+    z = np.array([[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]])
+    small = np.log1p(np.exp(-np.abs(x)))
+    w = np.where(z == 1.0, pos_weight, 1.0)
+    want = np.mean(w * small, axis=1)
+    want_g = np.where(z == 1.0, -pos_weight, 1.0) * (1 / (1 + np.exp(np.abs(x)))) / x.shape[1]
+    args = [to_backend(x, backend, "float32"), to_backend(z, backend, "float32")]
+    with losskit._fast.disabled():
+        np.testing.assert_allclose(to_numpy(loss(*args)), want, rtol=1e-5)
+        if backend != "numpy":
+            (g,) = autograd_grads(loss, args, (0,), backend)
+            np.testing.assert_allclose(g, want_g, rtol=1e-5)

@@ -105,9 +105,16 @@ def _like_pred(xp: Any, pos_weight: Any, x: Array) -> Any:
 def bce_with_logits(xp: Any, x: Array, z: Array, pos_weight: Any = None) -> Array:
     """``-[pw z log(sigmoid(x)) + (1 - z) log(1 - sigmoid(x))]`` elementwise, on logits ``x``."""
     pw = _like_pred(xp, pos_weight, x)
-    # = (1 - z) x + (1 + (pw - 1) z) softplus(-x),  as log(1 - sigmoid(x)) = -x - softplus(-x)
+    # = (1 - z) x + w softplus(-x), w = 1 + (pw - 1) z,  as log(1 - sigmoid(x)) = -x - softplus(-x);
+    # for x < 0 the same is w softplus(x) - pw z x (softplus(-x) = softplus(x) - x). Each side takes
+    # the softplus that is small there, so a confident right answer (x = -20, z = 0) keeps its
+    # 2e-9: (1 - z) x + softplus(-x) would be -20 + 20.000000002 (0 in float32), and its gradient
+    # too. Each side is the loss itself, smooth, so the gradient is sigmoid(x) - z at 0 as well
+    # (no relu or abs, whose subgradients gave -z there in MXNet 1.9.1).
+    nonneg = x >= 0
+    small = softplus(xp, xp.where(nonneg, -x, x))  # softplus(-|x|)
     log_weight = 1.0 if pw is None else 1 + (pw - 1) * z
-    return (1 - z) * x + log_weight * softplus(xp, -x)
+    return log_weight * small + xp.where(nonneg, (1 - z) * x, -(z if pw is None else pw * z) * x)
 
 
 def check_label_smoothing(label_smoothing: Any) -> Any:
@@ -177,7 +184,7 @@ def logistic_loss(
     def formula(xp: Any, x: Array, z: Array) -> Array:
         if label_format == "signed":
             z = (z + 1.0) / 2.0  # {-1, 1} -> {0, 1}
-        return softplus(xp, x) - x * z  # = log(1 + exp(-x)) for z=1, log(1 + exp(x)) for z=0
+        return bce_with_logits(xp, x, z)  # = log(1 + exp(-x)) for z=1, log(1 + exp(x)) for z=0
 
     def fast(x: Array, z: Array) -> Array:
         return _fast.torch_logistic(x, z, label_format)
@@ -820,8 +827,7 @@ def multilabel_soft_margin_loss(
             check_batch_axis(batch_axis, pred.ndim, pred.ndim - 1)
 
     def formula(xp: Any, x: Array, z: Array) -> Array:
-        # -[z log sigmoid(x) + (1 - z) log sigmoid(-x)] = (1 - z) x + softplus(-x)
-        loss = (1 - z) * x + softplus(xp, -x)
+        loss = bce_with_logits(xp, x, z)  # -[z log sigmoid(x) + (1 - z) log sigmoid(-x)]
         if class_weight is not None:
             loss = loss * class_vector(xp, class_weight, x.shape[-1], x, "class_weight")  # along the last axis
         return loss
