@@ -676,3 +676,23 @@ def test_confident_right_binary_answers_keep_their_loss_and_gradient_in_float32(
         if backend != "numpy":
             (g,) = autograd_grads(loss, args, (0,), backend)
             np.testing.assert_allclose(g, want_g, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_gaussian_nll_and_mape_of_large_values_in_float32(backend):
+    """Closed forms where float32 holds the answer but not diff^2 or 100 |y - p|: GaussianNLL
+    0.5 (log v + d^2 / v) and its gradients d / v and 0.5 / v - 0.5 d^2 / v^2 (d^2 / v overflowed
+    to inf at d = v = 1e20; JAX's v-gradient through v^-2 was +5e-21, not -5e-11, at d = 1e15);
+    MAPE 100 |y - p| / |y| (inf at p = 2e37, y = 1e37)."""
+    d, v = np.array([[1e20, 1e15, 3.0]]), np.array([[1e20, 1e20, 2.0]])
+    loss = losskit.GaussianNLLLoss()
+    want = np.mean(0.5 * (np.log(v) + d * d / v), axis=1)
+    args = [to_backend(d, backend, "float32"), to_backend(0 * d, backend, "float32"), to_backend(v, backend, "float32")]
+    np.testing.assert_allclose(to_numpy(loss(*args)), want, rtol=1e-6)
+    if backend != "numpy":
+        gd, gv = autograd_grads(loss, args, (0, 2), backend)
+        np.testing.assert_allclose(gd, d / v / 3, rtol=1e-6)
+        np.testing.assert_allclose(gv, (0.5 / v - 0.5 * d * d / v**2) / 3, rtol=1e-5)
+    p, y = np.array([[2e37, -3e37]]), np.array([[1e37, 1e37]])
+    got = losskit.MAPELoss()(to_backend(p, backend, "float32"), to_backend(y, backend, "float32"))
+    np.testing.assert_allclose(to_numpy(got), [250.0], rtol=1e-6)

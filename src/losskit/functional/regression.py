@@ -218,7 +218,11 @@ def gaussian_nll_loss(
         # gets none, the loss being constant in it there (a documented deviation, see README)
         v = clamp_min(xp, v, eps)
     diff = mean - target
-    loss = 0.5 * (xp.log(v) + diff * diff / v)  # diff * diff: torch differentiates square via pow, slower
+    # (diff / sqrt(v))^2, not diff^2 / v: diff^2 overflows (float32 past 1.8e19), and the derivative in
+    # v of a quotient by v forms v^-2 (JAX: 0 past 1.8e19, which turned the gradient's sign); r * r:
+    # torch differentiates square via pow, slower
+    r = diff / xp.sqrt(v)
+    loss = 0.5 * (xp.log(v) + r * r)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
@@ -260,7 +264,7 @@ def absolute_percentage_error_loss(
 
     def formula(xp: Any, p: Array, y: Array) -> Array:
         # abs_: derivative sign(x), 0 at a perfect prediction (and at a label of 0, clamped anyway)
-        return 100 * abs_(xp, y - p) / clamp_min(xp, abs_(xp, y), eps)
+        return 100 * (abs_(xp, y - p) / clamp_min(xp, abs_(xp, y), eps))  # the ratio first: 100 |y - p| may overflow
 
     return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
 
