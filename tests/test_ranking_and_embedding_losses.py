@@ -235,6 +235,22 @@ def test_cosine_distance_and_info_nce_near_the_largest_float32():
     torch.testing.assert_close(losskit.InfoNCELoss()(big, y), losskit.InfoNCELoss()(unit, y), rtol=1e-5, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_cosine_distance_and_info_nce_near_the_largest_float32_on_jax(jit):
+    """The same on JAX, eager and jitted: XLA divides by the largest magnitude m as x * (1 / m),
+    and 1 / 3e38 is subnormal, flushed to 0 on the CPU: every cosine was 0 (a distance of 1)."""
+    jax = pytest.importorskip("jax")
+    a, b = rng.uniform(-1, 1, size=(N, 5)), rng.uniform(-1, 1, size=(N, 5))
+    a[:, 0] = 1.0
+    want = 1 - (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    big, unit, y = (to_backend(v, "jax", "float32") for v in (a * 3e38, a, b))
+    distance, nce = losskit.CosineDistanceLoss(), losskit.InfoNCELoss()
+    if jit:
+        distance, nce = jax.jit(distance), jax.jit(nce)
+    np.testing.assert_allclose(np.asarray(distance(big, y)), want, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(np.asarray(nce(big, y)), np.asarray(nce(unit, y)), rtol=1e-5, atol=1e-6)
+
 # ---- RankingSoftmaxLoss vs optax and NumPy -----------------------------------------------------
 
 
