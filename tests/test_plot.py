@@ -459,6 +459,24 @@ def test_class_labels_are_not_truncated(name: str, label: float) -> None:
         plot.curve_for(name, label)
 
 
+@pytest.mark.parametrize("label", [2.0, -0.5])
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("SigmoidBCELoss", {}),
+        ("SigmoidBCELoss", {"from_sigmoid": True}),
+        ("SigmoidFocalLoss", {}),
+        ("AsymmetricLoss", {}),
+        ("MultiLabelSoftMarginLoss", {}),
+    ],
+)
+def test_a_probability_label_outside_zero_one_is_refused(name: str, params: dict, label: float) -> None:
+    """A label of 2 drew SigmoidBCE's loss from 10 down to -5, unremarked."""
+    with pytest.raises(ValueError, match=r"probability of the positive class, in \[0, 1\]"):
+        plot.curve_for(name, label, **params)
+    assert plot.curve_for(name, 0.25, **params).fn is not None  # a soft label is drawn
+
+
 @pytest.mark.parametrize("name", ["L2Loss", "HingeLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SigmoidBCELoss"])
 def test_a_non_finite_label_is_refused(name: str) -> None:
     for label in (np.nan, np.inf):

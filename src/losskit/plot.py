@@ -543,6 +543,12 @@ def _no_label(kind: str, label: float | None) -> None:
         raise ValueError(f"the {kind} curve has no label to set")
 
 
+# The binary losses whose label is a probability (the curve of a label of 2 would be a loss below 0).
+_PROBABILITY_LABELS = frozenset(
+    ("SigmoidBinaryCrossEntropyLoss", "SigmoidFocalLoss", "AsymmetricLoss", "MultiLabelSoftMarginLoss")
+)
+
+
 # Named slices of the losses that the registry gives no ``curve`` and that no family rule draws
 # right, and of those whose options change what x is (SigmoidBCE's from_sigmoid) or its shape;
 # most new losses need none: they register with curve="regression"/"binary", or fall back to
@@ -648,6 +654,8 @@ def curve_for(loss: LossLike, label: float | None = None, **params: Any) -> Curv
     'HingeLoss(margin=2)'
     """
     info, instance, effective = _resolve(loss, params)
+    if info.name in _PROBABILITY_LABELS and label is not None and math.isfinite(label) and not 0 <= label <= 1:
+        raise ValueError(f"{info.name}'s label is the probability of the positive class, in [0, 1]; got {label!r}")
     reduction = effective.get("reduction", "none")
     if reduction != "none":
         reason = f"reduction={reduction!r} gives one number for the whole batch; use reduction='none'"
