@@ -696,3 +696,25 @@ def test_gaussian_nll_and_mape_of_large_values_in_float32(backend):
     p, y = np.array([[2e37, -3e37]]), np.array([[1e37, 1e37]])
     got = losskit.MAPELoss()(to_backend(p, backend, "float32"), to_backend(y, backend, "float32"))
     np.testing.assert_allclose(to_numpy(got), [250.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("loss", "x", "z"),
+    [
+        (losskit.AsymmetricLoss(), [-4.0, -3.5, 0.3, 2.0], [0.0, 0.0, 0.0, 1.0]),  # sigmoid(-4) < clip: 1 - p_m floored
+        (losskit.SigmoidFocalLoss(), [120.0, -95.0, 1.5, -0.5], [1.0, 0.0, 1.0, 0.0]),  # 1 - p_t underflows in float32
+    ],
+    ids=["AsymmetricLoss", "SigmoidFocalLoss"],
+)
+def test_focal_hessians_are_finite_where_the_focal_log_is_floored(loss, x, z):
+    """The focusing weight's log(max(1 - p_t, tiny)): where the floor binds, log's second
+    derivative at tiny (-1 / tiny^2 = -inf) met maximum's zero tangent: a NaN Hessian on JAX
+    (float32; ASL's in float64 too). The Hessians of JAX and torch agree, float32 on both."""
+    jax = pytest.importorskip("jax")
+    xs, zs = np.array([x]), np.array([z])
+    want = torch.func.hessian(lambda a: loss(a, torch.tensor(zs, dtype=torch.float32)).sum())(
+        torch.tensor(xs, dtype=torch.float32)
+    )
+    got = jax.hessian(lambda a: loss(a, to_backend(zs, "jax", "float32")).sum())(to_backend(xs, "jax", "float32"))
+    assert np.isfinite(np.asarray(got)).all()
+    np.testing.assert_allclose(np.asarray(got), want.numpy(), rtol=1e-4, atol=1e-7)

@@ -570,6 +570,15 @@ def check_focal_alpha(alpha: Any, *, per_class: bool) -> Any:
     return check_number(alpha, "alpha", low=0.0, high=None if per_class else 1.0)
 
 
+def log_floored(xp: Any, v: Array) -> Array:
+    """``log(max(v, tiny))``, ``tiny`` the dtype's smallest normal number, constant below it to
+    every order of differentiation: the log sees 1 there, not ``tiny`` (whose second derivative,
+    ``-1 / tiny**2``, is -inf: times the zero tangent of ``maximum``, a NaN Hessian on JAX)."""
+    tiny = xp.finfo(v.dtype).smallest_normal
+    above = v > tiny
+    return xp.where(above, xp.log(xp.where(above, v, xp.ones_like(v))), xp.full_like(v, math.log(tiny)))
+
+
 def sigmoid_focal_loss(
     pred: Array,
     label: Array,
@@ -598,8 +607,7 @@ def sigmoid_focal_loss(
         one_m_pt = z * xp.exp(log_sigmoid(xp, -x)) + (1 - z) * xp.exp(log_sigmoid(xp, x))
         # floored at the smallest normal number: the log never meets 0 (where 1 - p_t underflows, so
         # does ce, and the loss is 0 either way)
-        tiny = xp.finfo(one_m_pt.dtype).smallest_normal
-        log_1m_pt = xp.log(xp.maximum(one_m_pt, xp.full_like(one_m_pt, tiny)))
+        log_1m_pt = log_floored(xp, one_m_pt)
         loss = xp.exp(gamma * log_1m_pt) * ce  # (1 - p_t)^gamma = exp(gamma log(1 - p_t)): finite gradient
         if alpha is not None:
             loss = (alpha * z + (1 - alpha) * (1 - z)) * loss
@@ -653,8 +661,7 @@ def asymmetric_loss(
         # of two non-negative terms, floored at the smallest normal number before its log, and the
         # power as exp(gamma_t log(1 - p_t)), as in sigmoid_focal_loss (finite gradient at 1 - p_t = 0)
         one_m_pt = z * xp.exp(log_q) + (1 - z) * p_m
-        tiny = xp.finfo(one_m_pt.dtype).smallest_normal
-        log_1m_pt = xp.log(xp.maximum(one_m_pt, xp.full_like(one_m_pt, tiny)))
+        log_1m_pt = log_floored(xp, one_m_pt)
         focal = xp.exp((gp * z + gn * (1 - z)) * log_1m_pt)
         if detach_focal_weight:  # the authors' disable_torch_grad_focal_loss: a constant weight to autograd
             focal = stop_gradient(focal)
