@@ -283,6 +283,22 @@ def size(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
+def logaddexp(xp: Any, *terms: Array) -> Array:
+    """``log(sum_i exp(t_i))`` of two or more arrays as ``m + log(sum_i exp(t_i - m))``, ``m`` their
+    elementwise max held constant for autodiff (0 where infinite, as in :func:`logsumexp_parts`):
+    its derivatives of every order are those of the smooth formula. torch's own ``logaddexp`` has
+    a NaN second derivative once an argument is far below the other (-1e30, CTC's log 0, beside -2)."""
+    m = terms[0]
+    for t in terms[1:]:
+        m = xp.maximum(m, t)
+    m = stop_gradient(m)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    total = xp.exp(terms[0] - m)
+    for t in terms[1:]:
+        total = total + xp.exp(t - m)
+    return m + xp.log(total)
+
+
 def logsumexp(xp: Any, x: Array, axis: int, keepdims: bool = False) -> Array:
     """``log(sum(exp(x), axis))`` computed as ``m + log(sum(exp(x - m)))`` with ``m = max(x)``.
 

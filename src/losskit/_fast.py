@@ -451,12 +451,16 @@ def _plain_eager_cpu(x: Array) -> bool:
 
     from ._array import is_traced  # (here: _array imports this module)
 
-    return (
-        x.device.type == "cpu"
-        and not is_traced(x)
-        and not torch._C._are_functorch_transforms_active()
-        and torch.autograd.forward_ad._current_level < 0
-    )
+    return x.device.type == "cpu" and not is_traced(x) and untransformed()
+
+
+def untransformed() -> bool:
+    """No ``torch.func`` transform and no forward-mode AD in force: where torch kernels that have no
+    forward derivative (``multi_margin_loss``, ``_ctc_loss``) or autograd.Functions of this module
+    may run (``jvp``, ``jacfwd`` and ``hessian`` raised NotImplementedError through them)."""
+    import torch
+
+    return not torch._C._are_functorch_transforms_active() and torch.autograd.forward_ad._current_level < 0
 
 
 @functools.cache

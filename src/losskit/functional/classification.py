@@ -22,6 +22,7 @@ from .._array import (
     log1m_softmax,
     log_sigmoid,
     log_softmax,
+    logaddexp,
     logsumexp,
     logsumexp_parts,
     namespace,
@@ -871,6 +872,7 @@ def multi_margin_loss(
         and batch_axis in (0, -2)
         and isinstance(margin, float)
         and not getattr(class_weight, "requires_grad", False)
+        and _fast.untransformed()  # the kernel has no forward derivative: torch.func.jvp/hessian take the formula
     )
     by_kernel = fast and kernel_checks_range(label)  # torch's CPU kernel checks the labels as it reads them
     x, cls, b_axis, index = _class_inputs(
@@ -940,7 +942,7 @@ def jsd_loss(
     log_q = xp.maximum(log_q, xp.full_like(log_q, LOG_ZERO))
     log_p = safe_log(xp, p)  # a finite stand-in for log(0) where the label is 0
     # log M = log(beta P + (1 - beta) Q) = logaddexp(log beta + log P, log(1 - beta) + log Q)
-    log_m = xp.logaddexp(math.log(beta) + log_p, math.log(1 - beta) + log_q)
+    log_m = logaddexp(xp, math.log(beta) + log_p, math.log(1 - beta) + log_q)
     q = xp.exp(log_q)
     # beta KL(P || M) + (1 - beta) KL(Q || M), with P log P taken as 0 where P = 0
     far = beta * (xlogx(xp, p) - p * log_m) + (1 - beta) * q * (log_q - log_m)
@@ -996,6 +998,7 @@ def multilabel_margin_loss(
         and x.ndim == 2
         and (cls, b_axis) == (1, 0)
         and not torch_tracing()
+        and _fast.untransformed()  # no forward derivative in the kernel: torch.func.jvp/hessian take the formula
     ):
         # torch's multilabel_margin_loss (N, C): the same sum, duplicates and the first -1 included,
         # gradient 0 at a kink, in O(N C) memory; a row with a NaN in a counted pair is NaN. Eager

@@ -13,7 +13,7 @@ from typing import Any
 import array_api_compat
 
 from .. import _fast
-from .._array import Array, check_array, dtype_kind, log_softmax, namespace
+from .._array import Array, check_array, dtype_kind, log_softmax, logaddexp, namespace
 from .._core import (
     check_flag,
     check_has_classes,
@@ -147,7 +147,7 @@ def ctc_loss(
 def _fast_path(logits: Array) -> Any:
     """The framework's CTC for torch and JAX arrays; None where there is none or
     :func:`losskit._fast.disabled` is in force."""
-    if _fast.use_torch(logits):
+    if _fast.use_torch(logits) and _fast.untransformed():  # torch's kernel has no forward derivative
         return _ctc_torch
     if _fast.use_jax(logits):
         try:
@@ -230,12 +230,12 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
         shift1 = xp.concat([log_zero[:, :1], alpha[:, :-1]], axis=1)
         shift2 = xp.concat([log_zero[:, :2], alpha[:, :-2]], axis=1)
         shift2 = xp.where(can_skip, shift2, log_zero)
-        step = xp.logaddexp(xp.logaddexp(alpha, shift1), shift2) + emit[t, ...]
+        step = logaddexp(xp, alpha, shift1, shift2) + emit[t, ...]
         alpha = xp.where((pred_lengths > t)[:, None], step, alpha)  # frozen past each input's end
     last = xp.take_along_axis(alpha, (2 * label_lengths)[:, None], axis=1)[:, 0]
     before = xp.take_along_axis(alpha, xp.maximum(2 * label_lengths - 1, 0 * label_lengths)[:, None], axis=1)[:, 0]
     before = xp.where(label_lengths > 0, before, log_zero[:, 0])
-    log_likelihood = xp.logaddexp(last, before)
+    log_likelihood = logaddexp(xp, last, before)
     # a label that no alignment of the input can produce has likelihood 0: loss +inf, as torch
     infeasible = log_likelihood < _LOG_ZERO / 2
     loss = xp.where(infeasible, xp.full_like(log_likelihood, float("inf")), -log_likelihood)

@@ -655,7 +655,9 @@ class MultiMarginLoss(Loss):
         - output: ``(N,)``.
 
     Stability: piecewise polynomial; at a kink the gradient is 0 (``relu``'s, on every backend).
-    ``p`` must be 1 or 2 and ``margin`` non-negative.
+    ``p`` must be 1 or 2 and ``margin`` non-negative. Eager torch ``(N, C)`` input takes torch's
+    ``multi_margin_loss``, which has first derivatives only: under ``torch.func`` transforms and
+    forward-mode AD the formula runs, but ``create_graph=True`` through the kernel raises.
 
     >>> import numpy as np, losskit
     >>> losskit.MultiMarginLoss()(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]))  # (0.3 + 0.4 + 0.6) / 4
@@ -763,8 +765,9 @@ class MultiLabelMarginLoss(Loss):
     ``O(N C)`` memory (N=64, C=1000 float32: ~8 MB, where the pairs took 1.1 GB) and
     ``O(N C log C)`` time, the sum formed from the gaps between sorted entries times whole counts,
     terms >= 0 (no cancellation, however large the scores). Eager torch ``(N, C)`` input takes
-    torch's fused kernel, ``O(N C)``, which gives first derivatives only (no ``jvp``/``hessian``);
-    the array-API path gives all (its second derivatives are 0). A NaN score that enters a
+    torch's fused kernel, ``O(N C)``, which has first derivatives only: under ``torch.func``
+    transforms and forward-mode AD the array-API path runs (its second derivatives are 0), but
+    ``create_graph=True`` through the kernel raises. A NaN score that enters a
     counted pair, or the same infinity at a target and a rival, makes the loss NaN on every path
     (torch's own kernel skips those terms).
 

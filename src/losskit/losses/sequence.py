@@ -40,7 +40,9 @@ class CTCLoss(Loss):
     Stability: the recursion runs in log space with ``logaddexp``; log(0) is a finite -1e30 so
     that no NaN reaches a gradient. On NumPy and JAX a loss above 5e29 is therefore taken as no
     alignment (``inf``): a path of likelihood below exp(-5e29), logits 1e29 apart (PyTorch
-    reports such a loss as the finite number).
+    reports such a loss as the finite number). Eager PyTorch takes torch's ``ctc_loss`` kernel,
+    which has first derivatives only: under ``torch.func`` transforms and forward-mode AD the
+    recursion above runs, but ``create_graph=True`` through the kernel raises.
 
     >>> import numpy as np, losskit
     >>> pred = np.zeros((1, 2, 3))  # uniform over {a, b, blank} at both frames
