@@ -98,6 +98,9 @@ def test_weight_gradient_of_the_dense_layer(toured: tuple) -> None:
         assert "jax.grad(" in text
     else:
         assert "NumPy has no autograd" in text and "--backend torch" in text
+    if result.backend != "numpy":  # autograd's numbers, then the chain rule's by hand beside them
+        np.testing.assert_allclose(result.values["weight_grad_by_hand"], expected, rtol=1e-5)
+        assert "The chain rule by hand" in text
 
 
 def test_softmax_cross_entropy_as_mxnet(toured: tuple) -> None:
@@ -201,6 +204,17 @@ def test_cli_tour_writes_the_figures_where_asked(tmp_path: Path, capsys: pytest.
     stdout = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.{e}" for s, *_ in tour.FIGURES for e in ("png", "svg"))
     assert f"Figures (PNG and SVG) are in {out}:" in stdout
+
+
+def test_an_out_folder_that_cannot_be_made_stops_the_tour_before_its_first_cell(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It stopped at section 4, with sections 5 and 6 never shown. /proc takes no new folder, even
+    from root (a parent that is a file is refused by the CLI's own check, before this)."""
+    pytest.importorskip("matplotlib")
+    assert cli.main(["tour", "--backend", "numpy", "--out", "/proc/losskit-tour-figures"]) == 1
+    captured = capsys.readouterr()
+    assert "losskit tour: error:" in captured.err and "1. Basic usage" not in captured.out
 
 
 def test_the_jax_tour_is_float32_with_x64_enabled():

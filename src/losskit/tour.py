@@ -24,7 +24,7 @@ FIGURES = (
     ("regression-losses", "Regression losses, label fixed at 0", ("L1Loss", "L2Loss", "HuberLoss"), None),
     (
         "classification-losses",
-        "Classification losses, label fixed at 1",
+        "Classification losses, label fixed at 1 (y axis cut at 7)",
         ("LogisticLoss", "HingeLoss", "SquaredHingeLoss", "SigmoidBinaryCrossEntropyLoss"),
         7.0,  # SquaredHingeLoss reaches 36 and would flatten the others
     ),
@@ -135,6 +135,8 @@ class _Tour:
     # the cells -----------------------------------------------------------------------------
     def run(self, plots: bool) -> TourResult:
         m, f32 = self.m, self.f32
+        if plots and self.out is not None and plot.importable("matplotlib"):
+            self.out.mkdir(parents=True, exist_ok=True)  # first: a folder that cannot be made stops nothing halfway
         self.say(f"losskit tour: the Gluon loss tutorial, cell by cell, on {self.backend} arrays (float32)")
         self.say(f"Gluon's `gloss.X()` is `losskit.X()` here, and `nd.array(...)` is `{m}.asarray(...)`.")
         self.say("Each cell runs as printed: pasted in order into Python, it gives the same numbers.")
@@ -234,6 +236,10 @@ class _Tour:
             self.cell(f"b = jnp.zeros(1{self.f32}); net = lambda W, b: X @ W.T + b   # a dense layer is a linear map")
             self.cell("l = loss(net(W, b), y); l", "dense_loss")
             self.cell("jax.grad(lambda W: loss(net(W, b), y).sum())(W)", "weight_grad")
+        if self.backend != "numpy":
+            self.say("   The chain rule by hand: d loss / d out = out - y (the L2 loss's 1/2 cancels the square's 2),")
+            self.say("   and d out / d W = X, summed over the batch:")
+            self.cell("(X @ W.T - y[:, None]).T @ X", "weight_grad_by_hand")
         else:
             self.cell("l = loss(X @ W.T, y); l", "dense_loss")
             self.say("   NumPy has no autograd: it cannot record this forward pass and run it backwards.")
