@@ -137,9 +137,25 @@ def test_unknown_loss_lists_the_valid_names(capsys: pytest.CaptureFixture[str], 
     assert not (tmp_path / "x.png").exists()
 
 
-@pytest.mark.parametrize(("typed", "meant"), [("HubberLoss", "HuberLoss"), ("sigmoidbceloss2", "SigmoidBCELoss")])
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("HubberLoss", "HuberLoss"), ("sigmoidbceloss2", "SigmoidBCELoss"), ("L2", "L2Loss"), ("huber", "HuberLoss")],
+)
 def test_unknown_loss_suggests_the_nearest_name(capsys: pytest.CaptureFixture[str], typed: str, meant: str) -> None:
     assert f"unknown loss {typed!r}; did you mean {meant}? valid names: " in _one_line_error(capsys, "plot", typed)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("L2", "L2Loss"), ("huber", "HuberLoss"), ("dice", "DiceLoss")])
+def test_get_loss_suggests_the_nearest_name_as_the_cli_does(typed: str, meant: str) -> None:
+    """The CLI had the hint and losskit.get_loss did not; a name without its "Loss" got none."""
+    with pytest.raises(ValueError, match=f"unknown loss {typed!r}; did you mean {meant}\\? valid names: "):
+        losskit.get_loss(typed)
+
+
+def test_an_unknown_option_names_the_losss_own() -> None:
+    """Keras's and optax's delta is HuberLoss's rho: the error says which options there are."""
+    with pytest.raises(TypeError, match="unexpected keyword arguments: delta; its options: rho, weight, batch_axis"):
+        losskit.HuberLoss(delta=2.0)
 
 
 def test_unknown_param_lists_the_valid_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

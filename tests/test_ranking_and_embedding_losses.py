@@ -235,7 +235,6 @@ def test_cosine_distance_and_info_nce_near_the_largest_float32():
     torch.testing.assert_close(losskit.InfoNCELoss()(big, y), losskit.InfoNCELoss()(unit, y), rtol=1e-5, atol=1e-6)
 
 
-
 @pytest.mark.parametrize("jit", [False, True])
 def test_cosine_distance_and_info_nce_near_the_largest_float32_on_jax(jit):
     """The same on JAX, eager and jitted: XLA divides by the largest magnitude m as x * (1 / m),
@@ -250,6 +249,7 @@ def test_cosine_distance_and_info_nce_near_the_largest_float32_on_jax(jit):
         distance, nce = jax.jit(distance), jax.jit(nce)
     np.testing.assert_allclose(np.asarray(distance(big, y)), want, rtol=2e-5, atol=2e-6)
     np.testing.assert_allclose(np.asarray(nce(big, y)), np.asarray(nce(unit, y)), rtol=1e-5, atol=1e-6)
+
 
 # ---- RankingSoftmaxLoss vs optax and NumPy -----------------------------------------------------
 

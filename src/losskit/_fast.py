@@ -447,7 +447,6 @@ def _plain_eager_cpu(x: Array) -> bool:
     """``x`` is a CPU tensor computed on eagerly, where an autograd.Function of this module may
     run: not traced (``torch.compile``), not under a ``torch.func`` transform or forward-mode AD
     (these Functions define neither a ``vmap`` nor a ``jvp``)."""
-    import torch
 
     from ._array import is_traced  # (here: _array imports this module)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
-import difflib
 import math
 import os
 import re
@@ -103,11 +102,8 @@ def check_out_dir(path: str | Path, option: str = "--out") -> None:
 def _info(name: str) -> LossInfo:
     try:
         return loss_info(name)
-    except ValueError:
-        names = {n.lower(): n for info in map(loss_info, list_losses()) for n in (info.name, *info.aliases)}
-        close = difflib.get_close_matches(name.lower(), names, n=1)
-        hint = f"did you mean {names[close[0]]}? " if close else ""
-        raise UsageError(f"unknown loss {name!r}; {hint}valid names: {', '.join(list_losses())}") from None
+    except ValueError as exc:  # its message names the nearest loss
+        raise UsageError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ prediction with the label fixed at 0, ``"binary"`` losses with the label fixed a
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,7 +79,14 @@ def loss_info(name: str) -> LossInfo:
         raise TypeError(f"a loss name must be a string, got {name!r}")
     key = _LOOKUP.get(name.lower())
     if key is None:
-        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(list_losses())}")
+        # the nearest name, or the nearest without its "Loss" (L2 -> L2Loss, huber -> HuberLoss)
+        spelled = {n.lower(): n for info in _REGISTRY.values() for n in (info.name, *info.aliases)}
+        stems = {key.removesuffix("loss"): key for key in spelled}
+        close = difflib.get_close_matches(name.lower(), spelled, n=1)
+        stem = difflib.get_close_matches(name.lower(), stems, n=1)
+        nearest = close[0] if close else stems[stem[0]] if stem else None
+        hint = f"did you mean {spelled[nearest]}? " if nearest else ""
+        raise ValueError(f"unknown loss {name!r}; {hint}valid names: {', '.join(list_losses())}")
     return _REGISTRY[key]
 
 

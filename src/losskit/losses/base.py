@@ -76,7 +76,10 @@ class Loss:
         check_axis_option(batch_axis, "batch_axis")  # an int, not a bool (True would be axis 1)
         unknown = sorted(set(kwargs) - _GLUON_BLOCK_KWARGS)
         if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: {', '.join(unknown)}")
+            options = ", ".join((*_own_params(type(self)), "weight", "batch_axis"))
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword arguments: {', '.join(unknown)}; its options: {options}"
+            )
         self._weight = weight
         self._batch_axis = int(batch_axis)
         register_with_dynamo()  # before a compiled function first calls this loss, if Dynamo is loaded
