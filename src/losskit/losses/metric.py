@@ -158,7 +158,9 @@ class CosineEmbeddingLoss(Loss):
     must be finite (``|x| < ~1.8e19`` in float32). A squared norm below the dtype's smallest
     normal number (``|x| < ~1.1e-19`` in float32) is taken as that number, so that a zero vector
     gets a finite gradient, ``b / 1e-12``, never NaN (MXNet 1.9.1 gives NaN there; a float16
-    gradient rounds it to inf). float16 and bfloat16 inputs are computed in float32.
+    gradient rounds it to inf). float16 and bfloat16 inputs are computed in float32. Vectors
+    beyond that range: :class:`CosineDistanceLoss`, which scales each by its largest entry (any
+    finite input), gives ``1 - cos``.
 
     >>> import numpy as np, losskit
     >>> a = np.array([[1.0, 0.0], [1.0, 0.0]])

@@ -42,7 +42,9 @@ class CTCLoss(Loss):
     alignment (``inf``): a path of likelihood below exp(-5e29), logits 1e29 apart (PyTorch
     reports such a loss as the finite number). Eager PyTorch takes torch's ``ctc_loss`` kernel,
     which has first derivatives only: under ``torch.func`` transforms and forward-mode AD the
-    recursion above runs, but ``create_graph=True`` through the kernel raises.
+    recursion above runs, but ``create_graph=True`` through the kernel raises. JAX takes
+    ``optax.ctc_loss``, which with ``jax_enable_x64`` runs its recursion in float64 for float32
+    logits (the result is float32).
 
     >>> import numpy as np, losskit
     >>> pred = np.zeros((1, 2, 3))  # uniform over {a, b, blank} at both frames
