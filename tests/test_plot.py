@@ -468,6 +468,7 @@ def test_class_labels_are_not_truncated(name: str, label: float) -> None:
         ("SigmoidFocalLoss", {}),
         ("AsymmetricLoss", {}),
         ("MultiLabelSoftMarginLoss", {}),
+        ("LogisticLoss", {"label_format": "binary"}),
     ],
 )
 def test_a_probability_label_outside_zero_one_is_refused(name: str, params: dict, label: float) -> None:
@@ -475,6 +476,13 @@ def test_a_probability_label_outside_zero_one_is_refused(name: str, params: dict
     with pytest.raises(ValueError, match=r"probability of the positive class, in \[0, 1\]"):
         plot.curve_for(name, label, **params)
     assert plot.curve_for(name, 0.25, **params).fn is not None  # a soft label is drawn
+
+
+def test_a_signed_logistic_label_outside_minus_one_one_is_refused() -> None:
+    """LogisticLoss's label 3 drew 10 down to -5 (the diff review's find)."""
+    with pytest.raises(ValueError, match=r"signed label is in \[-1, 1\]"):
+        plot.curve_for("LogisticLoss", 3.0)
+    assert plot.curve_for("LogisticLoss", -1.0).fn is not None
 
 
 @pytest.mark.parametrize("name", ["L2Loss", "HingeLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SigmoidBCELoss"])

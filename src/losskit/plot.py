@@ -549,6 +549,17 @@ _PROBABILITY_LABELS = frozenset(
 )
 
 
+def _check_binary_label(name: str, label: float, params: Mapping[str, Any]) -> None:
+    """A binary loss's label within its range: a probability in [0, 1] (LogisticLoss's signed
+    label in [-1, 1]); outside it the curve would draw a loss below 0."""
+    if name == "LogisticLoss" and params.get("label_format", "signed") == "signed":
+        if not -1 <= label <= 1:
+            raise ValueError(f"{name}'s signed label is in [-1, 1] (-1: negative, 1: positive); got {label!r}")
+    elif name in _PROBABILITY_LABELS or name == "LogisticLoss":
+        if not 0 <= label <= 1:
+            raise ValueError(f"{name}'s label is the probability of the positive class, in [0, 1]; got {label!r}")
+
+
 # Named slices of the losses that the registry gives no ``curve`` and that no family rule draws
 # right, and of those whose options change what x is (SigmoidBCE's from_sigmoid) or its shape;
 # most new losses need none: they register with curve="regression"/"binary", or fall back to
@@ -654,8 +665,8 @@ def curve_for(loss: LossLike, label: float | None = None, **params: Any) -> Curv
     'HingeLoss(margin=2)'
     """
     info, instance, effective = _resolve(loss, params)
-    if info.name in _PROBABILITY_LABELS and label is not None and math.isfinite(label) and not 0 <= label <= 1:
-        raise ValueError(f"{info.name}'s label is the probability of the positive class, in [0, 1]; got {label!r}")
+    if label is not None and math.isfinite(label):
+        _check_binary_label(info.name, label, effective)
     reduction = effective.get("reduction", "none")
     if reduction != "none":
         reason = f"reduction={reduction!r} gives one number for the whole batch; use reduction='none'"

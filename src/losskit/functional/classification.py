@@ -109,12 +109,12 @@ def bce_with_logits(xp: Any, x: Array, z: Array, pos_weight: Any = None) -> Arra
     # = (1 - z) x + w softplus(-x), w = 1 + (pw - 1) z,  as log(1 - sigmoid(x)) = -x - softplus(-x)
     log_weight = 1.0 if pw is None else 1 + (pw - 1) * z
     if _fast.use_torch(x):
-        # torch's own binary_cross_entropy_with_logits form (and rounding: see below), in the fewest
-        # operations (softplus(x) - x z without a weight): one fused pass under inductor, where the
-        # two wheres cost 1.15x; eager torch takes that kernel
-        if pw is None:
-            return softplus(xp, x) - x * z
-        return (1 - z) * x + log_weight * softplus(xp, -x)
+        # torch's own binary_cross_entropy_with_logits form, and rounding: a confident right positive
+        # (x = 20, z = 1) keeps its softplus(-x) = 2e-9, a negative (x = -20, z = 0) rounds to 0 (see
+        # below). One fused pass under inductor, where the two wheres cost 1.15x; eager torch takes
+        # the kernel itself
+        tail = softplus(xp, -x)
+        return (1 - z) * x + (tail if pw is None else log_weight * tail)
     # For x < 0 the same is w softplus(x) - pw z x (softplus(-x) = softplus(x) - x). Each side takes
     # the softplus that is small there, so a confident right answer (x = -20, z = 0) keeps its
     # 2e-9: (1 - z) x + softplus(-x) would be -20 + 20.000000002 (0 in float32), and its gradient
@@ -954,17 +954,18 @@ def jsd_loss(
     # beta KL(P || M) + (1 - beta) KL(Q || M), with P log P taken as 0 where P = 0
     far = beta * (xlogx(xp, p) - p * log_m) + (1 - beta) * q * (log_q - log_m)
     # Near P = Q each class's two terms are O(|log Q - log P|) and cancel to its square: 2 x 10 classes
-    # 1e-3 apart lose most of float32's digits. There, with u_P = log M - log P = log1p((1 - beta)
-    # expm1(log Q - log P)) and u_Q = log M - log Q = log1p(beta expm1(log P - log Q)), a class's
-    # terms are beta P phi(u_P) + (1 - beta) Q phi(u_Q), phi(u) = expm1(u) - u >= 0: the same value
-    # (P phi(u_P) = (M - P) - P u_P, and beta (M - P) + (1 - beta) (M - Q) = 0 in every class), no
-    # cancellation but phi's own, as accurate as the rounding of log P and log Q allows.
+    # 1e-3 apart lose most of float32's digits. There, with u_P = log M - log P and u_Q = log M - log Q,
+    # a class's terms are beta P phi(u_P) + (1 - beta) Q phi(u_Q), phi(u) = expm1(u) - u >= 0: the
+    # same value (P phi(u_P) = (M - P) - P u_P, and beta (M - P) + (1 - beta) (M - Q) = 0 in every
+    # class), no cancellation but phi's own, as accurate as the rounding of log P and log Q allows.
+    # With e = Q / P - 1 = expm1(log Q - log P): expm1(u_P) = M / P - 1 = (1 - beta) e and
+    # expm1(u_Q) = M / Q - 1 = -beta e / (1 + e), so one expm1 and two log1p make them.
     gap = log_q - log_p
-    near = xp.abs(gap) < 1.0  # a label of 0 (log P a stand-in far below) is never near
-    gap = xp.where(near, gap, xp.zeros_like(gap))  # 0 elsewhere: a finite branch with a finite gradient
-    u_p = xp.log1p((1 - beta) * xp.expm1(gap))
-    u_q = xp.log1p(beta * xp.expm1(-gap))
-    close = beta * p * (xp.expm1(u_p) - u_p) + (1 - beta) * q * (xp.expm1(u_q) - u_q)
+    # a label of 0 (log P a stand-in far below) is near only where Q is 0 too: both terms 0 there
+    near = xp.abs(gap) < 1.0
+    e = xp.expm1(xp.where(near, gap, xp.zeros_like(gap)))  # 0 elsewhere: a finite branch, a finite gradient
+    rise_p, rise_q = (1 - beta) * e, -beta * e / (1 + e)  # M / P - 1, M / Q - 1; 1 + e = Q / P > 1 / e
+    close = beta * p * (rise_p - xp.log1p(rise_p)) + (1 - beta) * q * (rise_q - xp.log1p(rise_q))
     loss = xp.sum(xp.where(near, close, far), axis=cls, keepdims=True)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 

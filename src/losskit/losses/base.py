@@ -76,7 +76,8 @@ class Loss:
         check_axis_option(batch_axis, "batch_axis")  # an int, not a bool (True would be axis 1)
         unknown = sorted(set(kwargs) - _GLUON_BLOCK_KWARGS)
         if unknown:
-            options = ", ".join((*_own_params(type(self)), "weight", "batch_axis"))
+            accepted = inspect.signature(type(self)).parameters  # weight and batch_axis where the class takes them
+            options = ", ".join(name for name, q in accepted.items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD))
             raise TypeError(
                 f"{type(self).__name__} got unexpected keyword arguments: {', '.join(unknown)}; its options: {options}"
             )

@@ -48,8 +48,12 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
 
     Call: ``loss(pred, label, sample_weight=None, pos_weight=None)`` (Gluon 1.9.1's order).
 
-    Stability: on logits, computed as ``(1 - z) x + (1 + (p_w - 1) z) softplus(-x)`` using
-    ``log(1 - sigmoid(x)) = -x - softplus(-x)``: finite for any finite logit.
+    Stability: on logits, ``(1 - z) x + (1 + (p_w - 1) z) softplus(-x)`` (using
+    ``log(1 - sigmoid(x)) = -x - softplus(-x)``), finite for any finite logit, formed from
+    the side of 0 whose softplus is small, ``softplus(-|x|)`` plus a linear term, on NumPy and JAX (a
+    confident right answer, ``x = -20`` for ``z = 0``, keeps its 2e-9 in float32 and its gradient,
+    ``sigmoid(x) - z`` also at 0); on torch tensors torch's own form and kernel, which round a
+    confident right negative's to 0.
 
     >>> import numpy as np, losskit
     >>> loss = losskit.SigmoidBCELoss()
@@ -292,9 +296,12 @@ class LogisticLoss(Loss):
         - pred, label: the same number of elements; sample_weight broadcastable.
         - output: ``(N,)``.
 
-    Stability: computed as ``softplus(x) - x z'`` with ``z' = (z + 1)/2``, where
-    ``softplus(x) = log(1 + exp(x))`` is ``logaddexp(x, 0)`` (torch's fused ``softplus`` on
-    torch tensors): it never overflows, and its derivative is ``sigmoid(x)`` everywhere.
+    Stability: the binary cross-entropy of ``z' = (z + 1)/2``, ``softplus(x) - x z'``, where
+    ``softplus(x) = log(1 + exp(x))`` never overflows, formed from
+    the side of 0 whose softplus is small, ``softplus(-|x|)`` plus a linear term, on NumPy and JAX (a
+    confident right answer, ``x = -20`` for ``z = 0``, keeps its 2e-9 in float32 and its gradient,
+    ``sigmoid(x) - z`` also at 0); on torch tensors torch's own form and kernel, which round a
+    confident right negative's to 0.
 
     >>> import numpy as np, losskit
     >>> losskit.LogisticLoss()(np.array([[0.0]]), np.array([[1.0]]))  # log 2
@@ -382,7 +389,8 @@ class SigmoidFocalLoss(Loss):
         - sample_weight: broadcastable to ``pred`` with as many axes; pos_weight broadcastable to ``pred``.
         - output: ``(N,)``, the mean over the non-batch axes.
 
-    Stability: BCE as ``(1 - z) x + softplus(-x)``; :math:`1 - p_t` as
+    Stability: BCE as ``(1 - z) x + softplus(-x)`` (formed as :class:`SigmoidBCELoss`'s);
+    :math:`1 - p_t` as
     ``z sigmoid(-x) + (1 - z) sigmoid(x)``, two non-negative terms (no cancellation where
     :math:`p_t` rounds to 1; linear in ``z``, so the label's gradient is right at 0 and 1), its log
     floored at the dtype's smallest normal number, and
@@ -624,7 +632,8 @@ class MultiLabelSoftMarginLoss(Loss):
         - sample_weight: broadcastable to ``pred`` with as many axes, e.g. ``(N, 1)``.
         - output: ``(N,)``, the mean over the non-batch axes (``(1,)`` for one example).
 
-    Stability: each term as ``(1 - z) x + softplus(-x)``, finite at any finite logit.
+    Stability: each term as ``(1 - z) x + softplus(-x)``, finite at any finite logit (formed as
+    :class:`SigmoidBCELoss`'s).
 
     >>> import numpy as np, losskit
     >>> losskit.MultiLabelSoftMarginLoss()(np.zeros((1, 3)), np.array([[1.0, 0.0, 1.0]]))  # log 2

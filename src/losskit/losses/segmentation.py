@@ -70,8 +70,10 @@ class TverskyLoss(Loss):
     1 (perfect agreement) with no gradient. ``alpha``, ``beta``, ``smooth`` must be non-negative,
     ``gamma`` positive. The power :math:`d^\gamma`, :math:`d = 1 - \mathrm{TI}_c`, has an
     infinite derivative at :math:`d = 0` for ``gamma < 1``: there (perfect overlap, the minimum)
-    the loss is 0 with a zero gradient; any other :math:`d` is at least the spacing of floats
-    below 1, so the derivative :math:`\gamma d^{\gamma - 1}` stays finite in every float dtype.
+    the loss is 0 with a zero gradient, and so below the dtype's smallest normal number ``tiny``;
+    above it the derivative :math:`\gamma d^{\gamma - 1}` is under ``1 / tiny``: finite. FP, FN
+    and :math:`d` are each summed or divided on their own, not as differences of large sums, so a
+    near-perfect mask keeps their digits (``-log TI`` as ``-log1p(-d)`` above ``TI = 1/2``).
     An index above 1 (probabilities or masks outside ``[0, 1]``) counts as :math:`d = 0` when
     ``gamma != 1``.
 
