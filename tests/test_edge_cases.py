@@ -706,3 +706,29 @@ def test_focal_hessians_are_finite_where_the_focal_log_is_floored(loss, x, z):
     got = jax.hessian(lambda a: loss(a, to_backend(zs, "jax", "float32")).sum())(to_backend(xs, "jax", "float32"))
     assert np.isfinite(np.asarray(got)).all()
     np.testing.assert_allclose(np.asarray(got), want.numpy(), rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        losskit.MultiLabelSoftMarginLoss(),
+        losskit.SigmoidFocalLoss(gamma=0.0, alpha=None),
+        losskit.LogisticLoss(label_format="binary"),
+    ],
+    ids=repr,
+)
+def test_binary_losses_on_torch_round_as_torchs_kernel(loss):
+    """On torch the binary losses keep the form of binary_cross_entropy_with_logits and its rounding
+    (SigmoidBCELoss is that kernel), confident answers included: 2e-9 for x = 20, z = 1 (a form
+    softplus(x) - x z gave 0 there, past torch softplus's threshold). The kernel's backward is
+    sigmoid(x) - z, which rounds the other side: gradients agree to below float32's step at x."""
+    x = torch.tensor([[-20.0, 20.0, -20.0, 20.0, 0.0, 3.0]], requires_grad=True)
+    z = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0, 0.3]])
+    want = losskit.SigmoidBCELoss()(x, z)
+    (want_g,) = torch.autograd.grad(want.sum(), x)
+    got = loss(x, z)
+    (g,) = torch.autograd.grad(got.sum(), x)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0.0)
+    torch.testing.assert_close(g, want_g, rtol=1e-6, atol=2.1e-9 / x.shape[1])  # e^-20, the tail itself
+    probe = torch.tensor([[20.0]])
+    assert loss(probe, torch.tensor([[1.0]])).item() == pytest.approx(2.0611536e-09, rel=1e-6)
