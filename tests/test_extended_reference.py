@@ -515,6 +515,25 @@ def test_jsd_of_near_equal_distributions_in_float32(backend, beta, gap):
         np.testing.assert_allclose(g, want_g, rtol=1e-3, atol=1e-3 * np.abs(want_g).max())
 
 
+def test_jsd_hessian_with_a_one_hot_label_is_finite_and_matches_jax():
+    """A label of 0 (log P a -1e30 stand-in), differentiated too (a teacher's or another view's
+    output, as in AugMix): finite second derivatives, torch's equal to JAX's (float64), through
+    the near-P = Q form and M formed as the sum it is (torch's own logaddexp has NaN second
+    derivatives at such a stand-in; M never went through it with a gradient here)."""
+    jax = pytest.importorskip("jax")
+    x = rng.normal(size=(2, 5))
+    label = np.eye(5)[[1, 3]]
+    loss = losskit.JSDLoss(beta=0.3, from_logits=False)
+    got = torch.func.hessian(lambda a, b: loss(a, b).sum(), argnums=(0, 1))(torch.tensor(x), torch.tensor(label))
+    want = jax.hessian(lambda a, b: loss(a, b).sum(), argnums=(0, 1))(
+        to_backend(x, "jax", "float64"), to_backend(label, "jax", "float64")
+    )
+    for i in range(2):
+        for j in range(2):
+            assert torch.isfinite(got[i][j]).all(), (i, j)
+            np.testing.assert_allclose(got[i][j].numpy(), np.asarray(want[i][j]), rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("beta", [0.1, 0.5, 0.8])
 def test_jsd_generalised_closed_form(beta):
     """Liger-Kernel's definition: M = beta P + (1 - beta) Q, beta KL(P||M) + (1 - beta) KL(Q||M),

@@ -22,7 +22,6 @@ from .._array import (
     log1m_softmax,
     log_sigmoid,
     log_softmax,
-    logaddexp,
     logsumexp,
     logsumexp_parts,
     namespace,
@@ -948,9 +947,10 @@ def jsd_loss(
     # log Q below LOG_ZERO (-inf = log 0 included) is LOG_ZERO: Q (log Q - log M) is then 0, not 0 * -inf
     log_q = xp.maximum(log_q, xp.full_like(log_q, LOG_ZERO))
     log_p = safe_log(xp, p)  # a finite stand-in for log(0) where the label is 0
-    # log M = log(beta P + (1 - beta) Q) = logaddexp(log beta + log P, log(1 - beta) + log Q)
-    log_m = logaddexp(xp, math.log(beta) + log_p, math.log(1 - beta) + log_q)
     q = xp.exp(log_q)
+    # M = beta P + (1 - beta) Q, a sum of two non-negative terms (no cancellation), its log a stand-in
+    # where both are 0 (fewer operations than a logaddexp of the logs)
+    log_m = safe_log(xp, beta * p + (1 - beta) * q)
     # beta KL(P || M) + (1 - beta) KL(Q || M), with P log P taken as 0 where P = 0
     far = beta * (xlogx(xp, p) - p * log_m) + (1 - beta) * q * (log_q - log_m)
     # Near P = Q each class's two terms are O(|log Q - log P|) and cancel to its square: 2 x 10 classes
@@ -963,8 +963,8 @@ def jsd_loss(
     gap = log_q - log_p
     # a label of 0 (log P a stand-in far below) is near only where Q is 0 too: both terms 0 there
     near = xp.abs(gap) < 1.0
-    e = xp.expm1(xp.where(near, gap, xp.zeros_like(gap)))  # 0 elsewhere: a finite branch, a finite gradient
-    rise_p, rise_q = (1 - beta) * e, -beta * e / (1 + e)  # M / P - 1, M / Q - 1; 1 + e = Q / P > 1 / e
+    e = xp.expm1(xp.clip(gap, -1.0, 1.0))  # clipped where not near: a finite branch, a finite gradient
+    rise_p, rise_q = (1 - beta) * e, -beta * e / (1 + e)  # M / P - 1, M / Q - 1; 1 + e = Q / P > exp(-1)
     close = beta * p * (rise_p - xp.log1p(rise_p)) + (1 - beta) * q * (rise_q - xp.log1p(rise_q))
     loss = xp.sum(xp.where(near, close, far), axis=cls, keepdims=True)
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
