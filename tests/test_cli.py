@@ -145,7 +145,16 @@ def test_unknown_loss_suggests_the_nearest_name(capsys: pytest.CaptureFixture[st
     assert f"unknown loss {typed!r}; did you mean {meant}? valid names: " in _one_line_error(capsys, "plot", typed)
 
 
-@pytest.mark.parametrize(("typed", "meant"), [("L2", "L2Loss"), ("huber", "HuberLoss"), ("dice", "DiceLoss")])
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("L2", "L2Loss"),
+        ("huber", "HuberLoss"),
+        ("dice", "DiceLoss"),
+        ("focal", "SigmoidFocalLoss or SoftmaxFocalLoss"),
+        ("BCE", "SigmoidBinaryCrossEntropyLoss"),
+    ],
+)
 def test_get_loss_suggests_the_nearest_name_as_the_cli_does(typed: str, meant: str) -> None:
     """The CLI had the hint and losskit.get_loss did not; a name without its "Loss" got none."""
     with pytest.raises(ValueError, match=f"unknown loss {typed!r}; did you mean {meant}\\? valid names: "):

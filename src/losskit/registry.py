@@ -79,15 +79,24 @@ def loss_info(name: str) -> LossInfo:
         raise TypeError(f"a loss name must be a string, got {name!r}")
     key = _LOOKUP.get(name.lower())
     if key is None:
-        # the nearest name, or the nearest without its "Loss" (L2 -> L2Loss, huber -> HuberLoss)
-        spelled = {n.lower(): n for info in _REGISTRY.values() for n in (info.name, *info.aliases)}
-        stems = {key.removesuffix("loss"): key for key in spelled}
-        close = difflib.get_close_matches(name.lower(), spelled, n=1)
-        stem = difflib.get_close_matches(name.lower(), stems, n=1)
-        nearest = close[0] if close else stems[stem[0]] if stem else None
-        hint = f"did you mean {spelled[nearest]}? " if nearest else ""
-        raise ValueError(f"unknown loss {name!r}; {hint}valid names: {', '.join(list_losses())}")
+        raise ValueError(f"unknown loss {name!r}; {_hint(name)}valid names: {', '.join(list_losses())}")
     return _REGISTRY[key]
+
+
+def _hint(name: str) -> str:
+    """ "did you mean ...? " for a mistyped loss name: the losses whose names contain it (up to
+    three: focal -> SigmoidFocalLoss or SoftmaxFocalLoss), else the nearest name, or the nearest
+    without its "Loss" (L2 -> L2Loss, huber -> HuberLoss); "" when nothing is near."""
+    typed = name.lower()
+    spelled = {n.lower(): n for info in _REGISTRY.values() for n in (info.name, *info.aliases)}
+    containing = sorted({_REGISTRY[_LOOKUP[key]].name for key in spelled if len(typed) >= 3 and typed in key})
+    if 0 < len(containing) <= 3:
+        return f"did you mean {' or '.join(containing)}? "
+    stems = {key.removesuffix("loss"): key for key in spelled}
+    close = difflib.get_close_matches(typed, spelled, n=1)
+    stem = difflib.get_close_matches(typed, stems, n=1)
+    nearest = close[0] if close else stems[stem[0]] if stem else None
+    return f"did you mean {spelled[nearest]}? " if nearest else ""
 
 
 def get_loss(name: str, **params: Any) -> Any:
