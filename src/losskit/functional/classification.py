@@ -191,6 +191,11 @@ def logistic_loss(
     def formula(xp: Any, x: Array, z: Array) -> Array:
         if label_format == "signed":
             z = (z + 1.0) / 2.0  # {-1, 1} -> {0, 1}
+        if _fast.use_torch(x):
+            # torch.compile's graph (eager torch takes the kernel below): softplus(x) - x z. The
+            # kernel's form, (1 - z) x + softplus(-x), takes 1.05x its time under inductor (256 x
+            # 4096, a CPU core); it keeps a confident right positive's 2e-9, which this rounds to 0
+            return softplus(xp, x) - x * z
         return bce_with_logits(xp, x, z)  # = log(1 + exp(-x)) for z=1, log(1 + exp(x)) for z=0
 
     def fast(x: Array, z: Array) -> Array:
