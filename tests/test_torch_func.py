@@ -28,8 +28,8 @@ def test_vmap_equals_loop(case):
         torch.testing.assert_close(mapped[k], loss(*b, **case.call_kwargs), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_func_grad_equals_autograd(case):
+def _total_of_first_float(case):
+    """``(total, x)``: the summed loss as a function of the case's first float input, and that input."""
     loss = losskit.get_loss(case.loss, **case.init)
     args = _args(case)
     first = case.float_args[0]
@@ -39,8 +39,14 @@ def test_func_grad_equals_autograd(case):
         a[first] = p
         return loss(*a, **case.call_kwargs).sum()
 
-    got = torch.func.grad(total)(args[first])
-    p = args[first].clone().requires_grad_()
+    return total, args[first]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_func_grad_equals_autograd(case):
+    total, x = _total_of_first_float(case)
+    got = torch.func.grad(total)(x)
+    p = x.clone().requires_grad_()
     (want,) = torch.autograd.grad(total(p), p)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
@@ -72,18 +78,10 @@ def test_forward_mode_jvp_equals_the_reverse_mode_directional_derivative(case):
     """``torch.func.jvp`` (forward mode, as ``jacfwd`` and ``hessian`` use) equals ``grad . v``.
     torch's multi_margin_loss, multilabel_margin_loss and _ctc_loss kernels have no forward
     derivative: under a transform the formula runs (NotImplementedError before)."""
-    loss = losskit.get_loss(case.loss, **case.init)
-    args = _args(case)
-    first = case.float_args[0]
-
-    def total(p):
-        a = list(args)
-        a[first] = p
-        return loss(*a, **case.call_kwargs).sum()
-
-    v = torch.linspace(-1.0, 1.0, args[first].numel(), dtype=args[first].dtype).reshape(args[first].shape)
-    _, got = torch.func.jvp(total, (args[first],), (v,))
-    p = args[first].clone().requires_grad_()
+    total, x = _total_of_first_float(case)
+    v = torch.linspace(-1.0, 1.0, x.numel(), dtype=x.dtype).reshape(x.shape)
+    _, got = torch.func.jvp(total, (x,), (v,))
+    p = x.clone().requires_grad_()
     (g,) = torch.autograd.grad(total(p), p)
     torch.testing.assert_close(got, (g * v).sum(), rtol=1e-10, atol=1e-12)
 
