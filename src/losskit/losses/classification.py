@@ -297,11 +297,12 @@ class LogisticLoss(Loss):
         - output: ``(N,)``.
 
     Stability: the binary cross-entropy of ``z' = (z + 1)/2``, ``softplus(x) - x z'``, where
-    ``softplus(x) = log(1 + exp(x))`` never overflows, formed from
-    the side of 0 whose softplus is small, ``softplus(-|x|)`` plus a linear term, on NumPy and JAX (a
-    confident right answer, ``x = -20`` for ``z = 0``, keeps its 2e-9 in float32 and its gradient,
-    ``sigmoid(x) - z`` also at 0); on torch tensors torch's own form and kernel, which round a
-    confident right negative's to 0.
+    ``softplus(x) = log(1 + exp(x))`` never overflows, formed from the side of 0 whose softplus is
+    small, ``softplus(-|x|)`` plus a linear term, on NumPy and JAX (a confident right answer,
+    ``x = -20`` for ``z = -1``, keeps its 2e-9 in float32 and its gradient, ``sigmoid(x) - z'``
+    also at 0); eager torch takes torch's ``binary_cross_entropy_with_logits``, which rounds a
+    confident right negative's to 0, and ``torch.compile`` ``softplus(x) - x z'`` as written, which
+    rounds a confident right positive's.
 
     >>> import numpy as np, losskit
     >>> losskit.LogisticLoss()(np.array([[0.0]]), np.array([[1.0]]))  # log 2
