@@ -336,9 +336,10 @@ def masked_logsumexp_parts(xp: Any, x: Array, mask: Array, axis: int = -1) -> tu
     return m, xp.log(xp.where(some, total, xp.ones_like(total))), some
 
 
-def divide_by_largest(xp: Any, x: Array, m: Array) -> Array:
-    """``x / m`` for the largest magnitudes ``m >= 0`` of :func:`stop_gradient` (``x`` itself where
-    ``m = 0``): entries in ``[-1, 1]``, exact to rounding for any finite ``m``.
+def divide_by_largest(xp: Any, x: Array, m: Array) -> tuple[Array, Array]:
+    """``(x / d, d)``, ``d`` the largest magnitudes ``m >= 0`` of :func:`stop_gradient` where
+    positive and 1 where ``m = 0`` (``x`` is then 0): entries in ``[-1, 1]``, exact to rounding for
+    any finite ``m``.
 
     On JAX, XLA computes a division by a broadcast ``m`` as ``x * (1 / m)``, and past
     ``2**126`` (float32: 8.5e37) ``1 / m`` is subnormal, flushed to 0 on the CPU: every entry would
@@ -349,8 +350,8 @@ def divide_by_largest(xp: Any, x: Array, m: Array) -> Array:
         info = xp.finfo(x.dtype)
         big = 2.0 ** (math.frexp(float(info.max))[1] // 2)  # 2**64 for float32: 1 / (m / big) is normal
         shrink = xp.where(divisor > big, xp.full_like(divisor, 1 / big), xp.ones_like(divisor))
-        return (x * shrink) / (divisor * shrink)
-    return x / divisor
+        return (x * shrink) / (divisor * shrink), divisor
+    return x / divisor, divisor
 
 
 def stop_gradient(x: Array) -> Array:

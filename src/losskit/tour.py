@@ -273,8 +273,7 @@ class _Tour:
         except ImportError as exc:
             self.figures_skipped = str(exc)
             return
-        assert self.out is not None
-        self.out.mkdir(parents=True, exist_ok=True)
+        assert self.out is not None  # made by run() before its first cell
         for stem, title, names, top in FIGURES:
             fig, ax = plot.new_figure()
             plot.draw([plot.curve_for(name) for name in names], ax=ax, backend=self.backend, title=title)

@@ -134,7 +134,7 @@ def pairwise_distance(xp: Any, x: Array, y: Array, p: Any, eps: Any) -> Array:
     if fixed and p == 2 and _fast.use_torch(v) and _fast.scaled_norm_applies(v):
         return _fast.torch_scaled_l2_norm(v)  # the same formula in two fused reductions
     m = xp.max(xp.abs(stop_gradient(v)), axis=-1, keepdims=True)
-    u = divide_by_largest(xp, v, m)
+    u, _ = divide_by_largest(xp, v, m)
     if fixed and p == 2:
         total = xp.sum(u * u, axis=-1, keepdims=True)
         # total >= 1 unless v = 0 (the largest |u_i| is exactly 1): the floor binds only there,
@@ -339,7 +339,7 @@ def unit_vectors(xp: Any, x: Array, axis: int, min_norm: Any) -> Array:
     # |x| does not depend on the scale m: its gradient through m is exactly 0, so m is a constant
     # for autodiff (no backward pass of max), and d|x|/dx = (x/m) / |x/m| = x / |x| as it should
     m = stop_gradient(xp.max(xp.abs(x), axis=axis, keepdims=True))
-    y = divide_by_largest(xp, x, m)
+    y, _ = divide_by_largest(xp, x, m)
     # |y| >= 1 unless x = 0 (its largest entry is exactly +-1): the floor at 0.5 binds only at a
     # zero vector, where it keeps the square root's derivative finite (sqrt'(0) is infinite)
     r = xp.sqrt(clamp_min(xp, xp.sum(y * y, axis=axis, keepdims=True), 0.5))
@@ -359,8 +359,7 @@ def floored_cosine(xp: Any, x: Array, t: Array, axis: int, min_norm: Any) -> Arr
     def scaled(v: Array) -> tuple[Array, Array]:
         # v = m y with m the largest |v_i| (a constant for autodiff, as in unit_vectors), |y| = r
         m = stop_gradient(xp.max(xp.abs(v), axis=axis, keepdims=True))
-        divisor = xp.where(m > 0, m, xp.ones_like(m))  # a zero vector: y = v = 0
-        y = divide_by_largest(xp, v, m)
+        y, divisor = divide_by_largest(xp, v, m)  # a zero vector: divisor 1, y = v = 0
         r = xp.sqrt(clamp_min(xp, xp.sum(y * y, axis=axis, keepdims=True), 0.5))  # the floor: unit_vectors'
         floored = m * r < min_norm  # m r = |v|, inf past the range: only compared, never divided by
         # v / max(|v|, min_norm) = y * scale: 1 / r, or divisor / min_norm where the floor binds
