@@ -401,6 +401,31 @@ def test_kl_div_zero_target_closed_form_value_and_gradients():
     np.testing.assert_allclose(np.asarray(j_grad[0]), -t, rtol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_kl_div_negative_target_is_nan_on_every_backend(backend, from_logits):
+    """A negative label is no probability: its term t (log t - log q) is NaN, as torch's kl_div
+    and MXNet 1.9.1 give (NumPy and JAX read log t as 0 there and returned a finite 0.25 while
+    torch gave NaN); the rows without one keep their value, and a label of 0 its term of 0. Not
+    refused: a value check would cost KL's torch path a pass over the labels per call."""
+    pytest.importorskip(backend)
+    pred = np.array([[0.2, -0.4, 0.1], [0.5, 0.3, -1.0]])
+    label = np.array([[0.5, -0.25, 0.75], [0.0, 0.4, 0.6]])
+    loss = losskit.KLDivLoss(from_logits=from_logits)
+    if backend == "numpy":  # NumPy says what it met, as for any log of a negative number
+        with pytest.warns(RuntimeWarning, match="invalid value encountered in log"):
+            out = loss(pred, label)
+    elif backend == "torch":  # torch's kl_div, and the generic path (a label that needs a gradient)
+        out = to_numpy(loss(to_backend(pred, backend), to_backend(label, backend)))
+        generic = loss(to_backend(pred, backend), to_backend(label, backend).requires_grad_(True))
+        np.testing.assert_array_equal(to_numpy(generic.detach()), out)
+    else:
+        out = to_numpy(loss(to_backend(pred, backend), to_backend(label, backend)))
+    logq = pred if from_logits else pred - np.log(np.exp(pred).sum(1, keepdims=True))
+    assert np.isnan(out[0])
+    np.testing.assert_allclose(out[1], (label[1, 1:] * (np.log(label[1, 1:]) - logq[1, 1:])).sum(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_cosine_embedding_mixed_float_dtypes_compute_in_the_wider(backend):
     """A float64 input1 beside a float32 input2 is not rounded to float32 (it was: Gluon's

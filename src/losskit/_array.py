@@ -458,11 +458,13 @@ def xlogx(xp: Any, x: Array) -> Array:
 def kl_terms(xp: Any, target: Array, log_q: Array) -> Array:
     """``target * (log(target) - log_q)`` elementwise, the terms of ``KL(target || q)``.
 
-    ``log(target)`` is read as 0 where ``target <= 0``: the term is 0 there (``0 log 0 = 0``) and
-    its gradient finite (``-log_q`` w.r.t. ``target``, as the limit). One log and one ``where``:
-    ``xlogx(target) - target * log_q`` takes two of each, and rounds twice more.
+    ``log(target)`` is read as 0 where ``target == 0``: the term is 0 there (``0 log 0 = 0``) and
+    its gradient finite (``-log_q`` w.r.t. ``target``, as the limit). A negative target is no
+    probability: its log, and so its term, is NaN, as in torch's ``kl_div`` and MXNet's (0 here
+    once hid it on NumPy and JAX only). One log and one ``where``: ``xlogx(target) - target *
+    log_q`` takes two of each, and rounds twice more.
     """
-    log_target = xp.log(xp.where(target > 0, target, xp.ones_like(target)))
+    log_target = xp.log(xp.where(target == 0, xp.ones_like(target), target))
     return target * (log_target - log_q)
 
 

@@ -377,11 +377,12 @@ class SigmoidFocalLoss(Loss):
         p_t = z\,\sigma(x) + (1 - z)(1 - \sigma(x)),\quad \alpha_t = \alpha z + (1 - \alpha)(1 - z)
 
     ``BCE`` is :class:`SigmoidBCELoss`'s term, with its optional ``pos_weight`` on the positive
-    part. ``alpha=None`` (or torchvision's ``alpha=-1``) drops :math:`\alpha_t`; ``gamma=0`` and
-    ``alpha=None`` give the plain BCE. Soft labels in ``[0, 1]`` are accepted (the formula as
-    written, as torchvision and optax). ``label_smoothing`` :math:`\epsilon` (keyword only) replaces
-    ``z`` by :math:`z (1 - \epsilon) + \epsilon / 2` everywhere in the formula (BCE,
-    :math:`p_t` and :math:`\alpha_t`), as Keras's ``BinaryFocalCrossentropy(label_smoothing=...)``.
+    part. ``alpha=None`` (or a negative one, as torchvision's ``alpha=-1``) drops
+    :math:`\alpha_t`; ``gamma=0`` and ``alpha=None`` give the plain BCE. Soft labels in ``[0, 1]``
+    are accepted (the formula as written, as torchvision and optax). ``label_smoothing``
+    :math:`\epsilon` (keyword only) replaces ``z`` by :math:`z (1 - \epsilon) + \epsilon / 2`
+    everywhere in the formula (BCE, :math:`p_t` and :math:`\alpha_t`), as Keras's
+    ``BinaryFocalCrossentropy(label_smoothing=...)``.
 
     Call: ``loss(pred, label, sample_weight=None, pos_weight=None)``, as :class:`SigmoidBCELoss`.
 
