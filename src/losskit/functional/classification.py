@@ -605,7 +605,7 @@ def sigmoid_focal_loss(
 ) -> Array:
     """Focal loss of a sigmoid, as ``torchvision.ops.sigmoid_focal_loss``. See :class:`losskit.SigmoidFocalLoss`."""
     alpha = check_focal_alpha(alpha, per_class=False)
-    gamma = check_number(gamma, "gamma", low=0.0)
+    gamma = check_number(gamma, "gamma", low=0.0, array_ok=True)
     check_pos_weight(pos_weight, pred)
     eps = check_label_smoothing(label_smoothing)
 
@@ -625,7 +625,9 @@ def sigmoid_focal_loss(
             loss = (alpha * z + (1 - alpha) * (1 - z)) * loss
         return loss
 
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight,))
+    return pointwise(
+        formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(pos_weight, gamma)
+    )
 
 
 def check_asl_options(gamma_pos: Any, gamma_neg: Any, clip: Any, detach_focal_weight: Any) -> tuple[Any, Any, Any]:
@@ -696,8 +698,8 @@ def softmax_focal_loss(
 ) -> Array:
     """``-alpha_y (1 - p_y)^gamma log p_y`` over a softmax. See :class:`losskit.SoftmaxFocalLoss`."""
     alpha = check_focal_alpha(alpha, per_class=True)
-    gamma = check_number(gamma, "gamma", low=0.0)
-    xp = namespace(pred, label, sample_weight, *arrays_in(alpha), names=("pred", "label"))
+    gamma = check_number(gamma, "gamma", low=0.0, array_ok=True)
+    xp = namespace(pred, label, sample_weight, *arrays_in(alpha, gamma), names=("pred", "label"))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     n = pred.shape[cls]
     alpha_c = None
@@ -735,8 +737,8 @@ def poly_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Poly-1: cross-entropy ``+ epsilon * (1 - p_t)``. See :class:`losskit.PolyLoss`."""
-    epsilon = check_number(epsilon, "epsilon")
-    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
+    epsilon = check_number(epsilon, "epsilon", array_ok=True)
+    xp = namespace(pred, label, sample_weight, *arrays_in(epsilon), names=("pred", "label"))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = log_softmax(xp, x, axis=cls)
     if sparse_label:
@@ -1236,7 +1238,7 @@ def multiclass_hinge_loss(
 
 def check_gce_q(q: Any) -> Any:
     """GCE's ``q``: a real number in ``(0, 1]`` (its limit 0 is cross-entropy; 1 is ``1 - p_y``)."""
-    return check_number(q, "q", low=0.0, high=1.0, low_open=True)
+    return check_number(q, "q", low=0.0, high=1.0, low_open=True, array_ok=True)
 
 
 def generalized_cross_entropy(
@@ -1255,7 +1257,7 @@ def generalized_cross_entropy(
     log-probabilities taken as they are, when ``from_logits``). See :class:`losskit.GeneralizedCrossEntropyLoss`."""
     q = check_gce_q(q)
     check_flag(from_logits, "from_logits")
-    xp = namespace(pred, label, sample_weight, names=("pred", "label"))
+    xp = namespace(pred, label, sample_weight, *arrays_in(q), names=("pred", "label"))
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = x if from_logits else log_softmax(xp, x, axis=cls)
     if sparse_label:
@@ -1455,7 +1457,7 @@ def cosface_loss(
 
 def check_temperature(temperature: Any) -> Any:
     """A distillation temperature: a real number > 0."""
-    return check_number(temperature, "temperature", low=0.0, low_open=True)
+    return check_number(temperature, "temperature", low=0.0, low_open=True, array_ok=True)
 
 
 def distillation_loss(
@@ -1471,7 +1473,8 @@ def distillation_loss(
     """``T**2 * KL(softmax(teacher / T) || softmax(student / T))`` along ``axis``. See
     :class:`losskit.DistillationLoss`."""
     temperature = check_temperature(temperature)
-    xp = namespace(student_logits, teacher_logits, sample_weight, names=("student_logits", "teacher_logits"))
+    names = ("student_logits", "teacher_logits")
+    xp = namespace(student_logits, teacher_logits, sample_weight, *arrays_in(temperature), names=names)
     s, out_dtype = promoted_input(xp, student_logits, "student_logits", ("teacher_logits", teacher_logits))
     if tuple(teacher_logits.shape) != tuple(student_logits.shape):
         raise ValueError(

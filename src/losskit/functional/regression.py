@@ -148,14 +148,14 @@ def quantile_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Pinball loss ``max(q (y - p), (q - 1)(y - p))``, averaged per example. See :class:`losskit.QuantileLoss`."""
-    q = check_number(quantile, "quantile", low=0.0, high=1.0)
+    q = check_number(quantile, "quantile", low=0.0, high=1.0, array_ok=True)
 
     def formula(xp: Any, p: Array, y: Array) -> Array:
         d = y - p
         # max(q d, (q - 1) d) = q relu(d) + (1 - q) relu(-d)  (d = label - pred)
         return q * relu(xp, d) + (1 - q) * relu(xp, -d)
 
-    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis)
+    return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=(q,))
 
 
 def check_var_shape(var_shape: tuple[int, ...], pred_shape: tuple[int, ...]) -> None:

@@ -378,11 +378,11 @@ class SigmoidFocalLoss(Loss):
 
     ``BCE`` is :class:`SigmoidBCELoss`'s term, with its optional ``pos_weight`` on the positive
     part. ``alpha=None`` (or a negative one, as torchvision's ``alpha=-1``) drops
-    :math:`\alpha_t`; ``gamma=0`` and ``alpha=None`` give the plain BCE. Soft labels in ``[0, 1]``
-    are accepted (the formula as written, as torchvision and optax). ``label_smoothing``
-    :math:`\epsilon` (keyword only) replaces ``z`` by :math:`z (1 - \epsilon) + \epsilon / 2`
-    everywhere in the formula (BCE, :math:`p_t` and :math:`\alpha_t`), as Keras's
-    ``BinaryFocalCrossentropy(label_smoothing=...)``.
+    :math:`\alpha_t`; ``gamma=0`` and ``alpha=None`` give the plain BCE; ``gamma`` may be a 0-d
+    array (traced or learnt; not checked). Soft labels in ``[0, 1]`` are accepted (the formula as
+    written, as torchvision and optax). ``label_smoothing`` :math:`\epsilon` (keyword only)
+    replaces ``z`` by :math:`z (1 - \epsilon) + \epsilon / 2` everywhere in the formula (BCE,
+    :math:`p_t` and :math:`\alpha_t`), as Keras's ``BinaryFocalCrossentropy(label_smoothing=...)``.
 
     Call: ``loss(pred, label, sample_weight=None, pos_weight=None)``, as :class:`SigmoidBCELoss`.
 
@@ -419,7 +419,7 @@ class SigmoidFocalLoss(Loss):
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._alpha = check_focal_alpha(alpha, per_class=False)
-        self._gamma = check_number(gamma, "gamma", low=0.0)
+        self._gamma = check_number(gamma, "gamma", low=0.0, array_ok=True)
         self._label_smoothing = check_label_smoothing(label_smoothing)
 
     def _compute(self, pred: Array, label: Array, sample_weight: Any = None, pos_weight: Any = None) -> Array:
@@ -511,7 +511,8 @@ class SoftmaxFocalLoss(Loss):
 
     with :math:`p = \operatorname{softmax}(x)` along ``axis``. ``alpha`` is ``None`` (1), a number
     (scales every class) or one weight per class (a sequence, or a 1-D array of ``pred``'s
-    library). ``gamma=0`` and ``alpha=None`` give :class:`SoftmaxCrossEntropyLoss`.
+    library). ``gamma=0`` and ``alpha=None`` give :class:`SoftmaxCrossEntropyLoss`. ``gamma`` may
+    be a 0-d array (traced or learnt; not checked).
 
     Shape:
         - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.
@@ -542,7 +543,7 @@ class SoftmaxFocalLoss(Loss):
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._gamma = check_number(gamma, "gamma", low=0.0)
+        self._gamma = check_number(gamma, "gamma", low=0.0, array_ok=True)
         self._alpha = check_focal_alpha(alpha, per_class=True)
         self._axis = check_axis_option(axis)
         self._sparse_label = check_flag(sparse_label, "sparse_label")
@@ -558,7 +559,7 @@ class PolyLoss(Loss):
 
     with :math:`p = \operatorname{softmax}(x)` along ``axis``; the dense form is
     ``optax.poly_loss_cross_entropy``. ``epsilon=0`` gives :class:`SoftmaxCrossEntropyLoss`; the
-    paper suggests 2 for ImageNet classification, -1 for detection.
+    paper suggests 2 for ImageNet classification, -1 for detection; a 0-d array is taken too.
 
     Shape:
         - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.
@@ -589,7 +590,7 @@ class PolyLoss(Loss):
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._epsilon = check_number(epsilon, "epsilon")
+        self._epsilon = check_number(epsilon, "epsilon", array_ok=True)
         self._axis = check_axis_option(axis)
         self._sparse_label = check_flag(sparse_label, "sparse_label")
 
@@ -929,7 +930,8 @@ class GeneralizedCrossEntropyLoss(Loss):
     name) ``pred`` holds log-probabilities :math:`\log p`, taken as they are (not renormalised).
     ``q`` is in ``(0, 1]``: as :math:`q \to 0` the loss tends to the cross-entropy
     :math:`-\log p_y`; ``q=1`` gives :math:`1 - p_y`, half the L1 distance of ``p`` from the
-    one-hot label (the paper's MAE). The default ``q=0.5`` is Keras's (the paper's experiments use 0.7).
+    one-hot label (the paper's MAE). The default ``q=0.5`` is Keras's (the paper's experiments use
+    0.7); a 0-d array is taken too (traced or learnt; not checked).
 
     Keras takes probabilities: ``keras.losses.categorical_generalized_cross_entropy(y, p, q)`` is
     ``GeneralizedCrossEntropyLoss(q=q, from_logits=True)(log(p), y)``, also for rows of ``p`` that
@@ -1169,7 +1171,8 @@ class DistillationLoss(Loss):
     mixed with the hard-label cross-entropy: ``alpha * DistillationLoss(temperature=T)(s, t) +
     (1 - alpha) * SoftmaxCELoss()(s, y)`` is the paper's objective (add the two yourself).
     ``temperature`` :math:`T > 0` is 1 by default, where the loss is plain
-    ``KLDivLoss()(log_softmax(s), softmax(t))``; the paper uses 2 to 20, and 2 to 5 is common.
+    ``KLDivLoss()(log_softmax(s), softmax(t))``; the paper uses 2 to 20, and 2 to 5 is common. A
+    0-d array is taken too (a learnt or scheduled temperature; not checked).
     It equals ``torch.nn.functional.kl_div(log_softmax(s / T), softmax(t / T), reduction='none')
     .sum(axis) * T**2`` and ``optax.losses.kl_divergence(log_softmax(s / T), softmax(t / T)) * T**2``.
     Over more axes than two (tokens, say) the divergence is summed over ``axis`` and averaged

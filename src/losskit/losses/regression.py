@@ -175,7 +175,8 @@ class QuantileLoss(Loss):
     .. math::
         \ell_i = \max\bigl(q\, d_i,\ (q - 1)\, d_i\bigr), \qquad d_i = \text{label}_i - \text{pred}_i
 
-    ``quantile=0.5`` is half the absolute error (the median).
+    ``quantile=0.5`` is half the absolute error (the median). ``quantile`` may be a 0-d array
+    (not checked): ``jax.vmap`` over it fits several quantiles at once.
 
     Shape:
         - pred, label: any shape, the same number of elements; sample_weight broadcastable.
@@ -192,7 +193,7 @@ class QuantileLoss(Loss):
 
     def __init__(self, quantile: float = 0.5, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._quantile = check_number(quantile, "quantile", low=0.0, high=1.0)
+        self._quantile = check_number(quantile, "quantile", low=0.0, high=1.0, array_ok=True)
 
 
 @register("regression")
