@@ -29,6 +29,8 @@ CASES: list[tuple[Callable[..., Any], str, tuple[float, float], tuple[np.ndarray
     (losskit.PolyLoss, "epsilon", (0.7, -0.4), (LOGITS, CLASSES)),
     (losskit.GeneralizedCrossEntropyLoss, "q", (0.6, 0.2), (LOGITS, CLASSES)),
     (losskit.DistillationLoss, "temperature", (2.5, 0.8), (LOGITS, RNG.normal(size=(4, 5)) * 3)),
+    (losskit.ArcFaceLoss, "scale", (30.0, 4.0), (np.tanh(LOGITS), CLASSES)),
+    (losskit.CosFaceLoss, "scale", (30.0, 4.0), (np.tanh(LOGITS), CLASSES)),
 ]
 IDS = [f"{cls.__name__}-{option}" for cls, option, _, _ in CASES]
 

@@ -1284,7 +1284,7 @@ def check_margin_options(scale: Any, margin: Any, easy_margin: Any, *, angular: 
     """The checks of :func:`arcface_loss`'s and :func:`cosface_loss`'s options, shared with the
     classes' constructors: ``scale > 0``; the margin in ``[0, pi)`` (an angle) or any real (a
     cosine margin: a negative one makes the true class easier, as in few-shot work); a bool flag."""
-    scale = check_number(scale, "scale", low=0.0, low_open=True)
+    scale = check_number(scale, "scale", low=0.0, low_open=True, array_ok=True)  # a learnt one too
     if angular:
         margin = check_number(margin, "margin", low=0.0, high=math.pi, high_open=True)
     else:
@@ -1367,7 +1367,7 @@ def margin_softmax_cross_entropy(
     document the formula, the shapes and the choices."""
     scale, angular_margin = check_margin_options(scale, angular_margin, easy_margin, angular=True)
     cosine_margin = check_number(cosine_margin, "cosine_margin")
-    xp = namespace(cosine, label, sample_weight, names=("cosine", "label"))
+    xp = namespace(cosine, label, sample_weight, *arrays_in(scale), names=("cosine", "label"))
     c = float_input(xp, cosine, "cosine")
     cls = check_axis(axis, cosine.ndim)
     check_has_classes(tuple(cosine.shape), cls)

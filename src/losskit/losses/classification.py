@@ -990,10 +990,11 @@ class ArcFaceLoss(Loss):
                           {e^{s \cos(\theta_y + m)} + \sum_{j \ne y} e^{s \cos \theta_j}},
         \qquad \cos\theta_j = \text{cosine}_j
 
-    ``scale`` :math:`s` (64 by default, as the paper, insightface and pytorch-metric-learning),
-    ``margin`` :math:`m` in radians, in ``[0, pi)`` (0.5 by default, the paper's; pml's default
-    is 28.6 degrees, 0.4992 rad). ``margin=0`` is ``SoftmaxCELoss`` of ``s * cosine``. It is
-    insightface's ``CombinedMarginLoss`` with ``m1 = 1, m2 = margin, m3 = 0``; the core,
+    ``scale`` :math:`s` (64 by default, as the paper, insightface and pytorch-metric-learning; a
+    0-d array too, learnt as NormFace's, unchecked), ``margin`` :math:`m` in radians, in
+    ``[0, pi)`` (0.5 by default, the paper's; pml's default is 28.6 degrees, 0.4992 rad).
+    ``margin=0`` is ``SoftmaxCELoss`` of ``s * cosine``. It is insightface's
+    ``CombinedMarginLoss`` with ``m1 = 1, m2 = margin, m3 = 0``; the core,
     ``losskit.functional.margin_softmax_cross_entropy``, takes both margins at once
     (``cos(theta_y + m2) - m3``; SphereFace's ``m1`` is not offered).
 
@@ -1088,12 +1089,13 @@ class CosFaceLoss(Loss):
         \qquad \cos\theta_j = \text{cosine}_j
 
     ``scale`` :math:`s` (64 by default, as pytorch-metric-learning and insightface; the paper
-    uses 64), ``margin`` :math:`m` (0.35 by default, the paper's and pml's; insightface's class
-    defaults to 0.4), any real number (a negative margin makes the true class easier, as some
-    few-shot work uses). It is :class:`SoftmaxCrossEntropyLoss` of ``s * cosine`` with the true
-    class's logit lowered by :math:`s m` (so ``margin=0`` is that cross-entropy), and
-    insightface's ``CombinedMarginLoss`` with ``m1 = 1, m2 = 0, m3 = margin``; it shares its core
-    with :class:`ArcFaceLoss`.
+    uses 64; a 0-d array too, learnt, unchecked), ``margin`` :math:`m` (0.35 by default, the
+    paper's and pml's; insightface's class defaults to 0.4), any real number (a negative margin
+    makes the true class easier, as some few-shot work uses). It is
+    :class:`SoftmaxCrossEntropyLoss` of ``s * cosine`` with the true class's logit lowered by
+    :math:`s m` (so ``margin=0`` is that cross-entropy), and insightface's
+    ``CombinedMarginLoss`` with ``m1 = 1, m2 = 0, m3 = margin``; it shares its core with
+    :class:`ArcFaceLoss`.
 
     ``cosine`` holds **cosine similarities**, not logits: the loss owns no weight matrix, so the
     model computes them from its embeddings and a learnt class-centre matrix ``W`` ``(C, D)``
