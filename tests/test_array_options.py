@@ -20,6 +20,8 @@ RNG = np.random.default_rng(11)
 LOGITS = RNG.normal(size=(4, 5)) * 2
 CLASSES = np.array([0, 3, 4, 1])
 BINARY = (RNG.random(size=(4, 5)) < 0.4).astype(np.float64)
+MAPS = RNG.normal(size=(4, 3, 5, 5))  # segmentation logits, classes on axis 1
+MASKS = np.moveaxis(np.eye(3)[RNG.integers(0, 3, size=(4, 5, 5))], -1, 1)  # one-hot masks, pred's shape
 
 #: (loss class, its option, two values of it, the loss's two inputs)
 CASES: list[tuple[Callable[..., Any], str, tuple[float, float], tuple[np.ndarray, np.ndarray]]] = [
@@ -31,6 +33,11 @@ CASES: list[tuple[Callable[..., Any], str, tuple[float, float], tuple[np.ndarray
     (losskit.DistillationLoss, "temperature", (2.5, 0.8), (LOGITS, RNG.normal(size=(4, 5)) * 3)),
     (losskit.ArcFaceLoss, "scale", (30.0, 4.0), (np.tanh(LOGITS), CLASSES)),
     (losskit.CosFaceLoss, "scale", (30.0, 4.0), (np.tanh(LOGITS), CLASSES)),
+    (losskit.TverskyLoss, "alpha", (0.3, 0.8), (MAPS, MASKS)),
+    (losskit.TverskyLoss, "beta", (0.3, 0.8), (MAPS, MASKS)),
+    (losskit.TverskyLoss, "smooth", (1.0, 0.25), (MAPS, MASKS)),
+    (losskit.TverskyLoss, "gamma", (0.75, 2.0), (MAPS, MASKS)),
+    (losskit.DiceLoss, "smooth", (1.0, 0.25), (MAPS, MASKS)),
 ]
 IDS = [f"{cls.__name__}-{option}" for cls, option, _, _ in CASES]
 

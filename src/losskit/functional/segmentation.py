@@ -25,27 +25,30 @@ from .._core import (
     float_input,
     index_dtype,
     is_concrete,
+    is_real,
     like,
     without_ignored,
 )
 from .classification import class_indices
 
 
-def check_tversky(alpha: Any, beta: Any, smooth: Any) -> tuple[float, float, float]:
+def check_tversky(alpha: Any, beta: Any, smooth: Any) -> tuple[Any, Any, Any]:
+    """Numbers >= 0, or 0-d arrays (traced or learnt; not checked)."""
     return (
-        check_number(alpha, "alpha", low=0.0),
-        check_number(beta, "beta", low=0.0),
-        check_number(smooth, "smooth", low=0.0),
+        check_number(alpha, "alpha", low=0.0, array_ok=True),
+        check_number(beta, "beta", low=0.0, array_ok=True),
+        check_number(smooth, "smooth", low=0.0, array_ok=True),
     )
 
 
-def check_focal(gamma: Any, log_loss: Any) -> tuple[float, bool]:
-    """The ``gamma`` (a number > 0) and ``log_loss`` (a bool) options of the overlap losses; the two
-    do not combine (``-log`` of the index raised to a power is no published loss)."""
-    gamma = check_number(gamma, "gamma", low=0.0, low_open=True)
+def check_focal(gamma: Any, log_loss: Any) -> tuple[Any, bool]:
+    """The ``gamma`` (a number > 0, or a 0-d array: not checked) and ``log_loss`` (a bool) options
+    of the overlap losses; the two do not combine (``-log`` of the index raised to a power is no
+    published loss)."""
+    gamma = check_number(gamma, "gamma", low=0.0, low_open=True, array_ok=True)
     log_loss = check_flag(log_loss, "log_loss")
-    if log_loss and gamma != 1:
-        raise ValueError(f"gamma={gamma:g} and log_loss=True do not combine: gamma raises 1 - index to a power")
+    if log_loss and not (is_real(gamma) and gamma == 1):  # an array gamma: a power to take
+        raise ValueError(f"gamma={gamma!r} and log_loss=True do not combine: gamma raises 1 - index to a power")
     return gamma, log_loss
 
 
@@ -53,7 +56,7 @@ def is_plain_one(gamma: Any) -> bool:
     """``gamma`` is a concrete 1 (no power to take). Under ``torch.compile`` it is not asked: a
     branch on its value would be a guard, one more compilation each time it passes 1 on a schedule;
     the general form of :func:`overlap_penalty` is then taken, equal up to rounding."""
-    return is_concrete(gamma) and gamma == 1
+    return is_real(gamma) and is_concrete(gamma) and gamma == 1
 
 
 def overlap_penalty(xp: Any, index: Array, complement: Array, gamma: float, log_loss: bool) -> Array:
@@ -122,7 +125,8 @@ def tversky_loss(
     gamma, log_loss = check_focal(gamma, log_loss)
     check_flag(from_logits, "from_logits")
     class_weight = check_class_vector(class_weight, "class_weight")
-    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
+    options = arrays_in(class_weight, alpha, beta, smooth, gamma)
+    xp = namespace(pred, label, sample_weight, *options, names=("pred", "label"))
     x = float_input(xp, pred, "pred")
     cls, b_axis = class_and_batch_axes(pred.ndim, tuple(pred.shape), axis, batch_axis)
     check_has_classes(tuple(pred.shape), cls)

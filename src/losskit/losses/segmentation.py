@@ -24,6 +24,7 @@ class TverskyLoss(Loss):
 
     per example: ``optax.losses.dice_loss`` with ``alpha``, ``beta`` (channels along ``axis``).
     ``alpha = beta = 1/2`` is :class:`DiceLoss`; ``beta > alpha`` weighs missed pixels more.
+    ``alpha``, ``beta``, ``smooth`` and ``gamma`` may be 0-d arrays (traced or learnt; not checked).
 
     ``from_logits=True`` (default): ``pred`` holds logits, turned into probabilities by a softmax
     over the class axis, or a sigmoid when there is a single class (a binary mask).
