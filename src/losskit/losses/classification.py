@@ -558,8 +558,9 @@ class PolyLoss(Loss):
         \ell = \sum_j z_j \bigl(-\log p_j + \varepsilon (1 - p_j)\bigr) \quad\text{(dense)}
 
     with :math:`p = \operatorname{softmax}(x)` along ``axis``; the dense form is
-    ``optax.poly_loss_cross_entropy``. ``epsilon=0`` gives :class:`SoftmaxCrossEntropyLoss`; the
-    paper suggests 2 for ImageNet classification, -1 for detection; a 0-d array is taken too.
+    ``optax.poly_loss_cross_entropy`` (whose default ``epsilon`` is 2, losskit's 1).
+    ``epsilon=0`` gives :class:`SoftmaxCrossEntropyLoss`; the paper suggests 2 for ImageNet
+    classification, -1 for detection; a 0-d array is taken too.
 
     Shape:
         - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.

@@ -192,6 +192,7 @@ class SDMLLoss(Loss):
 
     Shape:
         - x1, x2: ``(N, D)`` with ``N >= 2``.
+        - sample_weight: ``(N,)``, one factor per pair (Gluon took none).
         - output: ``(N,)``; ``batch_axis`` must be 0 (Gluon ignored any other value).
 
     ``weight`` (default 1) scales the result; MXNet 1.9.1 stored it but never applied it.
