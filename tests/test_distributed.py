@@ -100,6 +100,21 @@ def _error_cases(shards: list[tuple[int, int]]) -> dict[str, tuple[dict, str]]:
             {**base, "options": {**base["options"], "vocab_size": V + 1, "check_shards": True}},
             "vocab_size=11 but the shards",
         ),
+        # found by a review: each of these raised on one rank and left the others waiting, or
+        # aborted every process in gloo (different precisions), or gave outputs of two shapes
+        "vocab_size_differs_checked": (
+            {
+                **base,
+                "options": {**base["options"], "vocab_size": V, "check_shards": True},
+                "rank_options": {last: {"vocab_size": V + 1}},
+            },
+            r"different options: vocab_size \[10, .*11\]",
+        ),
+        "precision_differs": (
+            {**base, "dtypes": {0: "float32"}},
+            r"different precisions: \['float32, bfloat16 or float16', .*'float64'\]",
+        ),
+        "label_shape_differs": ({**_case(shards, lead=(2, 3)), "lead": {0: (3, 2)}}, "labels of different shapes"),
     }
 
 
@@ -437,6 +452,7 @@ def test_jax_sharded_matches_optax(jax_results):
     expected |= {"shard_map2_mean_eps0.0_all", "shard_map4_mean_eps0.0_all", "wrapper_explicit_mesh"}
     expected |= {"wrapper_jit_sharding_arg", "wrapper_leading_axes", "wrapper_padded_vocab_eps0.1", "wrapper_vocab4"}
     expected |= {"wrapper_data2_model2", "wrapper_vocab_over_both", "shard_map2_far_apart", "shard_map4_far_apart"}
+    expected |= {f"shard_map{n}_empty_{r}" for n in (2, 4) for r in ("mean", "sum")}
     assert expected <= set(names), f"cases missing from the JAX worker: {sorted(expected - set(names))}"
     failures = []
     for name in names:

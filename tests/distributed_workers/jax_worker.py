@@ -85,6 +85,20 @@ def main(path: str) -> None:
             upstream,
         )
         record(cases, logits)
+        # no rows (found by a review: the mean and the sum failed to lower inside shard_map): 0
+        for reduction in ("mean", "sum"):
+            fn = jax.shard_map(
+                partial(vocab_parallel_cross_entropy_jax, axis_name="vocab", reduction=reduction),
+                mesh=mesh,
+                in_specs=(P(None, "vocab"), P()),
+                out_specs=P(),
+            )
+            empty = jnp.zeros((0, V))
+            value, grad = jax.value_and_grad(lambda x, fn=fn: fn(x, label[:0]))(empty)
+            results[f"shard_map{n_dev}_empty_{reduction}/out"] = np.asarray(value)
+            results[f"shard_map{n_dev}_empty_{reduction}/ref_out"] = np.zeros(())
+            results[f"shard_map{n_dev}_empty_{reduction}/grad"] = np.asarray(grad)
+            results[f"shard_map{n_dev}_empty_{reduction}/ref_grad"] = np.zeros((0, V))
 
     grid = jax.make_mesh((2, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
     line = Mesh(np.array(jax.devices()[:4]), ("vocab",))

@@ -61,6 +61,10 @@ def _compute(rank: int, case: dict) -> tuple[np.ndarray, np.ndarray]:
     local_in = local
     if rank in case.get("rows", {}):  # this rank passes fewer rows than the others
         local_in, label = local[case["rows"][rank]], label[case["rows"][rank]]
+    if rank in case.get("lead", {}):  # this rank's rows in another shape (the same number of them)
+        local_in, label = local.reshape(*case["lead"][rank], -1), label.reshape(case["lead"][rank])
+    if rank in case.get("dtypes", {}):  # this rank's logits in another dtype
+        local_in = local_in.to(getattr(torch, case["dtypes"][rank]))
     start = case.get("starts", {}).get(rank, start)
     options = {**case["options"], **case.get("rank_options", {}).get(rank, {})}  # this rank's own options
     out = vocab_parallel_cross_entropy(local_in, label, vocab_start=start, **options)

@@ -59,13 +59,17 @@ def vocab_parallel_cross_entropy(
     all ranks compute the same objective from the replicated loss.
 
     Checks, before any arithmetic: shapes, dtypes and options locally; then, unless ``vocab_size``
-    is given, one all-gather of six integers per rank that yields ``V`` and checks that the
-    shards tile ``[0, V)`` (in any rank order) and that all ranks hold the same number of rows and
-    pass the same ``ignore_index``, ``label_smoothing`` and ``reduction``, then
-    one all-reduce (MAX) of ``2N`` integers that checks that they hold the same labels; every rank
-    raises the same ``ValueError`` if not. ``check_shards=True`` makes that
-    check also when ``vocab_size`` is given (otherwise only ``vocab_start + V_r <= vocab_size`` is
-    checked, with no communication). Labels outside ``[0, V)`` raise on eager tensors. The labels
+    is given, one all-gather of nine integers per rank that yields ``V`` and checks that the
+    shards tile ``[0, V)`` (in any rank order), that all ranks hold labels of one shape and logits
+    of one working precision (float64, or float32 for the other float dtypes), and that they pass
+    the same ``vocab_size``, ``ignore_index``, ``label_smoothing`` and ``reduction``, then one
+    all-reduce (MAX) of ``2N`` integers that checks that they hold the same labels; every rank
+    raises the same ``ValueError`` if not. ``check_shards=True`` makes that check also when
+    ``vocab_size`` is given. Without it only ``vocab_start + V_r <= vocab_size`` is checked, with
+    no communication, and ranks that disagree are not told: different rows, precisions or
+    smoothing all-reduce buffers of different sizes (gloo aborts the process), a different
+    ``ignore_index`` gives each rank its own loss. Keep ``check_shards=True`` until a set-up is
+    known to agree. Labels outside ``[0, V)`` raise on eager tensors. The labels
     check and the shard check read values on the host (a device synchronisation). An error found
     by one rank alone, before the all-gather or without it, leaves the others waiting in their next
     collective until the process group's timeout.
@@ -117,7 +121,10 @@ def vocab_parallel_cross_entropy(
     if not distributed:
         vocab = check_partition([shard], vocab_size)
     elif vocab_size is None or check_shards:
-        options = (ignore_index, eps, REDUCTIONS.index(reduction))
+        # the working precision too: float32 beside float64 all-reduces buffers of two sizes, which
+        # gloo answers by aborting the process, not with an error
+        precision = 64 if local_logits.dtype == torch.float64 else 32
+        options = (-1 if vocab_size is None else vocab_size, precision, ignore_index, eps, REDUCTIONS.index(reduction))
         vocab = check_partition(_gather_shards(shard, label, options, group, world), vocab_size)
     else:
         if shard[1] > vocab_size:
@@ -159,26 +166,43 @@ def _all_reduce(t: torch.Tensor, op: Any, group: Any) -> torch.Tensor:
 
 
 def _gather_shards(
-    shard: tuple[int, int], label: torch.Tensor, options: tuple[int, float, int], group: Any, world: int
+    shard: tuple[int, int], label: torch.Tensor, options: tuple[int, int, int, float, int], group: Any, world: int
 ) -> list[tuple[int, int]]:
-    """All-gather ``(start, stop, rows, ignore_index, label_smoothing, reduction)``, then compare the
-    labels exactly; raise on every rank alike if the ranks disagree."""
+    """All-gather ``(start, stop, rows, label shape, vocab_size, precision, ignore_index,
+    label_smoothing, reduction)``, then compare the labels exactly; raise on every rank alike if the
+    ranks disagree."""
     y = label.reshape(-1).long()
-    ignore_index, eps, reduction = options
+    vocab_size, precision, ignore_index, eps, reduction = options
     # label_smoothing travels as its float64 bits, so ranks compare it exactly (an eps of 0 on one
     # rank and not on another would all-reduce stacks of different sizes: a hang, not an error)
     eps_bits = torch.tensor(eps, dtype=torch.float64).view(torch.int64).item()
-    info = torch.tensor([*shard, y.numel(), ignore_index, eps_bits, reduction], device=y.device)
-    parts = [torch.empty_like(info) for _ in range(world)]
-    dist.all_gather(parts, info, group=group)
+    # the label's shape as its hash (int tuples hash alike in every process): (2, 3) beside (3, 2)
+    # would give each rank an output of its own shape
+    shape = hash(tuple(label.shape))
+    info = [*shard, y.numel(), shape, vocab_size, precision, ignore_index, eps_bits, reduction]
+    info_t = torch.tensor(info, dtype=torch.int64, device=y.device)
+    parts = [torch.empty_like(info_t) for _ in range(world)]
+    dist.all_gather(parts, info_t, group=group)
     rows = [p.tolist() for p in parts]
     if len({r[2] for r in rows}) > 1:
         raise ValueError(f"the ranks hold different numbers of rows: {[r[2] for r in rows]} (rank 0, 1, ...)")
-    if len({tuple(r[3:]) for r in rows}) > 1:
+    if len({r[3] for r in rows}) > 1:
+        raise ValueError(
+            f"the ranks hold labels of different shapes with the same number of rows ({y.numel()}); "
+            "every rank must pass labels of one shape"
+        )
+    if len({r[5] for r in rows}) > 1:
+        got_dtypes = ["float64" if r[5] == 64 else "float32, bfloat16 or float16" for r in rows]
+        raise ValueError(
+            f"the ranks' logits compute in different precisions: {got_dtypes} (rank 0, 1, ...); "
+            "pass float64 logits on every rank or on none"
+        )
+    if len({tuple(r[4:5] + r[6:]) for r in rows}) > 1:
         got = {
-            "ignore_index": [r[3] for r in rows],
-            "label_smoothing": [torch.tensor(r[4]).view(torch.float64).item() for r in rows],
-            "reduction": [REDUCTIONS[r[5]] for r in rows],
+            "vocab_size": [None if r[4] == -1 else r[4] for r in rows],
+            "ignore_index": [r[6] for r in rows],
+            "label_smoothing": [torch.tensor(r[7]).view(torch.float64).item() for r in rows],
+            "reduction": [REDUCTIONS[r[8]] for r in rows],
         }
         differ = "; ".join(f"{k} {v}" for k, v in got.items() if len(set(v)) > 1)
         raise ValueError(f"the ranks pass different options: {differ} (rank 0, 1, ...); every rank must pass the same")
