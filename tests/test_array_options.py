@@ -20,6 +20,8 @@ RNG = np.random.default_rng(11)
 LOGITS = RNG.normal(size=(4, 5)) * 2
 CLASSES = np.array([0, 3, 4, 1])
 BINARY = (RNG.random(size=(4, 5)) < 0.4).astype(np.float64)
+EMBEDDINGS = RNG.normal(size=(4, 3)) / 2
+GROUPS = np.array([0, 1, 0, 1])
 MAPS = RNG.normal(size=(4, 3, 5, 5))  # segmentation logits, classes on axis 1
 MASKS = np.moveaxis(np.eye(3)[RNG.integers(0, 3, size=(4, 5, 5))], -1, 1)  # one-hot masks, pred's shape
 
@@ -33,6 +35,11 @@ CASES: list[tuple[Callable[..., Any], str, tuple[float, float], tuple[np.ndarray
     (losskit.DistillationLoss, "temperature", (2.5, 0.8), (LOGITS, RNG.normal(size=(4, 5)) * 3)),
     (losskit.ArcFaceLoss, "scale", (30.0, 4.0), (np.tanh(LOGITS), CLASSES)),
     (losskit.CosFaceLoss, "scale", (30.0, 4.0), (np.tanh(LOGITS), CLASSES)),
+    (losskit.ArcFaceLoss, "margin", (0.3, 0.1), (np.tanh(LOGITS), CLASSES)),
+    (losskit.CosFaceLoss, "margin", (0.35, -0.1), (np.tanh(LOGITS), CLASSES)),
+    (losskit.MultiMarginLoss, "margin", (1.0, 0.3), (LOGITS, CLASSES)),
+    (losskit.CircleLoss, "gamma", (8.0, 2.0), (EMBEDDINGS, GROUPS)),
+    (losskit.CircleLoss, "margin", (0.4, 0.1), (EMBEDDINGS, GROUPS)),
     (losskit.TverskyLoss, "alpha", (0.3, 0.8), (MAPS, MASKS)),
     (losskit.TverskyLoss, "beta", (0.3, 0.8), (MAPS, MASKS)),
     (losskit.TverskyLoss, "smooth", (1.0, 0.25), (MAPS, MASKS)),
@@ -100,3 +107,12 @@ def test_a_quantile_per_output_column_by_vmap():
     d = label[None] - pred
     want = np.maximum(quantiles[:, None, None] * d, (quantiles[:, None, None] - 1) * d).mean(axis=2)
     np.testing.assert_allclose(to_numpy(out), want, rtol=1e-12)
+
+
+def test_a_traced_choice_is_refused_by_losskit_not_by_jax():
+    """MultiMarginLoss's p picks a formula (1 or 2): a traced p is no choice, and the error is
+    losskit's TypeError (it was JAX's TracerBoolConversionError from inside the check)."""
+    jax = pytest.importorskip("jax")
+    x, y = to_backend(LOGITS, "jax", "float32"), to_backend(CLASSES, "jax")
+    with pytest.raises(TypeError, match="p must be 1 or 2"):
+        jax.jit(lambda p: losskit.MultiMarginLoss(p=p)(x, y))(2)

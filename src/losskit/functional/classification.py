@@ -873,7 +873,7 @@ def multi_margin_loss(
     """Multi-class hinge: ``sum_{c != y} max(0, margin - x_y + x_c)^p / C``. See :class:`losskit.MultiMarginLoss`."""
     margin = check_multi_margin(p, margin)
     check_class_vector(class_weight, "class_weight")
-    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight), names=("pred", "label"))
+    xp = namespace(pred, label, sample_weight, *arrays_in(class_weight, margin), names=("pred", "label"))
     # torch's multi_margin_loss (N, C): the same sum, w[y] after the power, 0 gradient at a kink;
     # it takes margin as a concrete float (a dynamic one, under torch.compile, takes the formula)
     # and no gradient for its weight (a learnt class weight takes the formula)
@@ -919,11 +919,11 @@ def multi_margin_loss(
 
 def check_multi_margin(p: Any, margin: Any) -> Any:
     """Check ``p`` and ``margin``; return the margin as :func:`check_number` does."""
-    if isinstance(p, (bool, np.bool_)):  # True would be 1
+    if isinstance(p, (bool, np.bool_)) or not is_real(p):  # True would be 1; an array or tracer is no choice
         raise TypeError(f"p must be 1 or 2, got {p!r}")
     if p not in (1, 2):  # 2.0 too, as torch
         raise ValueError(f"p must be 1 or 2, got {p!r}")
-    return check_number(margin, "margin", low=0.0)
+    return check_number(margin, "margin", low=0.0, array_ok=True)
 
 
 def jsd_loss(
@@ -1286,9 +1286,9 @@ def check_margin_options(scale: Any, margin: Any, easy_margin: Any, *, angular: 
     cosine margin: a negative one makes the true class easier, as in few-shot work); a bool flag."""
     scale = check_number(scale, "scale", low=0.0, low_open=True, array_ok=True)  # a learnt one too
     if angular:
-        margin = check_number(margin, "margin", low=0.0, high=math.pi, high_open=True)
+        margin = check_number(margin, "margin", low=0.0, high=math.pi, high_open=True, array_ok=True)
     else:
-        margin = check_number(margin, "margin")
+        margin = check_number(margin, "margin", array_ok=True)
     check_flag(easy_margin, "easy_margin")
     return scale, margin
 
@@ -1366,8 +1366,9 @@ def margin_softmax_cross_entropy(
     ``m2 = 0``. The core of :class:`losskit.ArcFaceLoss` and :class:`losskit.CosFaceLoss`, which
     document the formula, the shapes and the choices."""
     scale, angular_margin = check_margin_options(scale, angular_margin, easy_margin, angular=True)
-    cosine_margin = check_number(cosine_margin, "cosine_margin")
-    xp = namespace(cosine, label, sample_weight, *arrays_in(scale), names=("cosine", "label"))
+    cosine_margin = check_number(cosine_margin, "cosine_margin", array_ok=True)
+    options = arrays_in(scale, angular_margin, cosine_margin)
+    xp = namespace(cosine, label, sample_weight, *options, names=("cosine", "label"))
     c = float_input(xp, cosine, "cosine")
     cls = check_axis(axis, cosine.ndim)
     check_has_classes(tuple(cosine.shape), cls)
@@ -1380,10 +1381,11 @@ def margin_softmax_cross_entropy(
     index = sparse_label_indices(xp, label, c, cls, also=_cosine_check(xp, c, label), pred_name="cosine")
     c = _clamp_unit(xp, c)
     target = xp.take_along_axis(c, index, axis=cls)
-    # explicit comparisons with 0: a symbolic margin then guards on its sign, not its value
-    if angular_margin != 0 or easy_margin:
+    # explicit comparisons with 0: a symbolic margin then guards on its sign, not its value (an
+    # array margin, traced or learnt, is applied whatever its value)
+    if not (is_real(angular_margin) and angular_margin == 0) or easy_margin:
         target = _angular_margin(xp, target, angular_margin, easy_margin)
-    if cosine_margin != 0:
+    if not (is_real(cosine_margin) and cosine_margin == 0):
         target = target - cosine_margin
     n = cosine.shape[cls]
     position = xp.reshape(xp.arange(n, device=device(c)), _class_shape(c.ndim, cls, n))

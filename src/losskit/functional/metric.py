@@ -614,8 +614,8 @@ def circle_loss(
 ) -> Array:
     """Circle loss of embeddings against a reference set (the batch itself by default), as Keras's
     ``circle``. See :class:`losskit.CircleLoss`."""
-    gamma = check_number(gamma, "gamma", low=0.0)
-    margin = check_number(margin, "margin")
+    gamma = check_number(gamma, "gamma", low=0.0, array_ok=True)
+    margin = check_number(margin, "margin", array_ok=True)
     check_flag(remove_diagonal, "remove_diagonal")
     check_flag(normalize, "normalize")
     if (ref_embeddings is None) != (ref_labels is None):
@@ -624,7 +624,8 @@ def circle_loss(
             f"{given} was given without {missing}: a reference set needs both its embeddings and its labels "
             "(give neither to compare the batch with itself)"
         )
-    xp = namespace(pred, label, sample_weight, ref_embeddings, ref_labels, names=("pred", "label"))
+    options = arrays_in(gamma, margin)
+    xp = namespace(pred, label, sample_weight, ref_embeddings, ref_labels, *options, names=("pred", "label"))
     refs = () if ref_embeddings is None else (("ref_embeddings", ref_embeddings),)
     x, out_dtype = promoted_input(xp, pred, "pred", *refs)
     if pred.ndim != 2:

@@ -488,8 +488,8 @@ class CircleLoss(Loss):
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
-        self._gamma = check_number(gamma, "gamma", low=0.0)
-        self._margin = check_number(margin, "margin")
+        self._gamma = check_number(gamma, "gamma", low=0.0, array_ok=True)
+        self._margin = check_number(margin, "margin", array_ok=True)
         self._remove_diagonal = check_flag(remove_diagonal, "remove_diagonal")
         self._normalize = check_flag(normalize, "normalize")
 
