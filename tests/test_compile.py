@@ -363,3 +363,65 @@ def test_a_loss_constructed_in_the_compiled_function_with_a_changing_weight():
     for w in (1.5, 0.75, 0.375):
         _close(built_in(a, b, w), losskit.L1Loss(weight=w)(a, b))
         _close(helpers(a, b, w), w * (a - b).abs())
+
+
+def _dynamic_batch_cases():
+    """(id, loss, inputs for a batch of n): the losses that gathered with ``torch.take_along_dim``,
+    which fixed every size in a symbolic trace (one graph per batch size under dynamic=True, and
+    FailOnRecompileLimitHit with fullgraph=True at the ninth)."""
+    torch = pytest.importorskip("torch")
+
+    def classes(n: int, c: int = 5) -> tuple:
+        g = torch.Generator().manual_seed(n)
+        return torch.randn(n, c, generator=g), torch.randint(0, c, (n,), generator=g)
+
+    def cosines(n: int) -> tuple:
+        x, y = classes(n)
+        return torch.tanh(x), y
+
+    def maps(n: int) -> tuple:
+        g = torch.Generator().manual_seed(n)
+        return torch.randn(n, 3, 5, 5, generator=g), torch.randint(0, 3, (n, 5, 5), generator=g)
+
+    def binary_maps(n: int) -> tuple:
+        g = torch.Generator().manual_seed(n)
+        return torch.randn(n, 5, 5, generator=g), torch.randint(0, 2, (n, 5, 5), generator=g).float()
+
+    def multilabel(n: int) -> tuple:
+        g = torch.Generator().manual_seed(n)
+        y = torch.randint(0, 64, (n, 64), generator=g)
+        y[:, 5:] = -1
+        return torch.randn(n, 64, generator=g), y
+
+    return [
+        ("ce_label_smoothing", losskit.SoftmaxCrossEntropyLoss(label_smoothing=0.1), classes),
+        ("softmax_focal", losskit.SoftmaxFocalLoss(), classes),
+        ("poly", losskit.PolyLoss(), classes),
+        ("gce", losskit.GeneralizedCrossEntropyLoss(), classes),
+        ("multiclass_hinge", losskit.MulticlassHingeLoss(), classes),
+        ("sparsemax", losskit.SparsemaxLoss(), classes),
+        ("multi_margin_class_weight", losskit.MultiMarginLoss(class_weight=[1.0, 2.0, 0.5, 1.0, 1.5]), classes),
+        ("arcface", losskit.ArcFaceLoss(), cosines),
+        ("cosface", losskit.CosFaceLoss(), cosines),
+        ("lovasz_softmax", losskit.LovaszSoftmaxLoss(), maps),
+        ("lovasz_hinge", losskit.LovaszHingeLoss(), binary_maps),
+        ("multilabel_margin_64", losskit.MultiLabelMarginLoss(), multilabel),
+    ]
+
+
+@pytest.mark.parametrize("index", range(12), ids=lambda i: _dynamic_batch_cases()[i][0])
+def test_torch_compile_dynamic_batch_sizes_compile_once(index):
+    """Batches of 2, 4, 6 and 9 under ``torch.compile(dynamic=True, fullgraph=True)``: one graph,
+    and eager's values (no batch size equals another size of the inputs, which duck sizing would
+    tie to it)."""
+    torch = pytest.importorskip("torch")
+    from torch._dynamo.testing import CompileCounter
+
+    _, loss, make = _dynamic_batch_cases()[index]
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    compiled = torch.compile(lambda *a: loss(*a), backend=counter, fullgraph=True, dynamic=True)
+    for n in (2, 4, 6, 9):
+        args = make(n)
+        _close(compiled(*args), loss(*args))
+    assert counter.frame_count == 1, f"{counter.frame_count} graphs for 4 batch sizes"

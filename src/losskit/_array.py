@@ -149,13 +149,14 @@ def _compute_dtype(xp: Any, dtype: Any) -> Any:
 
 def is_traced(x: Array) -> bool:
     """True when ``x`` is symbolic (a JAX tracer; PyTorch under ``torch.compile``, ``make_fx`` or a
-    ``FakeTensorMode``) or batched by ``torch.func.vmap`` (which refuses reading a value:
-    ``.item()``, ``.tolist()``).
+    ``FakeTensorMode``; a meta tensor) or batched by ``torch.func.vmap`` (which refuses reading a
+    value: ``.item()``, ``.tolist()``).
 
     Value checks (class indices in range, say) need concrete values and are skipped then.
     """
     if array_api_compat.is_torch_array(x):
-        return torch_tracing() or _is_vmapped(x)
+        # a meta tensor has a shape and no values (shape inference): nothing to read either
+        return torch_tracing() or x.is_meta or _is_vmapped(x)
     if array_api_compat.is_jax_array(x):
         import jax
 
@@ -432,6 +433,33 @@ def relu(xp: Any, x: Array) -> Array:
     if array_api_compat.is_torch_array(x):
         return x.relu()  # one fused kernel forward, one backward (threshold_backward)
     return xp.where(x <= 0, xp.zeros_like(x), x)
+
+
+def take_along_axis(xp: Any, x: Array, indices: Array, axis: int) -> Array:
+    """``xp.take_along_axis``: the entries of ``x`` at ``indices`` along ``axis`` (the other axes
+    broadcast). On torch tensors ``torch.gather``, the same values and gradient: array-api-compat's
+    ``torch.take_along_dim`` fixes every size of its inputs in a symbolic trace (torch 2.13), so
+    that ``torch.compile(dynamic=True)`` compiled a loss again for each new batch size."""
+    if not array_api_compat.is_torch_array(x):
+        return xp.take_along_axis(x, indices, axis=axis)
+    axis = axis % x.ndim
+    if x.ndim != indices.ndim:
+        raise ValueError(f"take_along_axis needs indices with x's {x.ndim} axes, got shape {tuple(indices.shape)}")
+    # gather does not broadcast: an axis of size 1 (but the gathered one) is expanded to the
+    # other's size (a view, no copy); sizes that are equal, the usual case, are left alone
+    x_shape, i_shape = list(x.shape), list(indices.shape)
+    for d, (a, b) in enumerate(zip(x.shape, indices.shape)):
+        if d != axis and a != b:
+            if a != 1 and b != 1:
+                raise ValueError(
+                    f"take_along_axis: shapes {tuple(x.shape)} and {tuple(indices.shape)} do not broadcast"
+                )
+            x_shape[d] = i_shape[d] = max(a, b)
+    if x_shape != list(x.shape):
+        x = x.expand(*x_shape)
+    if i_shape != list(indices.shape):
+        indices = indices.expand(*i_shape)
+    return x.gather(axis, indices)
 
 
 def clamp_min(xp: Any, x: Array, low: Any) -> Array:

@@ -30,6 +30,7 @@ from .._array import (
     size,
     softplus,
     stop_gradient,
+    take_along_axis,
     xlogx,
 )
 from .._compile import torch_tracing
@@ -444,7 +445,7 @@ def softmax_cross_entropy(
             target = xp.squeeze(index, axis=cls)  # ignored labels are class 0 here, masked below
             loss = xp.expand_dims(_fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits), axis=cls)
         else:
-            picked = xp.take_along_axis(pred_c, index, axis=cls)
+            picked = take_along_axis(xp, pred_c, index, axis=cls)
             # -log softmax(x)[y] = logsumexp(x) - x[y]: one pass, no (N, C) log-probability array kept
             loss = -picked if from_logits else (m - picked) + log_sum
         if w is not None:
@@ -710,7 +711,7 @@ def softmax_focal_loss(
     if sparse_label:
         # gather before multiplying: a masked class (logit -inf, log p = -inf) must not enter a
         # product, whose backward would form 0 * inf = NaN for every class
-        logp, log1m_p = xp.take_along_axis(logp, target, axis=cls), xp.take_along_axis(log1m_p, target, axis=cls)
+        logp, log1m_p = take_along_axis(xp, logp, target, axis=cls), take_along_axis(xp, log1m_p, target, axis=cls)
         if alpha_c is not None:
             alpha_c = xp.reshape(xp.take(xp.reshape(alpha_c, (n,)), xp.reshape(target, (-1,))), tuple(target.shape))
     # (1 - p)^gamma = exp(gamma * log(1 - p)): a finite gradient also where p rounds to 1
@@ -742,7 +743,7 @@ def poly_loss(
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = log_softmax(xp, x, axis=cls)
     if sparse_label:
-        logp_t = xp.take_along_axis(logp, target, axis=cls)
+        logp_t = take_along_axis(xp, logp, target, axis=cls)
         # 1 - p_t = -expm1(log p_t): exact for p_t near 1, where 1 - exp(log p_t) cancels
         loss = -logp_t + epsilon * -xp.expm1(logp_t)
     else:
@@ -905,7 +906,7 @@ def multi_margin_loss(
         if getattr(sample_weight, "ndim", 0) == 2:
             sample_weight = xp.reshape(sample_weight, (sample_weight.shape[0],))  # (N, 1) or (1, 1), checked above
         return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=None)
-    picked = xp.take_along_axis(x, index, axis=cls)
+    picked = take_along_axis(xp, x, index, axis=cls)
     hinge = relu(xp, -(picked - margin) + x)  # -(a - m) = m - a exactly: see hinge_loss
     if p == 2:
         hinge = xp.square(hinge)
@@ -1123,14 +1124,14 @@ def _multilabel_margin_sum(xp: Any, x: Array, count: Array) -> Array:
     first = order < n  # the sorted entry is a score
     # at a score its rival flag, at a threshold its count (as floats: whole, exact up to 2**24 in float32)
     flags = xp.concat([xp.astype(count == 0, x.dtype), xp.astype(count, x.dtype)], axis=-1)
-    v = xp.take_along_axis(flags, order, axis=-1)
+    v = take_along_axis(xp, flags, order, axis=-1)
     rivals_to = xp.cumulative_sum(xp.where(first, v, 0.0), axis=-1)  # running sums, p included
     weights_to = xp.cumulative_sum(v, axis=-1) - rivals_to  # W_p
     after = rivals_to[..., -1:] - rivals_to  # R_p: the rivals after p
     # the gradient: g_i = W_p at a rival's score, -count_c K_c = -count_c R_p at a threshold
     coef = xp.where(first, v * weights_to, -(v * after))
     # the sorted entries, x_i or t_c = x_c - 1 (rounded as the pairs' threshold), differentiable
-    z = xp.take_along_axis(xp.concat([x, x - 1.0], axis=-1), order, axis=-1)
+    z = take_along_axis(xp, xp.concat([x, x - 1.0], axis=-1), order, axis=-1)
     finite = xp.isfinite(z)
     bad = xp.logical_and(coef != 0, xp.logical_not(finite))
     zf = xp.where(finite, z, 0.0)  # a gap beside a non-finite entry has W_p R_p = 0 unless the row is bad
@@ -1189,7 +1190,7 @@ def sparsemax_loss(
     grows = 1.0 + k * ranked > xp.cumulative_sum(ranked, axis=cls)
     size_ = xp.sum(xp.astype(grows, index_dtype(xp)), axis=cls, keepdims=True)
     size_ = xp.maximum(size_, xp.ones_like(size_))  # 0 only for a row with a NaN: gather in range
-    smallest = xp.take_along_axis(ranked, size_ - 1, axis=cls)
+    smallest = take_along_axis(xp, ranked, size_ - 1, axis=cls)
     support = z >= smallest  # by value, so that tau below is computed over exactly these scores
     on = xp.where(support, z, xp.zeros_like(z))  # (not z * mask: a score of -inf stays out, gradient too)
     count = xp.sum(xp.astype(support, z.dtype), axis=cls, keepdims=True)
@@ -1199,7 +1200,7 @@ def sparsemax_loss(
     # Its gradient is, exactly, sum_S (z_j - tau) e_j (tau's own derivative cancels, as
     # d tau = sum_S dz_j / |S|), so the loss's is sparsemax(z) - onehot(y), never through the sort
     half = xp.where(support, (on - tau) * (on + tau), xp.zeros_like(on))
-    picked = xp.take_along_axis(z, index, axis=cls)
+    picked = take_along_axis(xp, z, index, axis=cls)
     loss = (0.5 * xp.sum(half, axis=cls, keepdims=True) - picked) + 0.5
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
@@ -1223,7 +1224,7 @@ def multiclass_hinge_loss(
     xp = namespace(pred, label, sample_weight, *arrays_in(margin), names=("pred", "label"))
     x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
-    picked = xp.take_along_axis(x, index, axis=cls)
+    picked = take_along_axis(xp, x, index, axis=cls)
     position = xp.reshape(xp.arange(n, device=device(x)), _class_shape(x.ndim, cls, n))
     # the true class leaves the max as -inf (where, not a product: its score takes no part, nor its
     # gradient); a single class has no rival, so max is -inf and the loss 0, with a zero gradient
@@ -1261,7 +1262,7 @@ def generalized_cross_entropy(
     x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = x if from_logits else log_softmax(xp, x, axis=cls)
     if sparse_label:
-        logp = xp.take_along_axis(logp, target, axis=cls)  # gather first: one term per position
+        logp = take_along_axis(xp, logp, target, axis=cls)  # gather first: one term per position
     # (1 - p^q) / q = -expm1(q log p) / q: p^q is never formed from p (no 0^q, whose derivative is
     # infinite), the loss tends to 1/q, with a zero gradient, as log p -> -inf, and expm1 keeps it
     # exact for a small q, where it tends to -log p (cross-entropy)
@@ -1380,7 +1381,7 @@ def margin_softmax_cross_entropy(
     # shape, dtype and range of the class indices, and the cosines' range: one read of the device
     index = sparse_label_indices(xp, label, c, cls, also=_cosine_check(xp, c, label), pred_name="cosine")
     c = _clamp_unit(xp, c)
-    target = xp.take_along_axis(c, index, axis=cls)
+    target = take_along_axis(xp, c, index, axis=cls)
     # explicit comparisons with 0: a symbolic margin then guards on its sign, not its value (an
     # array margin, traced or learnt, is applied whatever its value)
     if not (is_real(angular_margin) and angular_margin == 0) or easy_margin:
@@ -1396,7 +1397,7 @@ def margin_softmax_cross_entropy(
         loss = xp.expand_dims(_fast.torch_sparse_softmax_ce(logits, xp.squeeze(index, axis=cls), cls), axis=cls)
     else:
         m, log_sum = logsumexp_parts(xp, logits, axis=cls)
-        loss = (m - xp.take_along_axis(logits, index, axis=cls)) + log_sum
+        loss = (m - take_along_axis(xp, logits, index, axis=cls)) + log_sum
     return finish(xp, loss, out_dtype=cosine.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 

@@ -27,6 +27,7 @@ from .._array import (
     size,
     softplus,
     stop_gradient,
+    take_along_axis,
 )
 from .._compile import is_symbolic_number
 from .._core import (
@@ -973,8 +974,8 @@ def _nearest_farther_negative(xp: Any, d: Array, negative: Array) -> tuple[Array
     # s - stop_gradient(s) below is 0, not inf - inf
     keys = xp.where(negative, const, xp.full_like(const, math.inf))
     order = xp.argsort(keys, axis=1, stable=True)
-    s_const = xp.take_along_axis(keys, order, axis=1)
-    s = xp.take_along_axis(xp.where(negative, d, xp.zeros_like(d)), order, axis=1)  # differentiable
+    s_const = take_along_axis(xp, keys, order, axis=1)
+    s = take_along_axis(xp, xp.where(negative, d, xp.zeros_like(d)), order, axis=1)  # differentiable
 
     def count_not_above(queries: Array) -> Array:
         # for each query of a row, how many of its sorted negatives are <= it (the +inf keys never)
@@ -988,13 +989,13 @@ def _nearest_farther_negative(xp: Any, d: Array, negative: Array) -> tuple[Array
     found = start < count
     at = xp.where(found, start, xp.zeros_like(start))
     # the run of negatives tied with s[at]: [at, end), end the count of entries <= s[at]
-    end = xp.take_along_axis(count_not_above(s_const), at, axis=1)
+    end = take_along_axis(xp, count_not_above(s_const), at, axis=1)
     sums = xp.cumulative_sum(s - stop_gradient(s), axis=1, include_initial=True)  # all exactly 0
     size = end - at
-    tie_mean = (xp.take_along_axis(sums, end, axis=1) - xp.take_along_axis(sums, at, axis=1)) / xp.astype(
+    tie_mean = (take_along_axis(xp, sums, end, axis=1) - take_along_axis(xp, sums, at, axis=1)) / xp.astype(
         xp.where(size > 0, size, xp.ones_like(size)), d.dtype
     )
-    return xp.take_along_axis(s_const, at, axis=1) + tie_mean, found
+    return take_along_axis(xp, s_const, at, axis=1) + tie_mean, found
 
 
 def triplet_semihard_loss(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._array import Array, abs_, device, dtype_kind, log_sigmoid, log_softmax, namespace, relu, size
+from .._array import Array, abs_, device, dtype_kind, log_sigmoid, log_softmax, namespace, relu, size, take_along_axis
 from .._core import (
     arrays_in,
     as_index,
@@ -308,9 +308,9 @@ def lovasz_extension(xp: Any, values: Array, key: Array, gt: Array, valid: Array
         values = xp.where(valid, values, xp.zeros_like(values))  # where, not *: no NaN of a dropped pixel
         key = xp.where(valid, key, xp.full_like(key, -math.inf))
     order = xp.argsort(key, axis=-1, descending=True, stable=True)
-    gt_sorted = xp.take_along_axis(xp.astype(gt, index_dtype(xp)), order, axis=-1)
+    gt_sorted = take_along_axis(xp, xp.astype(gt, index_dtype(xp)), order, axis=-1)
     g = lovasz_gradient(xp, gt_sorted, values.dtype)
-    return xp.sum(xp.take_along_axis(values, order, axis=-1) * g, axis=-1), xp.sum(gt_sorted, axis=-1)
+    return xp.sum(take_along_axis(xp, values, order, axis=-1) * g, axis=-1), xp.sum(gt_sorted, axis=-1)
 
 
 def _to_front(xp: Any, x: Array, axes: tuple[int, ...], n_front: int) -> Array:

@@ -13,7 +13,7 @@ from typing import Any
 import array_api_compat
 
 from .. import _fast
-from .._array import Array, check_array, dtype_kind, log_softmax, logaddexp, namespace
+from .._array import Array, check_array, dtype_kind, log_softmax, logaddexp, namespace, take_along_axis
 from .._core import (
     check_flag,
     check_has_classes,
@@ -218,7 +218,7 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
     ext = xp.concat([ext, xp.full((n, 1), blank, dtype=idx, device=dev)], axis=1)
     width = 2 * s_max + 1
     # emissions: logp[t, b, ext[b, s]]  -> (t_max, n, width)
-    emit = xp.take_along_axis(logp, xp.broadcast_to(ext[None, ...], (t_max, n, width)), axis=2)
+    emit = take_along_axis(xp, logp, xp.broadcast_to(ext[None, ...], (t_max, n, width)), axis=2)
     # a transition may skip a blank between two different labels
     prev2 = xp.concat([xp.full((n, 2), blank, dtype=idx, device=dev), ext[:, :-2]], axis=1)
     can_skip = (ext != blank) & (ext != prev2)
@@ -232,8 +232,8 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
         shift2 = xp.where(can_skip, shift2, log_zero)
         step = logaddexp(xp, alpha, shift1, shift2) + emit[t, ...]
         alpha = xp.where((pred_lengths > t)[:, None], step, alpha)  # frozen past each input's end
-    last = xp.take_along_axis(alpha, (2 * label_lengths)[:, None], axis=1)[:, 0]
-    before = xp.take_along_axis(alpha, xp.maximum(2 * label_lengths - 1, 0 * label_lengths)[:, None], axis=1)[:, 0]
+    last = take_along_axis(xp, alpha, (2 * label_lengths)[:, None], axis=1)[:, 0]
+    before = take_along_axis(xp, alpha, xp.maximum(2 * label_lengths - 1, 0 * label_lengths)[:, None], axis=1)[:, 0]
     before = xp.where(label_lengths > 0, before, log_zero[:, 0])
     log_likelihood = logaddexp(xp, last, before)
     # a label that no alignment of the input can produce has likelihood 0: loss +inf, as torch

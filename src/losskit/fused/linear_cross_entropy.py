@@ -29,7 +29,7 @@ from typing import Any
 
 import array_api_compat
 
-from .._array import Array, logsumexp, namespace
+from .._array import Array, logsumexp, namespace, take_along_axis
 from .._core import (
     as_index,
     check_ignore_index,
@@ -180,7 +180,7 @@ def _forward_generic(
             logits = logits + bias
         logits = xp.astype(logits, acc)
         lse = logsumexp(xp, logits, axis=1)
-        target = xp.take_along_axis(logits, safe[start:stop, None], axis=1)[:, 0]
+        target = take_along_axis(xp, logits, safe[start:stop, None], axis=1)[:, 0]
         parts.append(lse - target + z_loss * lse * lse)
     loss = xp.concat(parts)
     loss = xp.where(valid, loss, xp.zeros_like(loss))
