@@ -394,6 +394,7 @@ def _dynamic_batch_cases():
         return torch.randn(n, 64, generator=g), y
 
     return [
+        ("ce", losskit.SoftmaxCrossEntropyLoss(), classes),
         ("ce_label_smoothing", losskit.SoftmaxCrossEntropyLoss(label_smoothing=0.1), classes),
         ("softmax_focal", losskit.SoftmaxFocalLoss(), classes),
         ("poly", losskit.PolyLoss(), classes),
@@ -409,7 +410,7 @@ def _dynamic_batch_cases():
     ]
 
 
-@pytest.mark.parametrize("index", range(12), ids=lambda i: _dynamic_batch_cases()[i][0])
+@pytest.mark.parametrize("index", range(13), ids=lambda i: _dynamic_batch_cases()[i][0])
 def test_torch_compile_dynamic_batch_sizes_compile_once(index):
     """Batches of 2, 4, 6 and 9 under ``torch.compile(dynamic=True, fullgraph=True)``: one graph,
     and eager's values (no batch size equals another size of the inputs, which duck sizing would
@@ -425,3 +426,23 @@ def test_torch_compile_dynamic_batch_sizes_compile_once(index):
         args = make(n)
         _close(compiled(*args), loss(*args))
     assert counter.frame_count == 1, f"{counter.frame_count} graphs for 4 batch sizes"
+
+
+@pytest.mark.parametrize("index", range(13), ids=lambda i: _dynamic_batch_cases()[i][0])
+def test_torch_export_with_a_dynamic_batch(index):
+    """``torch.export`` of a module computing the loss, its batch axis a ``Dim``: it exports (the
+    CPU cross-entropy's size threshold, compared before its tracing check, specialised the batch:
+    an internal AssertionError), and the exported program gives eager's values at another batch."""
+    torch = pytest.importorskip("torch")
+    from torch.export import Dim, export
+
+    _, loss, make = _dynamic_batch_cases()[index]
+
+    class WithLoss(torch.nn.Module):
+        def forward(self, pred, label):
+            return loss(pred, label)
+
+    batch = Dim("batch")
+    program = export(WithLoss(), make(6), dynamic_shapes=({0: batch}, {0: batch}))
+    args = make(9)
+    _close(program.module()(*args), loss(*args))

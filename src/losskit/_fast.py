@@ -214,8 +214,9 @@ def cpu_rows_ce_applies(x: Array, grad: bool) -> bool:
     autograd.Function defines neither a ``vmap`` nor a ``jvp``)."""
     import torch
 
-    large = x.numel() >= CPU_ROWS_CE_MIN if grad else x.numel() * x.element_size() >= CPU_ROWS_CE_VALUE_MIN_BYTES
-    return large and x.dtype in (torch.float32, torch.float64) and _plain_eager_cpu(x)
+    if not (_plain_eager_cpu(x) and x.dtype in (torch.float32, torch.float64)):
+        return False  # asked first: the size comparison below, traced, would be a guard on the batch size
+    return x.numel() >= CPU_ROWS_CE_MIN if grad else x.numel() * x.element_size() >= CPU_ROWS_CE_VALUE_MIN_BYTES
 
 
 def _needs_grad(x: Array) -> bool:
