@@ -757,3 +757,33 @@ def test_binary_losses_on_torch_round_as_torchs_kernel(loss):
     torch.testing.assert_close(g, want_g, rtol=1e-6, atol=2.1e-9 / x.shape[1])  # e^-20, the tail itself
     probe = torch.tensor([[20.0]])
     assert loss(probe, torch.tensor([[1.0]])).item() == pytest.approx(2.0611536e-09, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (losskit.InfoNCELoss(temperature=0.05), "pair"),
+        lambda: (losskit.NTXentLoss(temperature=0.05), "labels"),
+        lambda: (losskit.SupConLoss(temperature=0.05), "labels"),
+        lambda: (losskit.CircleLoss(), "labels"),
+        lambda: (losskit.TripletHardLoss(distance_metric="angular", soft=True), "labels"),
+    ],
+    ids=["infonce", "ntxent", "supcon", "circle", "triplet_hard_angular"],
+)
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_similarities_stay_float32_under_autocast(make, compiled):
+    """torch.autocast puts matmul on its bfloat16 list: these losses' float32 similarity matrices
+    were computed in bfloat16 there (InfoNCE 2e-2 off at a temperature of 0.05), against the
+    README's rule that half precision is computed in float32 and torch's own losses, which run in
+    float32 under autocast. The loss under autocast equals the loss without it, eagerly and compiled."""
+    loss, kind = make()
+    g = torch.Generator().manual_seed(3)
+    emb = torch.nn.functional.normalize(torch.randn(32, 64, generator=g), dim=1)
+    second = torch.nn.functional.normalize(emb + 0.3 * torch.randn(32, 64, generator=g), dim=1)
+    args = (emb, second) if kind == "pair" else (emb, torch.arange(32) % 8)
+    fn = torch.compile(loss, backend="aot_eager", fullgraph=True) if compiled else loss
+    want = loss(*args)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = fn(*args)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -435,6 +435,20 @@ def relu(xp: Any, x: Array) -> Array:
     return xp.where(x <= 0, xp.zeros_like(x), x)
 
 
+def matmul(xp: Any, a: Array, b: Array) -> Array:
+    """``a @ b`` in the inputs' dtype. On torch tensors outside ``torch.autocast``'s reach: matmul
+    is on its lower-precision list, so a loss's float32 similarity matrix (InfoNCE, SupCon, ...)
+    was computed in bfloat16 under autocast, 2e-2 off at a temperature of 0.05; torch's own losses
+    run in float32 there, and so does every other step of these."""
+    if array_api_compat.is_torch_array(a):
+        import torch
+
+        if torch.is_autocast_enabled(a.device.type):
+            with torch.autocast(a.device.type, enabled=False):
+                return torch.matmul(a, b)
+    return xp.matmul(a, b)
+
+
 def take_along_axis(xp: Any, x: Array, indices: Array, axis: int) -> Array:
     """``xp.take_along_axis``: the entries of ``x`` at ``indices`` along ``axis`` (the other axes
     broadcast). On torch tensors ``torch.gather``, the same values and gradient: array-api-compat's

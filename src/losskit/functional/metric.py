@@ -22,6 +22,7 @@ from .._array import (
     log_softmax,
     logsumexp_parts,
     masked_logsumexp_parts,
+    matmul,
     namespace,
     relu,
     size,
@@ -414,7 +415,7 @@ def info_nce_loss(
     if n == 0:  # an empty batch: no loss values (the reductions below have nothing to take a max of)
         return xp.astype(xp.sum(a, axis=1) * 0, out_dtype, copy=False)  # of shape (0,), in x1's graph
     # logits[i, j] = cos(x1_i, x2_j) / T, bounded by 1/T: the softmax is safe for any inputs
-    logits = xp.matmul(unit_rows(xp, a), xp.matrix_transpose(unit_rows(xp, b))) / temperature
+    logits = matmul(xp, unit_rows(xp, a), xp.matrix_transpose(unit_rows(xp, b))) / temperature
     eye = xp.eye(n, dtype=a.dtype, device=device(a))
     positive = xp.sum(logits * eye, axis=1)
 
@@ -658,7 +659,7 @@ def circle_loss(
     if normalize:
         x = unit_rows(xp, x)
         ref = None if ref is None else unit_rows(xp, ref)
-    dot = xp.matmul(x, xp.matrix_transpose(x if ref is None else ref))  # (n, m)
+    dot = matmul(xp, x, xp.matrix_transpose(x if ref is None else ref))  # (n, m)
     # Keras's cosine distance d = max(1 - s, 0), s = x . ref: the similarity capped at 1 (the
     # derivative passes at d = 0 exactly, clamp_min's; Keras's maximum halves it there on JAX)
     d = clamp_min(xp, 1 - dot, 0.0)
@@ -768,7 +769,7 @@ def nt_xent_loss(
     else:
         # s_ij = cos(x_i, x_j) / T, bounded by 1/T
         unit = unit_rows(xp, x)
-        sim = xp.matmul(unit, xp.matrix_transpose(unit)) / temperature
+        sim = matmul(xp, unit, xp.matrix_transpose(unit)) / temperature
         positive, negative, _ = _pair_masks(xp, label)
         # log sum_{k negative} exp(s_ik) = m_i + log_total_i, m_i the largest negative (0 for an anchor
         # without one, whose pairs are masked out below)
@@ -836,7 +837,7 @@ def _embedding_distances(xp: Any, x: Array, metric: str) -> Array:
     if metric == "angular":
         # tf.math.l2_normalize's floor on the squared norm, 1e-12: x / max(|x|, 1e-6)
         unit = unit_vectors(xp, x, -1, 1e-6)
-        dot = xp.matmul(unit, xp.matrix_transpose(unit))
+        dot = matmul(xp, unit, xp.matrix_transpose(unit))
         # 1 - cos may round below 0 for (near-)parallel rows: floored at 0 (tfa floors at 1e-16)
         return clamp_min(xp, -(dot - 1), 0.0)
     if _fast.use_torch(x):
@@ -1087,7 +1088,7 @@ def supcon_loss(
     else:
         # s_ak = cos(x_a, x_k) / T, bounded by 1/T; a zero row has cosine 0 with every row
         unit = unit_rows(xp, x)
-        sim = xp.matmul(unit, xp.matrix_transpose(unit)) / temperature
+        sim = matmul(xp, unit, xp.matrix_transpose(unit)) / temperature
         positive, negative, self_pair = _pair_masks(xp, label)
         m, log_total = _log_sum_exp_but_self(xp, sim, self_pair)
         # -log(e^{s_ap} / sum_k e^{s_ak}) = (m_a - s_ap) + log_total_a: two terms >= 0 (m_a is at
