@@ -241,3 +241,21 @@ def test_meta_tensors_give_the_shape_and_dtype_of_eager(case):
     want = loss(*args, **case.call_kwargs)
     got = loss(*[a.to("meta") if isinstance(a, torch.Tensor) else a for a in args], **case.call_kwargs)
     assert got.device.type == "meta" and got.shape == want.shape and got.dtype == want.dtype
+
+
+def _matrix_and_masked_params() -> list:
+    params = [pytest.param(c, "masked", id=f"{c.id}-masked") for c in CASES]
+    # np.matrix is 2-D only: the recipes whose first input is
+    return params + [pytest.param(c, "matrix", id=f"{c.id}-matrix") for c in CASES if np.ndim(_args(c)[0]) == 2]
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize(("case", "kind"), _matrix_and_masked_params())
+def test_numpy_matrix_and_masked_array_are_type_errors(case, kind):
+    """np.matrix kept its results 2-D (L2Loss of (N, 4): an (N, 1) matrix), and a masked array's
+    mask was ignored (its masked entries computed on): both are refused, naming the fix."""
+    args = _args(case)
+    first = np.asarray(args[0])
+    args[0] = np.ma.array(first, mask=np.zeros(first.shape, bool)) if kind == "masked" else np.asmatrix(first)
+    with pytest.raises(TypeError, match=r"numpy\.matrix is not taken|MaskedArray is not taken"):
+        losskit.get_loss(case.loss, **case.init)(*args, **case.call_kwargs)

@@ -86,6 +86,16 @@ def _compiled_namespace(candidates: list[Any]) -> Any:
 
 
 def _lookup(candidates: list[Any]) -> Any:
+    for a in candidates:
+        # ndarray subclasses whose meaning a loss would drop: a matrix's results stay 2-D ((N, 1)
+        # for (N,)), and a masked array's masked entries would be computed on as if unmasked
+        if isinstance(a, np.matrix):
+            raise TypeError("losskit: a numpy.matrix is not taken (its results stay 2-D): pass np.asarray(x)")
+        if isinstance(a, np.ma.MaskedArray):
+            raise TypeError(
+                "losskit: a numpy.ma.MaskedArray is not taken (its mask would be ignored): pass its data, "
+                "np.ma.getdata(x), and a sample_weight of 0 at the masked entries"
+            )
     try:
         return array_namespace(*candidates)
     except TypeError:
