@@ -111,8 +111,16 @@ def test_a_quantile_per_output_column_by_vmap():
 
 def test_a_traced_choice_is_refused_by_losskit_not_by_jax():
     """MultiMarginLoss's p picks a formula (1 or 2): a traced p is no choice, and the error is
-    losskit's TypeError (it was JAX's TracerBoolConversionError from inside the check)."""
+    losskit's TypeError (it was JAX's TracerBoolConversionError from inside the check); a concrete
+    0-d array is read, as a number is."""
     jax = pytest.importorskip("jax")
     x, y = to_backend(LOGITS, "jax", "float32"), to_backend(CLASSES, "jax")
-    with pytest.raises(TypeError, match="p must be 1 or 2"):
+    with pytest.raises(TypeError, match="a traced p picks no formula"):
         jax.jit(lambda p: losskit.MultiMarginLoss(p=p)(x, y))(2)
+    want = losskit.MultiMarginLoss(p=2)(LOGITS, CLASSES)
+    np.testing.assert_array_equal(losskit.MultiMarginLoss(p=np.asarray(2))(LOGITS, CLASSES), want)
+    torch = pytest.importorskip("torch")
+    got = losskit.MultiMarginLoss(p=torch.tensor(2))(torch.from_numpy(LOGITS), torch.from_numpy(CLASSES))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    with pytest.raises(TypeError, match="p must be 1 or 2"):
+        losskit.MultiMarginLoss(p=np.asarray([2]))

@@ -787,3 +787,31 @@ def test_similarities_stay_float32_under_autocast(make, compiled):
         got = fn(*args)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "i_shape", "axis"),
+    [
+        ((4, 5), (4, 1), 1),
+        ((4, 5), (1, 2), 1),
+        ((1, 5), (3, 2), 1),
+        ((0, 5), (1, 1), 1),
+        ((1, 5), (0, 1), 1),
+        ((2, 3, 4), (2, 1, 4), 1),
+        ((2, 3, 4), (1, 2, 1), 1),
+        ((3, 4), (2, 4), 0),
+    ],
+)
+def test_take_along_axis_on_torch_broadcasts_as_numpy(x_shape, i_shape, axis):
+    """losskit._array.take_along_axis gathers torch tensors with torch.gather (take_along_dim fixed
+    every size in a symbolic trace), which does not broadcast: the helper expands the axes of size 1
+    itself, as NumPy's take_along_axis broadcasts them (size 0 included)."""
+    from losskit._array import take_along_axis
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=x_shape)
+    idx = rng.integers(0, x_shape[axis], size=i_shape)
+    want = np.take_along_axis(x, idx, axis=axis)
+    got = take_along_axis(None, torch.from_numpy(x), torch.from_numpy(idx), axis)
+    assert tuple(got.shape) == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)

@@ -257,5 +257,7 @@ def test_numpy_matrix_and_masked_array_are_type_errors(case, kind):
     args = _args(case)
     first = np.asarray(args[0])
     args[0] = np.ma.array(first, mask=np.zeros(first.shape, bool)) if kind == "masked" else np.asmatrix(first)
-    with pytest.raises(TypeError, match=r"numpy\.matrix is not taken|MaskedArray is not taken"):
+    with pytest.raises(
+        TypeError, match=r"numpy\.matrix is not taken" if kind == "matrix" else "MaskedArray is not taken"
+    ):
         losskit.get_loss(case.loss, **case.init)(*args, **case.call_kwargs)

@@ -478,7 +478,7 @@ def take_along_axis(xp: Any, x: Array, indices: Array, axis: int) -> Array:
                 raise ValueError(
                     f"take_along_axis: shapes {tuple(x.shape)} and {tuple(indices.shape)} do not broadcast"
                 )
-            x_shape[d] = i_shape[d] = max(a, b)
+            x_shape[d] = i_shape[d] = b if a == 1 else a  # (1 against 0 broadcasts to 0)
     if x_shape != list(x.shape):
         x = x.expand(*x_shape)
     if i_shape != list(indices.shape):

@@ -214,9 +214,12 @@ def cpu_rows_ce_applies(x: Array, grad: bool) -> bool:
     autograd.Function defines neither a ``vmap`` nor a ``jvp``)."""
     import torch
 
-    if not (_plain_eager_cpu(x) and x.dtype in (torch.float32, torch.float64)):
-        return False  # asked first: the size comparison below, traced, would be a guard on the batch size
-    return x.numel() >= CPU_ROWS_CE_MIN if grad else x.numel() * x.element_size() >= CPU_ROWS_CE_VALUE_MIN_BYTES
+    n = x.numel()
+    if type(n) is not int:  # a symbolic size (traced): comparing it would put a guard on the batch
+        return False
+    large = n >= CPU_ROWS_CE_MIN if grad else n * x.element_size() >= CPU_ROWS_CE_VALUE_MIN_BYTES
+    # the eagerness check last: it costs ~3 us a call, which small batches need not pay
+    return large and x.dtype in (torch.float32, torch.float64) and _plain_eager_cpu(x)
 
 
 def _needs_grad(x: Array) -> bool:

@@ -920,8 +920,16 @@ def multi_margin_loss(
 
 def check_multi_margin(p: Any, margin: Any) -> Any:
     """Check ``p`` and ``margin``; return the margin as :func:`check_number` does."""
-    if isinstance(p, (bool, np.bool_)) or not is_real(p):  # True would be 1; an array or tracer is no choice
+    if isinstance(p, (bool, np.bool_)):  # True would be 1
         raise TypeError(f"p must be 1 or 2, got {p!r}")
+    if not is_real(p):
+        # p picks a formula: a concrete 0-d array is read (as before), a traced one chooses nothing
+        real = "int" in str(getattr(p, "dtype", "")) or "float" in str(getattr(p, "dtype", ""))
+        if getattr(p, "shape", None) != () or not real or is_traced(p):
+            raise TypeError(
+                f"p must be 1 or 2: a number or a concrete 0-d array (a traced p picks no formula), got {p!r}"
+            )
+        p = p.item()
     if p not in (1, 2):  # 2.0 too, as torch
         raise ValueError(f"p must be 1 or 2, got {p!r}")
     return check_number(margin, "margin", low=0.0, array_ok=True)
