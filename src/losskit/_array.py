@@ -453,8 +453,9 @@ def matmul(xp: Any, a: Array, b: Array) -> Array:
     if array_api_compat.is_torch_array(a):
         import torch
 
-        if torch.is_autocast_enabled(a.device.type):
-            with torch.autocast(a.device.type, enabled=False):
+        kind = a.device.type  # ("meta" has no autocast: asking would raise)
+        if torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind):
+            with torch.autocast(kind, enabled=False):
                 return torch.matmul(a, b)
     return xp.matmul(a, b)
 
