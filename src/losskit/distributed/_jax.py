@@ -111,7 +111,7 @@ def vocab_parallel_cross_entropy_jax(
     if label.size == 0 and reduction != "none":
         # no rows here, so none on any device of the batch axes (shard_map splits evenly): the sum,
         # and the mean of nothing, are 0, as on the torch path; the jitted _loss of empty operands
-        # inside shard_map fails to lower (jax 0.9: func.call of its manual computation)
+        # inside shard_map fails to lower (jax 0.10.2: func.call of its manual computation)
         return jnp.zeros((), local_logits.dtype)  # a constant: replicated, and a zero gradient
     return _loss(local_logits, label, names, batch_names, vocab, int(ignore_index), eps, reduction)
 
