@@ -123,7 +123,7 @@ def vocab_parallel_cross_entropy(
     elif vocab_size is None or check_shards:
         # the working precision too: float32 beside float64 all-reduces buffers of two sizes, which
         # gloo answers by aborting the process, not with an error
-        precision = 64 if local_logits.dtype == torch.float64 else 32
+        precision = 8 * _working_dtype(local_logits).itemsize
         options = (-1 if vocab_size is None else vocab_size, precision, ignore_index, eps, REDUCTIONS.index(reduction))
         vocab = check_partition(_gather_shards(shard, label, options, group, world), vocab_size)
     else:
@@ -157,6 +157,11 @@ def vocab_parallel_cross_entropy(
 
 
 _LOCAL = object()  # stands for "no process group": the collectives are skipped
+
+
+def _working_dtype(logits: torch.Tensor) -> torch.dtype:
+    """The dtype the loss is computed in: float32, or float64 for float64 logits."""
+    return torch.promote_types(logits.dtype, torch.float32)
 
 
 def _all_reduce(t: torch.Tensor, op: Any, group: Any) -> torch.Tensor:
@@ -229,7 +234,7 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
         eps: float,
         group: Any,
     ) -> torch.Tensor:
-        acc = torch.promote_types(logits.dtype, torch.float32)  # float32, or float64 for float64 logits
+        acc = _working_dtype(logits)
         n, v_local = logits.shape
         x = logits.to(acc)
         if v_local:

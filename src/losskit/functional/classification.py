@@ -279,6 +279,10 @@ def sparse_label_indices(
     return sparse_target(xp, label, pred, axis, also=also, check=check, pred_name=pred_name)[0]
 
 
+#: The dtype kinds that hold real numbers (class indices given as floats are whole numbers).
+_REAL_KINDS = ("integral", "real floating")
+
+
 def class_indices(
     xp: Any,
     label: Array,
@@ -306,7 +310,7 @@ def class_indices(
             f"sparse label shape {tuple(label.shape)} does not match {pred_name} shape {shape}: expected "
             f"{reduced} ({pred_name}'s shape without the class axis {axis})"
         )
-    if dtype_kind(xp, label.dtype) not in ("integral", "real floating"):
+    if dtype_kind(xp, label.dtype) not in _REAL_KINDS:
         raise TypeError(f"sparse label must hold class indices (integers), got dtype {label.dtype}")
     if label.ndim != len(reduced):
         label = xp.reshape(label, reduced)
@@ -924,8 +928,7 @@ def check_multi_margin(p: Any, margin: Any) -> Any:
         raise TypeError(f"p must be 1 or 2, got {p!r}")
     if not is_real(p):
         # p picks a formula: a concrete 0-d array is read (as before), a traced one chooses nothing
-        real = "int" in str(getattr(p, "dtype", "")) or "float" in str(getattr(p, "dtype", ""))
-        if getattr(p, "shape", None) != () or not real or is_traced(p):
+        if getattr(p, "shape", None) != () or is_traced(p) or dtype_kind(namespace(p), p.dtype) not in _REAL_KINDS:
             raise TypeError(
                 f"p must be 1 or 2: a number or a concrete 0-d array (a traced p picks no formula), got {p!r}"
             )
