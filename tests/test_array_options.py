@@ -124,3 +124,32 @@ def test_a_traced_choice_is_refused_by_losskit_not_by_jax():
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
     with pytest.raises(TypeError, match="p must be 1 or 2"):
         losskit.MultiMarginLoss(p=np.asarray([2]))
+
+
+@pytest.mark.parametrize(("cls", "option", "values", "inputs"), CASES, ids=IDS)
+def test_numpys_0d_array_is_a_number(cls, option, values, inputs):
+    """NumPy's 0-d array is read as the number it holds: float32 inputs' arithmetic stays float32
+    (a float64 0-d array is not weak in NumPy's promotion, NEP 50, and made every intermediate
+    float64: the same value to float32's precision, not bit for bit), its bounds are checked,
+    and the inputs may be of any library, as with a number."""
+    inputs32 = tuple(a.astype(np.float32) if a.dtype.kind == "f" else a for a in inputs)
+    want = _call(cls, option, values[0], inputs32)
+    got = _call(cls, option, np.asarray(values[0], dtype=np.float64), inputs32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    torch = pytest.importorskip("torch")
+    tensors = tuple(torch.from_numpy(a) for a in inputs32)
+    torch.testing.assert_close(
+        _call(cls, option, np.asarray(values[0]), tensors), _call(cls, option, values[0], tensors)
+    )
+
+
+@pytest.mark.parametrize(("option", "bad"), [("gamma", -0.5), ("alpha", 1.5), ("label_smoothing", -0.5)])
+def test_numpys_0d_array_is_checked_as_a_number(option, bad):
+    with pytest.raises(ValueError, match=rf"{option} must be in \[0, .*got {bad}"):
+        losskit.SigmoidFocalLoss(**{option: np.asarray(bad)})
+    # torchvision's alpha=-1 (no alpha_t) read from NumPy's 0-d array as from the number
+    np.testing.assert_array_equal(
+        losskit.SigmoidFocalLoss(alpha=np.asarray(-1.0))(LOGITS, BINARY),
+        losskit.SigmoidFocalLoss(alpha=-1)(LOGITS, BINARY),
+    )

@@ -502,6 +502,13 @@ def check_reduction(reduction: str) -> str:
     return reduction
 
 
+def numpy_number(value: Any) -> Any:
+    """NumPy's real 0-d array as the number it holds (see :func:`check_number`); anything else as it is."""
+    if type(value) is np.ndarray and value.shape == () and value.dtype.kind in "iuf":
+        return value.item()
+    return value
+
+
 def check_number(
     value: Any,
     name: str,
@@ -515,8 +522,11 @@ def check_number(
     """``value`` as a float, if it is a finite real number (not a bool) within the given bounds; else an error.
 
     ``array_ok``: a 0-d array is also taken, as it is and unchecked (its value may be traced: a
-    margin swept by ``jax.vmap``, or one learnt as a tensor); the formula broadcasts it.
+    margin swept by ``jax.vmap``, or one learnt as a tensor); the formula broadcasts it. NumPy's
+    0-d array is a number (nothing traces or differentiates it): checked as one, and weak in type
+    promotion as a number is, where the array would make float32 inputs' arithmetic float64 (NEP 50).
     """
+    value = numpy_number(value)
     if not is_real(value):
         if array_ok and hasattr(value, "shape"):
             if tuple(value.shape) != ():

@@ -62,6 +62,7 @@ from .._core import (
     is_real,
     kernel_checks_range,
     like,
+    numpy_number,
     promoted_input,
     range_checked_by_kernel,
     reduce_all,
@@ -574,6 +575,7 @@ def _class_inputs(
 def check_focal_alpha(alpha: Any, *, per_class: bool) -> Any:
     """Sigmoid focal: ``None`` or a number in [0, 1] (a negative number means None, torchvision's
     ``alpha=-1``). Softmax focal: ``None``, a non-negative number or a per-class vector."""
+    alpha = numpy_number(alpha)
     if alpha is None:
         return None
     if isinstance(alpha, (bool, np.bool_)):  # not a weight of 1 (or 0)
