@@ -138,6 +138,31 @@ def test_every_target_ignored_has_exactly_zero_gradient(backend, reduction):
     np.testing.assert_array_equal(to_numpy(g), 0.0)
 
 
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+@pytest.mark.parametrize("name", ["SoftmaxCELoss", "NLLLoss"])
+def test_targets_of_zero_weight_classes_only_give_a_zero_mean(backend, name):
+    """torch's weighted mean is 0/0 = NaN when the class weights of the targets sum to 0; losskit's
+    'mean' is 0 with a zero gradient there, as when every target is ignored."""
+    weights = [0.0, 0.0] + CW[2:]
+    (x,) = on(backend, X)
+    y = on(backend, np.array([0, 1, 0, 1, 1, 0]))[0]
+    loss = losskit.get_loss(name, class_weight=weights, reduction="mean", axis=-1)
+    np.testing.assert_array_equal(to_numpy(loss(x, y)), 0.0)
+    if backend == "torch":
+        import torch
+
+        x.requires_grad_(True)
+        (g,) = torch.autograd.grad(loss(x, y), x)
+    else:
+        import jax
+
+        g = jax.grad(lambda p: loss(p, y))(x)
+    np.testing.assert_array_equal(to_numpy(g), 0.0)
+    other = on(backend, np.array([0, 1, 2, 1, 0, 0]))[0]  # one target of weight 1 left: its own loss
+    want = losskit.get_loss(name, axis=-1)(x, other)[2]
+    np.testing.assert_allclose(to_numpy(loss(x, other)), to_numpy(want), rtol=1e-6)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ignored_targets_drop_out_of_the_mean(backend):
     """The mean over some targets ignored equals the mean over the others alone, also for an

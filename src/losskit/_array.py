@@ -253,6 +253,7 @@ def _index_stats(xp: Any, x: Array) -> list[Array]:
     """``[min, max]`` of ``x``, and if it is float whether all its values are whole numbers (NaN is
     not; +-inf is, and shows in the min or max)."""
     if array_api_compat.is_torch_array(x):
+        x = x.detach()  # a label that requires grad: no graph, and no warning when the stats are read
         lo, hi = x.aminmax()  # one kernel
         return [lo, hi, (x == x.floor()).all()] if x.is_floating_point() else [lo, hi]
     lo, hi = xp.min(x), xp.max(x)

@@ -113,7 +113,8 @@ class SoftmaxCrossEntropyLoss(Loss):
       non-batch axes (ignored positions count as 0 in that mean). ``'sum'`` returns the 0-d sum
       over all positions; ``'mean'`` divides it, as torch, by the number of non-ignored targets,
       each counted with its ``w_y`` (sparse labels), or by the number of positions (dense). When
-      every target is ignored the mean is 0 with a zero gradient, never NaN.
+      every target is ignored, or the ``w_y`` left sum to 0, the mean is 0 with a zero gradient,
+      never NaN (torch's is NaN).
 
     ``sample_weight`` and ``weight`` multiply each position's loss; in ``'mean'`` they scale the
     numerator only (the denominator is torch's), so that without ``class_weight`` and ignored
@@ -329,7 +330,8 @@ class NLLLoss(Loss):
     It is :class:`SoftmaxCrossEntropyLoss` with ``from_logits=True`` and the same ``ignore_index``,
     ``class_weight`` and ``reduction`` options (see there): ``'none'`` gives one value per
     example, the mean of torch's ``nll_loss(reduction='none')`` over the non-batch axes;
-    ``'mean'`` is torch's weighted mean, 0 (never NaN) when every target is ignored.
+    ``'mean'`` is torch's weighted mean, 0 (never NaN) when every target is ignored or the class
+    weights of those left sum to 0.
 
     Shape:
         - pred: ``(N, C, ...)``, log-probabilities, classes along ``axis``.
