@@ -13,6 +13,7 @@ import pytest
 import losskit
 import losskit.functional as F
 from backends import BACKENDS, to_backend, to_numpy
+from losskit import _fast
 
 
 def test_mismatched_sizes_name_both_shapes():
@@ -247,6 +248,72 @@ def test_value_checks_switch():
         losskit.set_value_checks(True)
     with pytest.raises(ValueError, match="pred_lengths"):
         F.ctc_loss(np.zeros((2, 5, 4)), np.array([[0, 1], [1, 2]]), np.array([5, 6]))
+
+
+_BAD_LABEL = (np.zeros((1, 2)), np.array([-1]))  # unchecked, NumPy reads class -1 as class 1
+
+
+def _refused(call) -> bool:
+    try:
+        call()
+    except ValueError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("block", "still_on"),
+    [
+        (lambda: losskit.value_checks(False), lambda: _refused(lambda: losskit.SoftmaxCELoss()(*_BAD_LABEL))),
+        (_fast.disabled, lambda: _fast.use_torch(pytest.importorskip("torch").zeros(1))),
+    ],
+    ids=["value_checks", "fast_paths_disabled"],
+)
+def test_a_block_is_its_own_threads(block, still_on):
+    """A ``with`` block holds in its own thread, as torch.no_grad: another thread keeps its
+    setting while it is open, and two blocks that overlap in two threads (A enters, B enters,
+    A leaves, B leaves) leave the setting on. Process-wide, B restored the off it had found
+    inside A's block: the range checks (or the fast paths) stayed off for good."""
+    import threading
+
+    assert still_on()
+    inside, done = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def hold() -> None:
+        with block():
+            seen.append(still_on())  # on inside its own block: the block has no effect
+            inside.set()
+            done.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait()
+    assert still_on()  # this thread, while the other's block is open
+    done.set()
+    holder.join()
+    assert seen == [False]
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with block():
+            a_in.set()
+            b_in.wait()
+        a_out.set()
+
+    def second() -> None:
+        a_in.wait()
+        with block():
+            b_in.set()
+            a_out.wait()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert still_on()
 
 
 def test_pos_weight_shape():

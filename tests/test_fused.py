@@ -306,6 +306,29 @@ def test_torch_second_derivative_is_refused_not_wrong(reduction):
     assert torch.isfinite(g).all()
 
 
+@pytest.mark.parametrize("transform", ["grad", "vmap", "jacfwd", "forward_ad"])
+def test_torch_func_transforms_and_forward_mode_are_refused_by_name(transform):
+    """The autograd.Function has a backward only: torch.func's transforms and forward-mode AD
+    raised torch's generic errors (override setup_context; implement jvp), naming neither the
+    function nor what to do instead."""
+    h, w, b, y = _inputs()
+
+    def f(hidden):
+        return linear_cross_entropy(hidden, w, y, bias=b)
+
+    message = "linear_cross_entropy on torch has first derivatives through torch.autograd only"
+    with pytest.raises(NotImplementedError, match=message):
+        if transform == "forward_ad":
+            import torch.autograd.forward_ad as fwad
+
+            with fwad.dual_level():
+                f(fwad.make_dual(h.detach(), torch.ones_like(h)))
+        elif transform == "vmap":
+            torch.func.vmap(f)(h.detach()[None])
+        else:
+            getattr(torch.func, transform)(f)(h.detach())
+
+
 def test_jax_padded_last_chunk_with_a_large_bias_keeps_gradients_finite():
     """N not a multiple of the chunk: the padding rows must contribute exactly 0, also where
     exp(bias) overflows float32 (bias 100 > log(float32 max) = 88.7)."""

@@ -102,3 +102,23 @@ def test_ctc_hessian_vector_product_against_finite_differences():
     want = (grad(logits + 1e-6 * v) - grad(logits - 1e-6 * v)) / 2e-6
     assert torch.isfinite(hv).all()
     torch.testing.assert_close(hv, want, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hessian_vector_product_equals_double_backward_of_the_formula(case):
+    """README's way to second derivatives where a fast path's kernel has first derivatives only
+    (multi_margin_loss, multilabel_margin_loss, _ctc_loss: create_graph=True raises through them):
+    ``jvp`` of ``grad`` runs the formula, and gives what double backward through the generic
+    array-API path gives, for every loss."""
+    from losskit import _fast
+
+    total, x = _total_of_first_float(case)
+    v = torch.linspace(-1.0, 1.0, x.numel(), dtype=x.dtype).reshape(x.shape)
+    got = torch.func.jvp(torch.func.grad(total), (x,), (v,))[1]
+    p = x.clone().requires_grad_()
+    with _fast.disabled():
+        (g,) = torch.autograd.grad(total(p), p, create_graph=True)
+        want = torch.autograd.grad((g * v).sum(), p, allow_unused=True)[0] if g.requires_grad else None
+    if want is None:  # linear in x (NLL of log-probabilities, KL): no second derivative
+        want = torch.zeros_like(x)
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)

@@ -31,6 +31,7 @@ from ._array import (
     stop_gradient,
 )
 from ._compile import is_symbolic_number, torch_compiling
+from ._switch import Switch
 
 
 def float_input(xp: Any, x: Array, name: str) -> Array:
@@ -250,16 +251,17 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
     return sample_weight
 
 
-_value_checks = True
+_VALUE_CHECKS = Switch(True)
 
 
 def value_checks_on() -> bool:
     """Whether value checks run (:func:`set_value_checks`): a check that costs work to prepare asks first."""
-    return _value_checks
+    return _VALUE_CHECKS.on()
 
 
 def set_value_checks(enabled: bool) -> None:
-    """Turn the checks that read array *values* on or off for the calls that follow (on by default).
+    """Turn the checks that read array *values* on or off for the calls that follow, in every
+    thread (on by default); a :func:`value_checks` block overrides it in its own thread.
 
     These are the range checks of class indices (cross-entropy, NLL, focal, ...), of CTC's
     labels and lengths and of CosineEmbeddingLoss's labels, which also refuse non-integer float
@@ -279,33 +281,33 @@ def set_value_checks(enabled: bool) -> None:
     array([0.69314718])
     >>> losskit.set_value_checks(True)
     """
-    global _value_checks
+    _VALUE_CHECKS.default = check_enabled(enabled)
+
+
+def check_enabled(enabled: Any) -> bool:
     if not isinstance(enabled, bool):
         raise TypeError(f"enabled must be True or False, got {enabled!r}")
-    _value_checks = enabled
+    return enabled
 
 
 @contextlib.contextmanager
 def value_checks(enabled: bool) -> Iterator[None]:
-    """:func:`set_value_checks` for the calls inside a ``with`` block; the setting is restored after.
+    """:func:`set_value_checks` for the calls inside a ``with`` block, in this thread only (as
+    ``torch.no_grad``): other threads keep their setting, and the setting is restored after.
 
     >>> import numpy as np, losskit
     >>> with losskit.value_checks(False):
     ...     losskit.SoftmaxCELoss()(np.zeros((1, 2)), np.array([1]))
     array([0.69314718])
     """
-    previous = _value_checks
-    set_value_checks(enabled)
-    try:
+    with _VALUE_CHECKS.block(check_enabled(enabled)):
         yield
-    finally:
-        set_value_checks(previous)
 
 
 def read_value(x: Array) -> float | None:
     """A 0-d array's value as a float for a value check, or ``None`` where it is not read: traced
     (``jax.jit``, ``torch.compile``, ``torch.func.vmap``) or value checks off."""
-    return float(x) if _value_checks and not is_traced(x) else None
+    return float(x) if value_checks_on() and not is_traced(x) else None
 
 
 def without_ignored(xp: Any, label: Array, ignore_index: Any) -> Array:
@@ -333,7 +335,7 @@ def check_ranges(xp: Any, *checks: tuple[Any, ...]) -> None:
     values of all of them reach the host together (one synchronisation on a GPU). A check may
     carry a sixth element, a function giving the error message in place of the range's (another
     value check riding along: its array a 0-d 0 or 1 that must be 0)."""
-    if not _value_checks:
+    if not value_checks_on():
         return  # (a torch uint64 is still refused where it is used: as_index, comparable_index)
     span = cpu_index_span(checks[0][0]) if len(checks) == 1 else None  # one CPU label: the lean read
     summaries: list[tuple[bool, int, int]] | None
@@ -365,7 +367,7 @@ def kernel_checks_range(label: Array) -> bool:
     two host reads for nothing. Its CUDA kernels assert on the device instead, which poisons the
     CUDA context: labels on a GPU are read first. The caller computes with
     :func:`range_checked_by_kernel`."""
-    return _value_checks and is_cpu_int_tensor(label)
+    return value_checks_on() and is_cpu_int_tensor(label)
 
 
 def range_checked_by_kernel(compute: Callable[[], Array], check: Callable[[], object]) -> Array:
@@ -385,7 +387,7 @@ def check_not_nan(xp: Any, x: Array, name: str, what: str) -> None:
     """On eager arrays, ``ValueError`` if ``x`` holds a NaN (skipped where values are traced and
     when value checks are off, as :func:`check_ranges`): for labels compared for equality, where a
     NaN equals nothing, not even itself."""
-    if not _value_checks or size(x.shape) == 0 or is_traced(x):
+    if not value_checks_on() or size(x.shape) == 0 or is_traced(x):
         return
     found = xp.any(xp.isnan(x))
     if is_traced(found):  # computed inside jax.jit from a concrete (captured) array
@@ -399,7 +401,7 @@ def check_probabilities(xp: Any, x: Array, name: str, hint: str) -> None:
     of its values and ``hint``; skipped where values are traced and when value checks are off, as
     :func:`check_ranges` (one read: one synchronisation on a GPU). A NaN passes: it makes that
     loss NaN, as a diverging model's must be (the range found ignores it)."""
-    if not _value_checks or size(x.shape) == 0 or is_traced(x):
+    if not value_checks_on() or size(x.shape) == 0 or is_traced(x):
         return
     outside = xp.any(xp.logical_or(x < 0, x > 1))  # NaN compares False both ways
     if is_traced(outside):  # computed inside jax.jit from a concrete (captured) array

@@ -27,6 +27,7 @@ from typing import Any
 import array_api_compat
 
 from ._compile import torch_tracing
+from ._switch import Switch
 
 Array = Any
 
@@ -35,7 +36,7 @@ Array = Any
 _NONE = 0  # the bindings take the enum; their type stubs say str: hence the type: ignore[arg-type]
 
 
-_enabled = True
+_FAST_PATHS = Switch(True)
 
 
 def is_torch(x: Any) -> bool:
@@ -45,23 +46,20 @@ def is_torch(x: Any) -> bool:
 
 def use_torch(x: Any) -> bool:
     """True when ``x`` is a torch tensor and fast paths are on: the hook in each public function."""
-    return _enabled and array_api_compat.is_torch_array(x)
+    return array_api_compat.is_torch_array(x) and _FAST_PATHS.on()
 
 
 def use_jax(x: Any) -> bool:
     """True when ``x`` is a JAX array and fast paths are on (CTC's optax path)."""
-    return _enabled and array_api_compat.is_jax_array(x)
+    return array_api_compat.is_jax_array(x) and _FAST_PATHS.on()
 
 
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
-    """Run the generic array-API path everywhere inside the block (the reference in tests and benchmarks)."""
-    global _enabled
-    previous, _enabled = _enabled, False
-    try:
+    """Run the generic array-API path everywhere inside the block, in this thread (the reference
+    in tests and benchmarks)."""
+    with _FAST_PATHS.block(False):
         yield
-    finally:
-        _enabled = previous
 
 
 # --------------------------------------------------------------------------------------------

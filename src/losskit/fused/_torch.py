@@ -15,6 +15,7 @@ from typing import Any, overload
 import torch
 
 from .._compile import torch_tracing
+from .._fast import untransformed
 
 #: Whether to use the Triton kernel of :mod:`losskit.fused._triton`: None (default) on CUDA
 #: devices where it applies; True also on the CPU when Triton runs as its interpreter (the tests,
@@ -306,6 +307,12 @@ def linear_cross_entropy_torch(
     reduction: str,
     chunk: int,
 ) -> torch.Tensor:
+    if not torch_tracing() and not untransformed():
+        raise NotImplementedError(
+            "losskit.fused.linear_cross_entropy on torch has first derivatives through torch.autograd "
+            "only: not under torch.func transforms (grad, vmap, jvp, jacfwd, hessian) or forward-mode "
+            "AD; for those, compute the logits and take SoftmaxCELoss"
+        )
     device_type = hidden.device.type
     autocast = torch.is_autocast_enabled(device_type)
     if autocast:

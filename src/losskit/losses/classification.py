@@ -672,7 +672,8 @@ class MultiMarginLoss(Loss):
     Stability: piecewise polynomial; at a kink the gradient is 0 (``relu``'s, on every backend).
     ``p`` must be 1 or 2 and ``margin`` non-negative. Eager torch ``(N, C)`` input takes torch's
     ``multi_margin_loss``, which has first derivatives only: under ``torch.func`` transforms and
-    forward-mode AD the formula runs, but ``create_graph=True`` through the kernel raises.
+    forward-mode AD the formula runs, but ``create_graph=True`` through the kernel raises
+    (``torch.func.hessian`` or ``jvp`` of ``grad`` give second derivatives).
 
     >>> import numpy as np, losskit
     >>> losskit.MultiMarginLoss()(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]))  # (0.3 + 0.4 + 0.6) / 4
@@ -782,7 +783,8 @@ class MultiLabelMarginLoss(Loss):
     terms >= 0 (no cancellation, however large the scores). Eager torch ``(N, C)`` input takes
     torch's fused kernel, ``O(N C)``, which has first derivatives only: under ``torch.func``
     transforms and forward-mode AD the array-API path runs (its second derivatives are 0), but
-    ``create_graph=True`` through the kernel raises. A NaN score that enters a
+    ``create_graph=True`` through the kernel raises
+    (``torch.func.hessian`` or ``jvp`` of ``grad`` give second derivatives). A NaN score that enters a
     counted pair, or the same infinity at a target and a rival, makes the loss NaN on every path
     (torch's own kernel skips those terms).
 

@@ -42,7 +42,8 @@ class CTCLoss(Loss):
     alignment (``inf``): a path of likelihood below exp(-5e29), logits 1e29 apart (PyTorch
     reports such a loss as the finite number). Eager PyTorch takes torch's ``ctc_loss`` kernel,
     which has first derivatives only: under ``torch.func`` transforms and forward-mode AD the
-    recursion above runs, but ``create_graph=True`` through the kernel raises. JAX takes
+    recursion above runs, but ``create_graph=True`` through the kernel raises
+    (``torch.func.hessian`` or ``jvp`` of ``grad`` give second derivatives). JAX takes
     ``optax.ctc_loss``, which with ``jax_enable_x64`` runs its recursion in float64 for float32
     logits (the result is float32).
 
