@@ -301,3 +301,90 @@ def test_registry_lists_every_new_loss_in_its_family():
     assert losskit.loss_info("SigmoidFocalLoss").curve == losskit.loss_info("SoftMarginLoss").curve == "binary"
     info = losskit.loss_info("SoftmaxCELoss")
     assert {"ignore_index", "label_smoothing", "class_weight", "z_loss", "reduction"} <= set(info.params)
+
+
+# ---- ignore_index and reduction of the focal and poly losses ----
+
+MAPS = rng.normal(size=(N, C, 3, 2)) * 2  # segmentation logits, classes on axis 1
+VOID = rng.integers(0, C, size=(N, 3, 2))
+VOID[rng.uniform(size=VOID.shape) < 0.3] = 255
+VOID[0, 0, 0] = 1
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("name", "options"), [("SoftmaxFocalLoss", {"gamma": 0.0}), ("PolyLoss", {"epsilon": 0.0})], ids=["focal", "poly"]
+)
+def test_focal_and_poly_ignore_and_reduce_as_cross_entropy(name, options, backend, reduction):
+    """gamma = 0 (epsilon = 0) is cross-entropy, also with void pixels ignored and every reduction."""
+    x, y, sw = on(backend, MAPS, VOID, rng.uniform(0.5, 2, size=(N, 1, 3, 2)))
+    common = {"axis": 1, "ignore_index": 255, "reduction": reduction}
+    got = losskit.get_loss(name, **options, **common)(x, y, sw)
+    want = losskit.SoftmaxCELoss(**common)(x, y, sw)
+    assert got.shape == want.shape == ((N,) if reduction == "none" else ())
+    close(got, want)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_focal_and_poly_with_ignored_targets_against_torch(reduction):
+    """The terms from torch's own ops (log_softmax, cross_entropy with ignore_index), masked and
+    reduced by hand: mean over the targets not ignored; gradients included."""
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    alpha = torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=torch.float64)
+    x = torch.from_numpy(MAPS).requires_grad_()
+    y = torch.from_numpy(VOID)
+    valid = y != 255
+    safe = torch.where(valid, y, 0)
+    logp_y = tf.log_softmax(x, 1).gather(1, safe[:, None])[:, 0]
+    p_y = logp_y.exp()
+    focal = torch.where(valid, -alpha[safe] * (1 - p_y) ** 1.5 * logp_y, 0.0)
+    poly = torch.where(valid, tf.cross_entropy(x, y, ignore_index=255, reduction="none") + 0.7 * (1 - p_y), 0.0)
+    for loss, terms in (
+        (losskit.SoftmaxFocalLoss(gamma=1.5, alpha=alpha, axis=1, ignore_index=255, reduction=reduction), focal),
+        (losskit.PolyLoss(epsilon=0.7, axis=1, ignore_index=255, reduction=reduction), poly),
+    ):
+        want = {
+            "mean": terms.sum() / valid.sum(),
+            "sum": terms.sum(),
+            "none": terms.mean(dim=(1, 2)),
+        }[reduction]
+        got = loss(x, y)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+        (g_got,) = torch.autograd.grad(got.sum(), x)
+        (g_want,) = torch.autograd.grad(want.sum(), x, retain_graph=True)  # p_y serves both losses
+        torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-14)
+        assert g_got.abs().sum(dim=1)[~valid].max() == 0  # no gradient reaches a void pixel
+
+
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+@pytest.mark.parametrize("name", ["SoftmaxFocalLoss", "PolyLoss"])
+def test_focal_and_poly_with_every_target_ignored_give_zero(backend, name):
+    x, y = on(backend, MAPS, np.full(VOID.shape, 255))
+    loss = losskit.get_loss(name, axis=1, ignore_index=255, reduction="mean")
+    close(loss(x, y), 0.0)
+    if backend == "torch":
+        import torch
+
+        x.requires_grad_(True)
+        (g,) = torch.autograd.grad(loss(x, y), x)
+    else:
+        import jax
+
+        g = jax.grad(lambda p: loss(p, y))(x)
+    np.testing.assert_array_equal(to_numpy(g), 0.0)
+
+
+@pytest.mark.parametrize("name", ["SoftmaxFocalLoss", "PolyLoss"])
+def test_focal_and_poly_option_errors(name):
+    with pytest.raises(ValueError, match="ignore_index needs sparse labels"):
+        losskit.get_loss(name, sparse_label=False, ignore_index=-100)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        losskit.get_loss(name, reduction="batchmean")
+    with pytest.raises(TypeError, match="ignore_index must be an int or None, got 1.5"):
+        losskit.get_loss(name, ignore_index=1.5)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        getattr(F, "softmax_focal_loss" if name == "SoftmaxFocalLoss" else "poly_loss")(X, Y, reduction="avg")
+    with pytest.raises(ValueError, match=r"label holds class indices in \[0, 255\]"):
+        losskit.get_loss(name, ignore_index=-100)(X, np.array([0, 1, 2, 3, 255, 0]))

@@ -361,17 +361,54 @@ def zero_log_zero(xp: Any, logp: Array, target: Array) -> Array:
     return xp.where(masked, xp.zeros_like(logp), logp)
 
 
-def check_ce_options(
-    *, sparse_label: bool, ignore_index: Any, label_smoothing: Any, z_loss: Any, reduction: str, class_weight: Any
-) -> None:
-    """The checks of :func:`softmax_cross_entropy`'s options, shared with the class's constructor."""
-    check_flag(sparse_label, "sparse_label")
+def check_ignore_option(ignore_index: Any, sparse_label: bool) -> None:
+    """``ignore_index``: None, or an int (:func:`check_ignore_index`) with sparse labels."""
     check_ignore_index(ignore_index)
     if ignore_index is not None and not sparse_label:
         raise ValueError(
             "ignore_index needs sparse labels (class indices); with sparse_label=False the label is a "
             "distribution: give ignored positions sample_weight 0 instead"
         )
+
+
+def reduce_targets(
+    xp: Any,
+    loss: Array,
+    valid: Any,
+    *,
+    reduction: str,
+    out_dtype: Any,
+    weight: Any,
+    sample_weight: Any,
+    batch_axis: int,
+) -> Array:
+    """A per-position loss (the class axis of size 1) reduced as :func:`softmax_cross_entropy`
+    without class weights: ``'none'``, one value per example (an ignored target counts as 0 in
+    its mean); ``'sum'``; ``'mean'``, the sum over the targets not ignored divided by their count
+    (0, with a zero gradient, when there is none)."""
+    if valid is not None:
+        loss = xp.where(valid, loss, xp.zeros_like(loss))  # where, not *: no gradient reaches them
+    if reduction == "none":
+        return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=batch_axis)
+    count = None if valid is None or reduction != "mean" else xp.sum(xp.astype(valid, loss.dtype))
+    total = reduce_all(
+        xp,
+        loss,
+        out_dtype=loss.dtype,
+        reduction=reduction,
+        weight=weight,
+        sample_weight=sample_weight,
+        denominator=count,
+    )
+    return as_array(xp, xp.astype(total, out_dtype, copy=False))
+
+
+def check_ce_options(
+    *, sparse_label: bool, ignore_index: Any, label_smoothing: Any, z_loss: Any, reduction: str, class_weight: Any
+) -> None:
+    """The checks of :func:`softmax_cross_entropy`'s options, shared with the class's constructor."""
+    check_flag(sparse_label, "sparse_label")
+    check_ignore_option(ignore_index, sparse_label)
     check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     check_number(z_loss, "z_loss", low=0.0)
     check_reduction(reduction)
@@ -549,9 +586,12 @@ def _class_inputs(
     sparse: bool,
     check_labels: bool = True,
     class_axis_kept: bool = True,
-) -> tuple[Array, int, int, Any]:
+    ignore_index: int | None = None,
+) -> tuple[Array, int, int, Any, Any]:
     """The checks every softmax loss shares: ``(pred in its compute dtype, class axis, batch axis,
-    label)``, the label as indices of ``pred``'s rank (sparse) or a distribution of its shape.
+    label, valid)``, the label as indices of ``pred``'s rank (sparse) or a distribution of its
+    shape; ``valid``: the mask of the targets not ``ignore_index`` (``None`` without one; ignored
+    targets are class 0 in the indices, see :func:`sparse_target`).
     ``check_labels=False``: the indices' values are left to a kernel that checks them;
     ``class_axis_kept=False``: the indices without the class axis (as torch's kernels take them)."""
     check_flag(sparse, "sparse_label")
@@ -563,13 +603,15 @@ def _class_inputs(
     # checked only: the callers pass their own sample_weight to finish (one weight of fewer axes
     # broadcasts there as it is)
     check_sample_weight(xp, sample_weight, tuple(pred.shape[:cls]) + (1,) + tuple(pred.shape[cls + 1 :]))
+    check_ignore_option(ignore_index, sparse)
+    valid = None
     if not sparse:
         target = like(xp, label, pred_c, "label")
     elif class_axis_kept:
-        target = sparse_label_indices(xp, label, pred, cls, check=check_labels)
+        target, valid = sparse_target(xp, label, pred, cls, ignore_index, check=check_labels)
     else:
         target = class_indices(xp, label, pred, cls, check=check_labels)
-    return pred_c, cls, b_axis, target
+    return pred_c, cls, b_axis, target, valid
 
 
 def check_focal_alpha(alpha: Any, *, per_class: bool) -> Any:
@@ -702,12 +744,17 @@ def softmax_focal_loss(
     sparse_label: bool = True,
     weight: float | None = None,
     batch_axis: int = 0,
+    ignore_index: int | None = None,
+    reduction: str = "none",
 ) -> Array:
     """``-alpha_y (1 - p_y)^gamma log p_y`` over a softmax. See :class:`losskit.SoftmaxFocalLoss`."""
     alpha = check_focal_alpha(alpha, per_class=True)
     gamma = check_number(gamma, "gamma", low=0.0, array_ok=True)
+    check_reduction(reduction)
     xp = namespace(pred, label, sample_weight, *arrays_in(alpha, gamma), names=("pred", "label"))
-    x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
+    x, cls, b_axis, target, valid = _class_inputs(
+        xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label, ignore_index=ignore_index
+    )
     n = pred.shape[cls]
     alpha_c = None
     if alpha is not None and not is_real(alpha):
@@ -729,7 +776,16 @@ def softmax_focal_loss(
     elif alpha_c is not None:
         term = alpha_c * term
     loss = term if sparse_label else xp.sum(term * target, axis=cls, keepdims=True)
-    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+    return reduce_targets(
+        xp,
+        loss,
+        valid,
+        reduction=reduction,
+        out_dtype=pred.dtype,
+        weight=weight,
+        sample_weight=sample_weight,
+        batch_axis=b_axis,
+    )
 
 
 def poly_loss(
@@ -742,11 +798,16 @@ def poly_loss(
     sparse_label: bool = True,
     weight: float | None = None,
     batch_axis: int = 0,
+    ignore_index: int | None = None,
+    reduction: str = "none",
 ) -> Array:
     """Poly-1: cross-entropy ``+ epsilon * (1 - p_t)``. See :class:`losskit.PolyLoss`."""
     epsilon = check_number(epsilon, "epsilon", array_ok=True)
+    check_reduction(reduction)
     xp = namespace(pred, label, sample_weight, *arrays_in(epsilon), names=("pred", "label"))
-    x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
+    x, cls, b_axis, target, valid = _class_inputs(
+        xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label, ignore_index=ignore_index
+    )
     logp = log_softmax(xp, x, axis=cls)
     if sparse_label:
         logp_t = take_along_axis(xp, logp, target, axis=cls)
@@ -756,7 +817,16 @@ def poly_loss(
         # optax.poly_loss_cross_entropy: sum_c z_c (-log p_c) + epsilon * sum_c z_c (1 - p_c)
         logp = zero_log_zero(xp, logp, target)
         loss = -xp.sum(target * (logp + epsilon * xp.expm1(logp)), axis=cls, keepdims=True)
-    return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+    return reduce_targets(
+        xp,
+        loss,
+        valid,
+        reduction=reduction,
+        out_dtype=pred.dtype,
+        weight=weight,
+        sample_weight=sample_weight,
+        batch_axis=b_axis,
+    )
 
 
 def kl_log_target_terms(xp: Any, log_q: Array, log_p: Array) -> Array:
@@ -895,7 +965,7 @@ def multi_margin_loss(
         and _fast.untransformed()  # the kernel has no forward derivative: torch.func.jvp/hessian take the formula
     )
     by_kernel = fast and kernel_checks_range(label)  # torch's CPU kernel checks the labels as it reads them
-    x, cls, b_axis, index = _class_inputs(
+    x, cls, b_axis, index, _ = _class_inputs(
         xp, pred, label, sample_weight, axis, batch_axis, weight, True, not by_kernel, class_axis_kept=not fast
     )
     n = pred.shape[cls]
@@ -1168,7 +1238,7 @@ def categorical_hinge_loss(
     """Keras's categorical hinge: ``max(0, max((1 - z) * x) - sum(z * x) + 1)`` along ``axis``. See
     :class:`losskit.CategoricalHingeLoss`."""
     xp = namespace(pred, label, sample_weight, names=("pred", "label"))
-    x, cls, b_axis, z = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, False)
+    x, cls, b_axis, z, _ = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, False)
     # an infinite score (-inf: a masked class) is left out of a term whose factor is 0 there:
     # 0 * inf would be NaN; finite scores keep every gradient, the label's included
     infinite = xp.isinf(x)
@@ -1190,7 +1260,7 @@ def sparsemax_loss(
     """Multiclass sparsemax loss (Martins & Astudillo, 2016): ``-z_y + 1/2 sum_{j in S(z)} (z_j^2 - tau^2)
     + 1/2``. See :class:`losskit.SparsemaxLoss`."""
     xp = namespace(pred, label, sample_weight, names=("pred", "label"))
-    x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
+    x, cls, b_axis, index, _ = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     # sparsemax and the loss are unchanged by a shift of every score: shifted by the row's maximum
     # (a constant for autodiff), the support's scores lie in [-1, 0], so the cumulative sums that
@@ -1235,7 +1305,7 @@ def multiclass_hinge_loss(
     (``margin=0``: the multi-class perceptron loss). See :class:`losskit.MulticlassHingeLoss`."""
     margin = check_number(margin, "margin", array_ok=True)  # any real, as HingeLoss's
     xp = namespace(pred, label, sample_weight, *arrays_in(margin), names=("pred", "label"))
-    x, cls, b_axis, index = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
+    x, cls, b_axis, index, _ = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
     n = pred.shape[cls]
     picked = take_along_axis(xp, x, index, axis=cls)
     position = xp.reshape(xp.arange(n, device=device(x)), _class_shape(x.ndim, cls, n))
@@ -1272,7 +1342,7 @@ def generalized_cross_entropy(
     q = check_gce_q(q)
     check_flag(from_logits, "from_logits")
     xp = namespace(pred, label, sample_weight, *arrays_in(q), names=("pred", "label"))
-    x, cls, b_axis, target = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
+    x, cls, b_axis, target, _ = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, sparse_label)
     logp = x if from_logits else log_softmax(xp, x, axis=cls)
     if sparse_label:
         logp = take_along_axis(xp, logp, target, axis=cls)  # gather first: one term per position

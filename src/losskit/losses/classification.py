@@ -12,6 +12,7 @@ from ..functional.classification import (
     check_ce_options,
     check_focal_alpha,
     check_gce_q,
+    check_ignore_option,
     check_label_format,
     check_label_smoothing,
     check_margin_options,
@@ -514,13 +515,18 @@ class SoftmaxFocalLoss(Loss):
     with :math:`p = \operatorname{softmax}(x)` along ``axis``. ``alpha`` is ``None`` (1), a number
     (scales every class) or one weight per class (a sequence, or a 1-D array of ``pred``'s
     library). ``gamma=0`` and ``alpha=None`` give :class:`SoftmaxCrossEntropyLoss`. ``gamma`` may
-    be a 0-d array (traced or learnt; not checked).
+    be a 0-d array (traced or learnt; not checked). ``ignore_index`` and ``reduction``
+    (keyword-only) as :class:`SoftmaxCrossEntropyLoss`'s without class weights: a target equal to
+    ``ignore_index`` (void pixels, 255, in segmentation) adds 0 and gets no gradient; ``'none'``
+    gives one value per example (ignored targets count as 0 in its mean), ``'sum'`` the sum,
+    ``'mean'`` the sum over the targets not ignored divided by their count (``alpha`` weighs the
+    terms, not the count; 0 when every target is ignored).
 
     Shape:
         - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.
         - label: sparse: ``pred``'s shape without ``axis``, class indices; dense: ``pred``'s shape.
         - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
-        - output: ``(N,)``.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
 
     Stability: ``log p`` by ``log_softmax``; :math:`\log(1 - p_j)` exactly, as the
     ``logsumexp`` of the other classes minus that of all (never ``log1p(-p)``, which is
@@ -530,6 +536,9 @@ class SoftmaxFocalLoss(Loss):
     >>> import numpy as np, losskit
     >>> losskit.SoftmaxFocalLoss()(np.zeros((1, 2)), np.array([0]))  # 0.5**2 * log 2
     array([0.1732868])
+    >>> x, y = np.zeros((2, 3, 2)), np.array([[0, 255], [255, 255]])  # (N, C, W) maps, 255 void
+    >>> float(losskit.SoftmaxFocalLoss(axis=1, ignore_index=255, reduction="mean")(x, y).round(6))
+    0.488272
     """
 
     _function = staticmethod(F.softmax_focal_loss)
@@ -542,6 +551,9 @@ class SoftmaxFocalLoss(Loss):
         sparse_label: bool = True,
         weight: float | None = None,
         batch_axis: int = 0,
+        *,
+        ignore_index: int | None = None,
+        reduction: str = "none",
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
@@ -549,6 +561,9 @@ class SoftmaxFocalLoss(Loss):
         self._alpha = check_focal_alpha(alpha, per_class=True)
         self._axis = check_axis_option(axis)
         self._sparse_label = check_flag(sparse_label, "sparse_label")
+        check_ignore_option(ignore_index, self._sparse_label)
+        self._ignore_index = ignore_index
+        self._reduction = check_reduction(reduction)
 
 
 @register("classification")
@@ -562,13 +577,14 @@ class PolyLoss(Loss):
     with :math:`p = \operatorname{softmax}(x)` along ``axis``; the dense form is
     ``optax.poly_loss_cross_entropy`` (whose default ``epsilon`` is 2, losskit's 1).
     ``epsilon=0`` gives :class:`SoftmaxCrossEntropyLoss`; the paper suggests 2 for ImageNet
-    classification, -1 for detection; a 0-d array is taken too.
+    classification, -1 for detection; a 0-d array is taken too. ``ignore_index`` and
+    ``reduction`` (keyword-only) as :class:`SoftmaxFocalLoss`'s.
 
     Shape:
         - pred: logits ``(N, C)``, or any shape with the classes along ``axis``.
         - label: sparse: ``pred``'s shape without ``axis``, class indices; dense: ``pred``'s shape.
         - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
-        - output: ``(N,)``.
+        - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
 
     Stability: ``log p`` by ``log_softmax``, and :math:`1 - p = -\operatorname{expm1}(\log p)`,
     which does not cancel where ``p`` is near 1 (``1 - exp(log p)`` would): the loss is as
@@ -590,12 +606,18 @@ class PolyLoss(Loss):
         sparse_label: bool = True,
         weight: float | None = None,
         batch_axis: int = 0,
+        *,
+        ignore_index: int | None = None,
+        reduction: str = "none",
         **kwargs: Any,
     ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._epsilon = check_number(epsilon, "epsilon", array_ok=True)
         self._axis = check_axis_option(axis)
         self._sparse_label = check_flag(sparse_label, "sparse_label")
+        check_ignore_option(ignore_index, self._sparse_label)
+        self._ignore_index = ignore_index
+        self._reduction = check_reduction(reduction)
 
 
 @register("classification", curve="binary")
