@@ -192,7 +192,10 @@ def check_weight(weight: Any) -> None:
     if weight is None:
         return
     if not is_real(weight):
-        raise TypeError(f"weight must be a number or None, got {weight!r}")
+        hint = ""
+        if hasattr(weight, "shape") or isinstance(weight, (list, tuple)):  # torch's weight= of class weights
+            hint = "; weight is Gluon's global scale: per-class weights (torch's weight=) are class_weight="
+        raise TypeError(f"weight must be a number or None, got {weight!r}{hint}")
     if is_concrete(weight) and not is_finite(weight):  # NaN or inf would make every loss NaN or inf
         raise ValueError(f"weight must be finite, got {weight!r}")
 

@@ -95,7 +95,23 @@ class Loss:
         if self._gluon_style:
             arrays = [a for a in (*args, *kwargs.values()) if hasattr(a, "shape")]  # not flags, strings
             return self.hybrid_forward(namespace(*arrays), *args, **kwargs)
-        return self._compute(*args, **kwargs)
+        try:
+            return self._compute(*args, **kwargs)
+        except TypeError:
+            self._check_call(args, kwargs)  # on the error's path only: arguments that do not fit the call
+            raise
+
+    def _check_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """``TypeError`` naming this loss and its call's arguments where ``args`` and ``kwargs`` do
+        not fit them (Python's own names ``Loss._compute()``, a method the user never called)."""
+        signature = inspect.signature(self._compute)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as error:
+            name = type(self).__name__
+            raise TypeError(
+                f"{name}()(...): {error}; its call takes {name}()({', '.join(signature.parameters)})"
+            ) from None
 
     def hybrid_forward(self, F: Any, *args: Any, **kwargs: Any) -> Array:
         """Gluon's entry point; ``super().hybrid_forward(F, ...)`` in a subclass is the built-in

@@ -93,7 +93,8 @@ class SoftmaxCrossEntropyLoss(Loss):
         \quad\text{(sparse)},\qquad
         \ell = -\sum_j z_j \log \operatorname{softmax}(x)_j \quad\text{(dense)}
 
-    With ``from_logits=True``, ``pred`` already holds log-probabilities and is used as is.
+    With ``from_logits=True``, ``pred`` already holds log-probabilities and is used as is (Gluon's
+    meaning; the segmentation losses' ``from_logits=True``, smp's, applies the softmax instead).
 
     Beyond Gluon, keyword-only options (all off by default, where the result is Gluon's to
     rounding), with the semantics of ``torch.nn.functional.cross_entropy``; every combination works:
@@ -236,6 +237,7 @@ class KLDivLoss(Loss):
         axis: int = -1,
         weight: float | None = None,
         batch_axis: int = 0,
+        *,
         log_target: bool = False,
         generalized: bool = False,
         **kwargs: Any,

@@ -28,7 +28,9 @@ class TverskyLoss(Loss):
 
     ``from_logits=True`` (default): ``pred`` holds logits, turned into probabilities by a softmax
     over the class axis, or a sigmoid when there is a single class (a binary mask).
-    ``from_logits=False``: ``pred`` holds probabilities.
+    ``from_logits=False``: ``pred`` holds probabilities. (smp's and optax's meaning, the opposite
+    of Gluon's in :class:`SoftmaxCrossEntropyLoss` and :class:`KLDivLoss`, whose
+    ``from_logits=True`` takes log-probabilities and applies no softmax.)
 
     ``class_weight`` (``w``, optax's ``class_weights``) weighs each class's loss:
     :math:`\ell = \frac{1}{C} \sum_c w_c \bigl(1 - \mathrm{TI}_c\bigr)`, ``TI_c`` the index above

@@ -58,6 +58,7 @@ class CTCLoss(Loss):
         layout: str = "NTC",
         label_layout: str = "NT",
         weight: float | None = None,
+        *,
         zero_infinity: bool = False,
         **kwargs: Any,
     ) -> None:
