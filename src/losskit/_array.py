@@ -114,7 +114,17 @@ def _lookup(candidates: list[Any]) -> Any:
 
 
 array_namespace = array_api_compat.array_namespace
-device = array_api_compat.device
+
+
+def device(x: Array) -> Any:
+    """``x``'s device, for the arrays a loss makes beside it (``device=``). A JAX array spread over
+    several devices answers with its sharding, which ``jnp``'s ``device=`` takes for arrays of
+    ``x``'s own shape only (a ``(C,)`` class vector beside ``(N, C)`` batch-sharded logits raised
+    IndivisibleError): ``None`` then, an uncommitted array that JAX places where it is used."""
+    where = array_api_compat.device(x)
+    if hasattr(where, "device_set") and len(where.device_set) > 1:  # a jax.sharding.Sharding
+        return None
+    return where
 
 
 def is_floating(xp: Any, x: Array) -> bool:

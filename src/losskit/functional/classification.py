@@ -372,15 +372,7 @@ def check_ignore_option(ignore_index: Any, sparse_label: bool) -> None:
 
 
 def reduce_targets(
-    xp: Any,
-    loss: Array,
-    valid: Any,
-    *,
-    reduction: str,
-    out_dtype: Any,
-    weight: Any,
-    sample_weight: Any,
-    batch_axis: int,
+    xp: Any, loss: Array, valid: Any, reduction: str, out_dtype: Any, weight: Any, sample_weight: Any, batch_axis: int
 ) -> Array:
     """A per-position loss (the class axis of size 1) reduced as :func:`softmax_cross_entropy`
     without class weights: ``'none'``, one value per example (an ignored target counts as 0 in
@@ -776,16 +768,7 @@ def softmax_focal_loss(
     elif alpha_c is not None:
         term = alpha_c * term
     loss = term if sparse_label else xp.sum(term * target, axis=cls, keepdims=True)
-    return reduce_targets(
-        xp,
-        loss,
-        valid,
-        reduction=reduction,
-        out_dtype=pred.dtype,
-        weight=weight,
-        sample_weight=sample_weight,
-        batch_axis=b_axis,
-    )
+    return reduce_targets(xp, loss, valid, reduction, pred.dtype, weight, sample_weight, b_axis)
 
 
 def poly_loss(
@@ -817,16 +800,7 @@ def poly_loss(
         # optax.poly_loss_cross_entropy: sum_c z_c (-log p_c) + epsilon * sum_c z_c (1 - p_c)
         logp = zero_log_zero(xp, logp, target)
         loss = -xp.sum(target * (logp + epsilon * xp.expm1(logp)), axis=cls, keepdims=True)
-    return reduce_targets(
-        xp,
-        loss,
-        valid,
-        reduction=reduction,
-        out_dtype=pred.dtype,
-        weight=weight,
-        sample_weight=sample_weight,
-        batch_axis=b_axis,
-    )
+    return reduce_targets(xp, loss, valid, reduction, pred.dtype, weight, sample_weight, b_axis)
 
 
 def kl_log_target_terms(xp: Any, log_q: Array, log_p: Array) -> Array:

@@ -13,7 +13,7 @@ from typing import Any
 import array_api_compat
 
 from .. import _fast
-from .._array import Array, check_array, dtype_kind, log_softmax, logaddexp, namespace, take_along_axis
+from .._array import Array, check_array, device, dtype_kind, log_softmax, logaddexp, namespace, take_along_axis
 from .._core import (
     check_flag,
     check_has_classes,
@@ -103,7 +103,7 @@ def ctc_loss(
     else:
         # given lengths: a label within its length must be a class (a -1 there would be read as
         # class 0), what lies past it is never read
-        dev = array_api_compat.device(label)
+        dev = device(label)
         lengths = array_api_compat.to_device(label_lengths, dev)  # torch takes CPU lengths beside CUDA labels
         # float lengths (whole numbers, checked below) are compared as floats: the standard does
         # not promote an integer array with a float one
@@ -127,7 +127,7 @@ def ctc_loss(
         label_lengths = xp.sum(xp.astype(xp.cumulative_sum(padded, axis=1) == 0, idx), axis=1)
     label_lengths = xp.astype(label_lengths, idx, copy=False)
     if pred_lengths is None:
-        pred_lengths = xp.full((n,), t_max, dtype=idx, device=array_api_compat.device(logits))
+        pred_lengths = xp.full((n,), t_max, dtype=idx, device=device(logits))
     pred_lengths = xp.astype(pred_lengths, idx, copy=False)
     label = xp.where(label < 0, xp.zeros_like(label), label)  # padding -> any valid index
 
@@ -199,7 +199,7 @@ def _infeasible(xp: Any, label: Array, pred_lengths: Array, label_lengths: Array
     s_max = label.shape[1]
     if s_max < 2:
         return pred_lengths < label_lengths
-    position = xp.arange(1, s_max, device=array_api_compat.device(label))[None, :]
+    position = xp.arange(1, s_max, device=device(label))[None, :]
     repeats = (label[:, 1:] == label[:, :-1]) & (position < label_lengths[:, None])
     return pred_lengths < label_lengths + xp.sum(xp.astype(repeats, label_lengths.dtype), axis=1)
 
@@ -210,7 +210,7 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
     s_max = label.shape[1]
     logp = log_softmax(xp, logits, axis=-1)
     blank = c - 1
-    dev = array_api_compat.device(logits)
+    dev = device(logits)
     idx = label.dtype
     # extended label: blank, l1, blank, l2, ..., blank  -> (n, 2 * s_max + 1)
     blanks = xp.full((n, s_max), blank, dtype=idx, device=dev)

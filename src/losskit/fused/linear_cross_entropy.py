@@ -29,7 +29,7 @@ from typing import Any
 
 import array_api_compat
 
-from .._array import Array, logsumexp, namespace, take_along_axis
+from .._array import Array, device, logsumexp, namespace, take_along_axis
 from .._core import (
     as_index,
     check_ignore_index,
@@ -172,7 +172,7 @@ def _forward_generic(
     valid = label != ignore_index
     safe = xp.where(valid, label, xp.zeros_like(label))
     acc = xp.float64 if hidden.dtype == xp.float64 else xp.float32  # the loss's dtype, as on torch and JAX
-    parts = [xp.zeros((0,), dtype=acc, device=array_api_compat.device(hidden))]  # n = 0: an empty loss
+    parts = [xp.zeros((0,), dtype=acc, device=device(hidden))]  # n = 0: an empty loss
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         logits = hidden[start:stop, ...] @ xp.matrix_transpose(weight)
