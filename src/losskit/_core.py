@@ -288,6 +288,7 @@ def set_value_checks(enabled: bool) -> None:
 
 
 def check_enabled(enabled: Any) -> bool:
+    """A switch's setting: True or False, not a truthy number."""
     if not isinstance(enabled, bool):
         raise TypeError(f"enabled must be True or False, got {enabled!r}")
     return enabled
