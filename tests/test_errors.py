@@ -282,7 +282,7 @@ def test_a_block_is_its_own_threads(block, still_on):
 
     def hold() -> None:
         with block():
-            seen.append(still_on())  # on inside its own block: the block has no effect
+            seen.append(still_on())  # off inside its own block
             inside.set()
             done.wait()
 
@@ -314,6 +314,81 @@ def test_a_block_is_its_own_threads(block, still_on):
     for thread in threads:
         thread.join()
     assert still_on()
+
+
+@pytest.mark.parametrize(
+    ("block", "still_on"),
+    [
+        (lambda: losskit.value_checks(False), lambda: _refused(lambda: losskit.SoftmaxCELoss()(*_BAD_LABEL))),
+        (_fast.disabled, lambda: _fast.use_torch(pytest.importorskip("torch").zeros(1))),
+    ],
+    ids=["value_checks", "fast_paths_disabled"],
+)
+def test_a_block_is_its_own_asyncio_tasks(block, still_on):
+    """Two tasks of one thread whose blocks overlap (A enters, B enters, A leaves, B leaves): each
+    sees its own setting, and none is left behind (per thread, B restored A's off, which the
+    thread then read whenever a block was open anywhere)."""
+    import asyncio
+    import threading
+
+    seen: dict[str, bool] = {}
+
+    async def task(name: str, entered: asyncio.Event, wait_for: asyncio.Event, leave: asyncio.Event) -> None:
+        with block():
+            entered.set()
+            await wait_for.wait()
+            seen[name] = still_on()
+        leave.set()
+
+    async def main() -> None:
+        a_in, b_in, a_out, b_out = (asyncio.Event() for _ in range(4))
+        await asyncio.gather(task("a", a_in, b_in, a_out), task("b", b_in, a_out, b_out))
+        seen["after"] = still_on()
+
+    asyncio.run(main())
+    assert seen == {"a": False, "b": False, "after": True}
+    hold, release = threading.Event(), threading.Event()
+
+    def other() -> None:  # a block open elsewhere: this thread reads its own context, not a stale one
+        with block():
+            hold.set()
+            release.wait()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    hold.wait()
+    try:
+        assert still_on()
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_block_held_by_a_generator_closed_in_another_thread():
+    """A generator suspended inside a block and finalised in another thread: the block closes there
+    without an error, and the setting is on again once no block is open (an AttributeError there
+    left the count of open blocks at 1 and this thread's stale off in force for good)."""
+    import threading
+
+    def rows():
+        with losskit.value_checks(False):
+            yield 1
+
+    gen = rows()
+    next(gen)
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            gen.close()
+        except BaseException as error:  # reported by the assert below
+            errors.append(error)
+
+    thread = threading.Thread(target=close)
+    thread.start()
+    thread.join()
+    assert errors == []
+    assert _refused(lambda: losskit.SoftmaxCELoss()(*_BAD_LABEL))
 
 
 def test_pos_weight_shape():

@@ -352,6 +352,24 @@ def test_focal_and_poly_with_ignored_targets_against_torch(reduction):
 
 @pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
 @pytest.mark.parametrize("name", ["SoftmaxFocalLoss", "PolyLoss"])
+def test_an_ignored_target_beside_a_masked_class_0_gets_no_gradient(backend, name):
+    """An ignored target is read as class 0; with class 0 masked (logit -inf) in that row, focal's
+    product (1 - p)^gamma log p met the mask's zero gradient with log p = -inf: NaN in the row."""
+    logits = np.array([[-np.inf, 1.0, 2.0], [0.5, -1.0, 0.0]])
+    x, y = on(backend, logits, np.array([-100, 2]))
+    loss = losskit.get_loss(name, ignore_index=-100, reduction="mean")
+    want = losskit.SoftmaxCELoss()(logits[1:], np.array([2]))[0] if name == "PolyLoss" else None
+    got = loss(x, y)
+    assert np.isfinite(_np(got))
+    if want is not None:
+        close(got, want + 1.0 * (1 - np.exp(-want)))  # CE + epsilon (1 - p_y), the one target left
+    (g,) = autograd_grads(loss, [x, y], (0,), backend)
+    np.testing.assert_array_equal(g[0], 0.0)
+    assert np.isfinite(g).all() and np.abs(g[1]).sum() > 0
+
+
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+@pytest.mark.parametrize("name", ["SoftmaxFocalLoss", "PolyLoss"])
 def test_focal_and_poly_with_every_target_ignored_give_zero(backend, name):
     x, y = on(backend, MAPS, np.full(VOID.shape, 255))
     loss = losskit.get_loss(name, axis=1, ignore_index=255, reduction="mean")

@@ -329,6 +329,20 @@ def test_torch_func_transforms_and_forward_mode_are_refused_by_name(transform):
             getattr(torch.func, transform)(f)(h.detach())
 
 
+def test_plain_tensors_inside_a_dual_level_take_the_backward():
+    """Only a dual tensor among the inputs is refused: a dual level open elsewhere in the program
+    (forward-mode AD of another part of a model) leaves plain inputs to the backward."""
+    import torch.autograd.forward_ad as fwad
+
+    h, w, b, y = _inputs()
+    h.requires_grad_(True)
+    with fwad.dual_level():
+        loss = linear_cross_entropy(h, w, y, bias=b)
+    (g,) = torch.autograd.grad(loss, h)
+    want = torch.autograd.grad(linear_cross_entropy(h, w, y, bias=b), h)[0]
+    torch.testing.assert_close(g, want, rtol=0, atol=0)
+
+
 def test_jax_padded_last_chunk_with_a_large_bias_keeps_gradients_finite():
     """N not a multiple of the chunk: the padding rows must contribute exactly 0, also where
     exp(bias) overflows float32 (bias 100 > log(float32 max) = 88.7)."""

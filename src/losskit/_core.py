@@ -254,7 +254,7 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
     return sample_weight
 
 
-_VALUE_CHECKS = Switch(True)
+_VALUE_CHECKS = Switch("losskit_value_checks", True)
 
 
 def value_checks_on() -> bool:
@@ -262,9 +262,14 @@ def value_checks_on() -> bool:
     return _VALUE_CHECKS.on()
 
 
+# Dynamo runs it rather than tracing it (the context lookup is not traceable), the result a constant
+# of the graph: what torch.compiler.assume_constant_result(fn) sets, by hand, as in _compile
+value_checks_on._dynamo_marked_constant = True  # type: ignore[attr-defined]
+
+
 def set_value_checks(enabled: bool) -> None:
     """Turn the checks that read array *values* on or off for the calls that follow, in every
-    thread (on by default); a :func:`value_checks` block overrides it in its own thread.
+    thread (on by default); a :func:`value_checks` block overrides it in its own thread or task.
 
     These are the range checks of class indices (cross-entropy, NLL, focal, ...), of CTC's
     labels and lengths and of CosineEmbeddingLoss's labels, which also refuse non-integer float
@@ -296,8 +301,8 @@ def check_enabled(enabled: Any) -> bool:
 
 @contextlib.contextmanager
 def value_checks(enabled: bool) -> Iterator[None]:
-    """:func:`set_value_checks` for the calls inside a ``with`` block, in this thread only (as
-    ``torch.no_grad``): other threads keep their setting, and the setting is restored after.
+    """:func:`set_value_checks` for the calls inside a ``with`` block, in this thread or asyncio
+    task only: others keep their setting, and the setting is restored after.
 
     >>> import numpy as np, losskit
     >>> with losskit.value_checks(False):

@@ -36,7 +36,16 @@ Array = Any
 _NONE = 0  # the bindings take the enum; their type stubs say str: hence the type: ignore[arg-type]
 
 
-_FAST_PATHS = Switch(True)
+_FAST_PATHS = Switch("losskit_fast_paths", True)
+
+
+def fast_paths_on() -> bool:
+    """Whether the fast paths run (off inside :func:`disabled`)."""
+    return _FAST_PATHS.on()
+
+
+# Dynamo runs it rather than tracing it (the context lookup is not traceable): a constant of the graph
+fast_paths_on._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def is_torch(x: Any) -> bool:
@@ -46,18 +55,18 @@ def is_torch(x: Any) -> bool:
 
 def use_torch(x: Any) -> bool:
     """True when ``x`` is a torch tensor and fast paths are on: the hook in each public function."""
-    return array_api_compat.is_torch_array(x) and _FAST_PATHS.on()
+    return array_api_compat.is_torch_array(x) and fast_paths_on()
 
 
 def use_jax(x: Any) -> bool:
     """True when ``x`` is a JAX array and fast paths are on (CTC's optax path)."""
-    return array_api_compat.is_jax_array(x) and _FAST_PATHS.on()
+    return array_api_compat.is_jax_array(x) and fast_paths_on()
 
 
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
-    """Run the generic array-API path everywhere inside the block, in this thread (the reference
-    in tests and benchmarks)."""
+    """Run the generic array-API path everywhere inside the block, in this thread or task (the
+    reference in tests and benchmarks; a graph compiled inside keeps the path it was compiled with)."""
     with _FAST_PATHS.block(False):
         yield
 

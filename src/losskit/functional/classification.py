@@ -757,6 +757,9 @@ def softmax_focal_loss(
         # gather before multiplying: a masked class (logit -inf, log p = -inf) must not enter a
         # product, whose backward would form 0 * inf = NaN for every class
         logp, log1m_p = take_along_axis(xp, logp, target, axis=cls), take_along_axis(xp, log1m_p, target, axis=cls)
+        if valid is not None:  # an ignored target reads class 0, whose log p may be -inf (masked):
+            # 0 before the product, or its zero gradient would meet inf there (0 * inf = NaN)
+            logp, log1m_p = xp.where(valid, logp, 0.0), xp.where(valid, log1m_p, 0.0)
         if alpha_c is not None:
             alpha_c = xp.reshape(xp.take(xp.reshape(alpha_c, (n,)), xp.reshape(target, (-1,))), tuple(target.shape))
     # (1 - p)^gamma = exp(gamma * log(1 - p)): a finite gradient also where p rounds to 1

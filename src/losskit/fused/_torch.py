@@ -15,7 +15,6 @@ from typing import Any, overload
 import torch
 
 from .._compile import torch_tracing
-from .._fast import untransformed
 
 #: Whether to use the Triton kernel of :mod:`losskit.fused._triton`: None (default) on CUDA
 #: devices where it applies; True also on the CPU when Triton runs as its interpreter (the tests,
@@ -297,6 +296,16 @@ def _autocast(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None
     return t if t is None or t.dtype == torch.float64 else t.to(dtype)
 
 
+def _transformed(*tensors: torch.Tensor | None) -> bool:
+    """A torch.func transform in force, or a dual tensor (forward-mode AD) among ``tensors``: not
+    the dual level alone, inside which plain tensors take the backward as everywhere."""
+    if torch._C._are_functorch_transforms_active():
+        return True
+    if torch.autograd.forward_ad._current_level < 0:  # no dual level open: no tangent anywhere
+        return False
+    return any(t is not None and torch.autograd.forward_ad.unpack_dual(t).tangent is not None for t in tensors)
+
+
 def linear_cross_entropy_torch(
     hidden: torch.Tensor,
     weight: torch.Tensor,
@@ -307,7 +316,7 @@ def linear_cross_entropy_torch(
     reduction: str,
     chunk: int,
 ) -> torch.Tensor:
-    if not torch_tracing() and not untransformed():
+    if not torch_tracing() and _transformed(hidden, weight, bias):
         raise NotImplementedError(
             "losskit.fused.linear_cross_entropy on torch has first derivatives through torch.autograd "
             "only: not under torch.func transforms (grad, vmap, jvp, jacfwd, hessian) or forward-mode "
