@@ -261,14 +261,20 @@ def _refused(call) -> bool:
     return False
 
 
-@pytest.mark.parametrize(
-    ("block", "still_on"),
-    [
-        (lambda: losskit.value_checks(False), lambda: _refused(lambda: losskit.SoftmaxCELoss()(*_BAD_LABEL))),
-        (_fast.disabled, lambda: _fast.use_torch(pytest.importorskip("torch").zeros(1))),
-    ],
-    ids=["value_checks", "fast_paths_disabled"],
-)
+#: (a block that turns a switch off, whether it is on here): the range checks and the fast paths
+SWITCHES = [
+    pytest.param(
+        lambda: losskit.value_checks(False),
+        lambda: _refused(lambda: losskit.SoftmaxCELoss()(*_BAD_LABEL)),
+        id="value_checks",
+    ),
+    pytest.param(
+        _fast.disabled, lambda: _fast.use_torch(pytest.importorskip("torch").zeros(1)), id="fast_paths_disabled"
+    ),
+]
+
+
+@pytest.mark.parametrize(("block", "still_on"), SWITCHES)
 def test_a_block_is_its_own_threads(block, still_on):
     """A ``with`` block holds in its own thread, as torch.no_grad: another thread keeps its
     setting while it is open, and two blocks that overlap in two threads (A enters, B enters,
@@ -316,14 +322,7 @@ def test_a_block_is_its_own_threads(block, still_on):
     assert still_on()
 
 
-@pytest.mark.parametrize(
-    ("block", "still_on"),
-    [
-        (lambda: losskit.value_checks(False), lambda: _refused(lambda: losskit.SoftmaxCELoss()(*_BAD_LABEL))),
-        (_fast.disabled, lambda: _fast.use_torch(pytest.importorskip("torch").zeros(1))),
-    ],
-    ids=["value_checks", "fast_paths_disabled"],
-)
+@pytest.mark.parametrize(("block", "still_on"), SWITCHES)
 def test_a_block_is_its_own_asyncio_tasks(block, still_on):
     """Two tasks of one thread whose blocks overlap (A enters, B enters, A leaves, B leaves): each
     sees its own setting, and none is left behind (per thread, B restored A's off, which the
