@@ -89,8 +89,16 @@ def test_mypy_sees_the_public_names(tmp_path):
             r"weight must be a number or None, got array.*per-class weights \(torch's weight=\) are class_weight=",
         ),
         (lambda p: losskit.KLDivLoss(True, -1, None, 0, True), "takes from 1 to 5 positional arguments"),
+        (lambda p: losskit.L2Loss(weight=np.array(2.0)), r"weight must be a number or None, got array\(2\.\)$"),
     ],
-    ids=["call-keyword", "torch-weight-at-call", "call-positional", "torch-weight", "kl-log_target-keyword-only"],
+    ids=[
+        "call-keyword",
+        "torch-weight-at-call",
+        "call-positional",
+        "torch-weight",
+        "kl-log_target-keyword-only",
+        "0d-weight-no-class-hint",
+    ],
 )
 def test_mistakes_name_the_loss_and_what_it_takes(call, message):
     """A misspelled or torch-style argument in a loss's call named ``Loss._compute()``, a method

@@ -193,7 +193,7 @@ def check_weight(weight: Any) -> None:
         return
     if not is_real(weight):
         hint = ""
-        if hasattr(weight, "shape") or isinstance(weight, (list, tuple)):  # torch's weight= of class weights
+        if len(getattr(weight, "shape", ())) > 0 or isinstance(weight, (list, tuple)):  # torch's class weights
             hint = "; weight is Gluon's global scale: per-class weights (torch's weight=) are class_weight="
         raise TypeError(f"weight must be a number or None, got {weight!r}{hint}")
     if is_concrete(weight) and not is_finite(weight):  # NaN or inf would make every loss NaN or inf
