@@ -372,17 +372,28 @@ def check_ignore_option(ignore_index: Any, sparse_label: bool) -> None:
 
 
 def reduce_targets(
-    xp: Any, loss: Array, valid: Any, reduction: str, out_dtype: Any, weight: Any, sample_weight: Any, batch_axis: int
+    xp: Any,
+    loss: Array,
+    valid: Any,
+    reduction: str,
+    out_dtype: Any,
+    weight: Any,
+    sample_weight: Any,
+    batch_axis: int,
+    denominator: Any = None,
 ) -> Array:
-    """A per-position loss (the class axis of size 1) reduced as :func:`softmax_cross_entropy`
-    without class weights: ``'none'``, one value per example (an ignored target counts as 0 in
-    its mean); ``'sum'``; ``'mean'``, the sum over the targets not ignored divided by their count
-    (0, with a zero gradient, when there is none)."""
+    """A per-position loss (the class axis of size 1) with the targets not ``valid`` (ignored) set
+    to 0, reduced as the class-index losses reduce: ``'none'``, one value per example (an ignored
+    target counts as 0 in its mean); ``'sum'``; ``'mean'``, the sum divided by ``denominator``
+    when given (cross-entropy's class weights), else by the count of targets not ignored (of
+    positions, without ``valid``); 0, with a zero gradient, when that is 0."""
     if valid is not None:
         loss = xp.where(valid, loss, xp.zeros_like(loss))  # where, not *: no gradient reaches them
     if reduction == "none":
         return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=batch_axis)
-    count = None if valid is None or reduction != "mean" else xp.sum(xp.astype(valid, loss.dtype))
+    count = denominator
+    if count is None and valid is not None and reduction == "mean":
+        count = xp.sum(xp.astype(valid, loss.dtype))
     total = reduce_all(
         xp,
         loss,
@@ -504,38 +515,16 @@ def softmax_cross_entropy(
         if reduction != "mean" or w_y is None:  # one per-position loss, one denominator
             loss, z_term = loss + z_term, None
 
-    def keep(v: Array) -> Array:  # where, not *: no gradient reaches ignored positions
-        return v if valid is None else xp.where(valid, v, xp.zeros_like(v))
-
-    loss = keep(loss)
     if reduction == "none":
-        return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
-    denominator = count = None  # None: the element count (dense labels, or sparse without weights or ignored)
-    if reduction == "mean" and sparse_label and (w_y is not None or valid is not None):
-        count = None if valid is None else xp.sum(keep(xp.ones_like(loss)))  # targets not ignored
-        denominator = count if w_y is None else xp.sum(keep(w_y))  # torch: sum of w[y] over them
-    total = reduce_all(
-        xp,
-        loss,
-        out_dtype=loss.dtype,
-        reduction=reduction,
-        weight=weight,
-        sample_weight=sample_weight,
-        denominator=denominator,
-    )
+        return reduce_targets(xp, loss, valid, reduction, pred.dtype, weight, sample_weight, b_axis)
+    weights_kept = None  # 'mean' with class weights divides by torch's sum of w[y] over the targets kept
+    if reduction == "mean" and w_y is not None:
+        weights_kept = xp.sum(w_y if valid is None else xp.where(valid, w_y, xp.zeros_like(w_y)))
+    total = reduce_targets(xp, loss, valid, reduction, loss.dtype, weight, sample_weight, b_axis, weights_kept)
     if z_term is not None:
         # 'mean' with class weights: the z-loss is averaged over the targets not ignored, unweighted
         # (as Liger-Kernel), so that scaling class_weight leaves its strength unchanged
-        z_mean = reduce_all(
-            xp,
-            keep(z_term),
-            out_dtype=loss.dtype,
-            reduction="mean",
-            weight=weight,
-            sample_weight=sample_weight,
-            denominator=count,
-        )
-        total = total + z_mean
+        total = total + reduce_targets(xp, z_term, valid, "mean", loss.dtype, weight, sample_weight, b_axis)
     return as_array(xp, xp.astype(total, pred.dtype, copy=False))
 
 
