@@ -463,3 +463,20 @@ def test_jax_sharded_matches_optax(jax_results):
                 err = np.abs(got - want).max() if got.shape == want.shape else "-"
                 failures.append(f"{name} {key}: shape {got.shape} vs {want.shape}, {got.dtype}, max error {err}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    ("name", "missing"),
+    [("vocab_parallel_cross_entropy", "torch"), ("sharded_cross_entropy", "jax")],
+)
+def test_a_missing_framework_is_named_with_its_extra(name, missing):
+    """Without torch (jax), the lazy import names the extra to install, not a bare 'No module named'
+    from inside losskit (run in a fresh interpreter: here both are imported already)."""
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None\n"
+        "import losskit.distributed as d\n"
+        f"try:\n    getattr(d, {name!r})\n"
+        "except ImportError as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"ImportError losskit.distributed.{name} needs {missing}: pip install 'losskit[{missing}]'"

@@ -283,3 +283,13 @@ def test_every_image_loads_in_headless_chromium(built: Path, tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert png_size(shot) == (1400, 2400)
     assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+def test_without_tqdm_the_gallery_is_built_with_no_bar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tqdm draws the progress bar only: without it (or with progress off) the page is still written."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    for progress in (False, True):
+        page = gallery.build_gallery(tmp_path / str(progress), points=11, progress=progress, names=["L1Loss"])
+        assert list(parse(page).cards) == ["L1Loss"]

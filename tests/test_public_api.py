@@ -106,3 +106,10 @@ def test_mistakes_name_the_loss_and_what_it_takes(call, message):
     positional argument silently set log_target (the options beyond Gluon's are keyword-only)."""
     with pytest.raises(TypeError, match=message):
         call(np.zeros((2, 3)))
+
+
+def test_the_installed_version_is_the_package_version():
+    """pyproject reads the version from losskit.__version__ (one place to change it)."""
+    from importlib.metadata import version
+
+    assert version("losskit") == losskit.__version__

@@ -244,3 +244,30 @@ def test_the_torch_tour_is_float32_with_a_float64_default_dtype():
         torch.set_default_dtype(previous)
     assert np.isinf(result.values["softmax_ce_two_steps"]).all()
     assert result.values["dense_loss"].dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("hidden", "suggested", "hint"),
+    [
+        ((), "`losskit plot HuberLoss L1Loss --grad`", None),
+        (("torch", "jax"), "`losskit plot HuberLoss L1Loss`", "pip install 'losskit[torch]'"),
+        (("matplotlib", "torch", "jax"), "`losskit list`", "pip install 'losskit[all]'"),
+    ],
+)
+def test_the_closing_hint_suggests_only_what_runs_here(
+    hidden: tuple[str, ...], suggested: str, hint: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A core install (numpy only) is not told to run `losskit plot --grad`, which would fail twice."""
+    for name in ("matplotlib", "torch"):
+        if name not in hidden:
+            pytest.importorskip(name)
+    for name in hidden:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    stream = io.StringIO()
+    tour.run_tour(backend="numpy", out=None, plots=False, stream=stream)
+    last = stream.getvalue().rstrip().splitlines()[-1]
+    assert last.startswith("Next: ") and suggested in last
+    assert ("--grad" in last) == (not hidden)
+    assert ("plot" in last.split("pip install")[0]) == ("matplotlib" not in hidden)
+    if hint is not None:
+        assert last.endswith(f"{hint}.") or f"{hint})." in last

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from .plot import progress_bar
+
 DEFAULT_MXNET_PYTHON = "/work/mxvenv/bin/python"
 BACKENDS = ("torch", "jax", "mxnet")
 SIZES = ("small", "large")
@@ -814,20 +816,6 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def _progress(total: int, quiet: bool) -> Any:
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is optional: a bar without it is a no-op
-
-        class _Bar:
-            def update(self, n: int = 1) -> None: ...
-            def set_description(self, text: str) -> None: ...
-            def close(self) -> None: ...
-
-        return _Bar()
-    return tqdm(total=total, disable=quiet, file=sys.stderr, dynamic_ncols=True)
-
-
 def select_specs(names: Sequence[str]) -> list[Spec]:
     if not names:
         return list(SPECS)
@@ -836,6 +824,10 @@ def select_specs(names: Sequence[str]) -> list[Spec]:
     if unknown:
         raise ValueError(f"unknown loss {', '.join(unknown)}; valid: {', '.join(known)}")
     return [known[n] for n in names]
+
+
+class NothingToTime(RuntimeError):
+    """None of the backends asked for can run here (not installed, or no CUDA): exit status 1."""
 
 
 def run_benchmarks(opts: Options) -> dict[str, Any]:
@@ -857,7 +849,7 @@ def run_benchmarks(opts: Options) -> dict[str, Any]:
                 notes.append("torch: CUDA is not available; torch skipped")
                 backends.remove("torch")
         except ImportError:
-            notes.append("torch is not installed; torch skipped")
+            notes.append("torch is not installed (pip install 'losskit[torch]'); torch skipped")
             backends.remove("torch")
     if "jax" in backends:
         try:
@@ -867,7 +859,7 @@ def run_benchmarks(opts: Options) -> dict[str, Any]:
             if opts.device == "cuda" and jax.default_backend() != "gpu":
                 notes.append(f"jax: no GPU backend (default is {jax.default_backend()}); jax ran there")
         except ImportError:
-            notes.append("jax/optax is not installed; jax skipped")
+            notes.append("jax/optax is not installed (pip install 'losskit[jax]'); jax skipped")
             backends.remove("jax")
     worker = None
     if "mxnet" in backends:
@@ -893,8 +885,8 @@ def run_benchmarks(opts: Options) -> dict[str, Any]:
     if worker is not None:
         per_task.append("mxnet")
     if not per_task:  # every backend asked for was skipped: an empty table would read as success
-        raise ValueError("nothing to time: " + "; ".join(notes[len(opts.notes) :]))
-    bar = _progress(len(tasks) * len(per_task), opts.quiet)
+        raise NothingToTime("nothing to time: " + "; ".join(notes[len(opts.notes) :]))
+    bar = progress_bar(len(tasks) * len(per_task), quiet=opts.quiet)
     results: list[dict[str, Any]] = []
     skipped = 0
     try:
@@ -1083,6 +1075,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(args)
     try:
         return run_parsed(ns)
+    except NothingToTime as exc:  # not a usage error: what this machine lacks
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     except ValueError as exc:
         parser.error(str(exc))  # exits with status 2, as argparse does for its own errors
         raise  # unreachable: parser.error exits
@@ -1092,9 +1087,9 @@ def run_parsed(ns: argparse.Namespace) -> int:
     """Run the benchmark the parsed options ask for, print the table and write the JSON; return 0,
     or 1 when a row failed (its error is in the table and the JSON).
 
-    ``ValueError`` (before anything is timed) for an unknown backend or loss, a bad number, an
-    unwritable ``--json`` path, or when none of the backends asked for can run (``--device cuda``
-    without CUDA, say).
+    ``ValueError`` (before anything is timed) for an unknown backend or loss, a bad number or an
+    unwritable ``--json`` path; :class:`NothingToTime` when none of the backends asked for can run
+    (not installed, or ``--device cuda`` without CUDA).
     """
     opts = options_from(ns)
     report = run_benchmarks(opts)

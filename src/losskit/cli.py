@@ -1,10 +1,11 @@
 """The ``losskit`` command line: ``tour``, ``plot``, ``gallery``, ``list`` and ``bench``.
 
 Usage errors (an unknown loss, parameter or backend, a value a loss refuses) print one line
-naming what is valid and exit with status 2; a missing optional dependency (matplotlib, or torch
-for ``--grad``) and a file that cannot be written print one line and exit with status 1. Output
-cut short by its reader (``losskit list | head``) ends quietly. Figures are drawn on
-:class:`matplotlib.figure.Figure` objects outside pyplot, so no GUI backend is ever involved.
+naming what is valid and exit with status 2; a missing optional dependency (matplotlib, torch
+for ``--grad``, every backend ``bench`` was asked for) and a file that cannot be written print
+one line and exit with status 1. Output cut short by its reader (``losskit list | head``) ends
+quietly. Figures are drawn on :class:`matplotlib.figure.Figure` objects outside pyplot, so no
+GUI backend is ever involved.
 """
 
 from __future__ import annotations
@@ -209,10 +210,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_parsed
+    from .bench import NothingToTime, run_parsed
 
     try:
         return run_parsed(args)
+    except NothingToTime as exc:  # a missing backend: exit status 1, as a missing dependency
+        raise ImportError(str(exc)) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

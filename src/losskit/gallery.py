@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import inspect
 import re
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +219,6 @@ def build_gallery(
     """
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}")
-    tqdm = plot.require("tqdm").tqdm
     plot.require("matplotlib")
     out = Path(out)
     img_dir = out / "img"
@@ -232,13 +230,17 @@ def build_gallery(
         grad_backend, grad_note = None, f"No gradient curves: {exc}."
     infos = [loss_info(name) for name in (names if names is not None else list_losses())]
     cards = []
-    bar = tqdm(infos, desc="losskit gallery", unit="loss", disable=not progress, file=sys.stderr)
-    for info in bar:
-        bar.set_postfix_str(info.name)
-        card = Card(info)
-        _render_card_formulas(card, img_dir)
-        _draw_card_curve(card, img_dir, points, grad_backend)
-        cards.append(card)
+    bar = plot.progress_bar(len(infos), quiet=not progress, desc="losskit gallery", unit="loss")
+    try:
+        for info in infos:
+            bar.set_postfix_str(info.name)
+            card = Card(info)
+            _render_card_formulas(card, img_dir)
+            _draw_card_curve(card, img_dir, points, grad_backend)
+            cards.append(card)
+            bar.update(1)
+    finally:
+        bar.close()
     page = out / "index.html"
     page.write_text(_page(cards, grad_note), encoding="utf-8")
     return page

@@ -68,6 +68,24 @@ def importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def progress_bar(total: int, *, quiet: bool, desc: str | None = None, unit: str = "it") -> Any:
+    """A tqdm bar on stderr for ``total`` steps; without tqdm (optional: the ``plot`` extra), or
+    when ``quiet``, one that shows nothing (``update``, ``set_description``, ``set_postfix_str``
+    and ``close`` do nothing)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+
+        class _Bar:
+            def update(self, n: int = 1) -> None: ...
+            def set_description(self, text: str) -> None: ...
+            def set_postfix_str(self, text: str) -> None: ...
+            def close(self) -> None: ...
+
+        return _Bar()
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+
 @dataclass(frozen=True)
 class Curve:
     """A loss seen as a function of one number ``x``, ready to draw.

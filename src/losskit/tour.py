@@ -210,7 +210,7 @@ class _Tour:
                 self.say(f"  {path}")
         else:
             self.say(f"No figures were written ({self.figures_skipped}).")
-        self.say("Next: `losskit plot HuberLoss L1Loss --grad`, `losskit list`, `losskit gallery --out gallery`.")
+        self.say(_next_steps())
         return self.result
 
     def gradient_section(self) -> None:
@@ -327,3 +327,17 @@ def run_tour(
         raise ValueError("plots need an output folder: pass out=...")
     tour = _Tour(backend, Path(out) if out is not None else None, stream or sys.stdout)
     return tour.run(plots)
+
+
+def _next_steps() -> str:
+    """The closing hint: commands that run here, and the extra that the others need."""
+    can_plot = plot.importable("matplotlib")
+    can_grad = any(plot.importable(name) for name in plot.AUTOGRAD_BACKENDS)
+    if can_plot and can_grad:
+        return "Next: `losskit plot HuberLoss L1Loss --grad`, `losskit list`, `losskit gallery --out gallery`."
+    if can_plot:
+        return (
+            "Next: `losskit plot HuberLoss L1Loss`, `losskit list`, `losskit gallery --out gallery`"
+            " (gradients: pip install 'losskit[torch]')."
+        )
+    return "Next: `losskit list`; to plot losses and their gradients: pip install 'losskit[all]'."

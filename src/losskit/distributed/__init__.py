@@ -37,7 +37,14 @@ def __getattr__(name: str) -> Any:
     if name in _HOMES:
         import importlib
 
-        return getattr(importlib.import_module(_HOMES[name], __name__), name)
+        extra = _HOMES[name].lstrip("._")  # torch or jax
+        try:
+            module = importlib.import_module(_HOMES[name], __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.split(".")[0] not in {"torch", "jax", "jaxlib"}:
+                raise
+            raise ImportError(f"losskit.distributed.{name} needs {extra}: pip install 'losskit[{extra}]'") from exc
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
