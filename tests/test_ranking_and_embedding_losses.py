@@ -105,16 +105,78 @@ def test_hinge_embedding_weights_and_torch_mean():
     torch.testing.assert_close(out.mean(), want, rtol=1e-12, atol=0)
 
 
-def test_hinge_embedding_kink_has_derivative_zero():
-    """At ``pred == margin`` with label -1 (a loss of exactly 0) the derivative is relu's 0, as the
-    other margin losses of losskit; torch's clamp_min gives -1 there (the one deviation)."""
-    x = torch.tensor([[1.0, 0.5]], dtype=torch.float64, requires_grad=True)
-    y = torch.tensor([[-1.0, 1.0]], dtype=torch.float64)
-    out = losskit.HingeEmbeddingLoss()(x, y)
-    (g,) = torch.autograd.grad(out.sum(), x)
-    torch.testing.assert_close(g, torch.tensor([[0.0, 0.5]], dtype=torch.float64))
-    (g_torch,) = torch.autograd.grad(tf.hinge_embedding_loss(x, y, reduction="none").mean(1).sum(), x)
-    assert g_torch[0, 0] == -0.5  # torch: d/dx max(0, 1 - x) = -1 at x = 1, halved by the mean
+def _squared(x, y):  # any backend's arrays
+    return ((x - y) ** 2).sum(-1)
+
+
+# Each of torch's margin losses exactly at its kink (a loss of exactly 0, every entry): losskit's
+# gradient is torch's, clamp_min's, which passes the derivative there, on every autograd backend.
+# (arguments, float arguments, the torch reference of the per-example loss, losskit's loss)
+KINKS = {
+    "margin_ranking_tie": (  # a == b with margin 0: the pairs of a zero-initialised scorer
+        [np.zeros(4), np.zeros(4), np.array([1.0, -1.0, 1.0, -1.0])],
+        (0, 1),
+        lambda a, b, y: tf.margin_ranking_loss(a, b, y, reduction="none"),
+        losskit.MarginRankingLoss(),
+    ),
+    "hinge_embedding_at_margin": (
+        [np.array([[1.0, 1.0]]), np.array([[-1.0, -1.0]])],
+        (0,),
+        lambda x, y: tf.hinge_embedding_loss(x, y, reduction="none").mean(1),
+        losskit.HingeEmbeddingLoss(),
+    ),
+    "triplet_margin_at_margin": (  # d(a, pos) = 5, d(a, neg) = 6 = 1 + 5
+        [np.zeros((1, 2)), np.array([[3.0, 4.0]]), np.array([[0.0, 6.0]])],
+        (0, 1, 2),
+        lambda a, p, n: tf.triplet_margin_loss(a, p, n, eps=0.0, reduction="none"),
+        losskit.TripletMarginLoss(eps=0.0),
+    ),
+    "triplet_distance_at_margin": (  # squared distances 25 and 26 = 1 + 25 (exact, unlike eps's)
+        [np.zeros((1, 2)), np.array([[3.0, 4.0]]), np.array([[1.0, 5.0]])],
+        (0, 1, 2),
+        lambda a, p, n: tf.triplet_margin_with_distance_loss(a, p, n, distance_function=_squared, reduction="none"),
+        losskit.TripletMarginWithDistanceLoss(distance_function=_squared),
+    ),
+}
+
+
+@pytest.mark.parametrize("lib", AUTOGRAD_BACKENDS)
+@pytest.mark.parametrize("case", list(KINKS))
+def test_torch_margin_losses_pass_the_derivative_at_their_kink_as_torch(case, lib):
+    args, float_args, reference, loss = KINKS[case]
+    want_args = [torch.tensor(x, requires_grad=i in float_args) for i, x in enumerate(args)]
+    at_kink = reference(*want_args)
+    assert not at_kink.any()  # every entry exactly at the kink
+    want = torch.autograd.grad(at_kink.sum(), [want_args[i] for i in float_args])
+    assert any(g.any() for g in want)  # torch's clamp_min passes the derivative there
+    got = autograd_grads(loss, [to_backend(x, lib) for x in args], float_args, lib)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-12, atol=0)
+
+
+def test_a_zero_initialised_scorer_learns_from_margin_ranking_as_in_torch():
+    """Every pair of a zero-initialised linear scorer is tied: torch's loss still moves the weights,
+    and so must losskit's (relu's derivative 0 at the kink left them at 0 for good)."""
+    gen = torch.Generator().manual_seed(0)
+    x1, x2 = (torch.randn(8, 4, generator=gen, dtype=torch.float64) for _ in range(2))
+    y = torch.ones(8, dtype=torch.float64)
+    weight = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    (want,) = torch.autograd.grad(torch.nn.MarginRankingLoss()(x1 @ weight, x2 @ weight, y), weight)
+    (got,) = torch.autograd.grad(losskit.MarginRankingLoss()(x1 @ weight, x2 @ weight, y).mean(), weight)
+    assert want.abs().min() > 0
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+
+
+def test_cosine_embedding_kink_has_gluons_derivative_zero():
+    """A Gluon loss: at ``cos = margin`` with label -1 the derivative is relu's 0, as MXNet's (torch's
+    clamp_min passes it: at a zero vector, margin 0, that is ``b / 1e-12`` of the floored norm)."""
+    a = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([[0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)  # orthogonal; a zero vector
+    y = torch.tensor([-1.0, -1.0], dtype=torch.float64)
+    out = losskit.CosineEmbeddingLoss()(a, b, y)
+    assert not out.any()
+    (g,) = torch.autograd.grad(out.sum(), a)
+    assert not g.any()
 
 
 # ---- CosineDistanceLoss vs optax and torch -----------------------------------------------------
@@ -701,20 +763,6 @@ def test_triplet_margin_zero_distance_gradient_matches_torch(p, eps, swap):
     grads = check(losskit.TripletMarginLoss(p=p, eps=eps, swap=swap), [a, pos, neg],
                   _torch_triplet(1.0, p, eps, swap), (0, 1, 2), rtol=1e-9)  # fmt: skip
     assert all(np.isfinite(g).all() for g in grads)
-
-
-def test_triplet_margin_kink_has_derivative_zero():
-    """A hinge exactly at 0 (margin + d(a, p) = d(a, n)): derivative 0 (relu's, as every margin loss
-    of losskit), where torch's clamp_min passes the gradient (the one deviation from torch)."""
-    a = torch.zeros((1, 2), dtype=torch.float64, requires_grad=True)
-    pos = torch.tensor([[3.0, 4.0]], dtype=torch.float64)  # d(a, pos) = 5
-    neg = torch.tensor([[0.0, 6.0]], dtype=torch.float64)  # d(a, neg) = 6 = 1 + 5
-    out = losskit.TripletMarginLoss(eps=0.0)(a, pos, neg)
-    assert out.item() == 0.0
-    (g,) = torch.autograd.grad(out.sum(), a)
-    assert not g.any()
-    (g_torch,) = torch.autograd.grad(tf.triplet_margin_loss(a, pos, neg, eps=0.0, reduction="sum"), a)
-    torch.testing.assert_close(g_torch, torch.tensor([[-0.6, -0.8 + 1.0]], dtype=torch.float64))
 
 
 def _triplet_margin_numpy(a, pos, neg, margin=1.0, p=2.0, eps=1e-6, swap=False):

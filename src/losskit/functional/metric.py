@@ -206,7 +206,8 @@ def triplet_margin_loss(
         # the nearer of the negative's distances to the anchor and to the positive; at a tie (anchor
         # == positive) minimum's derivative is half each, on torch and JAX alike: torch's own
         d_neg = xp.minimum(d_neg, distance(pos, neg))
-    loss = relu(xp, margin + d_pos - d_neg)  # torch's order of the sums; derivative 0 at the kink
+    # torch's order of the sums; torch's clamp_min: the derivative passes at the kink (a loss of 0)
+    loss = clamp_min(xp, margin + d_pos - d_neg, 0.0)
     if not triplets:
         loss = xp.reshape(loss, (1,))  # one unbatched triplet: one example, as torch's 0-d value
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
@@ -269,6 +270,8 @@ def cosine_embedding_loss(
     sample_weight = check_sample_weight(xp, sample_weight, pair_shape)
     cos = cosine_similarity(xp, a, b)
     zero = xp.zeros_like(cos)
+    # Gluon's relu: derivative 0 at the kink (torch's clamp_min passes it; at a zero vector and
+    # margin 0 that would be b / 1e-12)
     loss = xp.where(y == 1, 1 - cos, zero) + xp.where(y == -1, relu(xp, cos - margin), zero)
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
@@ -327,7 +330,9 @@ def margin_ranking_loss(
     axis = check_batch_axis(batch_axis, input1.ndim)
     check_weight(weight)
     sample_weight = check_sample_weight(xp, sample_weight, tuple(input1.shape))
-    loss = relu(xp, -(y * (a - b) - margin))  # = margin - y (a - b) exactly; a dynamic margin stays symbolic
+    # -(y (a - b) - margin) = margin - y (a - b) exactly, and a dynamic margin stays symbolic; torch's
+    # clamp_min: at a tie (a == b, margin 0: every pair of a zero-initialised scorer) the derivative passes
+    loss = clamp_min(xp, -(y * (a - b) - margin), 0.0)
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
 
 
@@ -448,7 +453,8 @@ def hinge_embedding_loss(
         zero = xp.zeros_like(x)
         # torch's rule, term by term: a label other than -1 takes pred, one other than 1 the hinge
         # (1 and -1 one term each; any other value, which torch does not refuse, both)
-        hinge = relu(xp, -(x - margin))  # = margin - x; a dynamic margin stays symbolic
+        # = margin - x, a dynamic margin symbolic; torch's clamp_min: derivative -1 at x = margin
+        hinge = clamp_min(xp, -(x - margin), 0.0)
         return xp.where(y != -1, x, zero) + xp.where(y != 1, hinge, zero)
 
     return pointwise(formula, pred, label, sample_weight, weight=weight, batch_axis=batch_axis, extra=arrays_in(margin))
@@ -1227,7 +1233,8 @@ def triplet_margin_with_distance_traced(
         # the nearer of the negative's distances to the anchor and to the positive (torch's minimum:
         # at a tie each gets half the derivative, on torch and JAX alike)
         d_neg = xp.minimum(d_neg, distance(pos, neg))
-    loss = relu(xp, margin + d_pos - d_neg)  # torch's order of the sums; derivative 0 at the kink
+    # torch's order of the sums; torch's clamp_min: the derivative passes at the kink (a loss of 0)
+    loss = clamp_min(xp, margin + d_pos - d_neg, 0.0)
     if not triplets:
         loss = xp.reshape(loss, (1,))  # one unbatched triplet: one example, as torch's 0-d value
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)

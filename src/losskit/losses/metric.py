@@ -93,7 +93,7 @@ class TripletMarginLoss(Loss):
     ``anchor == positive`` (a distance of :math:`\varepsilon D^{1/p}`) has a finite gradient. With
     ``swap``, a tie of the two negative distances (``anchor == positive``) splits the gradient in
     half between them, as torch's ``minimum``. At the kink (a loss of exactly 0) the derivative is
-    0 (``relu``'s, as every margin loss of losskit), where torch's ``clamp_min`` gives 1.
+    torch's ``clamp_min``'s: it passes (1), as everywhere the loss is positive.
 
     >>> import numpy as np, losskit
     >>> a = np.zeros((2, 2))
@@ -158,7 +158,8 @@ class CosineEmbeddingLoss(Loss):
     must be finite (``|x| < ~1.8e19`` in float32). A squared norm below the dtype's smallest
     normal number (``|x| < ~1.1e-19`` in float32) is taken as that number, so that a zero vector
     gets a finite gradient, ``b / 1e-12``, never NaN (MXNet 1.9.1 gives NaN there; a float16
-    gradient rounds it to inf). float16 and bfloat16 inputs are computed in float32. Vectors
+    gradient rounds it to inf). At the hinge's kink (label -1, ``cos = margin``) the derivative is
+    0, Gluon's ``relu``'s; torch's ``clamp_min`` passes it. float16 and bfloat16 inputs are computed in float32. Vectors
     beyond that range: :class:`CosineDistanceLoss`, which scales each by its largest entry (any
     finite input), gives ``1 - cos``.
 
@@ -233,7 +234,9 @@ class MarginRankingLoss(Loss):
         - sample_weight: broadcastable to ``input1`` with as many axes.
         - output: ``(N,)``.
 
-    Stability: piecewise linear; at the kink the derivative is 0 (``relu``'s), on every backend.
+    Stability: piecewise linear; at the kink (a loss of exactly 0) the derivative is torch's
+    ``clamp_min``'s on every backend: it passes, as where the loss is positive, so that tied scores
+    (every pair of a zero-initialised scorer with ``margin=0``) still get a gradient.
 
     >>> import numpy as np, losskit
     >>> losskit.MarginRankingLoss(margin=0.5)(np.array([2.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
@@ -319,8 +322,8 @@ class HingeEmbeddingLoss(_MarginLoss):
         - output: ``(N,)``, the mean over the non-batch axes (torch's ``reduction='none'``
           averaged per example).
 
-    Stability: piecewise linear; at the kink (``x = m`` with label -1) the derivative is 0
-    (``relu``'s) on every backend, where torch's ``clamp_min`` gives -1.
+    Stability: piecewise linear; at the kink (``x = m`` with label -1) the derivative is -1 on
+    every backend, torch's ``clamp_min``'s (the side where the loss is positive).
 
     >>> import numpy as np, losskit
     >>> losskit.HingeEmbeddingLoss()(np.array([[0.3, 2.0], [0.3, 0.4]]), np.array([[1, -1], [-1, -1]]))
@@ -917,8 +920,8 @@ class TripletMarginWithDistanceLoss(Loss):
     overflow; a zero difference has a zero gradient). A distance function's own stability is its
     own: :math:`\lVert x - y \rVert` written as ``sqrt(sum((x - y)**2))`` has a NaN gradient at
     ``x == y``. With ``swap``, a tie of the two negative distances splits the gradient in half
-    between them, as torch's ``minimum``. At the kink (a loss of exactly 0) the derivative is 0
-    (``relu``'s), where torch's ``clamp_min`` gives 1.
+    between them, as torch's ``minimum``. At the kink (a loss of exactly 0) the derivative is
+    torch's ``clamp_min``'s: it passes (1), as everywhere the loss is positive.
 
     >>> import numpy as np, losskit
     >>> a = np.zeros((2, 2))
