@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -160,30 +161,67 @@ def time_jax(n: int, d: int, v: int, rounds: int, dtype_name: str) -> dict:
     w = (jax.random.normal(k2, (v, d)) / d**0.25).astype(dtype)
     y = jax.random.randint(k3, (n,), 0, v).at[::17].set(-100)  # ignored tokens, as the torch rows
 
-    def naive(h, w):
+    def naive(h, w, y):
+        # optax has no ignore index (a label of -100 gives NaN): the torch rows' mean over the
+        # tokens kept, written out
         logits = jnp.matmul(h, w.T, preferred_element_type=jnp.float32)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        kept = y != -100
+        per_token = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.where(kept, y, 0))
+        return jnp.sum(jnp.where(kept, per_token, 0.0)) / jnp.maximum(jnp.sum(kept), 1)
 
-    def fused(h, w):
+    def fused(h, w, y):
         return linear_cross_entropy(h, w, y)
 
-    result = {}
+    result: dict[str, Any] = {"accuracy": {}}
+    for name, fn in (("jax-naive", naive), ("jax-losskit", fused)):  # as check() does for torch
+        small = make_inputs(min(n, 1024), min(d, 512), min(v, 32000), torch.float32, "cpu", seed=1)
+        hs, ws, ys = (x.numpy() for x in small)
+        value, (gh, gw) = jax.jit(jax.value_and_grad(fn, argnums=(0, 1)))(hs, ws, ys)
+        want, want_gh, want_gw = _numpy_reference(hs, ws, ys)
+        result["accuracy"][name] = {
+            "loss": abs(float(value) - want),
+            "grad_h": _relative_error(gh, want_gh),
+            "grad_w": _relative_error(gw, want_gw),
+        }
     fns = {
         "jax-naive": jax.jit(jax.grad(naive, argnums=(0, 1))),
         "jax-losskit": jax.jit(jax.grad(fused, argnums=(0, 1))),
     }
     for name, fn in fns.items():
-        compiled = fn.lower(h, w).compile()
+        compiled = fn.lower(h, w, y).compile()
         mem = compiled.memory_analysis()
         temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
-        jax.block_until_ready(fn(h, w))
+        jax.block_until_ready(fn(h, w, y))
         result[name] = {"temp_gib": temp / 2**30 if temp else None, "times": []}
     for _ in range(rounds):
         for name, fn in fns.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(fn(h, w))
+            jax.block_until_ready(fn(h, w, y))
             result[name]["times"].append(time.perf_counter() - t0)
-    return {k: {"ms": 1e3 * statistics.median(r.pop("times")), **r} for k, r in result.items()}
+    accuracy = result.pop("accuracy")
+    timed = {k: {"ms": 1e3 * statistics.median(r.pop("times")), **r} for k, r in result.items()}
+    return {"accuracy": accuracy, **timed}
+
+
+def _relative_error(got: Any, want: np.ndarray) -> float:
+    return float(np.linalg.norm(np.asarray(got, dtype=np.float64) - want) / np.linalg.norm(want))
+
+
+def _numpy_reference(h: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The mean cross-entropy of ``h @ w.T`` over the tokens whose label is not -100, and its
+    gradients with respect to ``h`` and ``w``, in float64."""
+    h64, w64 = h.astype(np.float64), w.astype(np.float64)
+    logits = h64 @ w64.T
+    kept = y != -100
+    shifted = logits - logits.max(1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    rows = np.flatnonzero(kept)
+    loss = -log_p[rows, y[rows]].sum() / len(rows)
+    g = np.exp(log_p)
+    g[rows, y[rows]] -= 1.0
+    g[~kept] = 0.0
+    g /= len(rows)
+    return float(loss), g @ w64, g.T @ h64
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     report["torch"] = time_torch(impls, args.tokens, args.dim, args.vocab, dtype, args.device, args.rounds)
     if not args.no_jax:
         report["jax"] = time_jax(args.tokens, args.dim, args.vocab, args.rounds, args.dtype)
+        report["accuracy"].update(report["jax"].pop("accuracy", {}))
     base = report["torch"].get("torch-naive", {}).get("ms")
     print(f"\n{report['device']}  tokens={args.tokens} dim={args.dim} vocab={args.vocab} {args.dtype}")
     print(f"{'implementation':<16}{'fwd+bwd ms':>12}{'vs naive':>10}{'peak GiB':>10}  accuracy vs float64")

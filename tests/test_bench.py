@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+import losskit
 from losskit import bench
 from losskit.cli import main
 
@@ -28,6 +29,9 @@ def test_bench_command_times_losskit_against_torch_and_optax(tmp_path, capsys):
 
     report = json.loads(out.read_text())
     assert set(report) == {"environment", "results", "notes"}
+    env = report["environment"]
+    assert env["losskit"].startswith(losskit.__version__)  # + the commit, in a checkout
+    assert (env["losses"], env["backends"], env["repeats"]) == (["l2", "ce"], ["torch", "jax", "mxnet"], 1)
     assert any("mxnet" in note and "skipped" in note for note in report["notes"])  # no interpreter given
     rows = {(r["loss"], r["backend"]): r for r in report["results"]}
     assert set(rows) == {("l2", "torch"), ("l2", "jax"), ("ce", "torch"), ("ce", "jax")}
@@ -82,6 +86,25 @@ def test_self_check_rejects_a_reference_whose_gradient_alone_disagrees(backend, 
     ns = bench.build_parser().parse_args(["--backends", backend, "--losses", "l2", *FAST])
     (row,) = bench.run_benchmarks(bench.options_from(ns))["results"]
     assert "SelfCheckError" in row["error"] and "gradient" in row["error"], row["error"]
+
+
+def test_the_gradient_check_holds_small_entries_too():
+    """A gradient of a mean over many columns has every entry far below 1 (the entrywise tolerance's
+    floor): scaled by 1.01, or with its small entries dropped, it must still fail the check; the
+    same gradient in float32 passes."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(64, 8192))
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    want = p.copy()
+    want[np.arange(64), rng.integers(0, 8192, size=64)] -= 1.0
+    want /= want.size  # the mean's gradient: entries of 1e-5 and below
+    bench._assert_close("float32", want.astype(np.float32), want)
+    small = np.abs(want) < 2e-5
+    assert small.mean() > 0.99  # nearly every entry is under the entrywise test's floor
+    for what, bad in (("scaled", want * 1.01), ("small entries dropped", np.where(small, 0.0, want))):
+        with pytest.raises(bench.SelfCheckError, match="norms"):
+            bench._assert_close(what, bad, want)
 
 
 def test_timing_alternates_and_reverses_every_round():
@@ -188,3 +211,15 @@ def test_hinge_inputs_avoid_the_kink_where_conventions_differ():
     assert (moved[2:] == x[2:]).all()
     x, _ = bench._distances(np.random.default_rng(0), (64, 128)).args
     assert not (x == 1.0).any()
+
+
+def test_the_mxnet_worker_runs_as_a_script_in_an_isolated_interpreter():
+    """MXNet's interpreter runs bench.py as a file (``python -I bench.py --mxnet-worker``), not as a
+    module of the package: a package-relative import at its top broke every MXNet row. Here (no
+    MXNet) the worker must get as far as saying that it cannot import mxnet."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-I", bench.__file__, "--mxnet-worker"], input="", capture_output=True, text=True, timeout=120
+    )
+    assert json.loads(proc.stdout.splitlines()[0])["error"].startswith("cannot import mxnet"), proc.stderr
