@@ -134,7 +134,7 @@ def test_errors_leave_inputs_unchanged():
 
 
 def test_unknown_option_names_are_refused():
-    with pytest.raises(ValueError, match="has no parameter 'smoothing'"):
+    with pytest.raises(TypeError, match="has no parameter 'smoothing'"):  # as the constructor's
         losskit.get_loss("SoftmaxCELoss", smoothing=0.1)
     with pytest.raises(TypeError, match="unexpected keyword"):
         losskit.SigmoidFocalLoss(beta=2.0)

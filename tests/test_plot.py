@@ -565,7 +565,7 @@ def test_compare_with_instances_and_mixed_slices() -> None:
 def test_api_errors_name_what_is_valid() -> None:
     with pytest.raises(ValueError, match="valid names: .*L2Loss"):
         plot.plot_loss("NoSuchLoss")
-    with pytest.raises(ValueError, match="valid parameters: batch_axis, margin, weight"):
+    with pytest.raises(TypeError, match="valid parameters: batch_axis, margin, weight"):  # an unexpected keyword
         plot.plot_loss("HingeLoss", gamma=2)
     with pytest.raises(ValueError, match="label must be 0 or 1"):
         plot.curve_for("SoftmaxCELoss", label=3)

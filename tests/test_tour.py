@@ -268,6 +268,6 @@ def test_the_closing_hint_suggests_only_what_runs_here(
     last = stream.getvalue().rstrip().splitlines()[-1]
     assert last.startswith("Next: ") and suggested in last
     assert ("--grad" in last) == (not hidden)
-    assert ("plot" in last.split("pip install")[0]) == ("matplotlib" not in hidden)
+    assert ("`losskit plot" in last) == ("matplotlib" not in hidden)
     if hint is not None:
         assert last.endswith(f"{hint}.") or f"{hint})." in last

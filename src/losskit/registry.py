@@ -110,7 +110,7 @@ def get_loss(name: str, **params: Any) -> Any:
     allowed = set(info.params) | {"weight", "batch_axis"}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ValueError(
+        raise TypeError(  # as the constructor would: an unexpected keyword argument
             f"{info.name} has no parameter {', '.join(map(repr, unknown))}; "
             f"valid parameters: {', '.join(sorted(allowed))}"
         )

@@ -57,8 +57,8 @@ class TverskyLoss(Loss):
 
     ``log_loss=True``: :math:`-\log \mathrm{TI}_c` for :math:`1 - \mathrm{TI}_c` (per class,
     weighted and averaged as above), segmentation_models_pytorch's ``log_loss`` (which clamps the
-    index at its ``eps``, 1e-7, instead; not combined with ``gamma != 1``). Infinite where an index
-    is 0: ``smooth=0`` and no overlap at all; keep ``smooth > 0`` for it.
+    index at its ``eps``, 1e-7, instead; not combined with ``gamma != 1``). Infinite, with a NaN
+    gradient, where an index is 0: ``smooth=0`` and no overlap at all; keep ``smooth > 0`` for it.
 
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
