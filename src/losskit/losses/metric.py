@@ -199,6 +199,9 @@ class SDMLLoss(Loss):
     ``weight`` (default 1) scales the result; MXNet 1.9.1 stored it but never applied it.
 
     Stability: ``log_softmax`` via ``logsumexp``; ``q log q`` is 0 where ``q = 0`` (``s = 0``).
+    The distances are :math:`\lvert a_i \rvert^2 + \lvert b_j \rvert^2 - 2 a_i \cdot b_j` of the
+    rows centred on their mean (rounding in proportion to the rows' spread, clamped at 0), in
+    :math:`O(N^2 + N D)` memory, where MXNet forms the ``(N, N, D)`` differences.
 
     >>> import numpy as np, losskit
     >>> x = np.array([[0.0, 0.0], [3.0, 4.0]])
