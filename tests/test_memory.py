@@ -26,3 +26,51 @@ def test_sdml_holds_no_pairwise_differences():
     temp = _gradient_temp_bytes(losskit.SDMLLoss(), a, b)
     pairwise_differences = n * n * d * 4
     assert temp < pairwise_differences / 8, (temp, pairwise_differences)
+
+
+def _torch_peak_bytes(fn) -> int:
+    """The peak of the CPU tensor memory allocated during ``fn()`` above what was there before,
+    from the profiler's allocation events in time order."""
+    pytest.importorskip("torch")
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        event = stack.pop()
+        if event.tag == _EventType.Allocation:
+            events.append((event.start_time_ns, event.extra_fields.alloc_size))
+        stack.extend(event.children)
+    current = peak = 0
+    for _, size in sorted(events):
+        current += size
+        peak = max(peak, current)
+    assert events  # the profiler saw the allocations
+    return peak
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_fused_linear_cross_entropy_holds_one_chunk_of_logits(reduction):
+    """Forward and backward on the CPU: the weight's gradient and one chunk of logits at a time,
+    overwritten by their softmax and gradient (torch.logsumexp's exponentials were a second chunk,
+    the previous chunk's gradient a third)."""
+    torch = pytest.importorskip("torch")
+    from losskit.fused import linear_cross_entropy
+
+    n, d, v, chunk = 1024, 64, 8000, 256
+    gen = torch.Generator().manual_seed(0)
+    hidden = torch.randn(n, d, generator=gen, requires_grad=True)
+    weight = (torch.randn(v, d, generator=gen) / 8).requires_grad_()
+    label = torch.randint(0, v, (n,), generator=gen)
+
+    def step() -> None:
+        out = linear_cross_entropy(hidden, weight, label, reduction=reduction, chunk_size=chunk)
+        (out if reduction == "mean" else out.mean()).backward()
+        hidden.grad = weight.grad = None
+
+    step()
+    chunk_logits, weight_grad = chunk * v * 4, v * d * 4
+    peak = _torch_peak_bytes(step)
+    assert peak < weight_grad + 1.5 * chunk_logits, (peak, weight_grad, chunk_logits)

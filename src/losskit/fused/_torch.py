@@ -64,16 +64,30 @@ def _chunk_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     return z.to(torch.promote_types(z.dtype, torch.float32))
 
 
-def _grad_logits_(
-    logits: torch.Tensor,
+def _softmax_(logits: torch.Tensor, lse: torch.Tensor, lse_given: bool) -> torch.Tensor:
+    """In place: logits -> their softmax, its log-sum-exp written into ``lse`` (read from it when
+    ``lse_given``). No second buffer of the chunk's size: ``torch.logsumexp`` would hold one for
+    its exponentials, beside the logits."""
+    if lse_given:
+        return logits.sub_(lse[:, None]).exp_()  # softmax = exp(logits - logsumexp)
+    peak = logits.amax(dim=1, keepdim=True)
+    # a row of -inf (or +inf) logits: shift by 0, as torch.logsumexp does, not by an infinite peak
+    peak = torch.where(peak.isinf(), 0.0, peak)
+    exps = logits.sub_(peak).exp_()
+    total = exps.sum(dim=1, keepdim=True)
+    lse.copy_((peak + total.log())[:, 0])
+    return exps.div_(total)
+
+
+def _grad_from_softmax_(
+    probs: torch.Tensor,
     lse: torch.Tensor,
     label: torch.Tensor,
     valid: torch.Tensor,
     z_loss: float,
     row_scale: torch.Tensor,
 ) -> torch.Tensor:
-    """In place: logits -> d loss / d logits = softmax * (1 + 2 z lse) - onehot, times row_scale."""
-    probs = logits.sub_(lse[:, None]).exp_()  # softmax = exp(logits - logsumexp)
+    """In place: softmax -> d loss / d logits = softmax * (1 + 2 z lse) - onehot, times row_scale."""
     if z_loss:
         probs.mul_((1 + 2 * z_loss * lse)[:, None])  # d(z lse^2)/dlogits = 2 z lse softmax
     rows = torch.arange(probs.shape[0], device=probs.device)
@@ -110,12 +124,11 @@ def _chunk_rows(
         )
         return None if scale is None else logits
     logits = _chunk_logits(h, weight, bias)
-    if not lse_given:
-        lse.copy_(torch.logsumexp(logits, dim=1))
-    if loss is not None:
-        target = logits.gather(1, safe[:, None])[:, 0]
+    target = logits.gather(1, safe[:, None])[:, 0] if loss is not None else None  # before the softmax
+    probs = _softmax_(logits, lse, lse_given)  # the logits' buffer, overwritten
+    if loss is not None and target is not None:
         loss.copy_(torch.where(valid, lse - target + z_loss * lse * lse, 0.0))
-    return None if scale is None else _grad_logits_(logits, lse, safe, valid, z_loss, scale)
+    return None if scale is None else _grad_from_softmax_(probs, lse, safe, valid, z_loss, scale)
 
 
 def _accumulate(
@@ -232,6 +245,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             )  # fmt: skip
             if g is not None:
                 _accumulate(g, hidden[rows], weight, _rows(grad_hidden, rows), grad_weight, grad_bias)
+            del g  # before the next chunk's logits: one chunk's buffer at a time
         if eager:
             ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         else:
@@ -283,6 +297,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             )  # fmt: skip
             assert g is not None  # scale given: the chunk's gradient is returned
             _accumulate(g, hidden[rows], weight, _rows(grad_hidden, rows), grad_weight, grad_bias)
+            del g  # before the next chunk's logits: one chunk's buffer at a time
         gb = grad_bias.to(weight.dtype) if grad_bias is not None else None
         return grad_hidden, grad_weight, gb, *(None,) * 6
 
