@@ -577,17 +577,36 @@ def log1m_softmax(xp: Any, x: Array, axis: int) -> Array:
     For the top class above 1/2, ``1 - p = sum_{j != top} exp(x_j) / sum_j exp(x_j)``: the
     ``logsumexp`` of the other classes minus that of all, never formed as ``1 - p``.
     """
-    n = x.shape[axis]
     m, log_sum = logsumexp_parts(xp, x, axis)
     p = xp.exp((x - m) - log_sum)  # softmax(x) = exp(log_softmax(x))
+    top = _positions(xp, x, axis) == xp.argmax(x, axis=axis, keepdims=True)
+    return _log1m_probability(xp, x, p, top, m, log_sum, axis)
+
+
+def log1m_softmax_at(xp: Any, x: Array, index: Array, log_p: Array, m: Array, log_sum: Array, axis: int) -> Array:
+    """:func:`log1m_softmax` of the class ``index`` alone (``x``'s shape with ``axis`` of size 1),
+    given its ``log_p`` and ``x``'s :func:`logsumexp_parts`: one masked copy of ``x`` where the
+    whole ``log(1 - softmax(x))`` takes six arrays of ``x``'s size (a focal loss's sparse target)."""
+    return _log1m_probability(xp, x, xp.exp(log_p), _positions(xp, x, axis) == index, m, log_sum, axis)
+
+
+def _positions(xp: Any, x: Array, axis: int) -> Array:
+    """``0, 1, ..., C - 1`` along ``axis``, shaped to broadcast against ``x``."""
     shape = [1] * x.ndim
-    shape[axis] = n
-    position = xp.reshape(xp.arange(n, device=device(x)), tuple(shape))
-    big = (position == xp.argmax(x, axis=axis, keepdims=True)) & (p > 0.5)
+    shape[axis] = x.shape[axis]
+    return xp.reshape(xp.arange(x.shape[axis], device=device(x)), tuple(shape))
+
+
+def _log1m_probability(xp: Any, x: Array, p: Array, own: Array, m: Array, log_sum: Array, axis: int) -> Array:
+    """``log(1 - p)`` for probabilities ``p`` of ``softmax(x)`` along ``axis``, ``own`` marking
+    each row's class whose probability may exceed 1/2 (the top class; with one ``p`` a row, its
+    class): ``log1p(-p)`` where ``p <= 1/2``, else the ``logsumexp`` of the row's other classes
+    minus that of all (``m``, ``log_sum``: :func:`logsumexp_parts` of ``x``)."""
+    big = p > 0.5  # only a row's top class can be
     # p <= 1/2: log(1 - p) = log1p(-p); 1/2 stands in where p > 1/2 so the unused branch stays finite
     low = xp.log1p(-xp.where(big, xp.full_like(p, 0.5), p))
-    # the top class, p > 1/2: log(1 - p_top) = logsumexp_{j != top}(x) - logsumexp(x)
+    # p > 1/2: log(1 - p) = logsumexp_{j != own}(x) - logsumexp(x)
     # = (m_rest - m) + (log_sum_rest - log_sum): the shifts subtracted first, as in log_softmax
-    m_rest, log_sum_rest = logsumexp_parts(xp, xp.where(big, xp.full_like(x, LOG_ZERO), x), axis)
+    m_rest, log_sum_rest = logsumexp_parts(xp, xp.where(own, xp.full_like(x, LOG_ZERO), x), axis)
     rest = (m_rest - m) + (log_sum_rest - log_sum)
     return xp.where(big, rest, low)

@@ -20,6 +20,7 @@ from .._array import (
     is_traced,
     kl_terms,
     log1m_softmax,
+    log1m_softmax_at,
     log_sigmoid,
     log_softmax,
     logsumexp,
@@ -740,20 +741,23 @@ def softmax_focal_loss(
     alpha_c = None
     if alpha is not None and not is_real(alpha):
         alpha_c = xp.reshape(class_vector(xp, alpha, n, x, "alpha"), _class_shape(x.ndim, cls, n))
-    logp = log_softmax(xp, x, axis=cls)
-    log1m_p = log1m_softmax(xp, x, axis=cls)  # log(1 - p), exact where p rounds to 1
     if sparse_label:
-        # gather before multiplying: a masked class (logit -inf, log p = -inf) must not enter a
-        # product, whose backward would form 0 * inf = NaN for every class
-        logp, log1m_p = take_along_axis(xp, logp, target, axis=cls), take_along_axis(xp, log1m_p, target, axis=cls)
+        # the target's log p and log(1 - p) alone (exact where p rounds to 1), gathered before any
+        # product: a masked class (logit -inf, log p = -inf) must not enter one, whose backward
+        # would form 0 * inf = NaN for every class
+        m, log_sum = logsumexp_parts(xp, x, axis=cls)
+        logp = (take_along_axis(xp, x, target, axis=cls) - m) - log_sum
+        log1m_p = log1m_softmax_at(xp, x, target, logp, m, log_sum, axis=cls)
         if valid is not None:  # an ignored target reads class 0, whose log p may be -inf (masked):
             # 0 before the product, or its zero gradient would meet inf there (0 * inf = NaN)
             logp, log1m_p = xp.where(valid, logp, 0.0), xp.where(valid, log1m_p, 0.0)
         if alpha_c is not None:
             alpha_c = xp.reshape(xp.take(xp.reshape(alpha_c, (n,)), xp.reshape(target, (-1,))), tuple(target.shape))
-    # (1 - p)^gamma = exp(gamma * log(1 - p)): a finite gradient also where p rounds to 1
     else:
-        logp = zero_log_zero(xp, logp, target)  # a masked class (logit -inf) with target 0 adds 0, as in CE
+        # a masked class (logit -inf) with target 0 adds 0, as in CE
+        logp = zero_log_zero(xp, log_softmax(xp, x, axis=cls), target)
+        log1m_p = log1m_softmax(xp, x, axis=cls)  # log(1 - p), exact where p rounds to 1
+    # (1 - p)^gamma = exp(gamma * log(1 - p)): a finite gradient also where p rounds to 1
     term = -xp.exp(gamma * log1m_p) * logp
     if is_real(alpha):
         term = alpha * term
