@@ -435,8 +435,10 @@ def info_nce_loss(
         return xp.astype(xp.sum(a, axis=1) * 0, out_dtype, copy=False)  # of shape (0,), in x1's graph
     # logits[i, j] = cos(x1_i, x2_j) / T, bounded by 1/T: the softmax is safe for any inputs
     logits = matmul(xp, unit_rows(xp, a), xp.matrix_transpose(unit_rows(xp, b))) / temperature
-    eye = xp.eye(n, dtype=a.dtype, device=device(a))
-    positive = xp.sum(logits * eye, axis=1)
+    # the diagonal read from the logits themselves (a row's own dot product rounds differently: 1 in
+    # 1e7 at a tiny temperature), gathered, not masked by an (N, N) identity
+    diagonal = xp.reshape(xp.arange(n, device=device(a)), (n, 1))
+    positive = xp.reshape(take_along_axis(xp, logits, diagonal, axis=1), (n,))
 
     def cross_entropy(axis: int) -> Array:
         # -log softmax(logits)[i] = logsumexp(logits) - logits[i, i] = (m - logits[i, i]) + log_sum:
