@@ -330,6 +330,28 @@ def test_fused_linear_cross_entropy_with_a_dynamic_z_loss():
         torch.testing.assert_close(compiled(h, w, y, z), linear_cross_entropy(h, w, y, z_loss=z))
 
 
+def test_fused_linear_cross_entropy_compiled_first_compiles_once():
+    """In a fresh process whose first fused call is compiled: one graph for every call of the same
+    shapes. The traced path read a module global that the first eager-free call left None (a guard
+    on it), and the next call, after the backward had set it, recompiled."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    code = """
+import torch
+from torch._dynamo.utils import counters
+from losskit.fused import linear_cross_entropy
+weight = torch.randn(7, 4, requires_grad=True)
+step = torch.compile(lambda x, y: linear_cross_entropy(x, weight, y), fullgraph=True)
+for _ in range(4):
+    step(torch.randn(6, 4), torch.randint(0, 7, (6,))).backward()
+assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_logistic_compiles_its_formula_not_the_fused_bce():
     """Eager LogisticLoss takes torch's fused binary_cross_entropy_with_logits; a compiled graph
     gets the formula (softplus(x) - x z'), which inductor fuses into less (benchmarks/RESULTS.md):

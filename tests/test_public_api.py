@@ -32,7 +32,8 @@ def test_a_package_exports_every_name_of_its_families(package):
 
 
 def test_losskit_exports_every_loss_class_and_the_helpers():
-    helpers = ["functional", "get_loss", "list_losses", "loss_info", "set_value_checks", "value_checks"]
+    helpers = ["distributed", "functional", "fused", "get_loss", "list_losses", "loss_info", "set_value_checks"]
+    helpers += ["value_checks"]
     assert losskit.__all__ == helpers + losskit.losses.__all__
     for name in losskit.__all__:
         assert hasattr(losskit, name), name
@@ -113,3 +114,16 @@ def test_the_installed_version_is_the_package_version():
     from importlib.metadata import version
 
     assert version("losskit") == losskit.__version__
+
+
+def test_the_subpackages_are_attributes_of_losskit_without_loading_a_framework():
+    """``import losskit`` then ``losskit.fused.linear_cross_entropy`` (the README's spelling) works,
+    and loads neither torch nor JAX until a function of theirs runs."""
+    code = (
+        "import sys, losskit\n"
+        "assert callable(losskit.fused.linear_cross_entropy)\n"
+        "assert 'vocab_parallel_cross_entropy' in losskit.distributed.__all__\n"
+        "assert 'torch' not in sys.modules and 'jax' not in sys.modules, sorted(sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -5,7 +5,7 @@ Port Gluon code by changing the import::
     from losskit import L2Loss, SoftmaxCrossEntropyLoss   # was: from mxnet.gluon.loss import ...
 """
 
-from . import functional
+from . import distributed, functional, fused  # cheap: torch and JAX load only when used
 from ._compile import register_with_dynamo
 from ._core import set_value_checks, value_checks
 
@@ -81,7 +81,9 @@ register_with_dynamo()  # when torch.compile was used first: its functions are t
 
 __version__ = "0.1.0"
 __all__ = [
+    "distributed",
     "functional",
+    "fused",
     "get_loss",
     "list_losses",
     "loss_info",

@@ -222,13 +222,15 @@ def is_cpu_int_tensor(x: Array) -> bool:
     """``x`` is a non-empty CPU torch tensor of int64, int32, int16, int8 or uint8 whose values can
     be read (not traced, nor batched by ``torch.func.vmap``)."""
     global _torch_narrow_ints
-    if not array_api_compat.is_torch_array(x) or not _reads_are_free(x):
+    # traced first: a compiled function that reached the global below would guard on its value
+    # (None before the first eager call sets it) and recompile once it is set
+    if not array_api_compat.is_torch_array(x) or not _reads_are_free(x) or is_traced(x):
         return False
     if _torch_narrow_ints is None:
         import torch
 
         _torch_narrow_ints = frozenset({torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8})
-    return x.dtype in _torch_narrow_ints and x.numel() != 0 and not is_traced(x)
+    return x.dtype in _torch_narrow_ints and x.numel() != 0
 
 
 _torch_narrow_ints: Any = None
