@@ -175,9 +175,11 @@ def time_jax(n: int, d: int, v: int, rounds: int, dtype_name: str) -> dict:
     result: dict[str, Any] = {"accuracy": {}}
     for name, fn in (("jax-naive", naive), ("jax-losskit", fused)):  # as check() does for torch
         small = make_inputs(min(n, 1024), min(d, 512), min(v, 32000), torch.float32, "cpu", seed=1)
-        hs, ws, ys = (x.numpy() for x in small)
+        # in the timed dtype, against float64 of the same rounded inputs (as check() for torch)
+        hs, ws = (jnp.asarray(x.numpy()).astype(dtype) for x in small[:2])
+        ys = small[2].numpy()
         value, (gh, gw) = jax.jit(jax.value_and_grad(fn, argnums=(0, 1)))(hs, ws, ys)
-        want, want_gh, want_gw = _numpy_reference(hs, ws, ys)
+        want, want_gh, want_gw = _numpy_reference(*(np.asarray(x.astype(jnp.float32)) for x in (hs, ws)), ys)
         result["accuracy"][name] = {
             "loss": abs(float(value) - want),
             "grad_h": _relative_error(gh, want_gh),

@@ -183,6 +183,22 @@ EXTENDED_CASES = [
         lambda r: (r.normal(size=(N, C)), _softmax(r.normal(size=(N, C)))),
         (0, 1),
     ),
+    # label smoothing without class weights: torch's cross_entropy(label_smoothing=) on the fast path
+    Case(
+        "ce_ignore_smooth",
+        "SoftmaxCELoss",
+        {"ignore_index": -100, "label_smoothing": 0.1},
+        lambda r: (r.normal(size=(N, C)), _ignored(r, (N,)), r.uniform(0.5, 2, size=(N, 1))),
+        (0, 2),
+    ),
+    Case(
+        "ce_mean_axis1_ignore_smooth_z",
+        "SoftmaxCELoss",
+        {"axis": 1, "ignore_index": -100, "label_smoothing": 0.2, "z_loss": 1e-2, "reduction": "mean"},
+        lambda r: (r.normal(size=(N, C, 3)), _ignored(r, (N, 3))),
+        (0,),
+        out_shape=(),
+    ),
     Case(
         "ce_mean_ignore_weight_smooth",
         "SoftmaxCELoss",

@@ -9,10 +9,9 @@ import pytest
 
 import losskit
 
-jax = pytest.importorskip("jax")
-
 
 def _gradient_temp_bytes(fn, *args) -> int:
+    jax = pytest.importorskip("jax")
     compiled = jax.jit(jax.grad(lambda *xs: fn(*xs).sum(), argnums=tuple(range(len(args))))).lower(*args).compile()
     return compiled.memory_analysis().temp_size_in_bytes
 
@@ -20,6 +19,7 @@ def _gradient_temp_bytes(fn, *args) -> int:
 def test_sdml_holds_no_pairwise_differences():
     """MXNet's SDML forms the (N, N, D) differences of the two sets' rows (1 GiB at 512 x 256 in
     float32, kept for the backward pass); losskit's squared distances are O(N^2 + N D)."""
+    jax = pytest.importorskip("jax")
     n, d = 256, 64
     rng = np.random.default_rng(0)
     a, b = (jax.numpy.asarray(rng.normal(size=(n, d)), dtype="float32") for _ in range(2))
@@ -81,6 +81,7 @@ def test_softmax_focal_loss_with_class_indices_forms_log1m_p_of_the_targets_only
     the logits' size (5.25 in XLA's temporaries, 9.25 in torch's peak; torch's own formula, with
     log_softmax and a gather, is 3)."""
     torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
     n, c = 512, 2048
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(n, c)).astype(np.float32), rng.integers(0, c, size=n)

@@ -162,9 +162,16 @@ def torch_logistic(pred: Array, label: Array, label_format: str) -> Array:
 
 
 def torch_sparse_softmax_ce(
-    pred: Array, target: Array, axis: int, from_logits: bool = False, ignore_index: int = -100
+    pred: Array,
+    target: Array,
+    axis: int,
+    from_logits: bool = False,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
 ) -> Array:
     """``logsumexp(x) - x[y]`` (``-x[y]`` if ``from_logits``) along ``axis``, 0 where ``y == ignore_index``.
+    ``label_smoothing`` ``eps`` (logits only): ``(1 - eps) (logsumexp(x) - x[y]) - eps / C sum_c
+    log_softmax(x)_c``, torch's ``cross_entropy(label_smoothing=eps)``, losskit's formula.
 
     ``target`` holds the class indices with ``pred``'s shape without ``axis`` (as
     ``class_indices`` returns them), and so does the result. ``cross_entropy`` and ``nll_loss``
@@ -191,10 +198,10 @@ def torch_sparse_softmax_ce(
     else:
         x, y = torch.movedim(pred, axis, 1), target
     grad = _needs_grad(x)
-    if x.ndim == 2 and cpu_rows_ce_applies(x, grad):
+    if x.ndim == 2 and label_smoothing == 0 and cpu_rows_ce_applies(x, grad):
         loss = _cpu_rows_ce()(x, y, ignore_index)[0] if grad else _cpu_rows_ce_value(x, y, ignore_index)
     else:
-        loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, 0.0)  # type: ignore[arg-type]
+        loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, label_smoothing)  # type: ignore[arg-type]
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
 
 

@@ -444,8 +444,8 @@ def _assert_close(what: str, got: np.ndarray, want: np.ndarray, rtol: float = 2e
     # the entrywise test lets entries far below the largest one go (a mean's gradient over 32768
     # columns is all such entries): the difference's norm is held to the reference's as well, so
     # that a gradient scaled by 1.01 or missing its small entries fails
-    norm = float(np.linalg.norm(want))
-    if np.isfinite(norm) and float(np.linalg.norm(got - want)) > rtol * norm:
+    norm = float(np.linalg.norm(want))  # (0 and inf: the entrywise test alone)
+    if 0 < norm < math.inf and float(np.linalg.norm(got - want)) > rtol * norm:
         raise SelfCheckError(
             f"{what}: relative difference of norms {float(np.linalg.norm(got - want)) / max(norm, 1e-300):.3g}"
             f" (rtol {rtol})"

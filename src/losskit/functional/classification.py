@@ -460,7 +460,10 @@ def softmax_cross_entropy(
     # explicit comparisons with 0, not truth values: under torch.compile with a dynamic number, a
     # comparison becomes a guard on its sign, bool() a guard on its value (a recompile per value)
     eps = as_number(label_smoothing)
-    fast = sparse_label and eps == 0 and _fast.use_torch(pred_c)  # torch's fused cross_entropy / nll_loss
+    # torch's fused cross_entropy / nll_loss; with label smoothing of logits (no class weights:
+    # torch's 'mean' then divides differently) the same formula as torch's label_smoothing
+    smooth_fast = eps == 0 or (w is None and not from_logits and isinstance(eps, float))
+    fast = sparse_label and smooth_fast and _fast.use_torch(pred_c)
     if fast and w is None and z_loss == 0 and reduction == "none" and b_axis != cls:
         # the common case whole in torch's op, ignore_index included; the loss never gets the
         # class axis back, which spares two view ops in the autograd graph (~30 us a call on a CPU)
@@ -469,7 +472,7 @@ def softmax_cross_entropy(
         ignored = _NO_IGNORED_LABEL if ignore_index is None else ignore_index
 
         def compute() -> Array:
-            return _fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits, ignored)
+            return _fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits, ignored, eps)
 
         def check() -> None:  # on the error's path only
             class_indices(xp, label, pred, cls, ignore_index)
@@ -489,7 +492,8 @@ def softmax_cross_entropy(
     if sparse_label:
         if fast:
             target = xp.squeeze(index, axis=cls)  # ignored labels are class 0 here, masked below
-            loss = xp.expand_dims(_fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits), axis=cls)
+            per_target = _fast.torch_sparse_softmax_ce(pred_c, target, cls, from_logits, label_smoothing=eps)
+            loss = xp.expand_dims(per_target, axis=cls)
         else:
             picked = take_along_axis(xp, pred_c, index, axis=cls)
             # -log softmax(x)[y] = logsumexp(x) - x[y]: one pass, no (N, C) log-probability array kept
@@ -497,7 +501,7 @@ def softmax_cross_entropy(
         if w is not None:
             w_y = xp.reshape(xp.take(w, xp.reshape(index, (-1,))), tuple(index.shape))
             loss = w_y * loss
-        if eps != 0:
+        if eps != 0 and not fast:  # (the fast path's torch op smoothed already)
             logp = pred_c if from_logits else (pred_c - m) - log_sum  # log_softmax(x)
             smooth = -xp.sum(logp if w_c is None else logp * w_c, axis=cls, keepdims=True)
             # torch's label smoothing: (1 - eps) * w_y * (-log p_y) + eps / C * sum_c w_c * (-log p_c)

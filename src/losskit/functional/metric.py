@@ -317,9 +317,15 @@ def cross_squared_distances(xp: Any, a: Array, b: Array) -> Array:
     ``O(N M + (N + M) D)`` memory: MXNet's differences ``a_i - b_j`` are ``(N, M, D)``, 1 GiB at
     512 x 256 in float32 (16 GiB at 2048), kept for the backward pass. Centred, the expansion
     rounds in proportion to the rows' spread, not to their distance from 0 (``(5000, 0)`` and
-    ``(5000, 1)`` lose nothing), and its rounding below 0 is clamped.
+    ``(5000, 1)`` lose nothing), and its rounding below 0 is clamped. The centre is a constant
+    (the distances do not depend on it) of the finite entries: a row holding NaN or inf spoils
+    its own distances only, as the differences' would, not every row's through the mean or its
+    gradient. (A row far beyond the others' spread still costs them precision.)
     """
-    centre = xp.mean(xp.concat((a, b), axis=0), axis=0)
+    rows = stop_gradient(xp.concat((a, b), axis=0))
+    finite = xp.isfinite(rows)
+    counts = xp.sum(xp.astype(finite, rows.dtype), axis=0)
+    centre = xp.sum(xp.where(finite, rows, xp.zeros_like(rows)), axis=0) / xp.maximum(counts, xp.ones_like(counts))
     a, b = a - centre, b - centre
     norms = xp.sum(a * a, axis=1)[:, None] + xp.sum(b * b, axis=1)[None, :]
     return clamp_min(xp, norms - 2 * matmul(xp, a, xp.matrix_transpose(b)), 0.0)
