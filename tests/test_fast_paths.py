@@ -1309,3 +1309,57 @@ def test_self_distances_by_cdist_free_what_they_saved_after_the_backward():
 def test_self_distances_by_cdist_leave_half_precision_to_the_generic_path():
     for dtype in (torch.float16, torch.bfloat16):
         assert _fast.torch_self_distances(torch.randn(6, 4).to(dtype), None) is None
+
+
+def _no_general_path(*args, **kwargs):
+    raise AssertionError("the general path was taken")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_nll_lane_is_the_general_path_without_its_checks(dtype, layout, monkeypatch):
+    """NLLLoss on (N, C) CPU log-probabilities and (N,) int64 labels with no option: torch's op at
+    once, equal to the general path (value and gradient) and never reaching it."""
+    import losskit.functional.classification as classification
+
+    gen = torch.Generator().manual_seed(0)
+    raw = torch.randn(7, 5, generator=gen, dtype=dtype).log_softmax(1)
+    label = torch.randint(0, 5, (7,), generator=gen)
+    with _fast.disabled():
+        want_leaf = raw.clone().requires_grad_()
+        want = LF.nll_loss(want_leaf, label)
+        (want_grad,) = torch.autograd.grad(want.sum(), want_leaf)
+    leaf = raw.t().contiguous().t().requires_grad_() if layout == "transposed" else raw.clone().requires_grad_()
+    with monkeypatch.context() as patched:
+        patched.setattr(classification, "softmax_cross_entropy", _no_general_path)
+        got = losskit.NLLLoss()(leaf, label)
+    (grad,) = torch.autograd.grad(got.sum(), leaf)
+    assert got.dtype == dtype and got.shape == (7,)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(grad, want_grad, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("make", "options"),
+    [
+        (lambda x, y: (x.half(), y), {}),  # float16: computed in float32 by the general path
+        (lambda x, y: (x, y.int()), {}),  # int32 labels
+        (lambda x, y: (x[None], y[None]), {}),  # (1, N, C): classes on axis 1 of a 3-D input
+        (lambda x, y: (x, y), {"ignore_index": 0}),
+        (lambda x, y: (x, y), {"reduction": "mean"}),
+    ],
+)
+def test_nll_lane_leaves_other_calls_to_the_general_path(make, options, monkeypatch):
+    import losskit.functional.classification as classification
+
+    x, y = make(torch.randn(4, 3).log_softmax(1), torch.tensor([0, 2, 1, 2]))
+    monkeypatch.setattr(classification, "softmax_cross_entropy", _no_general_path)
+    with pytest.raises(AssertionError, match="general path"):
+        LF.nll_loss(x, y, **options)
+
+
+@pytest.mark.parametrize("bad", [-1, 3, -100])
+def test_nll_lane_refuses_an_out_of_range_label_with_losskits_error(bad):
+    x, label = torch.randn(4, 3).log_softmax(1), torch.tensor([0, bad, 1, 2])
+    with pytest.raises(ValueError, match=rf"label holds class indices in \[{min(bad, 0)}, {max(bad, 2)}\]"):
+        losskit.NLLLoss()(x, label)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -203,6 +204,35 @@ def torch_sparse_softmax_ce(
     else:
         loss = torch._C._nn.cross_entropy_loss(x, y, None, _NONE, ignore_index, label_smoothing)  # type: ignore[arg-type]
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
+
+
+def torch_nll_rows(pred: Any, label: Any, ignore_index: int) -> Array | None:
+    """``nll_loss(pred, label, reduction='none')`` for ``(N, C)`` float32/float64 log-probabilities
+    and ``(N,)`` int64 class indices, CPU tensors of the class ``torch.Tensor`` itself (not a
+    subclass: no fake tensor of a trace), with fast paths on: the general path's own op there,
+    taken before its checks, which cost more than the op on a small batch (torch's CPU kernel
+    checks the indices it reads). ``None`` elsewhere, and where the kernel raises: the caller
+    takes the general path, which raises losskit's error."""
+    torch = sys.modules.get("torch")
+    if (
+        torch is None
+        or type(pred) is not torch.Tensor
+        or type(label) is not torch.Tensor
+        or pred.ndim != 2
+        or label.ndim != 1
+        or label.dtype != torch.int64
+        or pred.dtype not in (torch.float32, torch.float64)
+        or label.shape[0] != pred.shape[0]
+        or pred.shape[1] == 0
+        or not pred.is_cpu
+        or not label.is_cpu
+        or not fast_paths_on()
+    ):
+        return None
+    try:
+        return torch._C._nn.nll_loss(pred, label, None, _NONE, ignore_index)
+    except (IndexError, RuntimeError):
+        return None
 
 
 #: Logits from which :func:`torch_sparse_softmax_ce` takes the row-block path on the CPU when a

@@ -546,6 +546,13 @@ def nll_loss(
     batch_axis: int = 0,
 ) -> Array:
     """``-pred[y]`` on log-probabilities, classes along ``axis`` (1, as torch). See :class:`losskit.NLLLoss`."""
+    # the common call, (N, C) and (N,) on the CPU with no option: torch's op at once (a test checks
+    # it against the general path, which computes it with the same op after its checks)
+    if sample_weight is None and class_weight is None and weight is None and reduction == "none":
+        if axis == 1 and batch_axis == 0 and ignore_index is None:
+            loss = _fast.torch_nll_rows(pred, label, _NO_IGNORED_LABEL)
+            if loss is not None:
+                return loss
     return softmax_cross_entropy(
         pred,
         label,
