@@ -1347,6 +1347,8 @@ def test_nll_lane_is_the_general_path_without_its_checks(dtype, layout, monkeypa
         (lambda x, y: (x[None], y[None]), {}),  # (1, N, C): classes on axis 1 of a 3-D input
         (lambda x, y: (x, y), {"ignore_index": 0}),
         (lambda x, y: (x, y), {"reduction": "mean"}),
+        (lambda x, y: (x, y), {"axis": True}),  # refused there (True == 1, but no int)
+        (lambda x, y: (x, y), {"batch_axis": False}),
     ],
 )
 def test_nll_lane_leaves_other_calls_to_the_general_path(make, options, monkeypatch):

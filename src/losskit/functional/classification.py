@@ -549,7 +549,8 @@ def nll_loss(
     # the common call, (N, C) and (N,) on the CPU with no option: torch's op at once (a test checks
     # it against the general path, which computes it with the same op after its checks)
     if sample_weight is None and class_weight is None and weight is None and reduction == "none":
-        if axis == 1 and batch_axis == 0 and ignore_index is None:
+        # (type first: True == 1 and False == 0, which the general path refuses)
+        if type(axis) is int and axis == 1 and type(batch_axis) is int and batch_axis == 0 and ignore_index is None:
             loss = _fast.torch_nll_rows(pred, label, _NO_IGNORED_LABEL)
             if loss is not None:
                 return loss
