@@ -64,10 +64,11 @@ def _chunk_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     return z.to(torch.promote_types(z.dtype, torch.float32))
 
 
-def _softmax_(logits: torch.Tensor, lse: torch.Tensor, lse_given: bool) -> torch.Tensor:
+def _softmax_(logits: torch.Tensor, lse: torch.Tensor, lse_given: bool, normalise: bool = True) -> torch.Tensor:
     """In place: logits -> their softmax, its log-sum-exp written into ``lse`` (read from it when
     ``lse_given``). No second buffer of the chunk's size: ``torch.logsumexp`` would hold one for
-    its exponentials, beside the logits."""
+    its exponentials, beside the logits. ``normalise=False`` (the log-sum-exp alone is wanted):
+    the exponentials are left undivided."""
     if lse_given:
         return logits.sub_(lse[:, None]).exp_()  # softmax = exp(logits - logsumexp)
     peak = logits.amax(dim=1, keepdim=True)
@@ -76,7 +77,7 @@ def _softmax_(logits: torch.Tensor, lse: torch.Tensor, lse_given: bool) -> torch
     exps = logits.sub_(peak).exp_()
     total = exps.sum(dim=1, keepdim=True)
     lse.copy_((peak + total.log())[:, 0])
-    return exps.div_(total)
+    return exps.div_(total) if normalise else exps
 
 
 def _grad_from_softmax_(
@@ -125,7 +126,7 @@ def _chunk_rows(
         return None if scale is None else logits
     logits = _chunk_logits(h, weight, bias)
     target = logits.gather(1, safe[:, None])[:, 0] if loss is not None else None  # before the softmax
-    probs = _softmax_(logits, lse, lse_given)  # the logits' buffer, overwritten
+    probs = _softmax_(logits, lse, lse_given, normalise=scale is not None)  # the logits' buffer, overwritten
     if loss is not None and target is not None:
         loss.copy_(torch.where(valid, lse - target + z_loss * lse * lse, 0.0))
     return None if scale is None else _grad_from_softmax_(probs, lse, safe, valid, z_loss, scale)
