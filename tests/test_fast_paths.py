@@ -1315,53 +1315,87 @@ def _no_general_path(*args, **kwargs):
     raise AssertionError("the general path was taken")
 
 
+# (the function, its loss class, the inputs: log-probabilities for NLL, logits for CE)
+LANES = {
+    "nll": (LF.nll_loss, losskit.NLLLoss, lambda x: x.log_softmax(1)),
+    "ce": (LF.softmax_cross_entropy, losskit.SoftmaxCELoss, lambda x: x),
+}
+
+
+@pytest.mark.parametrize("kind", list(LANES))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
-def test_nll_lane_is_the_general_path_without_its_checks(dtype, layout, monkeypatch):
-    """NLLLoss on (N, C) CPU log-probabilities and (N,) int64 labels with no option: torch's op at
-    once, equal to the general path (value and gradient) and never reaching it."""
+def test_class_lane_is_the_general_path_without_its_checks(kind, dtype, layout, monkeypatch):
+    """NLLLoss / SoftmaxCELoss on (N, C) CPU tensors and (N,) int64 labels with no option: torch's
+    op at once, equal to the general path (value and gradient) and never reaching it."""
     import losskit.functional.classification as classification
 
+    function, loss_class, prepare = LANES[kind]
     gen = torch.Generator().manual_seed(0)
-    raw = torch.randn(7, 5, generator=gen, dtype=dtype).log_softmax(1)
+    raw = prepare(torch.randn(7, 5, generator=gen, dtype=dtype))
     label = torch.randint(0, 5, (7,), generator=gen)
-    with _fast.disabled():
+    with monkeypatch.context() as patched:  # the general path, its fast path included: bit for bit
+        patched.setattr(_fast, "torch_class_rows", lambda *args: None)
         want_leaf = raw.clone().requires_grad_()
-        want = LF.nll_loss(want_leaf, label)
+        want = function(want_leaf, label)
         (want_grad,) = torch.autograd.grad(want.sum(), want_leaf)
+    with _fast.disabled():  # and the generic array-API path, to rounding
+        generic_leaf = raw.clone().requires_grad_()
+        generic = function(generic_leaf, label)
+        (generic_grad,) = torch.autograd.grad(generic.sum(), generic_leaf)
     leaf = raw.t().contiguous().t().requires_grad_() if layout == "transposed" else raw.clone().requires_grad_()
     with monkeypatch.context() as patched:
         patched.setattr(classification, "softmax_cross_entropy", _no_general_path)
-        got = losskit.NLLLoss()(leaf, label)
+        patched.setattr(classification, "check_ce_options", _no_general_path)  # CE's general path
+        got = loss_class()(leaf, label)
     (grad,) = torch.autograd.grad(got.sum(), leaf)
     assert got.dtype == dtype and got.shape == (7,)
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     torch.testing.assert_close(grad, want_grad, rtol=0, atol=0)
+    torch.testing.assert_close(got, generic)  # (dtype-tied tolerances)
+    torch.testing.assert_close(grad, generic_grad)
 
 
+@pytest.mark.parametrize("kind", list(LANES))
 @pytest.mark.parametrize(
     ("make", "options"),
     [
         (lambda x, y: (x.half(), y), {}),  # float16: computed in float32 by the general path
         (lambda x, y: (x, y.int()), {}),  # int32 labels
-        (lambda x, y: (x[None], y[None]), {}),  # (1, N, C): classes on axis 1 of a 3-D input
+        (lambda x, y: (x[None], y[None]), {}),  # (1, N, C): a 3-D input
         (lambda x, y: (x, y), {"ignore_index": 0}),
         (lambda x, y: (x, y), {"reduction": "mean"}),
-        (lambda x, y: (x, y), {"axis": True}),  # refused there (True == 1, but no int)
-        (lambda x, y: (x, y), {"batch_axis": False}),
+        (lambda x, y: (x, y), {"batch_axis": False}),  # refused there (False == 0, but no int)
+        (lambda x, y: (x, y), {"class_weight": torch.ones(3)}),
     ],
 )
-def test_nll_lane_leaves_other_calls_to_the_general_path(make, options, monkeypatch):
+def test_class_lane_leaves_other_calls_to_the_general_path(kind, make, options, monkeypatch):
     import losskit.functional.classification as classification
 
-    x, y = make(torch.randn(4, 3).log_softmax(1), torch.tensor([0, 2, 1, 2]))
+    function, _, prepare = LANES[kind]
+    x, y = make(prepare(torch.randn(4, 3)), torch.tensor([0, 2, 1, 2]))
     monkeypatch.setattr(classification, "softmax_cross_entropy", _no_general_path)
+    monkeypatch.setattr(classification, "check_ce_options", _no_general_path)
     with pytest.raises(AssertionError, match="general path"):
-        LF.nll_loss(x, y, **options)
+        function(x, y, **options)
 
 
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [("nll", {"axis": True}), ("ce", {"axis": True}), ("ce", {"label_smoothing": torch.tensor(0.0)})],
+)
+def test_class_lane_leaves_refused_options_to_the_general_path(kind, options):
+    """``True == 1`` and ``tensor(0.) == 0``: the lane compares types first, and the general path
+    refuses these options."""
+    function, _, prepare = LANES[kind]
+    with pytest.raises(TypeError):
+        function(prepare(torch.randn(4, 3)), torch.tensor([0, 2, 1, 2]), **options)
+
+
+@pytest.mark.parametrize("kind", list(LANES))
 @pytest.mark.parametrize("bad", [-1, 3, -100])
-def test_nll_lane_refuses_an_out_of_range_label_with_losskits_error(bad):
-    x, label = torch.randn(4, 3).log_softmax(1), torch.tensor([0, bad, 1, 2])
+def test_class_lane_refuses_an_out_of_range_label_with_losskits_error(kind, bad):
+    _, loss_class, prepare = LANES[kind]
+    x, label = prepare(torch.randn(4, 3)), torch.tensor([0, bad, 1, 2])
     with pytest.raises(ValueError, match=rf"label holds class indices in \[{min(bad, 0)}, {max(bad, 2)}\]"):
-        losskit.NLLLoss()(x, label)
+        loss_class()(x, label)

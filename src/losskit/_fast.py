@@ -206,13 +206,13 @@ def torch_sparse_softmax_ce(
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
 
 
-def torch_nll_rows(pred: Any, label: Any, ignore_index: int) -> Array | None:
-    """``nll_loss(pred, label, reduction='none')`` for ``(N, C)`` float32/float64 log-probabilities
-    and ``(N,)`` int64 class indices, CPU tensors of the class ``torch.Tensor`` itself (not a
-    subclass: no fake tensor of a trace), with fast paths on: the general path's own op there,
-    taken before its checks, which cost more than the op on a small batch (torch's CPU kernel
-    checks the indices it reads). ``None`` elsewhere, and where the kernel raises: the caller
-    takes the general path, which raises losskit's error."""
+def torch_class_rows(pred: Any, label: Any, from_logits: bool, ignore_index: int) -> Array | None:
+    """:func:`torch_sparse_softmax_ce` of ``(N, C)`` float32/float64 logits (log-probabilities when
+    ``from_logits``: ``nll_loss``) and ``(N,)`` int64 class indices, CPU tensors of the class
+    ``torch.Tensor`` itself (not a subclass: no fake tensor of a trace), with fast paths on: the
+    general path's own computation there, taken before its checks, which cost more than the op
+    on a small batch (torch's CPU kernels check the indices they read). ``None`` elsewhere, and
+    where the computation raises: the caller takes the general path, which raises losskit's error."""
     torch = sys.modules.get("torch")
     if (
         torch is None
@@ -225,12 +225,15 @@ def torch_nll_rows(pred: Any, label: Any, ignore_index: int) -> Array | None:
         or label.shape[0] != pred.shape[0]
         or pred.shape[1] == 0
         or not pred.is_cpu
-        or not label.is_cpu
         or not fast_paths_on()
     ):
         return None
+    from ._array import _reads_are_free  # (here: _array imports this module)
+
+    if not _reads_are_free(label):  # the labels on the CPU, where the kernel checks them as it reads
+        return None
     try:
-        return torch._C._nn.nll_loss(pred, label, None, _NONE, ignore_index)
+        return torch_sparse_softmax_ce(pred, label, 1, from_logits, ignore_index)
     except (IndexError, RuntimeError):
         return None
 

@@ -437,6 +437,12 @@ def softmax_cross_entropy(
 ) -> Array:
     """Softmax cross-entropy of logits (of log-probabilities, taken as they are, when ``from_logits``, Gluon's
     name). See :class:`losskit.SoftmaxCELoss` for the formula, the arguments and the shapes."""
+    if _plain_call(sample_weight, class_weight, weight, reduction, batch_axis, ignore_index, label_smoothing, z_loss):
+        # (N, C) and (N,) on the CPU with no option: the general path's op at once (as nll_loss)
+        if sparse_label is True and from_logits is False and type(axis) is int and axis in (-1, 1):
+            loss = _fast.torch_class_rows(pred, label, False, _NO_IGNORED_LABEL)
+            if loss is not None:
+                return loss
     check_flag(from_logits, "from_logits")
     check_ce_options(
         sparse_label=sparse_label,
@@ -533,6 +539,35 @@ def softmax_cross_entropy(
     return as_array(xp, xp.astype(total, pred.dtype, copy=False))
 
 
+def _plain_call(
+    sample_weight: Any,
+    class_weight: Any,
+    weight: Any,
+    reduction: Any,
+    batch_axis: Any,
+    ignore_index: Any,
+    label_smoothing: Any,
+    z_loss: Any,
+) -> bool:
+    """No option of a class loss is set: what :func:`_fast.torch_class_rows` may take at once (the
+    types first: ``True == 1`` and a tensor's ``== 0`` pass a comparison, and the checks of the
+    general path refuse them)."""
+    return (
+        sample_weight is None
+        and class_weight is None
+        and weight is None
+        and type(reduction) is str
+        and reduction == "none"
+        and type(batch_axis) is int
+        and batch_axis == 0
+        and ignore_index is None
+        and type(label_smoothing) in (float, int)
+        and label_smoothing == 0
+        and type(z_loss) in (float, int)
+        and z_loss == 0
+    )
+
+
 def nll_loss(
     pred: Array,
     label: Array,
@@ -548,10 +583,9 @@ def nll_loss(
     """``-pred[y]`` on log-probabilities, classes along ``axis`` (1, as torch). See :class:`losskit.NLLLoss`."""
     # the common call, (N, C) and (N,) on the CPU with no option: torch's op at once (a test checks
     # it against the general path, which computes it with the same op after its checks)
-    if sample_weight is None and class_weight is None and weight is None and reduction == "none":
-        # (type first: True == 1 and False == 0, which the general path refuses)
-        if type(axis) is int and axis == 1 and type(batch_axis) is int and batch_axis == 0 and ignore_index is None:
-            loss = _fast.torch_nll_rows(pred, label, _NO_IGNORED_LABEL)
+    if _plain_call(sample_weight, class_weight, weight, reduction, batch_axis, ignore_index, 0.0, 0.0):
+        if type(axis) is int and axis == 1:  # (type first: True == 1, which the general path refuses)
+            loss = _fast.torch_class_rows(pred, label, True, _NO_IGNORED_LABEL)
             if loss is not None:
                 return loss
     return softmax_cross_entropy(
