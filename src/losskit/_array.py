@@ -222,9 +222,11 @@ def is_cpu_int_tensor(x: Array) -> bool:
     """``x`` is a non-empty CPU torch tensor of int64, int32, int16, int8 or uint8 whose values can
     be read (not traced, nor batched by ``torch.func.vmap``)."""
     global _torch_narrow_ints
-    # traced first: a compiled function that reached the global below would guard on its value
+    if not array_api_compat.is_torch_array(x) or not _reads_are_free(x) or x.dtype.is_floating_point:
+        return False  # (a float label, the common other case, asks no more)
+    # traced before the global below: a compiled function that read it would guard on its value
     # (None before the first eager call sets it) and recompile once it is set
-    if not array_api_compat.is_torch_array(x) or not _reads_are_free(x) or is_traced(x):
+    if is_traced(x):
         return False
     if _torch_narrow_ints is None:
         import torch
