@@ -1315,22 +1315,39 @@ def _no_general_path(*args, **kwargs):
     raise AssertionError("the general path was taken")
 
 
-# (the function, its loss class, the inputs: log-probabilities for NLL, logits for CE)
+# the function, its loss class, the inputs (log-probabilities for NLL, scores for the others),
+# and the general path's first steps (the functions a call that takes the lane never reaches)
 LANES = {
-    "nll": (LF.nll_loss, losskit.NLLLoss, lambda x: x.log_softmax(1)),
-    "ce": (LF.softmax_cross_entropy, losskit.SoftmaxCELoss, lambda x: x),
+    "nll": (LF.nll_loss, losskit.NLLLoss, lambda x: x.log_softmax(1), ("softmax_cross_entropy", "check_ce_options")),
+    "ce": (LF.softmax_cross_entropy, losskit.SoftmaxCELoss, lambda x: x, ("check_ce_options",)),
+    "multi_margin": (
+        LF.multi_margin_loss,
+        losskit.MultiMarginLoss,
+        lambda x: x,
+        ("check_multi_margin", "_class_inputs"),
+    ),
 }
+
+
+@contextlib.contextmanager
+def _general_path_refused(monkeypatch, module, names):
+    """The functions ``names`` of ``module`` raise: a call that reaches them took the general path."""
+    with monkeypatch.context() as patched:
+        for name in names:
+            patched.setattr(module, name, _no_general_path)
+        yield
 
 
 @pytest.mark.parametrize("kind", list(LANES))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
 def test_class_lane_is_the_general_path_without_its_checks(kind, dtype, layout, monkeypatch):
-    """NLLLoss / SoftmaxCELoss on (N, C) CPU tensors and (N,) int64 labels with no option: torch's
-    op at once, equal to the general path (value and gradient) and never reaching it."""
+    """NLLLoss / SoftmaxCELoss / MultiMarginLoss on (N, C) CPU tensors and (N,) int64 labels with
+    no option: torch's op at once, equal to the general path (value and gradient) and never
+    reaching it."""
     import losskit.functional.classification as classification
 
-    function, loss_class, prepare = LANES[kind]
+    function, loss_class, prepare, general = LANES[kind]
     gen = torch.Generator().manual_seed(0)
     raw = prepare(torch.randn(7, 5, generator=gen, dtype=dtype))
     label = torch.randint(0, 5, (7,), generator=gen)
@@ -1344,9 +1361,7 @@ def test_class_lane_is_the_general_path_without_its_checks(kind, dtype, layout, 
         generic = function(generic_leaf, label)
         (generic_grad,) = torch.autograd.grad(generic.sum(), generic_leaf)
     leaf = raw.t().contiguous().t().requires_grad_() if layout == "transposed" else raw.clone().requires_grad_()
-    with monkeypatch.context() as patched:
-        patched.setattr(classification, "softmax_cross_entropy", _no_general_path)
-        patched.setattr(classification, "check_ce_options", _no_general_path)  # CE's general path
+    with _general_path_refused(monkeypatch, classification, general):
         got = loss_class()(leaf, label)
     (grad,) = torch.autograd.grad(got.sum(), leaf)
     assert got.dtype == dtype and got.shape == (7,)
@@ -1356,46 +1371,157 @@ def test_class_lane_is_the_general_path_without_its_checks(kind, dtype, layout, 
     torch.testing.assert_close(grad, generic_grad)
 
 
-@pytest.mark.parametrize("kind", list(LANES))
+# other inputs and options, each of which the general path must see
+_OTHER_CLASS_CALLS = [
+    (lambda x, y: ((x.half(), y), {})),  # float16: computed in float32 by the general path
+    (lambda x, y: ((x, y.int()), {})),  # int32 labels
+    (lambda x, y: ((x[None], y[None]), {})),  # (1, N, C): a 3-D input
+    (lambda x, y: ((x[:, :1], y * 0), {})),  # one class
+    (lambda x, y: ((x, y), {"batch_axis": False})),  # refused there (False == 0, but no int)
+    (lambda x, y: ((x, y), {"class_weight": torch.ones(3)})),
+    (lambda x, y: ((x, y), {"weight": 2.0})),
+    (lambda x, y: ((x, y, torch.ones(4)), {})),  # a sample_weight
+]
+_OTHER_CLASS_OPTIONS = {
+    "nll": [{"ignore_index": 0}, {"reduction": "mean"}],
+    "ce": [{"ignore_index": 0}, {"reduction": "mean"}, {"label_smoothing": 0.1}],
+    "multi_margin": [{"margin": 1}, {"p": 2.0}, {"axis": 0}],  # an int margin and a float p: as valid
+}
+
+
 @pytest.mark.parametrize(
-    ("make", "options"),
-    [
-        (lambda x, y: (x.half(), y), {}),  # float16: computed in float32 by the general path
-        (lambda x, y: (x, y.int()), {}),  # int32 labels
-        (lambda x, y: (x[None], y[None]), {}),  # (1, N, C): a 3-D input
-        (lambda x, y: (x, y), {"ignore_index": 0}),
-        (lambda x, y: (x, y), {"reduction": "mean"}),
-        (lambda x, y: (x, y), {"batch_axis": False}),  # refused there (False == 0, but no int)
-        (lambda x, y: (x, y), {"class_weight": torch.ones(3)}),
-    ],
+    ("kind", "make"),
+    [(kind, make) for kind in LANES for make in _OTHER_CLASS_CALLS]
+    + [(kind, lambda x, y, o=options: ((x, y), o)) for kind, more in _OTHER_CLASS_OPTIONS.items() for options in more],
 )
-def test_class_lane_leaves_other_calls_to_the_general_path(kind, make, options, monkeypatch):
+def test_class_lane_leaves_other_calls_to_the_general_path(kind, make, monkeypatch):
     import losskit.functional.classification as classification
 
-    function, _, prepare = LANES[kind]
-    x, y = make(prepare(torch.randn(4, 3)), torch.tensor([0, 2, 1, 2]))
-    monkeypatch.setattr(classification, "softmax_cross_entropy", _no_general_path)
-    monkeypatch.setattr(classification, "check_ce_options", _no_general_path)
-    with pytest.raises(AssertionError, match="general path"):
-        function(x, y, **options)
+    function, _, prepare, general = LANES[kind]
+    args, options = make(prepare(torch.randn(4, 3)), torch.tensor([0, 2, 1, 2]))
+    with _general_path_refused(monkeypatch, classification, general), pytest.raises(AssertionError, match="general"):
+        function(*args, **options)
 
 
 @pytest.mark.parametrize(
     ("kind", "options"),
-    [("nll", {"axis": True}), ("ce", {"axis": True}), ("ce", {"label_smoothing": torch.tensor(0.0)})],
+    [
+        ("nll", {"axis": True}),
+        ("ce", {"axis": True}),
+        ("ce", {"label_smoothing": torch.tensor(0.0)}),
+        ("multi_margin", {"axis": True}),
+        ("multi_margin", {"p": True}),
+        ("multi_margin", {"margin": math.nan}),
+        ("multi_margin", {"margin": -1.0}),
+    ],
 )
 def test_class_lane_leaves_refused_options_to_the_general_path(kind, options):
     """``True == 1`` and ``tensor(0.) == 0``: the lane compares types first, and the general path
-    refuses these options."""
-    function, _, prepare = LANES[kind]
-    with pytest.raises(TypeError):
+    refuses these options (and a margin out of range)."""
+    function, _, prepare, _ = LANES[kind]
+    with pytest.raises((TypeError, ValueError)):
         function(prepare(torch.randn(4, 3)), torch.tensor([0, 2, 1, 2]), **options)
 
 
 @pytest.mark.parametrize("kind", list(LANES))
 @pytest.mark.parametrize("bad", [-1, 3, -100])
 def test_class_lane_refuses_an_out_of_range_label_with_losskits_error(kind, bad):
-    _, loss_class, prepare = LANES[kind]
+    _, loss_class, prepare, _ = LANES[kind]
     x, label = prepare(torch.randn(4, 3)), torch.tensor([0, bad, 1, 2])
     with pytest.raises(ValueError, match=rf"label holds class indices in \[{min(bad, 0)}, {max(bad, 2)}\]"):
         loss_class()(x, label)
+
+
+# the function and its loss class, each with no option: TripletMarginLoss's p=2 and eps, or
+# TripletMarginWithDistanceLoss's default distance (pairwise_distance, eps=1e-6)
+TRIPLET_LANES = {
+    "triplet_margin": (losskit.functional.triplet_margin_loss, losskit.TripletMarginLoss),
+    "triplet_distance": (losskit.functional.triplet_margin_with_distance_loss, losskit.TripletMarginWithDistanceLoss),
+}
+_TRIPLET_GENERAL = ("_triplet_vectors", "triplet_margin_with_distance_traced")
+
+
+@pytest.mark.parametrize("kind", list(TRIPLET_LANES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_triplet_lane_is_the_general_path_without_its_checks(kind, dtype, layout, monkeypatch):
+    """The triplet losses on (N, D) CPU tensors with no option: the distances by torch's
+    pairwise_distance at once, equal to the general path (value and the three gradients) and to
+    the generic scaled norm to rounding, never reaching the general path."""
+    import losskit.functional.metric as metric
+
+    function, loss_class = TRIPLET_LANES[kind]
+    gen = torch.Generator().manual_seed(1)
+    raw = [torch.randn(9, 6, generator=gen, dtype=dtype) for _ in range(3)]
+
+    def run(call, transposed=False):
+        leaves = [(r.t().contiguous().t() if transposed else r.clone()).requires_grad_() for r in raw]
+        loss = call(*leaves)
+        return loss, torch.autograd.grad(loss.sum(), leaves)
+
+    transposed = layout == "transposed"  # (torch's reduction order follows the layout)
+    with monkeypatch.context() as patched:  # the general path, its fast path included: bit for bit
+        patched.setattr(_fast, "torch_triplet_rows", lambda *args: None)
+        want, want_grads = run(function, transposed)
+    with _fast.disabled():
+        generic, generic_grads = run(function)
+    with _general_path_refused(monkeypatch, metric, _TRIPLET_GENERAL):
+        got, grads = run(loss_class(), transposed)
+    assert got.dtype == dtype and got.shape == (9,)
+    assert 0 < int((got > 0).sum()) < 9  # both sides of the hinge
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(generic, got)
+    for grad, want_grad, generic_grad in zip(grads, want_grads, generic_grads):
+        torch.testing.assert_close(grad, want_grad, rtol=0, atol=0)
+        torch.testing.assert_close(grad, generic_grad)
+
+
+_OTHER_TRIPLET_CALLS = [
+    (lambda a, p, n: ((a.half(), p.half(), n.half()), {})),  # float16
+    (lambda a, p, n: ((a, p.double(), n), {})),  # mixed dtypes: promoted by the general path
+    (lambda a, p, n: ((a[None], p[None], n[None]), {})),  # (1, N, D): 3-D
+    (lambda a, p, n: ((a[0], p[0], n[0]), {})),  # one unbatched triplet
+    (lambda a, p, n: ((a * 0, p, n * 0 + 1e-6), {})),  # a - n + eps = 0: a distance of 0 (below the floor)
+    (lambda a, p, n: ((a, p, n.clone().fill_(math.nan)), {})),  # a NaN distance
+    (lambda a, p, n: ((a * 1e30, p, n), {})),  # an infinite float32 distance (squares overflow)
+    (lambda a, p, n: ((a, p, n), {"swap": True})),
+    (lambda a, p, n: ((a, p, n), {"margin": 1})),  # an int margin: valid, the general path's
+    (lambda a, p, n: ((a, p, n), {"margin": torch.tensor(1.0)})),
+    (lambda a, p, n: ((a, p, n), {"weight": 2.0})),
+    (lambda a, p, n: ((a, p, n), {"batch_axis": -1})),
+    (lambda a, p, n: ((a, p, n, torch.ones(4)), {})),  # a sample_weight
+]
+
+
+@pytest.mark.parametrize("kind", list(TRIPLET_LANES))
+@pytest.mark.parametrize("make", _OTHER_TRIPLET_CALLS)
+def test_triplet_lane_leaves_other_calls_to_the_general_path(kind, make, monkeypatch):
+    import losskit.functional.metric as metric
+
+    function, _ = TRIPLET_LANES[kind]
+    args, options = make(*(torch.randn(4, 3) for _ in range(3)))
+    with _general_path_refused(monkeypatch, metric, _TRIPLET_GENERAL), pytest.raises(AssertionError, match="general"):
+        function(*args, **options)
+
+
+@pytest.mark.parametrize("options", [{"p": 1}, {"eps": 0.0}, {"eps": 1e-6, "p": 3.0}])
+def test_triplet_margin_lane_leaves_other_norms_and_eps_to_the_general_path(options, monkeypatch):
+    """p != 2 takes the general path; eps=0 is the lane's too, and an anchor equal to its positive
+    (a distance of exactly 0, where the generic derivative is 0) then leaves it."""
+    import losskit.functional.metric as metric
+
+    a, p, n = (torch.randn(4, 3) for _ in range(3))
+    if options.get("p", 2) == 2:
+        with _general_path_refused(monkeypatch, metric, _TRIPLET_GENERAL):
+            losskit.functional.triplet_margin_loss(a, p, n, **options)  # the lane
+        a = p
+    with _general_path_refused(monkeypatch, metric, _TRIPLET_GENERAL), pytest.raises(AssertionError, match="general"):
+        losskit.functional.triplet_margin_loss(a, p, n, **options)
+
+
+@pytest.mark.parametrize("kind", list(TRIPLET_LANES))
+@pytest.mark.parametrize("options", [{"margin": math.nan}, {"margin": math.inf}, {"swap": 0}, {"batch_axis": False}])
+def test_triplet_lane_leaves_refused_options_to_the_general_path(kind, options):
+    function, _ = TRIPLET_LANES[kind]
+    with pytest.raises((TypeError, ValueError)):
+        function(*(torch.randn(4, 3) for _ in range(3)), **options)

@@ -206,13 +206,15 @@ def torch_sparse_softmax_ce(
     return loss.reshape(target.shape) if ndim > 2 and axis == ndim - 1 else loss
 
 
-def torch_class_rows(pred: Any, label: Any, from_logits: bool, ignore_index: int) -> Array | None:
-    """:func:`torch_sparse_softmax_ce` of ``(N, C)`` float32/float64 logits (log-probabilities when
-    ``from_logits``: ``nll_loss``) and ``(N,)`` int64 class indices, CPU tensors of the class
-    ``torch.Tensor`` itself (not a subclass: no fake tensor of a trace), with fast paths on: the
-    general path's own computation there, taken before its checks, which cost more than the op
-    on a small batch (torch's CPU kernels check the indices they read). ``None`` elsewhere, and
-    where the computation raises: the caller takes the general path, which raises losskit's error."""
+def torch_class_rows(pred: Any, label: Any, op: Any, *options: Any) -> Array | None:
+    """``op(pred, label, *options)``, the general path's own computation of a class loss
+    (:func:`torch_sparse_softmax_ce`, :func:`torch_multi_margin`), taken before its checks, which
+    cost more than the op on a small batch (torch's CPU kernels check the indices they read): for
+    ``(N, C)`` float32/float64 scores with ``C >= 2`` and ``(N,)`` int64 class indices, CPU tensors
+    of the class ``torch.Tensor`` itself (not a subclass: no fake tensor of a trace), with fast
+    paths on and no ``torch.func`` transform or forward-mode AD (``multi_margin_loss`` has no
+    forward derivative). ``None`` elsewhere, and where the computation raises: the caller takes the
+    general path, which raises losskit's error."""
     torch = sys.modules.get("torch")
     if (
         torch is None
@@ -223,9 +225,10 @@ def torch_class_rows(pred: Any, label: Any, from_logits: bool, ignore_index: int
         or label.dtype != torch.int64
         or pred.dtype not in (torch.float32, torch.float64)
         or label.shape[0] != pred.shape[0]
-        or pred.shape[1] == 0
+        or pred.shape[1] < 2
         or not pred.is_cpu
         or not fast_paths_on()
+        or not untransformed()
     ):
         return None
     from ._array import _reads_are_free  # (here: _array imports this module)
@@ -233,7 +236,7 @@ def torch_class_rows(pred: Any, label: Any, from_logits: bool, ignore_index: int
     if not _reads_are_free(label):  # the labels on the CPU, where the kernel checks them as it reads
         return None
     try:
-        return torch_sparse_softmax_ce(pred, label, 1, from_logits, ignore_index)
+        return op(pred, label, *options)
     except (IndexError, RuntimeError):
         return None
 
@@ -439,7 +442,55 @@ def torch_euclidean_distance(x: Array, y: Array, eps: float) -> Array | None:
     if x.device.type != "cpu" or is_traced(x) or is_traced(y) or x.shape[-1] == 0:
         return None
     d = torch.pairwise_distance(x, y, 2.0, eps)
-    return d if bool(_resolved(d.detach(), x.shape[-1]).all()) else None
+    return d if _all_resolved(d.detach(), x.shape[-1]) else None
+
+
+def torch_triplet_rows(anchor: Any, positive: Any, negative: Any, margin: float, eps: float) -> Array | None:
+    """``max(0, margin + d(a, pos) - d(a, neg))`` with :func:`torch_euclidean_distance`'s ``d``,
+    the general path of ``TripletMarginLoss`` / ``TripletMarginWithDistanceLoss`` with ``p=2`` and
+    no other option, taken before its checks (they cost more than the computation on a small
+    batch): for ``(N, D)`` float32/float64 CPU tensors of one shape and dtype, of the class
+    ``torch.Tensor`` itself, eager, with fast paths on. ``None`` elsewhere, and where a distance
+    is not resolved: the caller takes the general path."""
+    torch = sys.modules.get("torch")
+    if (
+        torch is None
+        or type(anchor) is not torch.Tensor
+        or type(positive) is not torch.Tensor
+        or type(negative) is not torch.Tensor
+        or anchor.ndim != 2
+        or anchor.shape[1] == 0
+        or anchor.dtype not in (torch.float32, torch.float64)
+        or positive.dtype != anchor.dtype
+        or negative.dtype != anchor.dtype
+        or positive.shape != anchor.shape
+        or negative.shape != anchor.shape
+        or not (anchor.is_cpu and positive.is_cpu and negative.is_cpu)
+        or not fast_paths_on()
+        or not untransformed()
+        or torch_tracing()
+    ):
+        return None
+    dim = anchor.shape[1]
+    d_pos = torch.pairwise_distance(anchor, positive, 2.0, eps)
+    if not _all_resolved(d_pos.detach(), dim):
+        return None
+    d_neg = torch.pairwise_distance(anchor, negative, 2.0, eps)
+    if not _all_resolved(d_neg.detach(), dim):
+        return None
+    return (margin + d_pos - d_neg).clamp_min(0.0)  # the general path's order of the sums
+
+
+def _all_resolved(d: Array, dim: int) -> bool:
+    """``_resolved(d, dim).all()``, read: by one reduction (the smallest and largest distance; a NaN
+    makes both NaN)."""
+    import torch
+
+    if d.numel() == 0:
+        return True
+    low, high = torch.aminmax(d)
+    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * dim) * 2.0**26
+    return low.item() > floor and high.item() != math.inf
 
 
 def _resolved(d: Array, dim: int) -> Array:

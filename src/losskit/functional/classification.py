@@ -440,7 +440,7 @@ def softmax_cross_entropy(
     if _plain_call(sample_weight, class_weight, weight, reduction, batch_axis, ignore_index, label_smoothing, z_loss):
         # (N, C) and (N,) on the CPU with no option: the general path's op at once (as nll_loss)
         if sparse_label is True and from_logits is False and type(axis) is int and axis in (-1, 1):
-            loss = _fast.torch_class_rows(pred, label, False, _NO_IGNORED_LABEL)
+            loss = _fast.torch_class_rows(pred, label, _fast.torch_sparse_softmax_ce, 1, False, _NO_IGNORED_LABEL)
             if loss is not None:
                 return loss
     check_flag(from_logits, "from_logits")
@@ -585,7 +585,7 @@ def nll_loss(
     # it against the general path, which computes it with the same op after its checks)
     if _plain_call(sample_weight, class_weight, weight, reduction, batch_axis, ignore_index, 0.0, 0.0):
         if type(axis) is int and axis == 1:  # (type first: True == 1, which the general path refuses)
-            loss = _fast.torch_class_rows(pred, label, True, _NO_IGNORED_LABEL)
+            loss = _fast.torch_class_rows(pred, label, _fast.torch_sparse_softmax_ce, 1, True, _NO_IGNORED_LABEL)
             if loss is not None:
                 return loss
     return softmax_cross_entropy(
@@ -964,6 +964,19 @@ def multi_margin_loss(
     batch_axis: int = 0,
 ) -> Array:
     """Multi-class hinge: ``sum_{c != y} max(0, margin - x_y + x_c)^p / C``. See :class:`losskit.MultiMarginLoss`."""
+    # the common call, (N, C) and (N,) on the CPU with no option: the general path's op at once (as nll_loss)
+    if (
+        _plain_call(sample_weight, class_weight, weight, "none", batch_axis, None, 0.0, 0.0)
+        and type(p) is int
+        and p in (1, 2)
+        and type(margin) is float
+        and 0.0 <= margin < math.inf  # (NaN fails it: the general path refuses it)
+        and type(axis) is int
+        and axis in (-1, 1)
+    ):
+        loss = _fast.torch_class_rows(pred, label, _fast.torch_multi_margin, p, margin, None)
+        if loss is not None:
+            return loss
     margin = check_multi_margin(p, margin)
     check_class_vector(class_weight, "class_weight")
     xp = namespace(pred, label, sample_weight, *arrays_in(class_weight, margin), names=("pred", "label"))

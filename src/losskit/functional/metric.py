@@ -178,6 +178,12 @@ def triplet_margin_loss(
 ) -> Array:
     """``max(0, d(a, pos) - d(a, neg) + margin)``, ``d(x, y) = ||x - y + eps||_p`` along the last axis,
     as ``torch.nn.functional.triplet_margin_loss``. See :class:`losskit.TripletMarginLoss`."""
+    # the common call, (N, D) CPU tensors with no option: the general path's computation at once
+    if _plain_triplet(sample_weight, weight, batch_axis, margin, swap) and type(p) in (float, int) and p == 2:
+        if type(eps) is float and 0.0 <= eps < math.inf:
+            loss = _fast.torch_triplet_rows(pred, positive, negative, margin, eps)
+            if loss is not None:
+                return loss
     margin = check_number(margin, "margin", array_ok=True)  # any real (torch refuses margin <= 0)
     p = check_norm_order(p)
     eps = check_number(eps, "eps", low=0.0)
@@ -211,6 +217,21 @@ def triplet_margin_loss(
     if not triplets:
         loss = xp.reshape(loss, (1,))  # one unbatched triplet: one example, as torch's 0-d value
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
+
+
+def _plain_triplet(sample_weight: Any, weight: Any, batch_axis: Any, margin: Any, swap: Any) -> bool:
+    """No option of a triplet loss is set, and ``margin`` is a finite float: what
+    :func:`_fast.torch_triplet_rows` may take at once (the types first: ``True == 1`` and a
+    tensor's ``== 0`` pass a comparison, and the checks of the general path refuse them)."""
+    return (
+        sample_weight is None
+        and weight is None
+        and type(batch_axis) is int
+        and batch_axis == 0
+        and swap is False
+        and type(margin) is float
+        and math.isfinite(margin)
+    )
 
 
 # Cosine similarity divides by max(|a| |b|, 1e-12) as MXNet does.
@@ -1195,6 +1216,11 @@ def triplet_margin_with_distance_loss(
     Python function among a graph node's arguments is not supported by every torch version
     (2.13 accepts a lambda): with a ``distance_function`` there, the class is the supported route,
     which traces through the computation and the distance function."""
+    if distance_function is None and _plain_triplet(sample_weight, weight, batch_axis, margin, swap):
+        # the common call, as triplet_margin_loss's; torch's default distance: eps=1e-6
+        loss = _fast.torch_triplet_rows(pred, positive, negative, margin, 1e-6)
+        if loss is not None:
+            return loss
     return triplet_margin_with_distance_traced(
         pred,
         positive,
