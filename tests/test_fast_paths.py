@@ -215,6 +215,28 @@ def test_kl_div_with_target_gradient_is_not_taken():
     assert not _fast.kl_div_applies(torch.ones(3, requires_grad=True))
 
 
+def test_kl_div_forward_mode_derivative_in_the_target_is_the_generic_one():
+    """A target with a 0, differentiated forward (torch.func.jvp / jacfwd, a dual tensor): the
+    generic path's finite derivative (-log q there, as reverse mode), not the kernel's NaN."""
+    import torch.autograd.forward_ad as fwAD
+
+    log_q = torch.log_softmax(torch.tensor([[0.3, -1.0, 2.0]], dtype=torch.float64), 1)
+    t = torch.tensor([[0.0, 0.4, 0.6]], dtype=torch.float64)
+    tangent = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)  # along the 0 entry
+
+    def loss(target):
+        return losskit.KLDivLoss()(log_q, target).sum()
+
+    leaf = t.clone().requires_grad_()
+    (reverse,) = torch.autograd.grad(loss(leaf), leaf)
+    want = (reverse * tangent).sum()
+    torch.testing.assert_close(want, -log_q[0, 0])  # 0 log 0's derivative taken as 0: -log q alone
+    torch.testing.assert_close(torch.func.jvp(loss, (t,), (tangent,))[1], want)
+    torch.testing.assert_close(torch.func.jacfwd(loss)(t), reverse)
+    with fwAD.dual_level():
+        torch.testing.assert_close(fwAD.unpack_dual(loss(fwAD.make_dual(t, tangent))).tangent, want)
+
+
 def _ctc_inputs(dtype, t_max=12, n=4, c=6, s=5):
     logits = _tensor(rng.normal(size=(t_max, n, c)), dtype)
     label = torch.as_tensor(rng.integers(0, c - 1, size=(n, s)))
@@ -911,6 +933,22 @@ def row_blocks(monkeypatch):
 
     monkeypatch.setattr(_fast, "_cpu_rows_ce", spy)
     return taken
+
+
+def test_row_blocks_take_a_batched_upstream_gradient(row_blocks):
+    """torch.autograd.grad(..., is_grads_batched=True) (jacobian(vectorize=True) uses it): each
+    upstream gradient's result as if taken alone; the saved buffer is scaled out of place."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    label = torch.randint(0, 5, (7,), generator=gen)
+    upstream = torch.randn(3, 7, dtype=torch.float64, generator=gen)
+    (batched,) = torch.autograd.grad(losskit.SoftmaxCELoss()(x, label), x, upstream, is_grads_batched=True)
+    assert row_blocks and batched.shape == (3, 7, 5)
+    for k in range(3):
+        (one,) = torch.autograd.grad(losskit.SoftmaxCELoss()(x, label), x, upstream[k])
+        torch.testing.assert_close(batched[k], one, rtol=0, atol=0)
+    jacobian = torch.autograd.functional.jacobian(lambda v: losskit.SoftmaxCELoss()(v, label), x, vectorize=True)
+    torch.testing.assert_close(jacobian.sum(0), torch.autograd.grad(losskit.SoftmaxCELoss()(x, label).sum(), x)[0])
 
 
 def _ce_both_ways(x, label, g, **options):

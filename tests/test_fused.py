@@ -540,3 +540,33 @@ def test_the_formed_gradients_become_grad_without_a_copy(dtype, monkeypatch):
     loss.backward(retain_graph=True)
     assert w.grad.data_ptr() != buffers[-1][1].data_ptr()
     torch.testing.assert_close(w.grad, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_batched_upstream_gradients_equal_one_at_a_time(reduction, dtype):
+    """torch.autograd.grad(..., is_grads_batched=True): each upstream gradient's result as if taken
+    alone (the saved gradients are scaled out of place, not in place, for a batched one)."""
+    h, w, b, y = (t.to(dtype) if t.is_floating_point() else t for t in _inputs())
+    upstream = torch.tensor([1.0, -2.0, 0.5], dtype=dtype)
+    leaves = [t.clone().requires_grad_() for t in (h, w, b)]
+    batched = torch.autograd.grad(
+        linear_cross_entropy(*leaves[:2], y, bias=leaves[2], reduction=reduction), leaves, upstream,
+        is_grads_batched=True,
+    )  # fmt: skip
+    for k, g in enumerate(upstream):
+        again = [t.clone().requires_grad_() for t in (h, w, b)]
+        one = torch.autograd.grad(linear_cross_entropy(*again[:2], y, bias=again[2], reduction=reduction), again, g)
+        for got, want in zip(batched, one):
+            assert got.shape == (3, *want.shape) and got.dtype == want.dtype
+            torch.testing.assert_close(got[k], want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("reduction", "dtype"), [("none", torch.float64), ("mean", torch.float16)])
+def test_batched_upstream_gradients_without_a_batched_backward_are_refused_clearly(reduction, dtype):
+    h, w, _, y = (t.to(dtype) if t.is_floating_point() else t for t in _inputs())
+    h.requires_grad_()
+    loss = linear_cross_entropy(h, w, y, reduction=reduction)
+    upstream = torch.ones(2, *loss.shape, dtype=loss.dtype)
+    with pytest.raises(RuntimeError, match="no batched backward.*one gradient at a time"):
+        torch.autograd.grad(loss, h, upstream, is_grads_batched=True)

@@ -35,6 +35,30 @@ def test_gradcheck_float64(case):
     assert torch.autograd.gradcheck(lambda *xs: loss(*_with(args, case.float_args, xs)), leaves)
 
 
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_returned_loss_may_be_edited_in_place_before_backward(case):
+    """``loss *= mask`` before ``backward()``, as with torch's own losses: the returned array is
+    none that the backward reads (relu and CTC kernels save their outputs), and the gradient is
+    that of the edited loss."""
+    loss = losskit.get_loss(case.loss, **case.init)
+
+    def leaves_and_args():
+        args = _torch_inputs(case)
+        leaves = [args[i].requires_grad_(True) for i in case.float_args]
+        return leaves, args
+
+    leaves, args = leaves_and_args()
+    out = loss(*args)
+    mask = torch.arange(out.numel(), dtype=out.dtype).reshape(out.shape) % 2  # every other value
+    want = torch.autograd.grad((out * mask).sum(), leaves)
+    leaves, args = leaves_and_args()
+    out = loss(*args)
+    out.mul_(mask)
+    got = torch.autograd.grad(out.sum(), leaves)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+
+
 def test_gradcheck_ctc_generic_path():
     case = next(c for c in CASES if c.id == "ctc")
     pred, label = _torch_inputs(case)

@@ -186,7 +186,8 @@ def is_traced(x: Array) -> bool:
 
 def _is_vmapped(x: Array) -> bool:
     """Whether ``x`` is batched by ``torch.func.vmap`` at any level: under ``vmap(grad(f))`` the
-    batched tensor is wrapped again by ``grad`` (and reading it fails the same way)."""
+    batched tensor is wrapped again by ``grad`` (and reading it fails the same way); or by the
+    legacy vmap of a batched backward pass (``is_grads_batched``)."""
     global _functorch
     if _functorch is None:
         import torch
@@ -197,6 +198,9 @@ def _is_vmapped(x: Array) -> bool:
         _functorch = module if all(hasattr(module, name) for name in needed) else False
     if _functorch is False:
         return False
+    legacy = getattr(_functorch, "is_legacy_batchedtensor", None)
+    if legacy is not None and legacy(x):  # torch.autograd.grad(..., is_grads_batched=True) batches by it
+        return True
     while _functorch.is_functorch_wrapped_tensor(x):
         if _functorch.is_batchedtensor(x):
             return True
@@ -458,6 +462,18 @@ def relu(xp: Any, x: Array) -> Array:
     if array_api_compat.is_torch_array(x):
         return x.relu()  # one fused kernel forward, one backward (threshold_backward)
     return xp.where(x <= 0, xp.zeros_like(x), x)
+
+
+def relu_for_output(xp: Any, x: Array) -> Array:
+    """:func:`relu` for a value the loss returns as it is: torch's ``relu`` saves its output for
+    its backward, and a caller who edits the returned loss in place (``loss *= mask``) before
+    ``backward()`` would meet autograd's error; ``threshold`` saves its input instead, with the
+    same values (but +0 for -0) and the same derivative (0 at 0, NaN passed)."""
+    if array_api_compat.is_torch_array(x):
+        import torch
+
+        return torch.threshold(x, 0.0, 0.0)
+    return relu(xp, x)
 
 
 def matmul(xp: Any, a: Array, b: Array) -> Array:

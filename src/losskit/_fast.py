@@ -385,8 +385,11 @@ def _cpu_rows_ce() -> Any:
             if grad_out is None:
                 return result, None, None
             scale = torch.where(valid, grad_out, 0.0)[:, None]  # ignored rows: no gradient
-            if result is not None or torch.is_grad_enabled() or not graph_is_freed():
-                # a new tensor: the buffer is needed again (retain_graph), or recorded (create_graph)
+            from ._array import _is_vmapped  # (here: _array imports this module)
+
+            if result is not None or torch.is_grad_enabled() or not graph_is_freed() or _is_vmapped(grad_out):
+                # a new tensor: the buffer is needed again (retain_graph), or recorded (create_graph),
+                # or the upstream gradient is batched (is_grads_batched: the buffer is not)
                 scaled = grad * scale
                 return (scaled if result is None else result + scaled), None, None
             # a view: AccumulateGrad takes a gradient as .grad only when nothing else holds it, and
@@ -654,8 +657,11 @@ def torch_multilabel_margin(pred: Array, target: Array) -> Array:
 
 
 def kl_div_applies(target: Array) -> bool:
-    """torch's ``kl_div`` differentiates ``xlogy(t, t)`` to NaN at ``t = 0``; the generic path does not."""
-    return not getattr(target, "requires_grad", False)
+    """torch's ``kl_div`` differentiates ``xlogy(t, t)`` to NaN at ``t = 0``; the generic path does
+    not. So the kernel only where the target is not differentiated: it wants no gradient, and no
+    forward-mode AD or ``torch.func`` transform is in force (a dual tensor or ``jvp``'s tangent
+    wants none either)."""
+    return not getattr(target, "requires_grad", False) and untransformed()
 
 
 def torch_kl_div(log_prob: Array, target: Array) -> Array:
@@ -706,7 +712,10 @@ def torch_ctc_loss(logits: Array, label: Array, pred_lengths: Array, label_lengt
     # ATen's _ctc_loss (what ctc_loss calls): its nll is +inf where no alignment can produce the
     # label, as the generic path's, and zero_infinity=True only zeroes the gradient there (NaN
     # otherwise); ctc_loss(zero_infinity=True) would also turn the loss into 0
-    return torch.ops.aten._ctc_loss.Tensor(log_probs, label, pred_lengths, label_lengths, blank, True)[0]
+    nll = torch.ops.aten._ctc_loss.Tensor(log_probs, label, pred_lengths, label_lengths, blank, True)[0]
+    # a copy (N values): the backward reads nll itself, and a caller may edit the returned loss in
+    # place (loss *= mask) before backward(), which would fail autograd's version check
+    return nll.clone()
 
 
 def _ctc_op_registered() -> bool:

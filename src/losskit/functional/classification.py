@@ -27,6 +27,7 @@ from .._array import (
     logsumexp_parts,
     namespace,
     relu,
+    relu_for_output,
     safe_log,
     size,
     softplus,
@@ -1342,7 +1343,7 @@ def multiclass_hinge_loss(
     # gradient); a single class has no rival, so max is -inf and the loss 0, with a zero gradient
     rivals = xp.where(position == index, xp.full_like(x, -math.inf), x)
     best = xp.max(rivals, axis=cls, keepdims=True)
-    loss = relu(xp, -(picked - margin) + best)  # -(a - m) = m - a exactly: see hinge_loss
+    loss = relu_for_output(xp, -(picked - margin) + best)  # -(a - m) = m - a exactly: see hinge_loss
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 

@@ -14,6 +14,7 @@ from typing import Any, overload
 
 import torch
 
+from .._array import _is_vmapped
 from .._compile import torch_tracing
 
 #: Whether to use the Triton kernel of :mod:`losskit.fused._triton`: None (default) on CUDA
@@ -176,6 +177,8 @@ def _scaled(t: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.T
     in blocks of :data:`_SCALE_BLOCK` elements."""
     if t.dtype in (torch.float32, torch.float64):
         return (t * scale).to(dtype)
+    if _is_vmapped(scale):  # a batched upstream gradient (is_grads_batched): no blocks written in place
+        return (t.float() * scale).to(dtype)
     return _scale_blocks(t, scale, torch.empty(t.shape, dtype=dtype, device=t.device))
 
 
@@ -273,7 +276,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # Returned as views (see the row-block cross-entropy of losskit._fast): the saved
             # tensor itself would be cloned by AccumulateGrad, which takes a gradient as .grad
             # only when nothing else holds it
-            in_place = ctx.scaled_in_place = graph_is_freed()
+            # (not for a batched upstream gradient, is_grads_batched: the saved tensors are not batched)
+            in_place = ctx.scaled_in_place = graph_is_freed() and not _is_vmapped(grad_out)
             grads = tuple(
                 None if t is None
                 else _scale_in_place(t, grad_out).view_as(t) if in_place and t.dtype == ctx.weight_dtype
@@ -283,6 +287,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # done: a second backward after this one meets torch's own error (the graph is freed)
             ctx.scaled_in_place = False
             return *grads, *(None,) * 6
+        if _is_vmapped(grad_out):  # the chunks' gradients are formed and summed in place
+            raise RuntimeError(
+                "linear_cross_entropy with reduction='none' (or float16 inputs) has no batched backward "
+                "(torch.autograd.grad(..., is_grads_batched=True), jacobian(vectorize=True)): take one "
+                "gradient at a time, or reduce the loss ('mean' or 'sum') first"
+            )
         hidden, weight, bias, label, safe, valid, lse_all, scale = ctx.saved_tensors
         grad_hidden, grad_weight, grad_bias = _gradient_buffers(ctx.needs_input_grad, hidden, weight, lse_all.dtype)
         go = grad_out.to(lse_all.dtype)

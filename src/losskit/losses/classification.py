@@ -748,9 +748,12 @@ class JSDLoss(Loss):
         - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
         - output: ``(N,)``.
 
-    Stability: in log space: :math:`\log M` = ``logaddexp(log beta + log P, log(1 - beta) + log Q)``;
-    ``P log P`` and ``Q log Q`` are 0 where the probability is 0 (``log Q`` is floored at
-    ``-1e30``, so ``pred = -inf`` is allowed), with finite gradients.
+    Stability: :math:`M = \beta P + (1 - \beta) Q` is a sum of two non-negative terms (no
+    cancellation), its log taken directly; near :math:`P = Q`, where each class's two terms cancel
+    to their square, a rearranged form (``expm1``/``log1p`` of :math:`\log Q - \log P`) keeps
+    float32's digits. ``P log P`` and ``Q log Q`` are 0 where the probability is 0 (``log Q`` is
+    floored at ``-1e30``, so ``pred = -inf`` is allowed), with finite gradients: at a label of 0
+    the label's derivative is a finite stand-in (the one-sided derivative is :math:`-\infty`).
 
     >>> import numpy as np, losskit
     >>> logq = np.log(np.array([[0.5, 0.5]]))
