@@ -497,6 +497,43 @@ def test_circle_gradients_match_between_backends_and_finite_differences(backend)
     np.testing.assert_allclose(got_ref, numeric(1), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
+def test_circle_detach_weights_takes_the_weights_as_constants(backend):
+    """``detach_weights=True``: the same values, and the gradient of the paper's loop with the
+    weights alpha frozen at the point (central differences of that loop: an independent
+    reference), pytorch-metric-learning's; the default's gradient differs from it."""
+    e, y = _batch(7)
+    gamma, margin = 6.0, 0.3
+    o_p, o_n = 1 + margin, -margin
+
+    def frozen_weights_loop(a: np.ndarray) -> float:  # alpha from e, the exponents from a
+        total = []
+        for i in range(N):
+            pos, neg = [], []
+            for j in range(N):
+                s0, s = min(float(e[i] @ e[j]), 1.0), min(float(a[i] @ a[j]), 1.0)
+                if y[i] == y[j] and i != j:
+                    pos.append(math.exp(-gamma * max(o_p - s0, 0.0) * (s - (1 - margin))))
+                elif y[i] != y[j]:
+                    neg.append(math.exp(gamma * max(s0 - o_n, 0.0) * (s - margin)))
+            total.append(math.log1p(math.fsum(pos) * math.fsum(neg)))
+        return math.fsum(total)
+
+    h, numeric = 1e-6, np.zeros_like(e)
+    for idx in np.ndindex(e.shape):
+        step = np.zeros_like(e)
+        step[idx] = h
+        numeric[idx] = (frozen_weights_loop(e + step) - frozen_weights_loop(e - step)) / (2 * h)
+    detached = losskit.CircleLoss(gamma=gamma, margin=margin, detach_weights=True)
+    default = losskit.CircleLoss(gamma=gamma, margin=margin)
+    args = [to_backend(e, backend, "float64"), to_backend(y, backend)]
+    _close(detached(*args), to_numpy(default(*args)), rtol=0, atol=0, msg=backend)
+    (got,) = autograd_grads(detached, args, (0,), backend)
+    (full,) = autograd_grads(default, [to_backend(e, backend, "float64"), to_backend(y, backend)], (0,), backend)
+    np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-7)
+    assert np.linalg.norm(full - got) > 0.1 * np.linalg.norm(got)
+
+
 def test_circle_gradcheck_float64():
     torch = pytest.importorskip("torch")
     g = _gen(8)
@@ -638,8 +675,11 @@ def test_circle_leaves_inputs_unchanged_and_accepts_other_label_dtypes():
 def test_circle_registry():
     info = losskit.loss_info("circleloss")
     assert (info.name, info.family, info.aliases, info.curve) == ("CircleLoss", "metric", (), None)
-    assert info.params == {"gamma": 80.0, "margin": 0.4, "remove_diagonal": True, "normalize": False}
+    assert info.params == {
+        "gamma": 80.0, "margin": 0.4, "remove_diagonal": True, "normalize": False, "detach_weights": False
+    }  # fmt: skip
     assert repr(losskit.get_loss("CircleLoss", margin=0.25)) == (
-        "CircleLoss(batch_axis=0, w=None, gamma=80.0, margin=0.25, remove_diagonal=True, normalize=False)"
+        "CircleLoss(batch_axis=0, w=None, gamma=80.0, margin=0.25, remove_diagonal=True, normalize=False, "
+        "detach_weights=False)"
     )
     assert "loss(pred, label, sample_weight=None, ref_embeddings=None, ref_labels=None)" in losskit.CircleLoss.__doc__

@@ -1457,7 +1457,9 @@ def _angular_margin(xp: Any, c: Array, margin: Any, easy_margin: bool) -> Array:
     if easy_margin:
         return xp.where(c > 0.0, shifted, c)
     # cos(pi - m) = -cos m: where c > -cos m, theta + m < pi; at equality the fallback, as insightface
-    # (pml's angle test theta <= pi - m takes cos(pi) = -1 there: the one point where the two differ)
+    # (pml's angle test theta <= pi - m takes cos(pi) = -1 there: the one point where the two differ).
+    # insightface's threshold is math.cos(math.pi - m), which may be an ulp from -cos m: at that one
+    # float the two may take different branches
     return xp.where(c > -cos_m, shifted, c - m * sin_m)
 
 

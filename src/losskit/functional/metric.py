@@ -661,6 +661,7 @@ def circle_loss(
     margin: float = 0.4,
     remove_diagonal: bool = True,
     normalize: bool = False,
+    detach_weights: bool = False,
     weight: float | None = None,
     batch_axis: int = 0,
 ) -> Array:
@@ -670,6 +671,7 @@ def circle_loss(
     margin = check_number(margin, "margin", array_ok=True)
     check_flag(remove_diagonal, "remove_diagonal")
     check_flag(normalize, "normalize")
+    check_flag(detach_weights, "detach_weights")
     if (ref_embeddings is None) != (ref_labels is None):
         given, missing = ("ref_embeddings", "ref_labels") if ref_labels is None else ("ref_labels", "ref_embeddings")
         raise ValueError(
@@ -725,6 +727,8 @@ def circle_loss(
     # dynamic margin's value under torch.compile (a recompile per value)
     alpha_p = relu(xp, d + margin)
     alpha_n = relu(xp, -(d - (1 + margin)))
+    if detach_weights:  # constants in the backward pass: the paper's gradient, pytorch-metric-learning's
+        alpha_p, alpha_n = stop_gradient(alpha_p), stop_gradient(alpha_n)
     logit_p = gamma * alpha_p * (d - margin)  # -gamma alpha_p (s_p - Delta_p), s_p - Delta_p = m - d
     logit_n = gamma * alpha_n * -(d - (1 - margin))  # gamma alpha_n (s_n - Delta_n), s_n - Delta_n = 1 - m - d
     m_p, log_sum_p, has_p = masked_logsumexp_parts(xp, logit_p, positive)

@@ -397,9 +397,10 @@ class RankingSoftmaxLoss(Loss):
     :math:`y / \sum_i y_i`, and a list without a relevant item costs 0, with a zero gradient.
     ``mask`` (optax's ``where``) marks the real items of each list: masked items (padding) leave
     the softmax and the sum, whatever their scores and labels; a list with no unmasked item costs
-    0. Negative (or NaN) relevance of an unmasked item raises ``ValueError`` on eager arrays (one
-    read of the labels' minimum, skipped under ``jax.jit``/``torch.compile`` and by
-    :func:`losskit.set_value_checks`).
+    0 (optax's default ``reduce_fn`` leaves such lists out of its mean: ``loss.sum() /
+    mask.any(-1).sum()`` is that mean). Negative (or NaN) relevance of an unmasked item raises
+    ``ValueError`` on eager arrays (one read of the labels' minimum, skipped under
+    ``jax.jit``/``torch.compile`` and by :func:`losskit.set_value_checks`).
 
     Shape:
         - pred: scores ``(N, L)``, or ``(N, ..., L)``: a list along the last axis per leading
@@ -451,6 +452,13 @@ class CircleLoss(Loss):
     defaults. An example without a positive or without a negative reference costs 0, with a zero
     gradient, as in Keras.
 
+    The weights :math:`\alpha` depend on the similarities, and Keras differentiates through them
+    (the default here). The paper's gradient takes them as constants (each similarity's gradient
+    scaled by its :math:`\alpha`), as ``pytorch-metric-learning``'s ``CircleLoss`` and most
+    published code do, by ``detach``: ``detach_weights=True`` does that (the same loss values; a
+    gradient that differs by half its size or more in typical batches). ``pytorch-metric-learning``
+    also L2-normalises the embeddings: ``normalize=True``.
+
     ``keras.losses.circle(y, e, ref_labels, ref_embeddings, remove_diagonal, gamma, margin)`` is
     ``CircleLoss(gamma, margin, remove_diagonal)(e, y, None, ref_embeddings, ref_labels)``. The
     class ``keras.losses.Circle`` then averages over the examples whose loss is above 0 only (a
@@ -489,6 +497,7 @@ class CircleLoss(Loss):
         margin: float = 0.4,
         remove_diagonal: bool = True,
         normalize: bool = False,
+        detach_weights: bool = False,
         weight: float | None = None,
         batch_axis: int = 0,
         **kwargs: Any,
@@ -498,6 +507,7 @@ class CircleLoss(Loss):
         self._margin = check_number(margin, "margin", array_ok=True)
         self._remove_diagonal = check_flag(remove_diagonal, "remove_diagonal")
         self._normalize = check_flag(normalize, "normalize")
+        self._detach_weights = check_flag(detach_weights, "detach_weights")
 
     def _compute(
         self,

@@ -28,9 +28,11 @@ class TverskyLoss(Loss):
 
     ``from_logits=True`` (default): ``pred`` holds logits, turned into probabilities by a softmax
     over the class axis, or a sigmoid when there is a single class (a binary mask).
-    ``from_logits=False``: ``pred`` holds probabilities. (smp's and optax's meaning, the opposite
-    of Gluon's in :class:`SoftmaxCrossEntropyLoss` and :class:`KLDivLoss`, whose
-    ``from_logits=True`` takes log-probabilities and applies no softmax.)
+    ``from_logits=False``: ``pred`` holds probabilities. (optax's meaning, and
+    segmentation_models_pytorch's in its binary and multiclass modes; the opposite of Gluon's in
+    :class:`SoftmaxCrossEntropyLoss` and :class:`KLDivLoss`, whose ``from_logits=True`` takes
+    log-probabilities and applies no softmax.) Classes that are not exclusive (smp's multilabel
+    mode, a sigmoid per channel): pass ``sigmoid(logits)`` with ``from_logits=False``.
 
     ``class_weight`` (``w``, optax's ``class_weights``) weighs each class's loss:
     :math:`\ell = \frac{1}{C} \sum_c w_c \bigl(1 - \mathrm{TI}_c\bigr)`, ``TI_c`` the index above
@@ -131,6 +133,16 @@ class DiceLoss(Loss):
     ``class_weight`` too (:math:`\frac{1}{C} \sum_c w_c (1 - \mathrm{Dice}_c)`, optax's ``class_weights``).
     ``log_loss=True``: :math:`-\log \mathrm{Dice}_c` per class instead (as :class:`TverskyLoss`).
     For a focal Dice loss use ``TverskyLoss(gamma=...)`` (``alpha = beta = 1/2``).
+
+    Porting from segmentation_models_pytorch (0.6), whose ``DiceLoss`` differs in four ways (and
+    its ``JaccardLoss`` and ``TverskyLoss`` alike): it sums over the batch too (one index per
+    class for the whole batch: reshape to a single example for that); a class absent from the
+    target costs 0 there, still divided by :math:`C` (here it is scored, its index
+    :math:`s / (\tfrac12 P_c + s)`: ``class_weight`` with 0 for the absent classes gives smp's
+    value); for soft targets smp takes :math:`\sum \min(p, t)` as the intersection, here
+    :math:`\sum p t` (the same for 0/1 masks); and its ``ignore_index``: here multiply the
+    probabilities and the masks by the mask of valid pixels (``from_logits=False``), which
+    removes those pixels from every sum.
 
     Shape:
         - pred: ``(N, C, d1, ...)``, classes along ``axis`` (1; ``-1`` for channels-last).
