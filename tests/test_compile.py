@@ -316,6 +316,41 @@ def test_options_traced_through_with_dynamic_numbers():
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.parametrize("call", ["F.softmax_cross_entropy(a, y)", "F.nll_loss(a.log_softmax(1), y)",
+                                  "F.multi_margin_loss(a, y)", "F.triplet_margin_loss(a, b, -b)"])  # fmt: skip
+def test_a_first_functional_call_inside_torch_compile_registers_the_node(call):
+    """A program whose only losskit calls are functional ones inside torch.compile (no Loss built,
+    no eager call: Dynamo loaded by the compile itself): the first graph traces through the call
+    and registers the functions, and the next graph has the function as one node. (The plain-call
+    lanes ran under Dynamo without reaching the registration.) Fresh process: registration is
+    process-wide."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    code = f"""
+import torch
+import losskit.functional as F
+from losskit import _compile
+a, b = torch.randn(6, 5, requires_grad=True), torch.randn(6, 5)
+y = torch.tensor([0, 4, 1, 2, 3, 1])
+def nodes():
+    graphs = []
+    def backend(gm, example):
+        graphs.append(gm)
+        return gm.forward
+    torch._dynamo.reset()
+    torch.compile(lambda a, b, y: ({call}).sum(), backend=backend, fullgraph=True)(a, b, y)
+    return [str(node.target) for gm in graphs for node in gm.graph.nodes]
+nodes()
+assert _compile._registered
+name = "{call}".split("(")[0].split(".")[1]
+assert any(name in target for target in nodes()), name
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_fused_linear_cross_entropy_with_a_dynamic_z_loss():
     """losskit.fused is traced through (not a graph node): a z_loss argument made dynamic by
     dynamic=True must not meet math.isfinite in its check."""

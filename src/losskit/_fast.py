@@ -229,6 +229,7 @@ def torch_class_rows(pred: Any, label: Any, op: Any, *options: Any) -> Array | N
         or not pred.is_cpu
         or not fast_paths_on()
         or not untransformed()
+        or torch_tracing()  # (Dynamo's tensors are torch.Tensor: the general path registers the node)
     ):
         return None
     from ._array import _reads_are_free  # (here: _array imports this module)
