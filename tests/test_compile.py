@@ -351,6 +351,36 @@ assert any(name in target for target in nodes()), name
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+def test_ctc_custom_op_registered_once_by_threads_that_trace_their_first_call_at_once():
+    """Eight threads, each tracing its first CTC call (a fake tensor mode of its own) at once, in a
+    fresh process: the op is registered once, and every call succeeds (without a lock, torch.library
+    refused the second registration, or found the first's library destroyed)."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading, torch, losskit
+from torch._subclasses.fake_tensor import FakeTensorMode
+sys.setswitchinterval(1e-6)
+ctc, errors, start = losskit.CTCLoss(), [], threading.Barrier(8)
+def first_call():
+    try:
+        with FakeTensorMode():
+            pred, label = torch.randn(2, 10, 5), torch.randint(0, 4, (2, 3))
+            start.wait()
+            assert ctc(pred, label).shape == (2,)
+    except Exception as error:
+        errors.append(repr(error))
+threads = [threading.Thread(target=first_call) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not errors, errors
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_fused_linear_cross_entropy_with_a_dynamic_z_loss():
     """losskit.fused is traced through (not a graph node): a z_loss argument made dynamic by
     dynamic=True must not meet math.isfinite in its check."""

@@ -323,6 +323,46 @@ def test_a_block_is_its_own_threads(block, still_on):
 
 
 @pytest.mark.parametrize(("block", "still_on"), SWITCHES)
+def test_a_block_closed_in_another_thread_reads_alike_whatever_other_threads_do(block, still_on):
+    """A block opened by a generator that another thread closes cannot reset this thread's context
+    (as decimal's localcontext): what this thread reads then must not change with blocks that
+    unrelated threads open (it did: a count of the blocks open anywhere was read first). Run in
+    a copy of the context, which the stale setting does not outlive."""
+    import contextvars
+    import threading
+
+    def scenario() -> tuple[bool, bool]:
+        def opened():
+            with block():
+                yield
+
+        stale = opened()
+        next(stale)
+        closer = threading.Thread(target=stale.close)
+        closer.start()
+        closer.join()
+        alone = still_on()
+        inside, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with block():
+                inside.set()
+                done.wait()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        inside.wait()
+        meanwhile = still_on()
+        done.set()
+        holder.join()
+        return alone, meanwhile
+
+    alone, meanwhile = contextvars.copy_context().run(scenario)
+    assert alone == meanwhile
+    assert still_on()  # the test's own context
+
+
+@pytest.mark.parametrize(("block", "still_on"), SWITCHES)
 def test_a_block_is_its_own_asyncio_tasks(block, still_on):
     """Two tasks of one thread whose blocks overlap (A enters, B enters, A leaves, B leaves): each
     sees its own setting, and none is left behind (per thread, B restored A's off, which the

@@ -82,6 +82,26 @@ def test_class_weight_length_and_library():
     torch.testing.assert_close(out, torch.tensor(CW[:2]) * math.log(3))
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda w: (losskit.SoftmaxCELoss(class_weight=w), False),
+        lambda w: (losskit.NLLLoss(class_weight=w), False),
+        lambda w: (losskit.MultiMarginLoss(class_weight=w), False),
+        lambda w: (losskit.MultiLabelSoftMarginLoss(class_weight=w), True),
+        lambda w: (losskit.DiceLoss(class_weight=w), True),
+    ],
+)
+def test_class_weight_on_another_device_names_both(make):
+    """A torch class weight left on another device (a loss is no nn.Module: model.to() moves none
+    of its options) is losskit's ValueError naming both devices, not torch's kernel error."""
+    torch = pytest.importorskip("torch")
+    loss, dense = make(torch.ones(3, device="meta"))
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="class_weight is on device meta but the inputs on cpu: move it there"):
+        loss(x, torch.zeros(2, 3) if dense else torch.tensor([0, 1]))
+
+
 def test_ignored_labels_skip_the_range_check_but_others_do_not():
     x = np.zeros((3, 4))
     out = losskit.SoftmaxCELoss(ignore_index=-100)(x, np.array([0, -100, 3]))

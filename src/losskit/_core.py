@@ -13,6 +13,7 @@ import numbers
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ._array import (
@@ -269,7 +270,8 @@ value_checks_on._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 def set_value_checks(enabled: bool) -> None:
     """Turn the checks that read array *values* on or off for the calls that follow, in every
-    thread (on by default); a :func:`value_checks` block overrides it in its own thread or task.
+    thread of this process (on by default; a process started by ``spawn`` starts with them on); a
+    :func:`value_checks` block overrides it in its own thread or task.
 
     These are the range checks of class indices (cross-entropy, NLL, focal, ...), of CTC's
     labels and lengths and of CosineEmbeddingLoss's labels, which also refuse non-integer float
@@ -603,6 +605,13 @@ def class_vector(xp: Any, value: Any, n_classes: int, like_array: Array, name: s
     else:
         if not (is_floating(xp, value) or xp.isdtype(value.dtype, "integral")):
             raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+        if array_api_compat.is_torch_array(value) and value.device != like_array.device:
+            # a Loss is no torch.nn.Module: module.to(device) moves no option of it
+            raise ValueError(
+                f"{name} is on device {value.device} but the inputs on {like_array.device}: move it there "
+                "(a loss's options are not module buffers, which module.to() would move), or give a sequence "
+                "of numbers, made on the inputs' device at each call"
+            )
         arr = xp.astype(value, like_array.dtype, copy=False)
     return arr
 

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import math
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -693,6 +694,7 @@ def torch_kl_log_target(log_q: Array, log_p: Array) -> Array | None:
 # --------------------------------------------------------------------------------------------
 
 _ctc_op: Any = None
+_ctc_op_lock = threading.Lock()  # threads that trace their first CTC call at once register it once
 
 
 def torch_ctc_loss(logits: Array, label: Array, pred_lengths: Array, label_lengths: Array) -> Array:
@@ -742,9 +744,16 @@ def _ctc_custom_op() -> Any:
     length) with ``-inf``; the backward kernel reads ``log_alpha`` through its strides and only
     the first ``2 * label_length + 1`` states of each sequence, so the padding is never read.
     """
+    if _ctc_op is None:
+        with _ctc_op_lock:
+            if _ctc_op is None:  # (another thread may have registered it while this one waited)
+                _register_ctc_op()
+    return _ctc_op
+
+
+def _register_ctc_op() -> None:
+    """Register the ops of :func:`_ctc_custom_op` (once: torch.library refuses a second definition)."""
     global _ctc_op
-    if _ctc_op is not None:
-        return _ctc_op
     import torch
 
     aten = torch.ops.aten
@@ -814,7 +823,6 @@ def _ctc_custom_op() -> Any:
 
     ctc.register_autograd(backward, setup_context=setup_context)
     _ctc_op = ctc
-    return ctc
 
 
 __all__ = [

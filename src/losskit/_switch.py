@@ -13,37 +13,42 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import threading
 from collections.abc import Iterator
 
 
+class _Block:
+    """An open ``with`` block's setting, and the block it was opened inside (``outer``)."""
+
+    __slots__ = ("enabled", "outer", "open")
+
+    def __init__(self, enabled: bool, outer: _Block | None) -> None:
+        self.enabled, self.outer, self.open = enabled, outer, True
+
+
 class Switch:
-    """``on()``: the innermost open block's setting in this context, else the default. While no
-    block is open anywhere, it reads one attribute (no context lookup)."""
+    """``on()``: the innermost open block's setting in this context, else the default."""
 
     def __init__(self, name: str, default: bool) -> None:
         self.default = default
-        self._blocks = 0  # blocks open in any context
-        self._setting: contextvars.ContextVar[bool | None] = contextvars.ContextVar(name, default=None)
-        self._lock = threading.Lock()
+        self._innermost: contextvars.ContextVar[_Block | None] = contextvars.ContextVar(name, default=None)
 
     def on(self) -> bool:
-        if self._blocks:
-            setting = self._setting.get()
-            return self.default if setting is None else setting
-        return self.default
+        block = self._innermost.get()
+        # a block closed in another context (a generator finalised in another thread) cannot
+        # reset this one: it is marked closed, and passed over
+        while block is not None and not block.open:
+            block = block.outer
+        return self.default if block is None else block.enabled
 
     @contextlib.contextmanager
     def block(self, enabled: bool) -> Iterator[None]:
-        token = self._setting.set(enabled)
-        with self._lock:
-            self._blocks += 1
+        block = _Block(enabled, self._innermost.get())
+        token = self._innermost.set(block)
         try:
             yield
         finally:
-            with self._lock:
-                self._blocks -= 1
+            block.open = False
             try:
-                self._setting.reset(token)
-            except ValueError:  # closed in another context (a generator finalised in another thread)
+                self._innermost.reset(token)
+            except ValueError:  # closed in another context: passed over there by on()
                 pass
