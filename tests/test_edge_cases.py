@@ -521,6 +521,27 @@ def test_ctc_gradient_with_a_masked_class_is_the_generic_paths(backend):
     assert (grad[:, :, 2] == 0).all() and (grad[3] == 0).all()
 
 
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_ctc_gradient_at_logits_of_exactly_the_floor_is_the_generic_paths(backend):
+    """Logits equal to the -1e30 floor itself (a whole frame, and single classes): the fast paths'
+    gradient is the generic path's, whole (the JAX path's maximum split it in half at the tie)."""
+    if backend == "jax":
+        pytest.importorskip("optax")
+    x = np.random.default_rng(2).normal(size=(4, 6, 5))
+    x[0, 2, :] = -1e30  # a whole frame at the floor
+    x[1, :, 2] = -1e30  # one class at the floor in every frame
+    y = np.array([[0, 1], [1, 0], [3, 3], [2, 0]])
+    results = []
+    for path in ("auto", "generic"):
+        f = lambda a, path=path: F.ctc_loss(a, to_backend(y, backend), backend=path)  # noqa: E731
+        a = to_backend(x, backend, "float32")
+        results.append((to_numpy(f(a)), autograd_grads(f, [a], (0,), backend)[0]))
+    (value, grad), (generic_value, generic_grad) = results
+    np.testing.assert_allclose(value, generic_value, rtol=1e-5)
+    np.testing.assert_allclose(grad, generic_grad, rtol=1e-4, atol=1e-6)
+    assert np.abs(grad[0, 2]).max() > 0.1  # the frame at the floor does get a gradient
+
+
 def test_ctc_on_torch_floors_minus_inf_where_it_cannot_read_the_logits(monkeypatch):
     """Off the CPU and under torch.compile the logits are not read first: the floor is always
     applied there, and changes nothing for logits without -inf (values and gradients equal the

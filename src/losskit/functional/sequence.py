@@ -180,8 +180,12 @@ def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
 
     t_max, _, c = logits.shape
     # a -inf logit (a masked class) made optax's loss and gradient NaN: -1e30 is the same zero
-    # probability, finite (NaN stays NaN: maximum propagates it)
-    batch_logits = jnp.maximum(jnp.transpose(logits, (1, 0, 2)), _LOG_ZERO)
+    # probability, finite (NaN stays NaN: NaN < x is false). A select, not jnp.maximum, whose
+    # derivative splits a tie in half (at -1e30 itself; the generic path passes it whole) at the
+    # cost of two full-size masks and a divide in the backward pass: 1.04-1.10x optax's CTC under
+    # jit on a CPU at 32 x 256 x 64, 1.00-1.02x with the select
+    batch_logits = jnp.transpose(logits, (1, 0, 2))
+    batch_logits = jnp.where(batch_logits < _LOG_ZERO, _LOG_ZERO, batch_logits)
     logit_pad = (jnp.arange(t_max)[None, :] >= pred_lengths[:, None]).astype(logits.dtype)
     label_pad = (jnp.arange(label.shape[1])[None, :] >= label_lengths[:, None]).astype(logits.dtype)
     # optax's log(0), log_epsilon, is -1e5 by default: a path less likely than exp(-1e5) was
