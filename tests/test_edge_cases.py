@@ -497,6 +497,16 @@ def test_ctc_masked_classes_and_very_unlikely_paths_as_torch(backend):
                 assert np.isfinite(np.asarray(jax.grad(lambda a, f=f: f(a).sum())(to_backend(x, backend)))).all()
 
 
+def _ctc_fast_and_generic(x, y, backend, dtype):
+    """CTC's (value, gradient) by the backend's path and by the generic one, as NumPy arrays."""
+    results = []
+    for path in ("auto", "generic"):
+        f = lambda a, path=path: F.ctc_loss(a, to_backend(y, backend), backend=path)  # noqa: E731
+        a = to_backend(x, backend, dtype)
+        results.append((to_numpy(f(a)), autograd_grads(f, [a], (0,), backend)[0]))
+    return results
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_ctc_gradient_with_a_masked_class_is_the_generic_paths(backend):
     """A class masked with -inf logits in every frame: the fast paths' values and gradients are
@@ -509,12 +519,7 @@ def test_ctc_gradient_with_a_masked_class_is_the_generic_paths(backend):
     x[:, :, 2] = -np.inf
     x[1, 0, 3] = -np.inf  # and one more, in one frame only
     y = np.array([[0, 1], [1, 0], [3, 3], [2, 0]])
-    results = []
-    for path in ("auto", "generic"):
-        f = lambda a, path=path: F.ctc_loss(a, to_backend(y, backend), backend=path)  # noqa: E731
-        a = to_backend(x, backend, "float64")
-        results.append((to_numpy(f(a)), autograd_grads(f, [a], (0,), backend)[0]))
-    (value, grad), (generic_value, generic_grad) = results
+    (value, grad), (generic_value, generic_grad) = _ctc_fast_and_generic(x, y, backend, "float64")
     assert np.isfinite(grad).all() and np.isfinite(value[:3]).all() and value[3] == np.inf
     np.testing.assert_allclose(value, generic_value, rtol=1e-12)
     np.testing.assert_allclose(grad, generic_grad, rtol=1e-9, atol=1e-12)
@@ -531,12 +536,7 @@ def test_ctc_gradient_at_logits_of_exactly_the_floor_is_the_generic_paths(backen
     x[0, 2, :] = -1e30  # a whole frame at the floor
     x[1, :, 2] = -1e30  # one class at the floor in every frame
     y = np.array([[0, 1], [1, 0], [3, 3], [2, 0]])
-    results = []
-    for path in ("auto", "generic"):
-        f = lambda a, path=path: F.ctc_loss(a, to_backend(y, backend), backend=path)  # noqa: E731
-        a = to_backend(x, backend, "float32")
-        results.append((to_numpy(f(a)), autograd_grads(f, [a], (0,), backend)[0]))
-    (value, grad), (generic_value, generic_grad) = results
+    (value, grad), (generic_value, generic_grad) = _ctc_fast_and_generic(x, y, backend, "float32")
     np.testing.assert_allclose(value, generic_value, rtol=1e-5)
     np.testing.assert_allclose(grad, generic_grad, rtol=1e-4, atol=1e-6)
     assert np.abs(grad[0, 2]).max() > 0.1  # the frame at the floor does get a gradient

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
@@ -322,6 +323,28 @@ def test_a_block_is_its_own_threads(block, still_on):
     assert still_on()
 
 
+@contextlib.contextmanager
+def _a_block_open_in_another_thread(block):
+    """While the ``with`` runs, another thread holds ``block()`` open."""
+    import threading
+
+    inside, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with block():
+            inside.set()
+            done.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait()
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join()
+
+
 @pytest.mark.parametrize(("block", "still_on"), SWITCHES)
 def test_a_block_closed_in_another_thread_reads_alike_whatever_other_threads_do(block, still_on):
     """A block opened by a generator that another thread closes cannot reset this thread's context
@@ -342,19 +365,8 @@ def test_a_block_closed_in_another_thread_reads_alike_whatever_other_threads_do(
         closer.start()
         closer.join()
         alone = still_on()
-        inside, done = threading.Event(), threading.Event()
-
-        def hold() -> None:
-            with block():
-                inside.set()
-                done.wait()
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        inside.wait()
-        meanwhile = still_on()
-        done.set()
-        holder.join()
+        with _a_block_open_in_another_thread(block):
+            meanwhile = still_on()
         return alone, meanwhile
 
     alone, meanwhile = contextvars.copy_context().run(scenario)
@@ -368,7 +380,6 @@ def test_a_block_is_its_own_asyncio_tasks(block, still_on):
     sees its own setting, and none is left behind (per thread, B restored A's off, which the
     thread then read whenever a block was open anywhere)."""
     import asyncio
-    import threading
 
     seen: dict[str, bool] = {}
 
@@ -386,21 +397,8 @@ def test_a_block_is_its_own_asyncio_tasks(block, still_on):
 
     asyncio.run(main())
     assert seen == {"a": False, "b": False, "after": True}
-    hold, release = threading.Event(), threading.Event()
-
-    def other() -> None:  # a block open elsewhere: this thread reads its own context, not a stale one
-        with block():
-            hold.set()
-            release.wait()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    hold.wait()
-    try:
+    with _a_block_open_in_another_thread(block):  # this thread reads its own context, not a stale one
         assert still_on()
-    finally:
-        release.set()
-        thread.join()
 
 
 def test_a_block_held_by_a_generator_closed_in_another_thread():
