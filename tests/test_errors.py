@@ -374,6 +374,47 @@ def test_a_block_closed_in_another_thread_reads_alike_whatever_other_threads_do(
     assert still_on()  # the test's own context
 
 
+def test_blocks_closed_out_of_order_keep_the_open_ones_in_force():
+    """The outer of two blocks closed first (ExitStack unwound by hand, __exit__ called directly):
+    the inner one, still open, stays in force; and blocks left behind closed by another thread
+    are not chained on, so reading the setting costs the same however many there were."""
+    import contextvars
+    import threading
+
+    from losskit._switch import Switch
+
+    switch = Switch("test_switch", True)
+    outer, inner = switch.block(False), switch.block(False)
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)
+    assert not switch.on()  # the inner block is still open
+    inner.__exit__(None, None, None)
+    assert switch.on()
+
+    def stale_blocks() -> int:
+        for _ in range(50):
+
+            def opened():
+                with switch.block(False):
+                    yield
+
+            stale = opened()
+            next(stale)
+            closer = threading.Thread(target=stale.close)
+            closer.start()
+            closer.join()
+        with switch.block(False):
+            chain, block = 0, switch._innermost.get()
+            while block is not None:
+                chain, block = chain + 1, block.outer
+            assert not switch.on()
+        assert switch.on()
+        return chain
+
+    assert contextvars.copy_context().run(stale_blocks) == 1
+
+
 @pytest.mark.parametrize(("block", "still_on"), SWITCHES)
 def test_a_block_is_its_own_asyncio_tasks(block, still_on):
     """Two tasks of one thread whose blocks overlap (A enters, B enters, A leaves, B leaves): each

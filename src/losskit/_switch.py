@@ -1,6 +1,7 @@
 """An on/off setting with a process-wide default and ``with`` blocks of a context's own: each
 thread, and each asyncio task, sees only its own blocks (a block in one changes nothing in
-another), as ``decimal``'s contexts and NumPy's ``errstate`` do. A module global saved and
+another), as ``decimal``'s contexts and NumPy's ``errstate`` do; a task started inside a block
+(which copies the context) shares that block, and sees it end when it ends. A module global saved and
 restored by each block was shared: a block in one thread turned the setting off in every other,
 and two that overlapped left it as the one that closed last had found it, off for good.
 
@@ -42,13 +43,19 @@ class Switch:
 
     @contextlib.contextmanager
     def block(self, enabled: bool) -> Iterator[None]:
-        block = _Block(enabled, self._innermost.get())
+        outer = self._innermost.get()
+        while outer is not None and not outer.open:  # closed ones left behind: not chained on
+            outer = outer.outer
+        block = _Block(enabled, outer)
         token = self._innermost.set(block)
         try:
             yield
         finally:
             block.open = False
-            try:
-                self._innermost.reset(token)
-            except ValueError:  # closed in another context: passed over there by on()
-                pass
+            # reset only if it is still the innermost: a block inside it that is still open (closed
+            # out of order) stays in force; on() passes over this one once that one is reset
+            if self._innermost.get() is block:
+                try:
+                    self._innermost.reset(token)
+                except ValueError:  # closed in another context: passed over there by on()
+                    pass
