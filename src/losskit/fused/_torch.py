@@ -177,7 +177,7 @@ def _scaled(t: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.T
     in blocks of :data:`_SCALE_BLOCK` elements."""
     if t.dtype in (torch.float32, torch.float64):
         return (t * scale).to(dtype)
-    if _is_vmapped(scale):  # a batched upstream gradient (is_grads_batched): no blocks written in place
+    if _batched(scale):  # a batched upstream gradient (is_grads_batched): no blocks written in place
         return (t.float() * scale).to(dtype)
     return _scale_blocks(t, scale, torch.empty(t.shape, dtype=dtype, device=t.device))
 
@@ -203,6 +203,12 @@ def graph_is_freed() -> bool:
     query AOTAutograd itself makes is missing, or torch traces the backward)."""
     query = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
     return query is not None and not torch_tracing() and not query()
+
+
+def _batched(t: torch.Tensor) -> bool:
+    """``t`` is batched by vmap (an upstream gradient of ``is_grads_batched``); never while torch
+    traces (compiled autograd traces the backward with Dynamo, which cannot call functorch's test)."""
+    return not torch_tracing() and _is_vmapped(t)
 
 
 def _rows(t: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
@@ -277,7 +283,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # tensor itself would be cloned by AccumulateGrad, which takes a gradient as .grad
             # only when nothing else holds it
             # (not for a batched upstream gradient, is_grads_batched: the saved tensors are not batched)
-            in_place = ctx.scaled_in_place = graph_is_freed() and not _is_vmapped(grad_out)
+            in_place = ctx.scaled_in_place = graph_is_freed() and not _batched(grad_out)
             grads = tuple(
                 None if t is None
                 else _scale_in_place(t, grad_out).view_as(t) if in_place and t.dtype == ctx.weight_dtype
@@ -287,7 +293,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # done: a second backward after this one meets torch's own error (the graph is freed)
             ctx.scaled_in_place = False
             return *grads, *(None,) * 6
-        if _is_vmapped(grad_out):  # the chunks' gradients are formed and summed in place
+        if _batched(grad_out):  # the chunks' gradients are formed and summed in place
             raise RuntimeError(
                 "linear_cross_entropy with reduction='none' (or float16 inputs) has no batched backward "
                 "(torch.autograd.grad(..., is_grads_batched=True), jacobian(vectorize=True)): take one "
