@@ -345,6 +345,21 @@ def _a_block_open_in_another_thread(block):
         holder.join()
 
 
+def _leave_a_block_closed_by_another_thread(block):
+    """Open ``block()`` in a generator here and close the generator from another thread."""
+    import threading
+
+    def opened():
+        with block():
+            yield
+
+    stale = opened()
+    next(stale)
+    closer = threading.Thread(target=stale.close)
+    closer.start()
+    closer.join()
+
+
 @pytest.mark.parametrize(("block", "still_on"), SWITCHES)
 def test_a_block_closed_in_another_thread_reads_alike_whatever_other_threads_do(block, still_on):
     """A block opened by a generator that another thread closes cannot reset this thread's context
@@ -352,18 +367,9 @@ def test_a_block_closed_in_another_thread_reads_alike_whatever_other_threads_do(
     unrelated threads open (it did: a count of the blocks open anywhere was read first). Run in
     a copy of the context, which the stale setting does not outlive."""
     import contextvars
-    import threading
 
     def scenario() -> tuple[bool, bool]:
-        def opened():
-            with block():
-                yield
-
-        stale = opened()
-        next(stale)
-        closer = threading.Thread(target=stale.close)
-        closer.start()
-        closer.join()
+        _leave_a_block_closed_by_another_thread(block)
         alone = still_on()
         with _a_block_open_in_another_thread(block):
             meanwhile = still_on()
@@ -379,7 +385,6 @@ def test_blocks_closed_out_of_order_keep_the_open_ones_in_force():
     the inner one, still open, stays in force; and blocks left behind closed by another thread
     are not chained on, so reading the setting costs the same however many there were."""
     import contextvars
-    import threading
 
     from losskit._switch import Switch
 
@@ -394,16 +399,7 @@ def test_blocks_closed_out_of_order_keep_the_open_ones_in_force():
 
     def stale_blocks() -> int:
         for _ in range(50):
-
-            def opened():
-                with switch.block(False):
-                    yield
-
-            stale = opened()
-            next(stale)
-            closer = threading.Thread(target=stale.close)
-            closer.start()
-            closer.join()
+            _leave_a_block_closed_by_another_thread(lambda: switch.block(False))
         with switch.block(False):
             chain, block = 0, switch._innermost.get()
             while block is not None:
