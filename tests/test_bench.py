@@ -5,6 +5,7 @@ the benchmark's figures live in ``benchmarks/RESULTS.md``, not in tests."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import numpy as np
@@ -223,3 +224,18 @@ def test_the_mxnet_worker_runs_as_a_script_in_an_isolated_interpreter():
         [sys.executable, "-I", bench.__file__, "--mxnet-worker"], input="", capture_output=True, text=True, timeout=120
     )
     assert json.loads(proc.stdout.splitlines()[0])["error"].startswith("cannot import mxnet"), proc.stderr
+
+
+def test_threads_pin_the_process_so_that_xla_is_held_too():
+    """``--threads 1`` leaves the process on one of its CPUs (where it may use more), so that
+    XLA's thread pool, sized by the CPUs JAX starts with, is held to it as torch is; run in a
+    fresh process, since the pinning stays."""
+    code = (
+        "import os, sys; from losskit.bench import pin_to_cpus; before = len(os.sched_getaffinity(0)); "
+        "note = pin_to_cpus(1); print(before, len(os.sched_getaffinity(0)), note)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    before, after = int(out[0]), int(out[1])
+    assert after == 1
+    note = " ".join(out[2:])
+    assert (note == "None") if before == 1 else note.startswith("--threads 1: pinned to CPU")

@@ -799,6 +799,7 @@ def environment(opts: Options) -> dict[str, Any]:
         "min_block_s": opts.min_block_s,
         "with_generic": opts.with_generic,
         "threads": opts.threads,
+        "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "seed": opts.seed,
         "sizes": list(opts.sizes),
         "backends": list(opts.backends),
@@ -1050,7 +1051,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=None,
         help=f"MXNet's interpreter (default: $LOSSKIT_MXNET_PYTHON, else {DEFAULT_MXNET_PYTHON})",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads(N); on the CPU, pins the process to N CPUs"
+    )
     p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON to PATH")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -1088,6 +1091,25 @@ def options_from(ns: argparse.Namespace) -> Options:
         threads=ns.threads,
         quiet=ns.quiet,
     )
+
+
+def pin_to_cpus(n: int) -> str | None:
+    """``--threads N`` on the CPU: run this process on ``N`` of the CPUs it may use, so that XLA,
+    whose CPU thread pool no JAX option sizes, is held to ``N`` cores as torch is by
+    ``set_num_threads`` (the pool is sized by the CPUs the process may use when JAX starts; the
+    MXNet worker inherits the CPUs). A note for the report, or None where nothing was changed.
+
+    Called by the command line only, before JAX is imported: the process stays pinned.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return f"--threads {n}: this OS cannot pin a process to CPUs; XLA uses every core"
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) <= n:
+        return None
+    os.sched_setaffinity(0, allowed[:n])
+    late = " (JAX had started before: its thread pool keeps its size)" if "jax" in sys.modules else ""
+    cpus = ",".join(map(str, allowed[:n]))
+    return f"--threads {n}: pinned to CPU {cpus} of {len(allowed)}, XLA and the MXNet worker too{late}"
 
 
 def check_json_path(path: str) -> None:
@@ -1129,6 +1151,10 @@ def run_parsed(ns: argparse.Namespace) -> int:
     (not installed, or ``--device cuda`` without CUDA).
     """
     opts = options_from(ns)
+    if opts.threads and opts.device == "cpu":
+        note = pin_to_cpus(opts.threads)
+        if note:
+            opts.notes.append(note)
     report = run_benchmarks(opts)
     print(table(report["results"], markdown=ns.markdown))
     print(summary(report["results"]))
