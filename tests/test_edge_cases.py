@@ -426,6 +426,24 @@ def test_kl_div_negative_target_is_nan_on_every_backend(backend, from_logits):
     np.testing.assert_allclose(out[1], (label[1, 1:] * (np.log(label[1, 1:]) - logq[1, 1:])).sum(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_cosine_embedding_label_0_leaves_the_pair_out(backend):
+    """Label 0 adds 0 (a pair left out, as in torch and MXNet), whatever its cosine: neither the
+    similar pairs' 1 - cos nor the dissimilar pairs' hinge; compared with torch's own loss, with
+    pairs on both sides of the margin."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(8, 5)), rng.normal(size=(8, 5))
+    b[:4] = a[:4] + 0.1 * b[:4]  # cosines near 1: above the margin
+    label = np.array([0, -1, 1, 0, 0, -1, 1, 0])
+    want = torch.nn.functional.cosine_embedding_loss(
+        *(torch.as_tensor(v) for v in (a, b, label)), margin=0.1, reduction="none"
+    ).numpy()
+    assert (want[label == 0] == 0).all() and (want[label != 0] > 0).any()
+    got = losskit.CosineEmbeddingLoss(margin=0.1)(*(to_backend(v, backend) for v in (a, b, label)))
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-10, atol=1e-15)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_cosine_embedding_mixed_float_dtypes_compute_in_the_wider(backend):
     """A float64 input1 beside a float32 input2 is not rounded to float32 (it was: Gluon's
@@ -540,6 +558,33 @@ def test_ctc_gradient_at_logits_of_exactly_the_floor_is_the_generic_paths(backen
     np.testing.assert_allclose(value, generic_value, rtol=1e-5)
     np.testing.assert_allclose(grad, generic_grad, rtol=1e-4, atol=1e-6)
     assert np.abs(grad[0, 2]).max() > 0.1  # the frame at the floor does get a gradient
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_ctc_labels_ending_in_class_0_at_the_fewest_frames_they_need(backend):
+    """Labels whose last class is 0, padded with -1 (read as class 0 past the length), each given
+    exactly as many frames as it needs (one more per repeated neighbour) or one fewer: equal to
+    torch.nn.functional.ctc_loss, and the padding is no repeat (the JAX path decides feasibility
+    from the labels and lengths itself)."""
+    torch = pytest.importorskip("torch")
+    if backend == "jax":
+        pytest.importorskip("optax")
+    x = np.random.default_rng(3).normal(size=(5, 5, 4))  # (N, T, C), blank 3
+    y = np.array([[1, 0, -1, -1], [0, 0, -1, -1], [0, 0, -1, -1], [2, 0, 0, -1], [1, 0, -1, -1]])
+    label_lengths = np.array([2, 2, 2, 3, 2])
+    pred_lengths = np.array([2, 3, 2, 4, 1])  # rows 2 and 4: one frame fewer than they need
+    want = torch.nn.functional.ctc_loss(
+        torch.log_softmax(torch.as_tensor(x).transpose(0, 1), -1),
+        torch.as_tensor(np.maximum(y, 0)),
+        torch.as_tensor(pred_lengths),
+        torch.as_tensor(label_lengths),
+        blank=3,
+        reduction="none",
+    ).numpy()
+    assert np.isinf(want[[2, 4]]).all() and np.isfinite(want[[0, 1, 3]]).all()
+    args = (to_backend(x, backend), to_backend(y, backend), to_backend(pred_lengths, backend))
+    got = to_numpy(F.ctc_loss(*args, to_backend(label_lengths, backend)))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_ctc_on_torch_floors_minus_inf_where_it_cannot_read_the_logits(monkeypatch):

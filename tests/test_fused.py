@@ -127,10 +127,17 @@ def test_jax_matches_torch_values_and_gradients():
             np.testing.assert_allclose(to_numpy(a), e.numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_numpy_forward():
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("z_loss", [0.0, 1e-2])
+def test_numpy_forward(reduction, z_loss):
+    """The array-API forward (NumPy here): z-loss and the mean over the labels not ignored."""
     h, w, b, y = _inputs()
-    out = linear_cross_entropy(h.numpy(), w.numpy(), y.numpy(), bias=b.numpy(), reduction="none", chunk_size=7)
-    np.testing.assert_allclose(out, _reference(h, w, b, y, "none", 0.0).numpy(), rtol=1e-12, atol=1e-12)
+    args = h.numpy(), w.numpy(), y.numpy()
+    out = linear_cross_entropy(*args, bias=b.numpy(), reduction=reduction, z_loss=z_loss, chunk_size=7)
+    want = _reference(h, w, b, y, reduction, z_loss).numpy()
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+    if reduction == "mean" and z_loss == 0:  # torch's own mean skips the ignored labels too
+        np.testing.assert_allclose(out, tf.cross_entropy(tf.linear(h, w, b), y).numpy(), rtol=1e-12)
 
 
 def test_errors():
