@@ -191,6 +191,22 @@ def test_lovasz_hinge_matches_the_reference(init, shape, ignored, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("ignore_index", [1, 0, 255])
+def test_lovasz_hinge_ignored_pixels_change_nothing(ignore_index, backend):
+    """The loss of an image is that of its pixels not ignored, whatever the ignored label: also
+    when it is 1, the foreground's own label (ignored pixels must not count as foreground)."""
+    pred = np.array([[0.3, -1.2, 2.0, 0.5, -0.7, 1.1]])
+    label = np.array([[1, 0, 1, 0, 1, 0]])
+    label[0, [1, 2]] = ignore_index
+    kept = label[0] != ignore_index
+    loss = losskit.LovaszHingeLoss(ignore_index=ignore_index)
+    got = to_numpy(loss(to_backend(pred, backend), to_backend(label, backend)))
+    want = to_numpy(loss(to_backend(pred[:, kept], backend), to_backend(label[:, kept], backend)))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(got, ref_hinge_loss(pred[:, kept], label[:, kept]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_float32_and_half_inputs_compute_in_float32_and_return_their_dtype(backend):
     pred, label = rng.normal(size=(2, 3, 4, 4)), _labels((2, 4, 4), 3)
     want = ref_softmax_loss(pred, label)

@@ -172,6 +172,16 @@ def test_arcface_equals_insightface_arcface_values_and_gradients(scale, margin, 
     torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-12)
 
 
+def test_arcface_easy_margin_keeps_a_true_cosine_of_exactly_0():
+    """easy_margin widens the angle only where cos > 0 (insightface's strict test): at a true
+    cosine of exactly 0 the logit stays 0, not cos(pi/2 + m) = -sin(m)."""
+    x = np.array([[0.0, 0.3, -0.2], [0.4, 0.0, 0.1]])
+    y = np.array([0, 1])
+    want = _ce(InsightfaceArcFace(64.0, 0.5, True)(torch.tensor(x), torch.tensor(y)), torch.tensor(y))
+    got = losskit.ArcFaceLoss(easy_margin=True)(torch.tensor(x), torch.tensor(y))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_combined_margin_loss_values_and_its_straight_through_gradient():
     """Its values are ArcFace's (below the threshold, which it ignores); its gradient is the
     softmax cross-entropy's of ``s * cos``, the margin a constant (computed under no_grad)."""
