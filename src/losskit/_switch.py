@@ -33,20 +33,21 @@ class Switch:
         self.default = default
         self._innermost: contextvars.ContextVar[_Block | None] = contextvars.ContextVar(name, default=None)
 
-    def on(self) -> bool:
+    def _innermost_open(self) -> _Block | None:
         block = self._innermost.get()
         # a block closed in another context (a generator finalised in another thread) cannot
-        # reset this one: it is marked closed, and passed over
+        # reset this one: it is marked closed, and passed over (and never chained on)
         while block is not None and not block.open:
             block = block.outer
+        return block
+
+    def on(self) -> bool:
+        block = self._innermost_open()
         return self.default if block is None else block.enabled
 
     @contextlib.contextmanager
     def block(self, enabled: bool) -> Iterator[None]:
-        outer = self._innermost.get()
-        while outer is not None and not outer.open:  # closed ones left behind: not chained on
-            outer = outer.outer
-        block = _Block(enabled, outer)
+        block = _Block(enabled, self._innermost_open())
         token = self._innermost.set(block)
         try:
             yield
