@@ -247,9 +247,9 @@ def cosine_similarity(xp: Any, a: Array, b: Array, axis: int = -1) -> Array:
     # (torch's cosine_embedding_loss then takes cos as 0). Each squared norm is floored at the
     # dtype's smallest normal number, where XLA's CPU flushes it to 0 anyway: the root's derivative
     # stays finite, so a zero vector's gradient is b / 1e-12, never NaN.
-    tiny = xp.full_like(sq_a, xp.finfo(sq_a.dtype).smallest_normal)
-    norms = xp.sqrt(xp.maximum(sq_a, tiny)) * xp.sqrt(xp.maximum(sq_b, tiny))
-    return dot / xp.maximum(norms, xp.full_like(norms, _NORM_EPS))
+    tiny = float(xp.finfo(sq_a.dtype).smallest_normal)
+    norms = xp.sqrt(clamp_min(xp, sq_a, tiny)) * xp.sqrt(clamp_min(xp, sq_b, tiny))
+    return dot / clamp_min(xp, norms, _NORM_EPS)
 
 
 def cosine_embedding_loss(
@@ -291,10 +291,10 @@ def cosine_embedding_loss(
         sample_weight = sample_weight[..., 0]
     sample_weight = check_sample_weight(xp, sample_weight, pair_shape)
     cos = cosine_similarity(xp, a, b)
-    zero = xp.zeros_like(cos)
     # Gluon's relu: derivative 0 at the kink (torch's clamp_min passes it; at a zero vector and
     # margin 0 that would be b / 1e-12)
-    loss = xp.where(y == 1, 1 - cos, zero) + xp.where(y == -1, relu(xp, cos - margin), zero)
+    dissimilar = xp.where(y == -1, relu(xp, cos - margin), xp.zeros_like(cos))
+    loss = xp.where(y == 1, 1 - cos, dissimilar)
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=b_axis)
 
 
