@@ -167,6 +167,20 @@ def test_a_zero_initialised_scorer_learns_from_margin_ranking_as_in_torch():
     torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_margin_ranking_at_a_tie_is_plus_zero_as_torch(backend):
+    """Tied scores at margin 0 (a zero-initialised scorer): torch's ``-y (a - b) + margin`` is
+    +0.0 for either label; ``-(y (a - b) - margin)`` printed -0.0, so the sign of zero is compared
+    (one score per example: no mean to hide it)."""
+    a = np.array([[0.5], [-1.0], [2.0], [0.0]])
+    y = np.array([[1.0], [-1.0], [-1.0], [1.0]])
+    want = torch.nn.functional.margin_ranking_loss(*map(torch.tensor, (a, a, y)), reduction="none")[:, 0].numpy()
+    got = to_numpy(losskit.MarginRankingLoss()(*(to_backend(v, backend) for v in (a, a, y))))
+    assert not want.any() and not np.signbit(want).any()
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(got, want)
+
+
 def test_cosine_embedding_kink_has_gluons_derivative_zero():
     """A Gluon loss: at ``cos = margin`` with label -1 the derivative is relu's 0, as MXNet's (torch's
     clamp_min passes it: at a zero vector, margin 0, that is ``b / 1e-12`` of the floored norm)."""

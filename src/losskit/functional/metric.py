@@ -372,9 +372,10 @@ def margin_ranking_loss(
     axis = check_batch_axis(batch_axis, input1.ndim)
     check_weight(weight)
     sample_weight = check_sample_weight(xp, sample_weight, tuple(input1.shape))
-    # -(y (a - b) - margin) = margin - y (a - b) exactly, and a dynamic margin stays symbolic; torch's
-    # clamp_min: at a tie (a == b, margin 0: every pair of a zero-initialised scorer) the derivative passes
-    loss = clamp_min(xp, -(y * (a - b) - margin), 0.0)
+    # torch's order, -(y (a - b)) + margin: +0.0 at a tie, not -(y (a - b) - margin)'s -0.0; the
+    # number added on the right, so a dynamic margin stays symbolic. torch's clamp_min: at a tie
+    # (a == b, margin 0: every pair of a zero-initialised scorer) the derivative passes
+    loss = clamp_min(xp, -(y * (a - b)) + margin, 0.0)
     return finish(xp, loss, out_dtype=out_dtype, weight=weight, sample_weight=sample_weight, batch_axis=axis)
 
 
