@@ -142,6 +142,29 @@ def test_invalid_weight_and_unknown_kwargs():
     losskit.L1Loss(prefix="l1_")  # Gluon's block keyword is accepted for porting
 
 
+@pytest.mark.parametrize(
+    "make, hint",
+    [
+        (
+            lambda: losskit.SigmoidBCELoss(pos_weight=np.ones(3)),
+            r"pos_weight is an argument of the call: loss\(pred, label, sample_weight=None, pos_weight=None\)$",
+        ),
+        (lambda: losskit.HuberLoss(delta=2.0), r"delta=d is HuberLoss\(rho=d, weight=d\)$"),
+        (lambda: losskit.HuberLoss(beta=2.0), r"SmoothL1Loss\(beta=b\) is HuberLoss\(rho=b\)$"),
+        (
+            lambda: losskit.L2Loss(reduction="sum"),
+            r"reduction: the loss is one value per example.*\.mean\(\) or \.sum\(\)$",
+        ),
+        (lambda: losskit.SoftmaxCELoss(size_average=False), r"size_average is torch's deprecated form of reduction="),
+        (lambda: losskit.L1Loss(wieght=2.0), r"its options: weight, batch_axis$"),  # a typo: no hint
+    ],
+)
+def test_a_keyword_of_another_librarys_constructor_says_where_it_goes(make, hint):
+    """torch's constructor forms, ported as written: the TypeError says the losskit form."""
+    with pytest.raises(TypeError, match="unexpected keyword arguments: .*" + hint):
+        make()
+
+
 def test_batch_axis_out_of_range():
     with pytest.raises(ValueError, match="batch_axis=2 is out of range"):
         losskit.L1Loss(batch_axis=2)(np.zeros((2, 2)), np.zeros((2, 2)))

@@ -51,3 +51,14 @@ def test_probabilities_of_exactly_0_and_1_under_jit():
         grad = jax.jit(jax.grad(lambda q, z=z: loss(q, z).sum()))(p)
         assert np.isfinite(np.asarray(grad)).all()
         np.testing.assert_array_equal(grad, jax.grad(lambda q, z=z: loss(q, z).sum())(p))
+
+
+def test_class_indices_out_of_range_under_jit_are_as_the_docs_say():
+    """Unchecked under jit (values are symbolic): an index >= C gives NaN, a negative one other
+    than ignore_index is read from the end (C + y), as JAX indexes; SoftmaxCELoss's docstring and
+    the README say so (a docstring once said the gather index was clamped)."""
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 5.0, 1.0], [2.0, -1.0, 0.5]])
+    log_p = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    got = jax.jit(losskit.SoftmaxCELoss())(jnp.asarray(x), jnp.array([3, -1, -3]))
+    assert np.isnan(got[0])
+    np.testing.assert_allclose(got[1:], [-log_p[1, 2], -log_p[2, 0]], rtol=1e-6)

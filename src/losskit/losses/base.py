@@ -54,6 +54,9 @@ class Loss:
     #: The constructor parameters :meth:`_options` passes to it: the own parameters of the
     #: class that sets ``_function`` (a subclass of it adding parameters does not change them).
     _option_names: ClassVar[tuple[str, ...]] = ()
+    #: Other libraries' constructor keywords the class does not take, each with its losskit form
+    #: (said in the ``TypeError`` for it).
+    _ported_options: ClassVar[dict[str, str]] = {}
     #: Whether the class (or a mixin) defines Gluon's ``hybrid_forward``, which ``forward`` then calls.
     _gluon_style: ClassVar[bool] = False
 
@@ -80,10 +83,24 @@ class Loss:
             options = ", ".join(name for name, q in accepted.items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD))
             raise TypeError(
                 f"{type(self).__name__} got unexpected keyword arguments: {', '.join(unknown)}; its options: {options}"
+                + "".join(self._port_hint(name) for name in unknown)
             )
         self._weight = weight
         self._batch_axis = int(batch_axis)
         register_with_dynamo()  # before a compiled function first calls this loss, if Dynamo is loaded
+
+    @classmethod
+    def _port_hint(cls, name: str) -> str:
+        """Where a keyword that another library's constructor takes goes in losskit, if known."""
+        if name in cls._ported_options:
+            return f". {cls._ported_options[name]}"
+        if any(p.name == name for p in call_parameters(cls)):
+            return f". {name} is an argument of the call: loss({_call_signature(cls)})"
+        if name in ("size_average", "reduce") and "reduction" in inspect.signature(cls).parameters:
+            return f". {name} is torch's deprecated form of reduction= ('none', 'mean' or 'sum')"
+        if name in ("reduction", "size_average", "reduce"):
+            return f". {name}: the loss is one value per example, as Gluon's: take its .mean() or .sum()"
+        return ""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         register_with_dynamo()  # run, not traced, inside torch.compile: its first graph has the function as one node

@@ -139,7 +139,8 @@ class SoftmaxCrossEntropyLoss(Loss):
     with logit ``-inf`` (masked) and label 0 adds ``0 log 0 = 0``, not NaN, with finite gradients
     (optax's ``safe_softmax_cross_entropy``); a label above 0 there gives ``inf``.
     Out-of-range class indices raise ``ValueError`` on eager arrays; under ``jax.jit`` or
-    ``torch.compile`` they are not checked (JAX clamps the gather index, so results are wrong).
+    ``torch.compile`` they are not checked (under ``jax.jit`` an index ``>= C`` gives NaN and a
+    negative one other than ``ignore_index`` is read from the end, ``C + y``, as JAX indexes).
 
     >>> import numpy as np, losskit
     >>> losskit.SoftmaxCELoss()(np.array([[1.0, 10.0], [8.0, 2.0]]), np.array([0, 1]))

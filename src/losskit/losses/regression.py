@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import functional as F
 from .._array import Array
@@ -90,6 +90,11 @@ class HuberLoss(Loss):
     """
 
     _function = staticmethod(F.huber_loss)
+
+    _ported_options: ClassVar[dict[str, str]] = {
+        "delta": "torch's, Keras's and optax's Huber loss with delta=d is HuberLoss(rho=d, weight=d)",
+        "beta": "torch's SmoothL1Loss(beta=b) is HuberLoss(rho=b)",
+    }
 
     def __init__(self, rho: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
         super().__init__(weight, batch_axis, **kwargs)
