@@ -314,6 +314,22 @@ def test_none_is_a_string_for_string_options() -> None:
     assert params == {"reduction": "none", "ignore_index": None}
 
 
+@pytest.mark.parametrize("order", [["HingeLoss.margin=2", "margin=3"], ["margin=3", "HingeLoss.margin=2"]])
+def test_a_losss_own_param_wins_over_a_shared_one_in_either_order(order: list[str]) -> None:
+    """``HuberLoss.rho=2 rho=3`` plotted rho=3 (the later one won): the loss's own value stands."""
+    infos = [losskit.loss_info("HingeLoss"), losskit.loss_info("SquaredHingeLoss")]
+    hinge, squared = cli.assign_params(infos, order)
+    assert hinge == {"margin": 2} and squared == {"margin": 3}
+
+
+@pytest.mark.parametrize("twice", [["rho=2", "rho=3"], ["HuberLoss.rho=2", "huberloss.rho=3"]])
+def test_a_param_given_twice_for_a_loss_is_refused(twice: list[str]) -> None:
+    with pytest.raises(
+        cli.UsageError, match=f"--param rho is given twice for HuberLoss: {twice[0]!r} and {twice[1]!r}"
+    ):
+        cli.assign_params([losskit.loss_info("HuberLoss")], twice)
+
+
 @needs_matplotlib
 def test_plot_takes_reduction_none(tmp_path: Path, capsys: pytest.CaptureFixture[str], drawn: list) -> None:
     argv = ["plot", "SoftmaxCELoss", "--param", "reduction=none", "--points", "5", "--out", str(tmp_path / "r.png")]

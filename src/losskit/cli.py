@@ -58,8 +58,12 @@ def _valid_params(info: LossInfo) -> list[str]:
 
 
 def assign_params(infos: Sequence[LossInfo], assignments: Sequence[str]) -> list[dict[str, Any]]:
-    """Share ``NAME=VALUE`` (every loss that has ``NAME``) and ``LOSS.NAME=VALUE`` out among ``infos``."""
+    """Share ``NAME=VALUE`` (every loss that has ``NAME``) and ``LOSS.NAME=VALUE`` out among ``infos``.
+
+    ``LOSS.NAME=VALUE`` wins over ``NAME=VALUE`` in either order; one of them given twice for a loss
+    is refused (which one was meant?)."""
     params: list[dict[str, Any]] = [{} for _ in infos]
+    given: list[dict[str, tuple[bool, str]]] = [{} for _ in infos]  # name: (loss-specific?, the item)
     names = ", ".join(info.name for info in infos)
     for item in assignments:
         key, sep, text = item.partition("=")
@@ -78,6 +82,12 @@ def assign_params(infos: Sequence[LossInfo], assignments: Sequence[str]) -> list
             valid = "; ".join(f"{infos[i].name}: {', '.join(_valid_params(infos[i]))}" for i in chosen)
             raise UsageError(f"unknown parameter {name!r} for {names}; valid parameters: {valid}")
         for i in hits:
+            specific, earlier = given[i].get(name, (False, None))
+            if earlier is not None and specific == bool(target):
+                raise UsageError(f"--param {name} is given twice for {infos[i].name}: {earlier!r} and {item!r}")
+            if earlier is not None and specific:
+                continue  # the loss's own value stands
+            given[i][name] = (bool(target), item)
             params[i][name] = parse_value(text, isinstance(infos[i].params.get(name), str))
     return params
 
@@ -284,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action=_ParamAction,
         metavar="NAME=VALUE",
-        help="loss parameters, e.g. margin=2 (every loss that has it) or HuberLoss.rho=2",
+        help="loss parameters, e.g. margin=2 (every loss that has it) or HuberLoss.rho=2 (that loss alone; it "
+        "wins over rho=...)",
     )
     plot.add_argument("--points", type=int, default=201, help="points on each curve (default: %(default)s)")
     plot.add_argument("--out", default="losskit-plot.png", metavar="FILE", help="image file (default: %(default)s)")
