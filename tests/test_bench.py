@@ -119,6 +119,22 @@ def test_timing_alternates_and_reverses_every_round():
     assert rounds == ["a", "b", "b", "a", "a", "b", "b", "a"]
 
 
+def test_losses_by_id_or_by_the_class_each_times() -> None:
+    """``--losses HuberLoss`` was "unknown loss": a class (any of its names, any case) selects the
+    row that times it, once; a near miss is named."""
+    from losskit.bench import select_specs
+
+    chosen = select_specs(["LogisticLoss", "soft_margin", "SigmoidBCELoss", "huberloss", "SoftMarginLoss"])
+    assert [(s.id, s.loss) for s in chosen] == [
+        ("soft_margin", "LogisticLoss"),
+        ("bce", "SigmoidBCELoss"),
+        ("huber", "HuberLoss"),
+        ("soft_margin_loss", "SoftMarginLoss"),
+    ]
+    with pytest.raises(ValueError, match="unknown loss HubrLoss; did you mean huber\\? valid: l2, l1"):
+        select_specs(["l2", "HubrLoss"])
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

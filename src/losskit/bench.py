@@ -22,6 +22,7 @@ nothing but the standard library, NumPy and MXNet.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import os
@@ -853,13 +854,27 @@ def _cpu_model() -> str:
 
 
 def select_specs(names: Sequence[str]) -> list[Spec]:
+    """The specs of ``names``: benchmark ids (``soft_margin``) or the losskit class each times, by
+    any of its names (``LogisticLoss``, ``SigmoidBCELoss``); all of them when ``names`` is empty."""
+    from .registry import loss_info  # (here: the MXNet worker runs this file as a script)
+
     if not names:
         return list(SPECS)
     known = {s.id: s for s in SPECS}
-    unknown = [n for n in names if n not in known]
+    for spec in SPECS:
+        info = loss_info(spec.loss)
+        known.update((name.lower(), spec) for name in (info.name, *info.aliases))
+    unknown = [n for n in names if n.lower() not in known]
     if unknown:
-        raise ValueError(f"unknown loss {', '.join(unknown)}; valid: {', '.join(known)}")
-    return [known[n] for n in names]
+        hints = [difflib.get_close_matches(n.lower(), known, n=1) for n in unknown]
+        meant = [known[h[0]].id for h in hints if h]
+        hint = f"did you mean {', '.join(meant)}? " if meant else ""
+        raise ValueError(
+            f"unknown loss {', '.join(unknown)}; {hint}valid: {', '.join(s.id for s in SPECS)} "
+            "(or the losskit class each times, as --help lists)"
+        )
+    chosen = [known[n.lower()] for n in names]
+    return [spec for i, spec in enumerate(chosen) if spec not in chosen[:i]]  # each once, in the order given
 
 
 class NothingToTime(RuntimeError):
@@ -1032,13 +1047,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     """The options of ``losskit bench`` (added to ``parser`` when the CLI passes its subparser)."""
     p = parser or argparse.ArgumentParser(prog="losskit bench", description=__doc__.split("\n\n")[0].replace("``", "`"))
     p.add_argument("--size", choices=("small", "large", "both"), default="both", help="input size (default: both)")
-    p.add_argument("--repeats", type=int, default=7, help="timed rounds per implementation; the median is kept")
-    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: torch,jax,mxnet")
+    p.add_argument(
+        "--repeats", type=int, default=7, help="timed rounds per implementation; the median is kept (default: 7)"
+    )
+    p.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated: torch,jax,mxnet (default: all three)"
+    )
     p.add_argument(
         "--losses",
         default="",
         # the ids are the issue's torch twins; the losskit class each times is not always its namesake
-        help="comma-separated subset of the ids (the losskit class each times): "
+        help="comma-separated subset (default: all) of the ids, or of the losskit classes each times: "
         + ", ".join(f"{s.id} ({s.loss})" for s in SPECS),
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="PyTorch (and JAX) device")
