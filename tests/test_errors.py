@@ -87,6 +87,20 @@ def test_class_index_out_of_range(backend):
         losskit.SoftmaxCELoss()(pred, to_backend(np.array([0.5, 1.0, 2.0]), backend, "float32"))
 
 
+def test_mixed_libraries_say_which_argument_is_odd():
+    """The two types alone, in a fixed order, did not say which argument to convert (here an
+    option given at construction, class_weight)."""
+    torch = pytest.importorskip("torch")
+    x, y = torch.zeros(2, 3), torch.tensor([0, 1])
+    odd_option = "pred is torch.Tensor; sample_weight or an array option .* is numpy.ndarray$"
+    with pytest.raises(TypeError, match="same array library .*: " + odd_option):
+        losskit.SoftmaxCELoss(class_weight=np.ones(3))(x, y)
+    with pytest.raises(TypeError, match="same array library .*: " + odd_option):
+        losskit.QuantileLoss(quantile=np.float32(0.3))(x, x, np.ones((2, 1)))  # a NumPy scalar option: a number
+    with pytest.raises(TypeError, match="same array library .*: pred is numpy.ndarray; label is torch.Tensor$"):
+        losskit.L2Loss()(np.zeros(3), torch.zeros(3))
+
+
 def test_sparse_label_shape():
     with pytest.raises(ValueError, match=re.escape("sparse label shape (3, 4) does not match pred shape (3, 4)")):
         losskit.SoftmaxCELoss()(np.zeros((3, 4)), np.zeros((3, 4), dtype=int))

@@ -39,7 +39,10 @@ def namespace(*arrays: Any, names: tuple[str, ...] = ()) -> Any:
     key = (len(names), *map(type, arrays))
     xp = _NAMESPACES.get(key)
     if xp is None:
-        xp = _lookup(_array_arguments(arrays))  # raises for no array, or arrays of two libraries
+        try:
+            xp = _lookup(_array_arguments(arrays))  # raises for no array, or arrays of two libraries
+        except _MixedLibraries as mixed:
+            raise TypeError(_mixed_message(arrays, names, str(mixed))) from None
         for name, x in zip(names, arrays):
             check_array(xp, x, name)
         _NAMESPACES[key] = xp
@@ -106,11 +109,36 @@ def _lookup(candidates: list[Any]) -> Any:
                 "array inputs of one call must be arrays of the same array library (NumPy, PyTorch, JAX, "
                 "...), and numbers only where a number is allowed"
             ) from None
-        kinds = sorted({f"{type(a).__module__}.{type(a).__qualname__}" for a in candidates})
-        raise TypeError(
+        kinds = sorted({_library_of(a) for a in candidates})
+        raise _MixedLibraries(
             "losskit: all array inputs of one call must come from the same array library "
             f"(NumPy, PyTorch, JAX, ...); got {', '.join(kinds)}"
         ) from None
+
+
+class _MixedLibraries(TypeError):
+    """Arrays of two libraries in one call (:func:`namespace` names them)."""
+
+
+def _library_of(a: Any) -> str:
+    return f"{type(a).__module__}.{type(a).__qualname__}"
+
+
+def _mixed_message(arrays: tuple[Any, ...], names: tuple[str, ...], message: str) -> str:
+    """``message`` with which argument is of which library: the named ones (pred, label) by name,
+    the others (sample_weight, an array option such as class_weight) by position."""
+
+    def odd(a: Any) -> bool:  # an array (not a number, nor a NumPy scalar) of another library than the first
+        return hasattr(a, "shape") and not isinstance(a, np.generic) and _library_of(a) != first
+
+    if not names or not hasattr(arrays[0], "shape"):
+        return message
+    first = _library_of(arrays[0])
+    parts = [f"{names[0]} is {first}", *(f"{n} is {_library_of(a)}" for n, a in zip(names, arrays) if odd(a))]
+    others = sorted({_library_of(a) for a in arrays[len(names) :] if odd(a)})
+    if others:
+        parts.append(f"sample_weight or an array option (class_weight, pos_weight, ...) is {', '.join(others)}")
+    return f"{message}: {'; '.join(parts)}"
 
 
 array_namespace = array_api_compat.array_namespace
