@@ -18,7 +18,7 @@ from ._compile import is_symbolic_number, register_with_dynamo, torch_compiling,
 Array = Any  # an array of any array-API library (NumPy, PyTorch, JAX, array-api-strict)
 
 
-_NAMESPACES: dict[tuple[Any, ...], Any] = {}
+_NAMESPACES: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # argument types: (namespace, torch.Tensor or None)
 
 
 def namespace(*arrays: Any, names: tuple[str, ...] = ()) -> Any:
@@ -37,18 +37,56 @@ def namespace(*arrays: Any, names: tuple[str, ...] = ()) -> Any:
     # library): cached per tuple of types, a call skips the filtering and array_namespace's
     # inspection, and the check of the named arguments, which depends on their types alone.
     key = (len(names), *map(type, arrays))
-    xp = _NAMESPACES.get(key)
-    if xp is None:
+    cached = _NAMESPACES.get(key)
+    if cached is not None:
+        xp, tensor_type = cached
+    else:
         try:
             xp = _lookup(_array_arguments(arrays))  # raises for no array, or arrays of two libraries
         except _MixedLibraries as mixed:
             raise TypeError(_mixed_message(arrays, names, str(mixed))) from None
         for name, x in zip(names, arrays):
             check_array(xp, x, name)
-        _NAMESPACES[key] = xp
+        tensor_type = None
+        if array_api_compat.is_torch_namespace(xp):
+            import torch
+
+            tensor_type = torch.Tensor
+        _NAMESPACES[key] = xp, tensor_type
+    if tensor_type is not None:
+        check_one_device(arrays, names, tensor_type)
     if not _compile._registered:
         register_with_dynamo()  # an eager call once Dynamo is loaded (see _compile)
     return xp
+
+
+def check_one_device(arrays: tuple[Any, ...], names: tuple[str, ...], tensor_type: type) -> None:
+    """``ValueError`` naming them when torch tensors of a call are on two devices (torch's own
+    error came mid-computation, without names). A 0-d CPU tensor may go with any device, as in torch."""
+    first = None
+    for a in arrays:  # the common case first, in a plain loop (a set of devices took ~5 us a call)
+        if isinstance(a, tensor_type):
+            if first is None:
+                first = a.device
+            elif a.device != first:
+                break
+    else:
+        return
+
+    def placed(a: Any) -> bool:  # a tensor whose device counts
+        return isinstance(a, tensor_type) and (a.ndim > 0 or a.device.type != "cpu")
+
+    if len({a.device for a in arrays if placed(a)}) > 1:
+        named = [f"{n} on {a.device}" for n, a in zip(names, arrays) if placed(a)]
+        others = sorted({str(a.device) for a in arrays[len(names) :] if placed(a)})
+        advice = ""
+        if others:
+            named.append(f"sample_weight or an array option (class_weight, pos_weight, ...) on {', '.join(others)}")
+            advice = (
+                f": move it to {first} (a loss's options are not module buffers, which module.to() would move; "
+                "or give a sequence of numbers, made on the inputs' device at each call)"
+            )
+        raise ValueError(f"the tensors of one call must be on one device: {'; '.join(named)}{advice}")
 
 
 def check_array(xp: Any, x: Any, name: str) -> None:
