@@ -39,6 +39,37 @@ def test_no_silent_n1_by_n_broadcast():
         losskit.SoftmaxCELoss()(np.zeros((4, 3)), np.zeros(4, dtype=int), np.ones((4, 3)))
 
 
+@pytest.mark.parametrize(
+    "call, hint",
+    [
+        # a per-example loss (CTC, the triplet losses) takes (N,); Gluon code often has (N, 1)
+        (
+            lambda: losskit.TripletLoss()(*[np.zeros((3, 2))] * 3, np.ones((3, 1))),
+            "one weight per example use shape (3,)",
+        ),
+        (
+            lambda: losskit.CTCLoss()(np.zeros((2, 5, 4)), np.ones((2, 2)), None, None, np.ones((2, 1))),
+            "one weight per example use shape (2,)",
+        ),
+        # batch_axis=1: the batch is the loss's axis 1
+        (
+            lambda: losskit.L2Loss(batch_axis=1)(np.zeros((2, 4, 3)), np.zeros((2, 4, 3)), np.ones(4)),
+            "one weight per entry of axis 1 use shape (1, 4, 1)",
+        ),
+    ],
+)
+def test_a_refused_sample_weight_is_told_the_shape_it_likely_meant(call, hint):
+    with pytest.raises(ValueError, match=re.escape(hint) + "$"):
+        call()
+
+
+def test_a_sample_weight_matching_no_axis_gets_no_hint():
+    with pytest.raises(ValueError, match=re.escape("(it needs 2 axes, each equal to the loss's or 1)") + "$"):
+        losskit.L2Loss()(np.zeros((4, 3)), np.zeros((4, 3)), np.ones(5))
+    with pytest.raises(ValueError, match=re.escape("(it needs 2 axes, each equal to the loss's or 1)") + "$"):
+        losskit.L2Loss()(np.zeros((4, 3)), np.zeros((4, 3)), np.ones((4, 3, 1)))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "make",
@@ -99,6 +130,26 @@ def test_mixed_libraries_say_which_argument_is_odd():
         losskit.QuantileLoss(quantile=np.float32(0.3))(x, x, np.ones((2, 1)))  # a NumPy scalar option: a number
     with pytest.raises(TypeError, match="same array library .*: pred is numpy.ndarray; label is torch.Tensor$"):
         losskit.L2Loss()(np.zeros(3), torch.zeros(3))
+
+
+def test_tensors_on_two_devices_are_named_before_any_work():
+    """torch's own error ("Tensor on device cpu is not on the expected device meta!") came from
+    inside the computation and named no argument. meta stands for a second device here."""
+    torch = pytest.importorskip("torch")
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
+    with pytest.raises(ValueError, match="^the tensors of one call must be on one device: pred on cpu; label on meta$"):
+        losskit.SoftmaxCELoss()(x, y.to("meta"))
+    with pytest.raises(
+        ValueError, match="^the tensors of one call must be on one device: input1 on meta; input2 on cpu"
+    ):
+        losskit.CosineEmbeddingLoss()(x.to("meta"), x, torch.ones(4))
+    with pytest.raises(
+        ValueError, match=r"pred on cpu; label on cpu; sample_weight or an array option .* on meta: move"
+    ):
+        losskit.L2Loss()(x, x, torch.ones(4, 1, device="meta"))
+    # a 0-d CPU tensor goes with tensors of any device, as in torch
+    out = losskit.QuantileLoss(quantile=torch.tensor(0.3))(x.to("meta"), x.to("meta"))
+    assert out.device.type == "meta" and out.shape == (4,)
 
 
 def test_sparse_label_shape():

@@ -239,20 +239,32 @@ def check_sample_weight(xp: Any, sample_weight: Any, loss_shape: tuple[int, ...]
         shape = (1,) * len(loss_shape)
         sample_weight = xp.reshape(sample_weight, shape)  # a view: one weight for every element
     if len(shape) not in (0, len(loss_shape)) or not broadcasts_to(shape, loss_shape):
-        hint = ""
-        if len(shape) == 1 and len(loss_shape) > 1 and shape[0] == loss_shape[0]:
-            hint = f"; for one weight per example use shape {(shape[0],) + (1,) * (len(loss_shape) - 1)}"
-        elif len(shape) == 1 and len(loss_shape) > 1 and shape[0] == loss_shape[-1]:
-            # Gluon broadcasts a (C,) weight along the last axis: here it is written out
-            hint = f"; for one weight per entry of the last axis use shape {(1,) * (len(loss_shape) - 1) + shape}"
         raise ValueError(
             f"sample_weight shape {shape} does not broadcast to the loss shape {tuple(loss_shape)} "
             f"(it needs {len(loss_shape)} {'axis' if len(loss_shape) == 1 else 'axes'}, each equal to the loss's "
-            f"or 1){hint}"
+            f"or 1){_sample_weight_hint(shape, tuple(loss_shape))}"
         )
     if not (is_floating(xp, sample_weight) or xp.isdtype(sample_weight.dtype, ("integral", "bool"))):
         raise TypeError(f"sample_weight must be a real array, got dtype {sample_weight.dtype}")
     return sample_weight
+
+
+def _sample_weight_hint(shape: tuple[int, ...], loss_shape: tuple[int, ...]) -> str:
+    """The shape a refused ``sample_weight`` was most likely meant as, for the error."""
+    if len(loss_shape) == 1 and shape == loss_shape + (1,):  # (N, 1) where the loss is (N,): a Gluon habit
+        return f"; for one weight per example use shape {loss_shape}"
+    if len(shape) != 1 or len(loss_shape) < 2:
+        return ""
+    if shape[0] == loss_shape[0]:
+        return f"; for one weight per example use shape {shape + (1,) * (len(loss_shape) - 1)}"
+    if shape[0] == loss_shape[-1]:
+        # Gluon broadcasts a (C,) weight along the last axis: here it is written out
+        return f"; for one weight per entry of the last axis use shape {(1,) * (len(loss_shape) - 1) + shape}"
+    axes = [k for k, n in enumerate(loss_shape) if n == shape[0]]
+    if axes:  # a batch axis other than 0, say
+        k = axes[0]
+        return f"; for one weight per entry of axis {k} use shape {(1,) * k + shape + (1,) * (len(loss_shape) - k - 1)}"
+    return ""
 
 
 _VALUE_CHECKS = Switch("losskit_value_checks", True)
