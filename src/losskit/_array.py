@@ -60,7 +60,7 @@ def namespace(*arrays: Any, names: tuple[str, ...] = ()) -> Any:
     return xp
 
 
-def check_one_device(arrays: tuple[Any, ...], names: tuple[str, ...], tensor_type: type) -> None:
+def check_one_device(arrays: tuple[Any, ...], names: tuple[str, ...], tensor_type: Any) -> None:
     """``ValueError`` naming them when torch tensors of a call are on two devices (torch's own
     error came mid-computation, without names). A 0-d CPU tensor may go with any device, as in torch."""
     first = None
