@@ -62,3 +62,31 @@ def test_class_indices_out_of_range_under_jit_are_as_the_docs_say():
     got = jax.jit(losskit.SoftmaxCELoss())(jnp.asarray(x), jnp.array([3, -1, -3]))
     assert np.isnan(got[0])
     np.testing.assert_allclose(got[1:], [-log_p[1, 2], -log_p[2, 0]], rtol=1e-6)
+
+
+def test_value_checks_read_eager_grad_tracers_and_skip_jit_ones():
+    """Under eager jax.grad the differentiated input is a tracer that holds its values (Python's
+    `if` works on it): from_sigmoid's range check and GaussianNLL's variance check run there, as on
+    eager arrays and under torch.func.grad (they were skipped: NaN, and finite gradients);
+    under jit the values are symbolic and the checks are skipped, as documented."""
+    bce = losskit.SigmoidBCELoss(from_sigmoid=True)
+    z = jnp.array([[1.0, 0.0]])
+
+    def bce_total(p):
+        return bce(p, z).sum()
+
+    with pytest.raises(ValueError, match=r"pred holds values in \[-0.5, 1.5\], outside \[0, 1\]"):
+        jax.grad(bce_total)(jnp.array([[1.5, -0.5]]))
+    value, grad = jax.jit(jax.value_and_grad(bce_total))(jnp.array([[1.5, -0.5]]))
+    assert np.isnan(value)
+    np.testing.assert_allclose(jax.grad(bce_total)(jnp.array([[0.5, 0.25]])), [[-1.0, 2 / 3]], rtol=1e-6)
+
+    gaussian = losskit.GaussianNLLLoss()
+    mean, target = jnp.zeros((1, 2)), jnp.ones((1, 2))
+
+    def nll_total(var):
+        return gaussian(mean, target, var).sum()
+
+    with pytest.raises(ValueError, match="var holds negative values"):
+        jax.grad(nll_total)(jnp.array([[1.0, -2.0]]))
+    assert np.isfinite(jax.jit(jax.grad(nll_total))(jnp.array([[1.0, -2.0]]))).all()
