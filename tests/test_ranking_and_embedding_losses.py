@@ -400,6 +400,21 @@ def _ranking_softmax_numpy(s, y, mask=None):
     return np.array(out)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ranking_softmax_of_a_list_without_relevance_is_plus_zero(backend):
+    """A list whose labels are all 0, and one whose items are all masked, lose exactly +0.0 (the
+    negated sum of its zero terms printed -0.0; optax's too)."""
+    s = np.array([[1.0, 2.0, 3.0], [0.5, 0.1, 0.2], [0.3, -1.0, 2.0]])
+    y = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 1.0]])
+    mask = np.array([[True] * 3, [False] * 3, [True] * 3])
+    for args in ((s, y), (s, y, mask)):
+        got = to_numpy(losskit.RankingSoftmaxLoss()(*(to_backend(a, backend) for a in args)))
+        want = _ranking_softmax_numpy(*args)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert got[0] == 0 and not np.signbit(got[0])
+    assert got[1] == 0 and not np.signbit(got[1])
+
+
 def test_ranking_softmax_against_numpy_definition():
     s, y = _lists()
     mask = rng.uniform(size=s.shape) < 0.6

@@ -603,7 +603,8 @@ def ranking_softmax_loss(
     terms = y * log_p
     if sample_weight is not None:  # per item (optax's weights) or per list: before the sum over the list
         terms = finish(xp, terms, out_dtype=terms.dtype, sample_weight=sample_weight, batch_axis=None)
-    loss = -xp.sum(terms, axis=-1, keepdims=True)
+    # + 0.0: a list without relevance (all labels 0, or every item masked) is +0.0, not -0.0
+    loss = -xp.sum(terms, axis=-1, keepdims=True) + 0.0
     return finish(xp, loss, out_dtype=pred.dtype, weight=weight, batch_axis=b_axis)
 
 
