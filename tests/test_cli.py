@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -418,3 +419,13 @@ def test_a_closed_stdout_is_no_traceback() -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_name_contained_in_exactly_three_losses_lists_all_three():
+    """registry._hint lists the losses containing the typed name when there are 1 to 3 of them
+    ("up to three"); "nll" is in exactly three registered names (by hand)."""
+    with pytest.raises(
+        ValueError,
+        match=re.escape("unknown loss 'nll'; did you mean GaussianNLLLoss or NLLLoss or PoissonNLLLoss? valid names: "),
+    ):
+        losskit.get_loss("nll")

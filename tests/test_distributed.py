@@ -30,6 +30,7 @@ F = torch.nn.functional
 
 import losskit  # noqa: E402
 from losskit.distributed import vocab_parallel_cross_entropy  # noqa: E402
+from losskit.distributed._common import check_partition as _check_partition  # noqa: E402
 
 V = 10
 GROUP_TIMEOUT_S = 120  # a whole group, start-up included; a collective alone times out after 30 s in the child
@@ -480,3 +481,22 @@ def test_a_missing_framework_is_named_with_its_extra(name, missing):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"ImportError losskit.distributed.{name} needs {missing}: pip install 'losskit[{missing}]'"
+
+
+@pytest.mark.parametrize(
+    "shards",
+    [
+        [(0, 6), (6, 10), (12, 12)],  # an empty shard past the vocabulary's end
+        [(0, 5), (11, 11), (5, 10)],
+    ],
+)
+def test_an_empty_shard_must_start_inside_the_vocabulary(shards):
+    """Empty shards are allowed, but each vocab_start must be the sum of the widths before it
+    (at most V): a rank whose start lies past V is misconfigured and must be named."""
+    with pytest.raises(ValueError, match=re.escape("do not tile [0, 10)")):
+        _check_partition(shards, None)
+
+
+def test_empty_shards_inside_or_at_the_end_are_allowed():
+    assert _check_partition([(0, 6), (6, 10), (10, 10)], None) == 10
+    assert _check_partition([(0, 4), (4, 4), (4, 10)], 10) == 10

@@ -271,3 +271,39 @@ def test_the_closing_hint_suggests_only_what_runs_here(
     assert ("`losskit plot" in last) == ("matplotlib" not in hidden)
     if hint is not None:
         assert last.endswith(f"{hint}.") or f"{hint})." in last
+
+
+def test_the_tour_says_no_when_the_loss_differs_from_its_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Section 1 compares loss(x, y) with 0.5 * (x - y)**2 and prints the verdict: it must be
+    computed, not a constant 'yes'. An L2Loss off by a factor 2 (a broken build) must print NO."""
+
+    class DoubledL2(losskit.L2Loss):
+        def __call__(self, *args, **kwargs):
+            return 2 * super().__call__(*args, **kwargs)
+
+    monkeypatch.setattr(losskit, "L2Loss", DoubledL2)
+    out = io.StringIO()
+    tour.run_tour("numpy", out=None, plots=False, stream=out)
+    text = out.getvalue()
+    assert "same numbers: NO" in text and "same numbers: yes" not in text
+
+
+def test_the_numpy_softmax_cell_is_the_safe_one() -> None:
+    """The tour's two-step softmax is documented as computed safely (the largest score subtracted
+    first): pasted as printed, with scores 1000 apart it must give the probabilities (1, 0) by
+    hand, not exp(1000) / exp(1000) = nan. (Section 5's recorded numbers cannot tell: -log(p)[:, 0]
+    is inf for x = [0, 200] either way.)"""
+    ns = {"np": np, "x": np.array([[1000.0, 0.0], [0.0, 1000.0]], dtype=np.float32)}
+    with np.errstate(over="ignore", invalid="ignore"):
+        exec(tour._SOFTMAX["numpy"], ns)
+    np.testing.assert_array_equal(ns["p"], [[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_the_classification_figure_is_cut_at_seven_with_room_below_zero(tmp_path) -> None:
+    """FIGURES gives the classification figure a top of 7 (SquaredHingeLoss reaches 36); the
+    bottom sits 5% of it below 0 (-0.35, by hand), so that the losses that reach 0 stay visible
+    above the frame."""
+    pytest.importorskip("matplotlib")
+    result = tour.run_tour("numpy", out=tmp_path, plots=True, stream=io.StringIO())
+    (ax,) = result.figures["classification-losses"].axes
+    assert ax.get_ylim() == pytest.approx((-0.35, 7.0))
