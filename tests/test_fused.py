@@ -352,7 +352,9 @@ def test_plain_tensors_inside_a_dual_level_take_the_backward():
 
 def test_jax_padded_last_chunk_with_a_large_bias_keeps_gradients_finite():
     """N not a multiple of the chunk: the padding rows must contribute exactly 0, also where
-    exp(bias) overflows float32 (bias 100 > log(float32 max) = 88.7)."""
+    exp(bias) overflows float32 (bias 100 > log(float32 max) = 88.7). A float32 mean forms its
+    gradients in the forward rule; the recomputing backward ('none', float16) has the same case in
+    test_fused_jax_backward.py."""
     jax = pytest.importorskip("jax")
     import jax.numpy as jnp
 
