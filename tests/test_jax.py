@@ -90,3 +90,19 @@ def test_value_checks_read_eager_grad_tracers_and_skip_jit_ones():
     with pytest.raises(ValueError, match="var holds negative values"):
         jax.grad(nll_total)(jnp.array([[1.0, -2.0]]))
     assert np.isfinite(jax.jit(jax.grad(nll_total))(jnp.array([[1.0, -2.0]]))).all()
+
+
+def test_label_checks_read_a_differentiated_label_under_eager_grad():
+    """A label that jax.grad differentiates (a float label, as MXNet's fixtures do) is a tracer
+    holding its values: the range check reads it (tolist on the tracer itself raised JAX's
+    ConcretizationTypeError), refuses a bad one and passes a good one, whose gradient is 0 (the
+    label only selects a branch)."""
+    cos = losskit.CosineEmbeddingLoss()
+    a, b = jnp.array([[1.0, 0.0, 2.0], [0.5, 1.0, 0.0]]), jnp.array([[0.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+
+    def total(y):
+        return cos(a, b, y).sum()
+
+    with pytest.raises(ValueError, match=r"label holds labels .* in \[1, 2\], outside the valid range \[-1, 1\]"):
+        jax.grad(total)(jnp.array([1.0, 2.0]))
+    np.testing.assert_array_equal(jax.grad(total)(jnp.array([1.0, -1.0])), [0.0, 0.0])

@@ -376,7 +376,20 @@ def _to_host_at_once(xp: Any, stats: list[list[Array]]) -> list[list[Any]]:
 def _host_values(x: Array) -> list[Any]:
     """A 1-D array's values as Python numbers in one copy (``tolist``), or as 0-d arrays for a
     library without it (array-api-strict)."""
+    x = readable(x)
     return x.tolist() if hasattr(x, "tolist") else [x[i] for i in range(x.shape[0])]
+
+
+def readable(x: Array) -> Array:
+    """``x`` as an array whose values Python can read: eager ``jax.grad``'s tracer of a
+    differentiated input holds its values (:func:`is_traced` is false for it) but refuses
+    ``float`` and ``tolist``; its ``stop_gradient`` is a plain array."""
+    if array_api_compat.is_jax_array(x):
+        import jax
+
+        if isinstance(x, jax.core.Tracer):  # (not a plain array: an eager op costs ~10 us)
+            return jax.lax.stop_gradient(x)
+    return x
 
 
 def _reads_are_free(x: Array) -> bool:

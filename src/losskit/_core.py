@@ -28,6 +28,7 @@ from ._array import (
     is_cpu_int_tensor,
     is_floating,
     is_traced,
+    readable,
     size,
     stop_gradient,
 )
@@ -330,7 +331,7 @@ def value_checks(enabled: bool) -> Iterator[None]:
 def read_value(x: Array) -> float | None:
     """A 0-d array's value as a float for a value check, or ``None`` where it is not read: traced
     (``jax.jit``, ``torch.compile``, ``torch.func.vmap``) or value checks off."""
-    return float(x) if value_checks_on() and not is_traced(x) else None
+    return float(readable(x)) if value_checks_on() and not is_traced(x) else None
 
 
 def without_ignored(xp: Any, label: Array, ignore_index: Any) -> Array:
