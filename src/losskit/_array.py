@@ -60,6 +60,15 @@ def namespace(*arrays: Any, names: tuple[str, ...] = ()) -> Any:
     return xp
 
 
+#: What the messages call a call's array arguments that ``names`` leaves unnamed.
+UNNAMED_ARRAYS = "sample_weight or an array option (class_weight, pos_weight, ...)"
+#: Why a tensor option stays on its device, and what to do (the device checks' messages).
+OPTION_DEVICE_ADVICE = (
+    "(a loss's options are not module buffers, which module.to() would move), or give a sequence of numbers, "
+    "made on the inputs' device at each call"
+)
+
+
 def check_one_device(arrays: tuple[Any, ...], names: tuple[str, ...], tensor_type: Any) -> None:
     """``ValueError`` naming them when torch tensors of a call are on two devices (torch's own
     error came mid-computation, without names). A 0-d CPU tensor may go with any device, as in torch."""
@@ -81,11 +90,8 @@ def check_one_device(arrays: tuple[Any, ...], names: tuple[str, ...], tensor_typ
         others = sorted({str(a.device) for a in arrays[len(names) :] if placed(a)})
         advice = ""
         if others:
-            named.append(f"sample_weight or an array option (class_weight, pos_weight, ...) on {', '.join(others)}")
-            advice = (
-                f": move it to {first} (a loss's options are not module buffers, which module.to() would move; "
-                "or give a sequence of numbers, made on the inputs' device at each call)"
-            )
+            named.append(f"{UNNAMED_ARRAYS} on {', '.join(others)}")
+            advice = f": move it to {first} {OPTION_DEVICE_ADVICE}"
         raise ValueError(f"the tensors of one call must be on one device: {'; '.join(named)}{advice}")
 
 
@@ -175,7 +181,7 @@ def _mixed_message(arrays: tuple[Any, ...], names: tuple[str, ...], message: str
     parts = [f"{names[0]} is {first}", *(f"{n} is {_library_of(a)}" for n, a in zip(names, arrays) if odd(a))]
     others = sorted({_library_of(a) for a in arrays[len(names) :] if odd(a)})
     if others:
-        parts.append(f"sample_weight or an array option (class_weight, pos_weight, ...) is {', '.join(others)}")
+        parts.append(f"{UNNAMED_ARRAYS} is {', '.join(others)}")
     return f"{message}: {'; '.join(parts)}"
 
 

@@ -17,6 +17,7 @@ import array_api_compat
 import numpy as np
 
 from ._array import (
+    OPTION_DEVICE_ADVICE,
     Array,
     broadcasts_to,
     check_array,
@@ -622,8 +623,7 @@ def class_vector(xp: Any, value: Any, n_classes: int, like_array: Array, name: s
             # a Loss is no torch.nn.Module: module.to(device) moves no option of it
             raise ValueError(
                 f"{name} is on device {value.device} but the inputs on {like_array.device}: move it there "
-                "(a loss's options are not module buffers, which module.to() would move), or give a sequence "
-                "of numbers, made on the inputs' device at each call"
+                + OPTION_DEVICE_ADVICE
             )
         arr = xp.astype(value, like_array.dtype, copy=False)
     return arr
