@@ -64,8 +64,8 @@ def namespace(*arrays: Any, names: tuple[str, ...] = ()) -> Any:
 UNNAMED_ARRAYS = "sample_weight or an array option (class_weight, pos_weight, ...)"
 #: Why a tensor option stays on its device, and what to do (the device checks' messages).
 OPTION_DEVICE_ADVICE = (
-    "(a loss's options are not module buffers, which module.to() would move), or give a sequence of numbers, "
-    "made on the inputs' device at each call"
+    "(a loss's options are not module buffers, which module.to() would move; loss.as_module() makes them so), "
+    "or give a sequence of numbers, made on the inputs' device at each call"
 )
 
 

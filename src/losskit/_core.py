@@ -620,7 +620,7 @@ def class_vector(xp: Any, value: Any, n_classes: int, like_array: Array, name: s
         if not (is_floating(xp, value) or xp.isdtype(value.dtype, "integral")):
             raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
         if array_api_compat.is_torch_array(value) and value.device != like_array.device:
-            # a Loss is no torch.nn.Module: module.to(device) moves no option of it
+            # a Loss is no torch.nn.Module (its as_module() is): module.to(device) moves no option of it
             raise ValueError(
                 f"{name} is on device {value.device} but the inputs on {like_array.device}: move it there "
                 + OPTION_DEVICE_ADVICE

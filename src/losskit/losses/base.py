@@ -164,11 +164,37 @@ class Loss:
     def cast(self, dtype: Any) -> None:
         """No-op: a loss has no parameters to cast; it computes in its inputs' dtype (Gluon's ``Block.cast``)."""
 
+    def as_module(self) -> Any:
+        """This loss as a ``torch.nn.Module``, whose buffers are the options given as tensors.
+
+        A loss is a plain object: ``model.to(device)`` and ``state_dict()`` do not see a tensor
+        ``class_weight`` held by a loss that is an attribute of a model. The module does, under
+        the option's name, as they see ``torch.nn.CrossEntropyLoss``'s ``weight``; it is called
+        as the loss is. The loss itself is left as it is. Needs ``pip install 'losskit[torch]'``.
+
+        >>> import torch, losskit
+        >>> criterion = losskit.SoftmaxCELoss(class_weight=torch.tensor([1.0, 3.0])).as_module()
+        >>> criterion = criterion.double()  # as model.to(...) would: the buffer follows
+        >>> list(criterion.state_dict()), criterion.class_weight.dtype
+        (['class_weight'], torch.float64)
+        >>> criterion(torch.zeros(2, 2, dtype=torch.float64), torch.tensor([0, 1]))
+        tensor([0.6931, 2.0794], dtype=torch.float64)
+        """
+        try:
+            from ._torch_module import LossModule
+        except ModuleNotFoundError as exc:
+            if exc.name != "torch":
+                raise
+            raise ImportError("Loss.as_module() needs torch: pip install 'losskit[torch]'") from exc
+        return LossModule(self)
+
+    def _stored_options(self) -> dict[str, Any]:
+        """The loss's own constructor parameters as stored (each as ``self._<name>``), by name."""
+        return {name: getattr(self, "_" + name) for name in _own_params(type(self)) if hasattr(self, "_" + name)}
+
     def __repr__(self) -> str:
-        # Gluon's form, then the loss's own parameters, each stored as ``self._<name>``
-        extra = "".join(
-            f", {name}={getattr(self, '_' + name)!r}" for name in _own_params(type(self)) if hasattr(self, "_" + name)
-        )
+        # Gluon's form, then the loss's own parameters
+        extra = "".join(f", {name}={value!r}" for name, value in self._stored_options().items())
         return f"{type(self).__name__}(batch_axis={self._batch_axis}, w={self._weight}{extra})"
 
 
