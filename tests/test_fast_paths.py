@@ -765,6 +765,29 @@ def test_log_softmax(dtype, shape, axis):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "axis"), [((6, 5), 1), ((4, 3, 2), 1), ((4, 3, 2), -1), ((7,), 0)])
+def test_softmax(dtype, shape, axis):
+    """torch's fused softmax against the generic exp(log_softmax(x)), values and gradients (a
+    weighted sum: the backward's p * (g - sum(p g))), a masked class (-inf) and a logit near
+    float32's largest included."""
+    from losskit._array import softmax
+
+    x = rng.normal(size=shape) * 3
+    x.reshape(-1)[1] = -math.inf
+    x.reshape(-1)[-1] = 1e30
+    leaf = _tensor(x, dtype)
+    g = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    xp = losskit._array.namespace(leaf, names=("x",))
+    fast = softmax(xp, leaf, axis)
+    with _fast.disabled():
+        generic = softmax(xp, leaf, axis)
+    torch.testing.assert_close(fast, generic, rtol=TOL[dtype], atol=TOL[dtype])
+    (g_fast,) = torch.autograd.grad((fast * g).sum(), leaf)
+    (g_generic,) = torch.autograd.grad((generic * g).sum(), leaf)
+    torch.testing.assert_close(g_fast, g_generic, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_kl_log_target(dtype, monkeypatch):
     """torch's kl_div(log_target=True) where no target log-probability is -inf: the generic terms,
     values and both gradients, and it is taken (counted); with a -inf it is not, and the class of

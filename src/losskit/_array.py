@@ -500,6 +500,13 @@ def log_softmax(xp: Any, x: Array, axis: int) -> Array:
     return (x - m) - log_sum
 
 
+def softmax(xp: Any, x: Array, axis: int) -> Array:
+    if _fast.use_torch(x):
+        return _fast.torch_softmax(x, axis)  # one array kept for the backward pass, not two
+    # softmax(x) = exp(log_softmax(x)): never overflows
+    return xp.exp(log_softmax(xp, x, axis))
+
+
 def softplus(xp: Any, x: Array) -> Array:
     # log(1 + exp(x)) = logaddexp(x, 0): never overflows, and its derivative is sigmoid(x)
     # everywhere. Not max(x, 0) + log1p(exp(-|x|)): at x = 0 that relies on the subgradients of

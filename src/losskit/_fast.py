@@ -410,6 +410,15 @@ def torch_log_softmax(x: Array, axis: int) -> Array:
     return torch.log_softmax(x, axis)
 
 
+def torch_softmax(x: Array, axis: int) -> Array:
+    """``exp(x - m) / sum(exp(x - m))`` along ``axis``: torch's fused ``softmax``, the generic
+    ``exp(log_softmax(x))`` to rounding. It keeps only its output for the backward pass
+    (``p * (g - sum(p g))``), where ``exp`` of ``log_softmax`` keeps both arrays."""
+    import torch
+
+    return torch.softmax(x, axis)
+
+
 def torch_multi_margin(pred: Array, target: Array, p: int, margin: float, weight: Array | None) -> Array:
     """``sum_{c != y} w_y max(0, margin - x_y + x_c)^p / C`` per row of ``pred`` ``(N, C)``: ``(N,)``;
     NaN for a row with a NaN, as the formula gives (the kernel's ``z > 0`` test skips a NaN term)."""

@@ -5,7 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._array import Array, abs_, device, dtype_kind, log_sigmoid, log_softmax, namespace, relu, size, take_along_axis
+from .._array import (
+    Array,
+    abs_,
+    device,
+    dtype_kind,
+    log_sigmoid,
+    namespace,
+    relu,
+    size,
+    softmax,
+    take_along_axis,
+)
 from .._core import (
     arrays_in,
     as_index,
@@ -141,7 +152,7 @@ def tversky_loss(
     elif pred.shape[cls] == 1:
         prob = xp.exp(log_sigmoid(xp, x))  # one channel: a binary mask, sigmoid(x) = exp(log_sigmoid(x))
     else:
-        prob = xp.exp(log_softmax(xp, x, axis=cls))  # softmax(x) = exp(log_softmax(x)): never overflows
+        prob = softmax(xp, x, axis=cls)
     spatial = tuple(i for i in range(pred.ndim) if i not in (cls, b_axis))
 
     def total(v: Array) -> Array:
@@ -286,16 +297,24 @@ def lovasz_gradient(xp: Any, gt_sorted: Array, dtype: Any) -> Array:
     any size); ``U_i >= 1`` always, and ``U_{i-1} = 0`` only at ``i = 0`` without any foreground,
     where ``g_0 = J_0 = 1``.
     """
-    total = xp.sum(gt_sorted, axis=-1, keepdims=True)
-    inter = total - xp.cumulative_sum(gt_sorted, axis=-1)  # I_i: foreground not among the first i + 1
-    union = total + xp.cumulative_sum(1 - gt_sorted, axis=-1)  # U_i
-    before = union - (1 - gt_sorted)  # U_{i-1}
-    first = before == 0  # i = 0 with no foreground: J_{-1} is read as 0, so g_0 = J_0 = 1
-    inter, union = xp.astype(inter, dtype), xp.astype(union, dtype)
-    before = xp.astype(xp.where(first, xp.ones_like(before), before), dtype)  # floats: U U' may pass int32
-    ones = xp.ones_like(union)
-    g = xp.where(gt_sorted == 1, ones / union, inter / (union * before))
-    return xp.where(first, ones, g)
+    # the counts in gt_sorted's integer dtype (the standard's cumulative_sum would widen int32);
+    # each array of counts is made a float as soon as it is done with, for the memory
+    # so g_i = where(foreground, 1, I_i / U_{i-1}) / U_i. The counts are in gt_sorted's integer
+    # dtype (the standard's cumulative_sum would widen int32); each is dropped once used, for the memory
+    ints = gt_sorted.dtype
+    total = xp.sum(gt_sorted, axis=-1, keepdims=True, dtype=ints)
+    background = 1 - gt_sorted
+    union = total + xp.cumulative_sum(background, axis=-1, dtype=ints)  # U_i
+    before = union - background  # U_{i-1}
+    del background
+    first = before == 0  # i = 0 with no foreground: J_{-1} is read as 0, so g_0 = J_0 = 1 (I_0 = 0, U_0 = 1)
+    one = xp.ones((), dtype=ints, device=device(before))
+    before = xp.astype(xp.where(first, one, before), dtype)
+    inter = xp.astype(total - xp.cumulative_sum(gt_sorted, axis=-1, dtype=ints), dtype)  # I_i
+    ratio = inter / before
+    del inter, before
+    ratio = xp.where(xp.logical_or(gt_sorted == 1, first), xp.astype(one, dtype), ratio)
+    return ratio / xp.astype(union, dtype)
 
 
 def lovasz_extension(xp: Any, values: Array, key: Array, gt: Array, valid: Array | None) -> tuple[Array, Array]:
@@ -308,7 +327,9 @@ def lovasz_extension(xp: Any, values: Array, key: Array, gt: Array, valid: Array
         values = xp.where(valid, values, xp.zeros_like(values))  # where, not *: no NaN of a dropped pixel
         key = xp.where(valid, key, xp.full_like(key, -math.inf))
     order = xp.argsort(key, axis=-1, descending=True, stable=True)
-    gt_sorted = take_along_axis(xp, xp.astype(gt, index_dtype(xp)), order, axis=-1)
+    # counts of a row's length: int32 where they fit (half int64's memory)
+    counts = xp.int32 if key.shape[-1] < 2**31 else index_dtype(xp)
+    gt_sorted = take_along_axis(xp, xp.astype(gt, counts), order, axis=-1)
     g = lovasz_gradient(xp, gt_sorted, values.dtype)
     return xp.sum(take_along_axis(xp, values, order, axis=-1) * g, axis=-1), xp.sum(gt_sorted, axis=-1)
 
@@ -353,8 +374,7 @@ def lovasz_softmax_loss(
     x = _to_front(xp, x, (b_axis, cls), 2)  # (N, C, P)
     index = _to_front(xp, index, (b_axis - (b_axis > cls),), 1)  # (N, P)
     index = xp.expand_dims(index, axis=1)  # (N, 1, P)
-    # softmax(x) = exp(log_softmax(x)): never overflows
-    prob = xp.exp(log_softmax(xp, x, axis=1)) if from_logits else x
+    prob = softmax(xp, x, axis=1) if from_logits else x
     valid = None
     if ignore_index is not None:
         valid = index != ignore_index
@@ -362,7 +382,11 @@ def lovasz_softmax_loss(
     fg = index == xp.reshape(xp.arange(c, dtype=index.dtype, device=device(index)), (1, c, 1))  # (N, C, P)
     if valid is not None:
         fg = xp.logical_and(fg, valid)
-    errors = abs_(xp, xp.astype(fg, prob.dtype) - prob)  # |1[y = c] - p_c|, as Berman's (and sign'(0) = 0)
+    if from_logits:
+        # |1[y = c] - p_c| of a softmax (0 <= p <= 1): where keeps only fg for the backward pass
+        errors = xp.where(fg, 1 - prob, prob)
+    else:
+        errors = abs_(xp, xp.astype(fg, prob.dtype) - prob)  # as Berman's (and sign'(0) = 0)
     per_class, counts = lovasz_extension(xp, errors, errors, fg, valid)  # (N, C) each
     if classes == "all":
         loss = xp.mean(per_class, axis=1)
