@@ -47,13 +47,18 @@ def test_every_recipe_computes_the_same_through_its_module(case):
 def test_state_dict_holds_the_class_weight_and_loading_one_changes_the_loss():
     logits = torch.randn(6, 4, dtype=torch.float64)
     target = torch.tensor([0, 1, 2, 3, 1, 2])
-    criterion = losskit.SoftmaxCELoss(class_weight=torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)).as_module()
+    given = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    loss = losskit.SoftmaxCELoss(class_weight=given)
+    criterion = loss.as_module()
     state = criterion.state_dict()
     assert list(state) == ["class_weight"]
     new_weight = torch.tensor([0.5, 0.0, 8.0, 1.0], dtype=torch.float64)
     criterion.load_state_dict({"class_weight": new_weight})
     want = F.cross_entropy(logits, target, weight=new_weight, reduction="none")
     torch.testing.assert_close(criterion(logits, target), want)
+    # loaded into the module's copy: the loss it was made from still has the tensor given, unchanged
+    assert loss._class_weight is given and given.tolist() == [1.0, 2.0, 3.0, 4.0]
+    torch.testing.assert_close(loss(logits, target), F.cross_entropy(logits, target, weight=given, reduction="none"))
     # assign=True replaces the buffer's tensor rather than copying into it
     other = torch.tensor([3.0, 1.0, 1.0, 0.25], dtype=torch.float64)
     criterion.load_state_dict({"class_weight": other}, assign=True)

@@ -16,10 +16,11 @@ class LossModule(torch.nn.Module):
 
     Each option of the loss given as a tensor (``class_weight``, a 0-d ``margin``, ...) is a
     buffer of the module under the option's name: ``module.to(device)``, ``.double()``,
-    ``state_dict()`` and ``load_state_dict()`` (also of a model the module is part of) see it. The
-    module computes through its own shallow copy of the loss, which reads the buffers at each
-    call, so the loss it was made from keeps its tensors. Options given as numbers or tuples stay
-    as they are (a tuple already follows the inputs' device).
+    ``state_dict()`` and ``load_state_dict()`` (also of a model the module is part of) see it. A
+    buffer is a copy of the option's tensor (torch's own loss modules hold the tensor given), and
+    the module computes through its own shallow copy of the loss, which reads the buffers at each
+    call: the loss it was made from, and its tensors, are left as they are. Options given as
+    numbers or tuples stay as they are (a tuple already follows the inputs' device).
     """
 
     def __init__(self, loss: Loss) -> None:
@@ -29,7 +30,8 @@ class LossModule(torch.nn.Module):
             name for name, value in loss._stored_options().items() if isinstance(value, torch.Tensor)
         )
         for name in self._tensor_options:
-            self.register_buffer(name, getattr(loss, "_" + name))
+            # a copy: load_state_dict() writes into a buffer in place
+            self.register_buffer(name, getattr(loss, "_" + name).detach().clone())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         for name in self._tensor_options:
