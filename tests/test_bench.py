@@ -255,3 +255,15 @@ def test_threads_pin_the_process_so_that_xla_is_held_too():
     assert after == 1
     note = " ".join(out[2:])
     assert (note == "None") if before == 1 else note.startswith("--threads 1: pinned to CPU")
+
+
+@pytest.mark.parametrize(
+    ("backend", "ratio", "met"), [("mxnet", 1.0, False), ("mxnet", 0.99, True), ("torch", 2.0, True)]
+)
+def test_a_target_of_mxnet_is_to_be_faster_and_the_others_are_bounds(backend, ratio, met):
+    """Issue 5: "faster than MXNet 1.9.1" is a ratio below 1; "at most 2x" admits 2."""
+    spec = bench.SPECS[0]
+    inputs = bench.Inputs(args=(np.zeros((64, 4)),), grad=(0,))
+    rec = bench._record(spec, "small", inputs, backend, "ref", losskit_ms=ratio, ref_ms=1.0)
+    assert (rec["target"], rec["met"]) == (bench.TARGETS[(backend, "small")], met)
+    assert bench.table([rec]).count("< 1" if backend == "mxnet" else "<= 2") == 1

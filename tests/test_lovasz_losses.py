@@ -505,7 +505,7 @@ L3 = np.zeros((2, 4), dtype=int)
 SOFTMAX_ERRORS = [
     ((np.zeros(4), np.zeros(4, dtype=int)), {}, ValueError, "a batch and a class axis, (N, C, ...); got shape (4,)"),
     ((np.zeros((2, 1, 4)), L3), {}, ValueError, "pred has 1 class along axis 1; the Lovasz-Softmax loss needs"),
-    ((P3, L3), {"axis": 0}, ValueError, "the class axis (0) and batch_axis (0) must differ"),
+    ((P3, L3), {"axis": 0}, ValueError, "batch_axis=0 is the class axis (0) of pred's 3 axes: they must differ"),
     ((P3, L3), {"axis": 3}, ValueError, "axis=3 is out of range for pred with 3 axes"),
     ((P3, L3), {"batch_axis": 3}, ValueError, "batch_axis=3 is out of range"),
     ((P3, np.zeros((2, 5), dtype=int)), {}, ValueError, "label shape (2, 5) does not match pred shape (2, 3, 4)"),

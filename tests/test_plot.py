@@ -528,8 +528,10 @@ def test_gradients_use_torch_then_jax_then_fail_clearly(monkeypatch: pytest.Monk
         x, values, grads = plot.curve_data(plot.curve_for("L2Loss"), [-2.0, 1.0, 3.0], grad=True)
         np.testing.assert_allclose(grads, x, rtol=1e-6)
     monkeypatch.setattr(plot, "importable", lambda name: False)
-    with pytest.raises(RuntimeError, match=r"autograd.*pip install"):
+    with pytest.raises(RuntimeError, match=r"autograd.*pip install 'losskit\[torch\]'"):
         plot.curve_data(plot.curve_for("L2Loss"), grad=True)
+    with pytest.raises(RuntimeError, match=r"need jax: pip install 'losskit\[jax\]'"):  # the extra asked for
+        plot.autograd_backend("jax")
     with pytest.raises(ValueError, match="NumPy has no autograd"):
         plot.autograd_backend("numpy")
 

@@ -1,6 +1,7 @@
 """Private array helpers: the namespace lookup and the few operations the standard lacks.
 
-Everything here takes the array namespace ``xp`` explicitly; only the public entry points
+The array operations take the array namespace ``xp`` explicitly (the helpers that only look
+at an array, such as :func:`device` or :func:`is_traced`, do not); only the public entry points
 call :func:`namespace`, once, and pass ``xp`` down (the scikit-learn / SciPy pattern).
 """
 
@@ -702,7 +703,7 @@ def log1m_softmax(xp: Any, x: Array, axis: int) -> Array:
     """
     m, log_sum = logsumexp_parts(xp, x, axis)
     p = xp.exp((x - m) - log_sum)  # softmax(x) = exp(log_softmax(x))
-    top = _positions(xp, x, axis) == xp.argmax(x, axis=axis, keepdims=True)
+    top = positions(xp, x, axis) == xp.argmax(x, axis=axis, keepdims=True)
     return _log1m_probability(xp, x, p, top, m, log_sum, axis)
 
 
@@ -710,10 +711,10 @@ def log1m_softmax_at(xp: Any, x: Array, index: Array, log_p: Array, m: Array, lo
     """:func:`log1m_softmax` of the class ``index`` alone (``x``'s shape with ``axis`` of size 1),
     given its ``log_p`` and ``x``'s :func:`logsumexp_parts`: one masked copy of ``x`` where the
     whole ``log(1 - softmax(x))`` takes six arrays of ``x``'s size (a focal loss's sparse target)."""
-    return _log1m_probability(xp, x, xp.exp(log_p), _positions(xp, x, axis) == index, m, log_sum, axis)
+    return _log1m_probability(xp, x, xp.exp(log_p), positions(xp, x, axis) == index, m, log_sum, axis)
 
 
-def _positions(xp: Any, x: Array, axis: int) -> Array:
+def positions(xp: Any, x: Array, axis: int) -> Array:
     """``0, 1, ..., C - 1`` along ``axis``, shaped to broadcast against ``x``."""
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]

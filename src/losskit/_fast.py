@@ -3,7 +3,8 @@
 Every function here stands for one generic array-API formula of :mod:`losskit.functional` and
 returns the same *unreduced* loss (the array the generic formula hands to ``finish``), from
 inputs the public function has already checked and converted: floats in their compute dtype,
-labels cast to ``pred``'s dtype and shape (sparse labels as indices of ``pred``'s rank).
+labels cast to ``pred``'s dtype and shape (sparse labels as indices with ``pred``'s shape less
+its class axis).
 
 A fast path is taken only where the framework's op agrees with the generic formula in value
 *and* gradient for every input the generic path accepts. Where it does not, the guard beside

@@ -284,7 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the value held fixed while x varies (a label, the true class, a target probability, a mask "
         "pixel's value, a second input: each loss has its own); the curve's title names it and its default",
     )
-    plot.add_argument("--range", nargs=2, type=float, metavar=("A", "B"), help="x from A to B (default: -5 5)")
+    plot.add_argument(
+        "--range",
+        nargs=2,
+        type=float,
+        metavar=("A", "B"),
+        help="x from A to B (default: the loss's own range, -5 5 for most)",
+    )
     # argparse reads "-1e3" as an option (its negative-number pattern has no exponent): widen it
     if hasattr(plot, "_negative_number_matcher"):
         plot._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$|^-nan$")

@@ -721,7 +721,8 @@ def autograd_backend(backend: str | None = None) -> str:
         if importable(name):
             return name
     wanted = backend or "torch or jax"
-    raise RuntimeError(f"gradients are computed by autograd and need {wanted}: pip install 'losskit[torch]'")
+    extra = backend or "torch"
+    raise RuntimeError(f"gradients are computed by autograd and need {wanted}: pip install 'losskit[{extra}]'")
 
 
 def curve_data(

@@ -26,6 +26,7 @@ from .._array import (
     logsumexp,
     logsumexp_parts,
     namespace,
+    positions,
     relu,
     relu_for_output,
     safe_log,
@@ -1016,7 +1017,7 @@ def multi_margin_loss(
     hinge = relu(xp, -(picked - margin) + x)  # -(a - m) = m - a exactly: see hinge_loss
     if p == 2:
         hinge = xp.square(hinge)
-    position = xp.reshape(xp.arange(n, device=device(x)), _class_shape(x.ndim, cls, n))
+    position = positions(xp, x, cls)
     hinge = xp.where(position == index, xp.zeros_like(hinge), hinge)  # the true class is not its own rival
     loss = xp.sum(hinge, axis=cls, keepdims=True) / n
     if w is not None:
@@ -1336,9 +1337,8 @@ def multiclass_hinge_loss(
     margin = check_number(margin, "margin", array_ok=True)  # any real, as HingeLoss's
     xp = namespace(pred, label, sample_weight, *arrays_in(margin), names=("pred", "label"))
     x, cls, b_axis, index, _ = _class_inputs(xp, pred, label, sample_weight, axis, batch_axis, weight, True)
-    n = pred.shape[cls]
     picked = take_along_axis(xp, x, index, axis=cls)
-    position = xp.reshape(xp.arange(n, device=device(x)), _class_shape(x.ndim, cls, n))
+    position = positions(xp, x, cls)
     # the true class leaves the max as -inf (where, not a product: its score takes no part, nor its
     # gradient); a single class has no rival, so max is -inf and the loss 0, with a zero gradient
     rivals = xp.where(position == index, xp.full_like(x, -math.inf), x)
@@ -1503,8 +1503,7 @@ def margin_softmax_cross_entropy(
         target = _angular_margin(xp, target, angular_margin, easy_margin)
     if not (is_real(cosine_margin) and cosine_margin == 0):
         target = target - cosine_margin
-    n = cosine.shape[cls]
-    position = xp.reshape(xp.arange(n, device=device(c)), _class_shape(c.ndim, cls, n))
+    position = positions(xp, c, cls)
     logits = xp.where(position == index, target, c) * scale  # where: the other classes keep cos exactly
     # the cross-entropy of the logits and the indices checked above, as SoftmaxCELoss computes it
     # (not through it: that would check the inputs and read the labels' range a second time)

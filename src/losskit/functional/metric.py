@@ -193,13 +193,7 @@ def triplet_margin_loss(
     shape = tuple(pred.shape)
     anchor, pos, neg, out_dtype = _triplet_vectors(xp, pred, positive, negative)
     triplets = shape[:-1]  # one triplet per index of the leading axes; () for one unbatched triplet
-    try:
-        b_axis = check_batch_axis(batch_axis, max(len(triplets), 1))
-    except ValueError:  # said of the triplets: "an input with 1 axes" misled for 2-D inputs
-        raise ValueError(
-            f"batch_axis={batch_axis} is out of range for the triplets, shape {triplets} (pred's shape {shape} "
-            "without its last, vector axis): the loss has one value per triplet"
-        ) from None
+    b_axis = _item_batch_axis(batch_axis, triplets, "triplet", f"pred's shape {shape} without its last, vector axis")
     check_weight(weight)
     sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
     euclidean = not is_symbolic_number(p) and p == 2
@@ -271,13 +265,8 @@ def cosine_embedding_loss(
     if input2.ndim < 1:
         raise ValueError("input1 and input2 need at least one axis (the vector axis, last)")
     pair_shape = tuple(input2.shape[:-1])
-    try:
-        b_axis = check_batch_axis(batch_axis, max(len(pair_shape), 1))
-    except ValueError:  # said of the pairs: "an input with 1 axes" misled for 2-D inputs
-        raise ValueError(
-            f"batch_axis={batch_axis} is out of range for the pairs, shape {pair_shape} (input2's shape "
-            f"{tuple(input2.shape)} without its last, vector axis): the loss has one value per pair"
-        ) from None
+    origin = f"input2's shape {tuple(input2.shape)} without its last, vector axis"
+    b_axis = _item_batch_axis(batch_axis, pair_shape, "pair", origin)
     check_weight(weight)
     y = reshape_to(xp, label, pair_shape, "label", "the pairs (input2's shape without its last axis)")
     if dtype_kind(xp, y.dtype) not in ("integral", "real floating"):
@@ -694,9 +683,7 @@ def circle_loss(
                 f"ref_embeddings shape {tuple(ref_embeddings.shape)} does not match pred shape {tuple(pred.shape)}: "
                 f"expected (num_refs, {dim}), one embedding of pred's dimension per row"
             )
-        if not is_floating(xp, ref_embeddings):
-            raise TypeError(f"ref_embeddings must be a real floating-point array, got dtype {ref_embeddings.dtype}")
-        ref = xp.astype(ref_embeddings, x.dtype, copy=False)
+        ref = xp.astype(ref_embeddings, x.dtype, copy=False)  # its dtype checked by promoted_input
     if batch_axis not in (0, -2):
         raise ValueError(f"CircleLoss supports batch_axis=0 only, got {batch_axis}")
     y = _class_labels(xp, label, n, "label", f"pred's {n} rows")
@@ -1264,7 +1251,7 @@ def triplet_margin_with_distance_traced(
     check_weight(weight)
     if distance_function is None:
         triplets = shape[:-1]  # the default distance takes the last axis, as TripletMarginLoss's
-        b_axis = _triplet_batch_axis(batch_axis, triplets, shape)
+        b_axis = _item_batch_axis(batch_axis, triplets, "triplet", f"the distances of pred, shape {shape}")
         sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
 
         def distance(x: Array, y: Array) -> Array:
@@ -1281,7 +1268,7 @@ def triplet_margin_with_distance_traced(
     d_pos = distance(anchor, pos)
     if triplets is None:
         triplets = tuple(d_pos.shape)
-        b_axis = _triplet_batch_axis(batch_axis, triplets, shape)
+        b_axis = _item_batch_axis(batch_axis, triplets, "triplet", f"the distances of pred, shape {shape}")
         sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
     d_neg = distance(anchor, neg)
     if swap:
@@ -1305,14 +1292,15 @@ def check_distance_function(distance_function: Any) -> Any:
     return distance_function
 
 
-def _triplet_batch_axis(batch_axis: Any, triplets: tuple[int, ...], shape: tuple[int, ...]) -> int:
-    """``batch_axis`` as an axis of the triplets' shape (one loss per triplet); ``ValueError`` naming both shapes."""
+def _item_batch_axis(batch_axis: Any, items: tuple[int, ...], item: str, origin: str) -> int:
+    """``batch_axis`` as an axis of the shape ``items`` of the triplets or pairs (one loss per
+    ``item``); ``ValueError`` naming that shape and ``origin``, where it comes from."""
     try:
-        return check_batch_axis(batch_axis, max(len(triplets), 1))
-    except ValueError:  # said of the triplets: "an input with 1 axes" misled for 2-D inputs
+        return check_batch_axis(batch_axis, max(len(items), 1))
+    except ValueError:  # said of the items: "an input with 1 axes" misled for 2-D inputs
         raise ValueError(
-            f"batch_axis={batch_axis} is out of range for the triplets, shape {triplets} (the distances of pred, "
-            f"shape {shape}): the loss has one value per triplet"
+            f"batch_axis={batch_axis} is out of range for the {item}s, shape {items} ({origin}): "
+            f"the loss has one value per {item}"
         ) from None
 
 

@@ -66,7 +66,8 @@ def check_focal(gamma: Any, log_loss: Any) -> tuple[Any, bool]:
 def is_plain_one(gamma: Any) -> bool:
     """``gamma`` is a concrete 1 (no power to take). Under ``torch.compile`` it is not asked: a
     branch on its value would be a guard, one more compilation each time it passes 1 on a schedule;
-    the general form of :func:`overlap_penalty` is then taken, equal up to rounding."""
+    the general form of :func:`overlap_penalty` is then taken, equal up to rounding for an index
+    in ``[0, 1]`` (one above 1 counts as ``1 - TI = 0`` there, as for any other ``gamma``)."""
     return is_real(gamma) and is_concrete(gamma) and gamma == 1
 
 
@@ -107,10 +108,7 @@ def class_and_batch_axes(ndim: int, shape: tuple[int, ...], axis: int, batch_axi
     if ndim < 2:
         raise ValueError(f"pred must have a batch and a class axis, (N, C, ...); got shape {shape}")
     cls = check_axis(axis, ndim)
-    b_axis = check_batch_axis(batch_axis, ndim)
-    if cls == b_axis:
-        raise ValueError(f"the class axis ({axis}) and batch_axis ({batch_axis}) must differ")
-    return cls, b_axis
+    return cls, check_batch_axis(batch_axis, ndim, cls)
 
 
 def tversky_loss(

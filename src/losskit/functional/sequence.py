@@ -13,7 +13,17 @@ from typing import Any
 import array_api_compat
 
 from .. import _fast
-from .._array import Array, check_array, device, dtype_kind, log_softmax, logaddexp, namespace, take_along_axis
+from .._array import (
+    LOG_ZERO,
+    Array,
+    check_array,
+    device,
+    dtype_kind,
+    log_softmax,
+    logaddexp,
+    namespace,
+    take_along_axis,
+)
 from .._core import (
     check_flag,
     check_has_classes,
@@ -29,10 +39,7 @@ from .._core import (
 LAYOUTS = ("NTC", "TNC")
 LABEL_LAYOUTS = ("NT", "TN")
 
-# A log-probability that stands for log(0) in the recursion. Finite on purpose: with -inf,
-# logaddexp(-inf, -inf) has a NaN gradient in some frameworks. exp(-1e30) is 0 in every float
-# dtype, and -1e30 plus any log-probability stays far below every reachable path.
-_LOG_ZERO = -1e30
+# The recursion's log(0) is LOG_ZERO: -1e30 plus any log-probability stays far below every reachable path.
 
 
 def check_layouts(layout: str, label_layout: str) -> None:
@@ -165,11 +172,11 @@ def _ctc_torch(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
     # step there, only where a -inf is
     if not _fast.holds_no_neg_inf(logits):
         # masked_fill saves its mask for the backward, not the logits (clamp_min kept them alive)
-        logits = logits.masked_fill(logits == -math.inf, _LOG_ZERO)  # NaN stays NaN
+        logits = logits.masked_fill(logits == -math.inf, LOG_ZERO)  # NaN stays NaN
         loss = _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
         # a label only masked classes could produce: a path through -1e30 is now the kernel's
         # best, where -inf left none: +inf, as the generic path gives, with no gradient
-        return xp.where(loss > -_LOG_ZERO / 2, xp.full_like(loss, math.inf), loss)
+        return xp.where(loss > -LOG_ZERO / 2, xp.full_like(loss, math.inf), loss)
     # F.ctc_loss eagerly; under torch.compile a custom op with static shapes (no graph break)
     return _fast.torch_ctc_loss(logits, label, pred_lengths, label_lengths)
 
@@ -185,15 +192,15 @@ def _ctc_optax(xp: Any, logits: Array, label: Array, pred_lengths: Array, label_
     # cost of two full-size masks and a divide in the backward pass: 1.04-1.10x optax's CTC under
     # jit on a CPU at 32 x 256 x 64, 1.00-1.02x with the select
     batch_logits = jnp.transpose(logits, (1, 0, 2))
-    batch_logits = jnp.where(batch_logits < _LOG_ZERO, _LOG_ZERO, batch_logits)
+    batch_logits = jnp.where(batch_logits < LOG_ZERO, LOG_ZERO, batch_logits)
     logit_pad = (jnp.arange(t_max)[None, :] >= pred_lengths[:, None]).astype(logits.dtype)
     label_pad = (jnp.arange(label.shape[1])[None, :] >= label_lengths[:, None]).astype(logits.dtype)
     # optax's log(0), log_epsilon, is -1e5 by default: a path less likely than exp(-1e5) was
     # clamped there, and a label that no alignment can produce cost ~1e5, where torch and the
     # generic path give +inf. With the generic path's -1e30, the same test as there finds them.
-    loss = optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1, log_epsilon=_LOG_ZERO)
+    loss = optax.ctc_loss(batch_logits, logit_pad, label, label_pad, blank_id=c - 1, log_epsilon=LOG_ZERO)
     # too few frames is decided from the lengths, as torch does, whatever the logits (a NaN there)
-    impossible = (loss > -_LOG_ZERO / 2) | _infeasible(xp, label, pred_lengths, label_lengths)
+    impossible = (loss > -LOG_ZERO / 2) | _infeasible(xp, label, pred_lengths, label_lengths)
     return xp.where(impossible, xp.full_like(loss, float("inf")), loss)
 
 
@@ -227,7 +234,7 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
     prev2 = xp.concat([xp.full((n, 2), blank, dtype=idx, device=dev), ext[:, :-2]], axis=1)
     can_skip = (ext != blank) & (ext != prev2)
 
-    log_zero = xp.full((n, width), _LOG_ZERO, dtype=logits.dtype, device=dev)
+    log_zero = xp.full((n, width), LOG_ZERO, dtype=logits.dtype, device=dev)
     position = xp.arange(width, device=dev)[None, :]
     alpha = xp.where(position < 2, emit[0, ...], log_zero)
     for t in range(1, t_max):
@@ -241,7 +248,7 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
     before = xp.where(label_lengths > 0, before, log_zero[:, 0])
     log_likelihood = logaddexp(xp, last, before)
     # a label that no alignment of the input can produce has likelihood 0: loss +inf, as torch
-    infeasible = log_likelihood < _LOG_ZERO / 2
+    infeasible = log_likelihood < LOG_ZERO / 2
     loss = xp.where(infeasible, xp.full_like(log_likelihood, float("inf")), -log_likelihood)
     # no input frame at all (alpha above started from frame 0 regardless): the empty label has
     # probability 1, any other 0

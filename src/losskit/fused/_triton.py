@@ -89,7 +89,7 @@ def _kernel() -> Any:
 
 
 def num_warps(block: int) -> int:
-    """Warps per row's program: a whole warp group per 1k logits of the block, up to 32 (as Liger-Kernel)."""
+    """Warps per row's program: 32 for a block of 8192 logits or more, else 8 (as Liger-Kernel)."""
     return 32 if block >= 8192 else 8
 
 

@@ -88,7 +88,8 @@ def linear_cross_entropy(
     Shape:
         - hidden: ``(N, D)`` (or ``(..., D)``, flattened); weight: ``(V, D)``; bias: ``(V,)``.
         - label: ``(N,)`` (or hidden's leading shape) of class indices in ``[0, V)`` or ``ignore_index``.
-        - output: ``(N,)`` per token for ``'none'`` (0 at ignored tokens), else a 0-d array;
+        - output: per token for ``'none'``, ``hidden``'s leading shape (``(N,)`` for 2-D ``hidden``;
+          0 at ignored tokens), else a 0-d array;
           ``'mean'`` divides by the number of non-ignored tokens and is 0 when there are none.
           The loss is returned in float32 (float64 for float64 inputs), the dtype it is
           reduced in, as ``cross_entropy`` of upcast logits returns it: a bfloat16 mean would

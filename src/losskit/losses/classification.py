@@ -531,9 +531,9 @@ class SoftmaxFocalLoss(Loss):
         - sample_weight: broadcastable to ``pred``'s shape with ``axis`` of size 1.
         - output: ``(N,)``; ``()`` for ``reduction='mean'`` or ``'sum'``.
 
-    Stability: ``log p`` by ``log_softmax``; :math:`\log(1 - p_j)` exactly, as the
-    ``logsumexp`` of the other classes minus that of all (never ``log1p(-p)``, which is
-    ``-inf`` where ``p`` rounds to 1), and the power as ``exp(gamma * log(1 - p))``: finite
+    Stability: ``log p`` by ``log_softmax``; :math:`\log(1 - p_j)` as ``log1p(-p)`` where
+    ``p <= 1/2``, above as the ``logsumexp`` of the other classes minus that of all (not
+    ``log1p(-p)``, which is ``-inf`` where ``p`` rounds to 1), and the power as ``exp(gamma * log(1 - p))``: finite
     values and gradients at any finite logits.
 
     >>> import numpy as np, losskit
@@ -635,7 +635,8 @@ class SoftMarginLoss(Loss):
         - pred, label: the same number of elements; sample_weight broadcastable.
         - output: ``(N,)``, the mean over the non-batch axes.
 
-    Stability: ``softplus(-z x) = max(-z x, 0) + log1p(exp(-|z x|))`` never overflows.
+    Stability: ``softplus(-z x)`` as ``logaddexp(-z x, 0)`` (torch's fused ``softplus`` on tensors):
+    it never overflows, and its derivative at 0 is 1/2 on every backend.
 
     >>> import numpy as np, losskit
     >>> losskit.SoftMarginLoss()(np.array([[0.0, 2.0]]), np.array([[1.0, -1.0]]))  # (log 2 + log(1 + e^2)) / 2

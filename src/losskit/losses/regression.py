@@ -53,7 +53,8 @@ class L1Loss(Loss):
         - sample_weight: broadcastable to ``pred`` with as many axes.
         - output: ``(N,)``.
 
-    Stability: exact; the gradient at ``pred == label`` is the framework's choice for ``abs`` (0).
+    Stability: exact; the gradient at ``pred == label`` is 0 on every backend (as torch's and
+    MXNet's ``abs``; JAX's own would give 1).
 
     >>> import numpy as np, losskit
     >>> losskit.L1Loss()(np.array([[1.0, -1.0], [0.5, 0.5]]), np.zeros((2, 2)))

@@ -81,7 +81,7 @@ class TverskyLoss(Loss):
     and :math:`d` are each summed or divided on their own, not as differences of large sums, so a
     near-perfect mask keeps their digits (``-log TI`` as ``-log1p(-d)`` above ``TI = 1/2``).
     An index above 1 (probabilities or masks outside ``[0, 1]``) counts as :math:`d = 0` when
-    ``gamma != 1``.
+    ``gamma != 1`` or under ``torch.compile`` (eager ``gamma=1`` gives the negative ``d``).
 
     >>> import numpy as np, losskit
     >>> probs = np.full((1, 2, 2), 0.5)  # (N, C, W): half of each class everywhere
