@@ -25,8 +25,15 @@ def _inputs(case, backend, dtype):
 
 def test_every_registered_loss_has_a_recipe():
     """A recipe is what puts a loss through every backend, dtype, gradient and compile test."""
+    registered = {name.lower() for name in losskit.list_losses()} | {a.lower() for a in _aliases()}
+    unregistered = sorted({case.loss for case in CASES if case.loss.lower() not in registered})
+    assert unregistered == [], f"recipes of unregistered losses (is the class decorated @register?): {unregistered}"
     covered = {losskit.loss_info(case.loss).name for case in CASES}
-    assert set(losskit.list_losses()) - covered == set()
+    assert set(losskit.list_losses()) - covered == set(), "registered losses without a recipe in tests/cases.py"
+
+
+def _aliases():
+    return [alias for name in losskit.list_losses() for alias in losskit.loss_info(name).aliases]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -39,6 +39,9 @@ def test_losskit_exports_every_loss_class_and_the_helpers():
         assert hasattr(losskit, name), name
     for name in losskit.losses.__all__[1:]:  # every class but the base is in the registry
         assert type(losskit.get_loss(name)) is getattr(losskit, name)
+    # and every registered class is exported (a class in no __all__ met no other test but compile's)
+    unexported = sorted(n for n in losskit.list_losses() if getattr(losskit, n, None) is not losskit.loss_info(n).cls)
+    assert unexported == [], f"registered but not in losskit.__all__ (add them to their family's __all__): {unexported}"
 
 
 def test_mypy_sees_the_public_names(tmp_path):
