@@ -435,8 +435,11 @@ def test_chunk_size_checks_and_defaults():
     from losskit.fused.linear_cross_entropy import MIN_CHUNK, default_chunk_size
 
     h, w, b, y = _inputs()
-    for bad in (0, -1, 2.5, True):
+    for bad in (0, -1):
         with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+            linear_cross_entropy(h, w, y, chunk_size=bad)
+    for bad in (2.5, True, "3"):  # not an int: a TypeError, as for z_loss="3" and the distributed ints
+        with pytest.raises(TypeError, match="chunk_size must be a positive int"):
             linear_cross_entropy(h, w, y, chunk_size=bad)
     assert default_chunk_size(8192, 128256, 4096) == 512  # Liger's rule gives 256: the floor
     assert default_chunk_size(65536, 128256, 4096) == 2048  # Liger's rule above the floor

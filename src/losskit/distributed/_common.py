@@ -5,15 +5,14 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from .._core import check_ignore_index
+from .._core import REDUCTIONS, check_ignore_index, check_reduction
 
-REDUCTIONS = ("none", "mean", "sum")
+__all__ = ["REDUCTIONS", "check_int", "check_label_shape", "check_options", "check_partition"]
 
 
 def check_options(reduction: str, ignore_index: Any, label_smoothing: Any) -> float:
     """Validate the options every path takes; return ``label_smoothing`` as a float."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     check_ignore_index(ignore_index, optional=False)
     if not isinstance(label_smoothing, numbers.Real) or isinstance(label_smoothing, bool):
         raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")

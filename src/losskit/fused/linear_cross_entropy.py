@@ -35,13 +35,11 @@ from .._core import (
     check_ignore_index,
     check_labels_in_range,
     check_number,
+    check_reduction,
     float_input,
     is_integer,
     without_ignored,
 )
-
-REDUCTIONS = ("none", "mean", "sum")
-
 
 #: The fewest tokens per chunk the default takes (fewer only when there are fewer tokens).
 MIN_CHUNK = 512
@@ -116,11 +114,12 @@ def linear_cross_entropy(
     >>> linear_cross_entropy(h, w, np.array([0, 2]), reduction="none").round(4)
     array([0.5514, 1.5514])
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     z_loss = check_number(z_loss, "z_loss", low=0.0)
     check_ignore_index(ignore_index, optional=False)
-    if chunk_size is not None and (not is_integer(chunk_size) or chunk_size < 1):
+    if chunk_size is not None and not is_integer(chunk_size):
+        raise TypeError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     xp = namespace(hidden, weight, label, bias, names=("hidden", "weight", "label"))
     float_input(xp, hidden, "hidden")
