@@ -355,8 +355,14 @@ def test_new_slices_reject_what_they_cannot_draw() -> None:
         plot.curve_for("NTXentLoss", label=1)
     with pytest.raises(ValueError, match=r"every pixel of the mask, in \[0, 1\]"):
         plot.curve_for("DiceLoss", label=2)
-    assert "axis=1 or axis=-1" in plot.curve_for("NLLLoss", axis=0).reason
+    assert "the NLL curve puts the classes on axis 1 or -1" in plot.curve_for("NLLLoss", axis=0).reason
     assert "not the batch axis" in plot.curve_for("TverskyLoss", axis=0).reason
+    # an axis the slice's pred does not have: said so (CosineDistance's curve failed when drawn,
+    # Dice's axis=3 was called the batch axis)
+    for name, axis, ndim in [("CosineDistanceLoss", 3, 2), ("SoftmaxCELoss", -3, 2), ("DiceLoss", 3, 3)]:
+        curve = plot.curve_for(name, axis=axis)
+        assert curve.fn is None and f"axis={axis} is out of range for the" in curve.reason, curve.reason
+        assert f"{ndim}-axis pred" in curve.reason
 
 
 # ----------------------------------------------------------------------------------------------

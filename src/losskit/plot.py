@@ -215,11 +215,22 @@ def _true_class(label: float | None) -> int:
     return int(label)
 
 
+def _off_axis(params: Mapping[str, Any], default: int, ndim: int, what: str, items: str = "classes") -> Curve | None:
+    """The curve not drawn when the loss's ``axis`` is not an axis of items on the slice's
+    ``ndim``-axis ``pred`` (``(N, C)``, or ``(N, C, pixels)``): the batch axis, or out of range."""
+    axis = params.get("axis", default)
+    if not -ndim <= axis < ndim:
+        return Curve("", "", None, reason=f"axis={axis} is out of range for the {what} curve's {ndim}-axis pred")
+    if axis % ndim == 0:
+        return Curve("", "", None, reason=f"the {what} curve puts the {items} on axis 1 or -1, not the batch axis")
+    return None
+
+
 def _softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     # SoftmaxCrossEntropyLoss, and the softmax rule of SoftmaxFocalLoss, PolyLoss and MultiMarginLoss
     cls = _true_class(label)
-    if params.get("axis", -1) not in (1, -1):
-        return Curve("", "", None, reason="the softmax curve puts the classes on axis 1 or -1, not the batch axis")
+    if off := _off_axis(params, -1, 2, "softmax"):
+        return off
     from_logits = params.get("from_logits", False)  # pred is then log-probabilities, as NLLLoss's
 
     def fn(x: Array) -> Array:
@@ -269,8 +280,8 @@ def _multilabel_slice(loss: Loss, label: float | None, params: Mapping[str, Any]
 def _nll_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     # NLLLoss takes log-probabilities: fed log_softmax([x, 0]), it is the softmax cross-entropy slice
     cls = _true_class(label)
-    if params.get("axis", 1) not in (1, -1):
-        return Curve("", "", None, reason="the NLL curve is drawn for axis=1 or axis=-1 only")
+    if off := _off_axis(params, 1, 2, "NLL"):
+        return off
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -286,8 +297,8 @@ def _kl_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Cur
     p = 0.75 if label is None else float(label)
     if not 0 <= p <= 1:
         raise ValueError(f"the divergence curve's label is the target probability of class 0, in [0, 1]; got {label!r}")
-    if params.get("axis", -1) not in (1, -1):
-        return Curve("", "", None, reason="the divergence curve puts the classes on axis 1 or -1, not the batch axis")
+    if off := _off_axis(params, -1, 2, "divergence"):
+        return off
     target: tuple[float, ...] = (p, 1 - p)
     if params.get("log_target", False):  # KLDivLoss then takes the target's log
         target = tuple(math.log(t) if t > 0 else -math.inf for t in target)
@@ -353,8 +364,8 @@ def _class_pair_slice(loss: Loss, label: float | None, params: Mapping[str, Any]
     # scores [x, 0] of two classes, the target class 0 (or label): MultiLabelMarginLoss given the
     # target list [c, -1], CategoricalHingeLoss and RankingSoftmaxLoss the one-hot target of c
     cls = _true_class(label)
-    if params.get("axis", -1) % 2 == 0:
-        return Curve("", "", None, reason="the two-class curve puts the classes on axis 1 or -1, not the batch axis")
+    if off := _off_axis(params, -1, 2, "two-class"):
+        return off
     listed = loss_info(type(loss).__name__).name == "MultiLabelMarginLoss"
 
     def fn(x: Array) -> Array:
@@ -380,10 +391,8 @@ def _hinge_embedding_slice(loss: Loss, label: float | None, params: Mapping[str,
 
 def _cosine_distance_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     _no_label("cosine distance", label)
-    if params.get("axis", -1) % 2 == 0:
-        return Curve(
-            "", "", None, reason="the cosine distance curve puts the vectors on axis 1 or -1, not the batch axis"
-        )
+    if off := _off_axis(params, -1, 2, "cosine distance", "vectors"):
+        return off
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -400,9 +409,8 @@ def _cosine_softmax_slice(loss: Loss, label: float | None, params: Mapping[str, 
     # drawn on [-1, 1] only, as the losses take cosine similarities (ArcFace's jump, its
     # fallback past theta = pi - m, shows at x = -cos(m))
     cls = _true_class(label)
-    if params.get("axis", -1) not in (1, -1):
-        reason = "the cosine softmax curve puts the classes on axis 1 or -1, not the batch axis"
-        return Curve("", "", None, reason=reason)
+    if off := _off_axis(params, -1, 2, "cosine softmax"):
+        return off
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -416,9 +424,8 @@ def _distillation_slice(loss: Loss, label: float | None, params: Mapping[str, An
     # DistillationLoss: the student's logits [x, 0] against the teacher's [t, 0], t = 1 (or label):
     # 0 at x = t, where the student matches the teacher
     t = _number(label, 1.0)
-    if params.get("axis", -1) not in (1, -1):
-        reason = "the distillation curve puts the classes on axis 1 or -1, not the batch axis"
-        return Curve("", "", None, reason=reason)
+    if off := _off_axis(params, -1, 2, "distillation"):
+        return off
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -505,9 +512,9 @@ def _mask_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> C
     t = 1.0 if label is None else float(label)
     if not 0 <= t <= 1:  # nan included
         raise ValueError(f"the overlap curve's label is the value of every pixel of the mask, in [0, 1]; got {label!r}")
+    if off := _off_axis(params, 1, 3, "overlap"):
+        return off
     axis = params.get("axis", 1) % 3  # pred is (N, C, pixels) or (N, pixels, C)
-    if axis == 0:
-        return Curve("", "", None, reason="the overlap curve puts the classes on axis 1 or -1, not the batch axis")
 
     def fn(x: Array) -> Array:
         xp = array_api_compat.array_namespace(x)
@@ -524,11 +531,9 @@ def _mask_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> C
 def _lovasz_softmax_slice(loss: Loss, label: float | None, params: Mapping[str, Any]) -> Curve:
     # one pixel of two classes scoring [x, 0]: its Lovasz-Softmax is the error 1 - p(true class)
     cls = _true_class(label)
+    if off := _off_axis(params, 1, 3, "Lovasz-Softmax"):
+        return off
     axis = params.get("axis", 1) % 3  # pred is (N, 2, 1) or (N, 1, 2)
-    if axis == 0:
-        return Curve(
-            "", "", None, reason="the Lovasz-Softmax curve puts the classes on axis 1 or -1, not the batch axis"
-        )
     if params.get("ignore_index") == cls:
         return Curve("", "", None, reason=f"ignore_index={cls} drops the curve's one pixel, of class {cls}")
 
