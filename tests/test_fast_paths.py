@@ -788,6 +788,28 @@ def test_softmax(dtype, shape, axis):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid(dtype):
+    """torch's fused sigmoid against the generic exp(log_sigmoid(x)), values and gradients, out
+    to where the sigmoid rounds to 0 and 1 (its derivative, from the output there, to an absolute
+    half ulp of 1: see ``_fast.torch_sigmoid``), and at the infinities."""
+    from losskit._array import sigmoid
+
+    x = np.concatenate([rng.normal(size=20) * 4, [-1e4, -100.0, -30.0, 0.0, 30.0, 100.0, 1e4, -math.inf, math.inf]])
+    leaf = _tensor(x, dtype)
+    g = torch.as_tensor(rng.normal(size=x.shape), dtype=dtype)
+    xp = losskit._array.namespace(leaf, names=("x",))
+    fast = sigmoid(xp, leaf)
+    with _fast.disabled():
+        generic = sigmoid(xp, leaf)
+    # relative, down to the smallest normal number (below it torch's 1 / (1 + e^-x) is 0 at x = -100
+    # in float32, where the generic e^x is a subnormal 3.8e-44)
+    torch.testing.assert_close(fast, generic, rtol=TOL[dtype], atol=torch.finfo(dtype).smallest_normal)
+    (g_fast,) = torch.autograd.grad((fast * g).sum(), leaf)
+    (g_generic,) = torch.autograd.grad((generic * g).sum(), leaf)
+    torch.testing.assert_close(g_fast, g_generic, rtol=TOL[dtype], atol=torch.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_kl_log_target(dtype, monkeypatch):
     """torch's kl_div(log_target=True) where no target log-probability is -inf: the generic terms,
     values and both gradients, and it is taken (counted); with a -inf it is not, and the class of

@@ -556,6 +556,13 @@ def log_sigmoid(xp: Any, x: Array) -> Array:
     return -softplus(xp, -x)
 
 
+def sigmoid(xp: Any, x: Array) -> Array:
+    if _fast.use_torch(x):
+        return _fast.torch_sigmoid(x)  # one array kept for the backward pass, not two
+    # sigmoid(x) = exp(log_sigmoid(x)): never overflows
+    return xp.exp(log_sigmoid(xp, x))
+
+
 def relu(xp: Any, x: Array) -> Array:
     """``max(x, 0)``, with derivative 0 at ``x = 0`` as MXNet's and PyTorch's ``relu``.
 

@@ -411,6 +411,17 @@ def torch_log_softmax(x: Array, axis: int) -> Array:
     return torch.log_softmax(x, axis)
 
 
+def torch_sigmoid(x: Array) -> Array:
+    """``1 / (1 + exp(-x))``: torch's fused ``sigmoid``, the generic ``exp(log_sigmoid(x))`` to
+    rounding, keeping only its output for the backward pass (``exp`` of ``log_sigmoid`` keeps two
+    arrays). Its derivative ``s (1 - s)`` is formed from that output: where ``s`` rounds to 1
+    (``x`` > 17 in float32) it is 0, the generic path's ``e^-x``: absolutely, below half an ulp of 1.
+    Below the smallest normal number (``x`` < -87 in float32) it may give 0 for the generic subnormal."""
+    import torch
+
+    return torch.sigmoid(x)
+
+
 def torch_softmax(x: Array, axis: int) -> Array:
     """``exp(x - m) / sum(exp(x - m))`` along ``axis``: torch's fused ``softmax``, the generic
     ``exp(log_softmax(x))`` to rounding. It keeps only its output for the backward pass
@@ -504,19 +515,24 @@ def _all_resolved(d: Array, dim: int) -> bool:
     if d.numel() == 0:
         return True
     low, high = torch.aminmax(d)
-    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * dim) * 2.0**26
-    return low.item() > floor and high.item() != math.inf
+    return low.item() > _resolved_floor(d, dim) and high.item() != math.inf
 
 
 def _resolved(d: Array, dim: int) -> Array:
     """Where the distances ``d`` of ``dim``-vectors, each a square root of a sum of squares, are as
     accurate as the generic scaled norm's: finite (no square overflowed) and above
-    ``2^26 sqrt(dim * smallest_normal)`` (the squares that underflowed change the sum by less than
-    ``2^-52`` of it). False at a NaN."""
+    :func:`_resolved_floor`. False at a NaN."""
     import torch
 
-    floor = math.sqrt(torch.finfo(d.dtype).smallest_normal * dim) * 2.0**26
-    return torch.logical_and(d > floor, d != math.inf)
+    return torch.logical_and(d > _resolved_floor(d, dim), d != math.inf)
+
+
+def _resolved_floor(d: Array, dim: int) -> float:
+    """``2^26 sqrt(dim * smallest_normal)`` of ``d``'s dtype: above it, the squares that underflowed
+    change the sum of ``dim`` squares by less than ``2^-52`` of it."""
+    import torch
+
+    return math.sqrt(torch.finfo(d.dtype).smallest_normal * dim) * 2.0**26
 
 
 def torch_self_distances(x: Array, generic: Any, squared: bool = False) -> Array | None:

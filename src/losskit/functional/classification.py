@@ -30,6 +30,7 @@ from .._array import (
     relu,
     relu_for_output,
     safe_log,
+    sigmoid,
     size,
     softplus,
     stop_gradient,
@@ -695,7 +696,7 @@ def sigmoid_focal_loss(
         # 1 - p_t = z sigmoid(-x) + (1 - z) sigmoid(x): a sum of two non-negative terms (no
         # cancellation, exact for hard labels even where p_t rounds to 1), linear in z, so its
         # gradient in the label is right at z = 0 and 1 too (a log-space sum has log(0) there)
-        one_m_pt = z * xp.exp(log_sigmoid(xp, -x)) + (1 - z) * xp.exp(log_sigmoid(xp, x))
+        one_m_pt = z * sigmoid(xp, -x) + (1 - z) * sigmoid(xp, x)
         # floored at the smallest normal number: the log never meets 0 (where 1 - p_t underflows, so
         # does ce, and the loss is 0 either way)
         log_1m_pt = log_floored(xp, one_m_pt)

@@ -10,9 +10,9 @@ from .._array import (
     abs_,
     device,
     dtype_kind,
-    log_sigmoid,
     namespace,
     relu,
+    sigmoid,
     size,
     softmax,
     take_along_axis,
@@ -148,7 +148,7 @@ def tversky_loss(
     if not from_logits:
         prob = x
     elif pred.shape[cls] == 1:
-        prob = xp.exp(log_sigmoid(xp, x))  # one channel: a binary mask, sigmoid(x) = exp(log_sigmoid(x))
+        prob = sigmoid(xp, x)  # one channel: a binary mask
     else:
         prob = softmax(xp, x, axis=cls)
     spatial = tuple(i for i in range(pred.ndim) if i not in (cls, b_axis))
