@@ -29,26 +29,11 @@ def test_sdml_holds_no_pairwise_differences():
 
 
 def _torch_peak_bytes(fn) -> int:
-    """The peak of the CPU tensor memory allocated during ``fn()`` above what was there before,
-    from the profiler's allocation events in time order."""
+    """The peak of the CPU tensor memory allocated during ``fn()`` above what was there before."""
     pytest.importorskip("torch")
-    from torch._C._profiler import _EventType
-    from torch.profiler import ProfilerActivity, profile
+    from losskit.bench import torch_peak_bytes
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        event = stack.pop()
-        if event.tag == _EventType.Allocation:
-            events.append((event.start_time_ns, event.extra_fields.alloc_size))
-        stack.extend(event.children)
-    current = peak = 0
-    for _, size in sorted(events):
-        current += size
-        peak = max(peak, current)
-    assert events  # the profiler saw the allocations
-    return peak
+    return torch_peak_bytes(fn)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "none"])

@@ -477,6 +477,29 @@ class Options:
     notes: list[str] = field(default_factory=list)
 
 
+def torch_peak_bytes(fn: Callable[[], Any]) -> int:
+    """The peak of the CPU tensor memory allocated during ``fn()`` above what was there before, from
+    torch's profiler's allocation events in time order (``benchmarks/memory.py``, the memory tests)."""
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        event = stack.pop()
+        if event.tag == _EventType.Allocation:
+            events.append((event.start_time_ns, event.extra_fields.alloc_size))
+        stack.extend(event.children)
+    if not events:
+        raise RuntimeError("torch's profiler saw no allocation during the call")
+    current = peak = 0
+    for _, size in sorted(events):
+        current += size
+        peak = max(peak, current)
+    return peak
+
+
 def _record(spec: Spec, size: str, inputs: Inputs, backend: str, reference: str, **values: Any) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "loss": spec.id,
