@@ -295,10 +295,8 @@ def lovasz_gradient(xp: Any, gt_sorted: Array, dtype: Any) -> Array:
     any size); ``U_i >= 1`` always, and ``U_{i-1} = 0`` only at ``i = 0`` without any foreground,
     where ``g_0 = J_0 = 1``.
     """
-    # the counts in gt_sorted's integer dtype (the standard's cumulative_sum would widen int32);
-    # each array of counts is made a float as soon as it is done with, for the memory
-    # so g_i = where(foreground, 1, I_i / U_{i-1}) / U_i. The counts are in gt_sorted's integer
-    # dtype (the standard's cumulative_sum would widen int32); each is dropped once used, for the memory
+    # g_i = where(foreground, 1, I_i / U_{i-1}) / U_i, the counts in gt_sorted's integer dtype (the
+    # standard's cumulative_sum would widen int32), each dropped once used: the memory
     ints = gt_sorted.dtype
     total = xp.sum(gt_sorted, axis=-1, keepdims=True, dtype=ints)
     background = 1 - gt_sorted
