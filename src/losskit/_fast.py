@@ -415,8 +415,9 @@ def torch_sigmoid(x: Array) -> Array:
     """``1 / (1 + exp(-x))``: torch's fused ``sigmoid``, the generic ``exp(log_sigmoid(x))`` to
     rounding, keeping only its output for the backward pass (``exp`` of ``log_sigmoid`` keeps two
     arrays). Its derivative ``s (1 - s)`` is formed from that output: where ``s`` rounds to 1
-    (``x`` > 17 in float32) it is 0, the generic path's ``e^-x``: absolutely, below half an ulp of 1.
-    Below the smallest normal number (``x`` < -87 in float32) it may give 0 for the generic subnormal."""
+    (``x`` > 17 in float32) it is 0 where the generic path's is ``e^-x``, an absolute difference
+    below half an ulp of 1. Below the smallest normal number (``x`` < -87 in float32) it may give 0
+    where the generic path gives a subnormal."""
     import torch
 
     return torch.sigmoid(x)
