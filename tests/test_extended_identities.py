@@ -350,6 +350,45 @@ def test_focal_and_poly_with_ignored_targets_against_torch(reduction):
         assert g_got.abs().sum(dim=1)[~valid].max() == 0  # no gradient reaches a void pixel
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_sample_weight_scales_the_numerator_of_the_class_index_losses_against_torch(reduction):
+    """sample_weight with ignored targets and per-class weights, against torch's own terms: the
+    weighted terms summed, and for 'mean' divided by torch's denominator, the class weights of
+    the targets kept (cross-entropy, NLL) or their count (focal, poly: alpha is not a class weight
+    there); the sample weight is in the numerator only. Every other 'mean' test of these options
+    ran without a sample weight (a doubled denominator passed them all)."""
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    w = torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=torch.float64)
+    x = torch.from_numpy(MAPS).requires_grad_()
+    y = torch.from_numpy(VOID)
+    sw = torch.from_numpy(rng.uniform(0.2, 3.0, size=(N, 1, 3, 2)))
+    valid = y != 255
+    safe = torch.where(valid, y, 0)
+    logp_y = tf.log_softmax(x, 1).gather(1, safe[:, None])[:, 0]
+    p_y = logp_y.exp()
+    ce_w = tf.cross_entropy(x, y, weight=w, ignore_index=255, reduction="none")  # w_y ce, 0 where ignored
+    nll_w = tf.nll_loss(tf.log_softmax(x, 1), y, weight=w, ignore_index=255, reduction="none")
+    focal = torch.where(valid, -w[safe] * (1 - p_y) ** 1.5 * logp_y, 0.0)
+    poly = torch.where(valid, tf.cross_entropy(x, y, ignore_index=255, reduction="none") + 0.7 * (1 - p_y), 0.0)
+    kept_weight, kept = w[safe][valid].sum(), valid.sum()
+    common = {"axis": 1, "ignore_index": 255, "reduction": reduction}
+    for loss, terms, denominator in (
+        (losskit.SoftmaxCELoss(class_weight=w, **common), ce_w, kept_weight),
+        (losskit.NLLLoss(class_weight=w, **common), nll_w, kept_weight),
+        (losskit.SoftmaxFocalLoss(gamma=1.5, alpha=w, **common), focal, kept),
+        (losskit.PolyLoss(epsilon=0.7, **common), poly, kept),
+    ):
+        arg = tf.log_softmax(x, 1) if isinstance(loss, losskit.NLLLoss) else x
+        weighted = (sw[:, 0] * terms).sum()
+        want = weighted / denominator if reduction == "mean" else weighted
+        got = loss(arg, y, sw)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14, msg=type(loss).__name__)
+        (g_got,) = torch.autograd.grad(got, x)
+        (g_want,) = torch.autograd.grad(want, x, retain_graph=True)
+        torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-14, msg=type(loss).__name__)
+
+
 @pytest.mark.parametrize("backend", AUTOGRAD_BACKENDS)
 @pytest.mark.parametrize("name", ["SoftmaxFocalLoss", "PolyLoss"])
 def test_an_ignored_target_beside_a_masked_class_0_gets_no_gradient(backend, name):

@@ -216,6 +216,24 @@ def test_cosface_equals_combined_margin_loss(s, m):
     )
 
 
+@pytest.mark.parametrize("name", ["ArcFaceLoss", "CosFaceLoss"])
+def test_classes_on_axis_1_of_a_sequence_against_insightface(name):
+    """(N, C, T) cosines with the classes on axis 1: per example, the mean over T of insightface's
+    loss of each (N, C) slice (the margin on each position's own true class; a margin placed
+    along the wrong axis passed every other test)."""
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-0.99, 0.99, size=(4, 5, 3)), rng.integers(0, 5, size=(4, 3))
+    reference = InsightfaceArcFace(30.0, 0.4) if name == "ArcFaceLoss" else CombinedMarginLoss(30.0, 1.0, 0.0, 0.4)
+    ref_in, got_in = torch.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yt = torch.tensor(y)
+    want = torch.stack([_ce(reference(ref_in[:, :, t], yt[:, t]), yt[:, t]) for t in range(3)], dim=1).mean(1)
+    got = losskit.get_loss(name, scale=30.0, margin=0.4, axis=1)(got_in, yt)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    (g_want,) = torch.autograd.grad(want.sum(), ref_in)
+    (g_got,) = torch.autograd.grad(got.sum(), got_in)
+    torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------
 # identities
 
