@@ -107,3 +107,16 @@ def test_sigmoid_focal_loss_keeps_one_array_per_sigmoid():
     peak = _torch_peak_bytes(lambda: losskit.SigmoidFocalLoss()(x, z).sum().backward())
     logits = x.numel() * x.element_size()
     assert peak < 15 * logits, peak / logits
+
+
+def test_softmax_cross_entropy_with_dense_labels_keeps_torch_log_softmax_alone():
+    """Forward and backward on the CPU at 256 x 1000: torch's fused log_softmax keeps its output for
+    the backward pass, where (x - m) - logsumexp kept the exponentials too (4.25 arrays of the
+    logits' size before, 3.25 now with the label's zero mask; torch's cross_entropy with
+    probabilities as targets, 3)."""
+    torch = pytest.importorskip("torch")
+    x = torch.randn(256, 1000, requires_grad=True)
+    z = torch.randn(256, 1000).softmax(1)
+    peak = _torch_peak_bytes(lambda: losskit.SoftmaxCELoss(sparse_label=False)(x, z).sum().backward())
+    logits = x.numel() * x.element_size()
+    assert peak < 3.75 * logits, peak / logits

@@ -497,7 +497,7 @@ def softmax_cross_entropy(
     else:
         soft = like(xp, label, pred_c, "label")
     # logsumexp(x) = m + log_sum, kept apart: x - m before - log_sum (see logsumexp_parts)
-    m, log_sum = (None, None) if from_logits or fast else logsumexp_parts(xp, pred_c, axis=cls)
+    m, log_sum = (None, None) if from_logits or fast or not sparse_label else logsumexp_parts(xp, pred_c, axis=cls)
     if sparse_label:
         if fast:
             target = xp.squeeze(index, axis=cls)  # ignored labels are class 0 here, masked below
@@ -520,7 +520,7 @@ def softmax_cross_entropy(
             soft = soft * (1 - eps) + eps / n  # a smoothed distribution, as torch smooths soft targets
         if w_c is not None:
             soft = soft * w_c
-        logp = pred_c if from_logits else (pred_c - m) - log_sum  # log_softmax(x)
+        logp = pred_c if from_logits else log_softmax(xp, pred_c, axis=cls)  # torch's keeps one array
         loss = -xp.sum(zero_log_zero(xp, logp, soft) * soft, axis=cls, keepdims=True)
     z_term = None
     if z_loss != 0:
