@@ -740,50 +740,28 @@ def test_scaled_l2_norm_second_derivatives_at_zero_distances(loss, monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["log_softmax", "softmax"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("shape", "axis"), [((6, 5), 1), ((4, 3, 2), 1), ((4, 3, 2), -1), ((7,), 0)])
-def test_log_softmax(dtype, shape, axis):
-    """torch's fused log_softmax against the generic (x - m) - log(sum(exp(x - m))), values and
-    gradients (a weighted sum, so that the backward's g - softmax * sum(g) is exercised), a masked
-    class (-inf) and logits near float32's largest included."""
-    from losskit._array import log_softmax
-
+def test_log_softmax_and_softmax(name, dtype, shape, axis):
+    """torch's fused log_softmax and softmax against the generic (x - m) - log(sum(exp(x - m))) and
+    its exp, values and gradients (a weighted sum, so that the backwards g - softmax * sum(g) and
+    p * (g - sum(p g)) are exercised), a masked class (-inf) and logits near float32's largest
+    included."""
+    helper = getattr(losskit._array, name)
     x = rng.normal(size=shape) * 3
     x.reshape(-1)[1] = -math.inf
     x.reshape(-1)[-1] = 1e30
     leaf = _tensor(x, dtype)
     g = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
     xp = losskit._array.namespace(leaf, names=("x",))
-    fast = log_softmax(xp, leaf, axis)
+    fast = helper(xp, leaf, axis)
     with _fast.disabled():
-        generic = log_softmax(xp, leaf, axis)
+        generic = helper(xp, leaf, axis)
     torch.testing.assert_close(fast, generic, rtol=TOL[dtype], atol=TOL[dtype])
-    finite = torch.isfinite(generic)
+    finite = torch.isfinite(generic)  # log_softmax's -inf at the masked class
     (g_fast,) = torch.autograd.grad(torch.where(finite, fast * g, 0).sum(), leaf)
     (g_generic,) = torch.autograd.grad(torch.where(finite, generic * g, 0).sum(), leaf)
-    torch.testing.assert_close(g_fast, g_generic, rtol=TOL[dtype], atol=TOL[dtype])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("shape", "axis"), [((6, 5), 1), ((4, 3, 2), 1), ((4, 3, 2), -1), ((7,), 0)])
-def test_softmax(dtype, shape, axis):
-    """torch's fused softmax against the generic exp(log_softmax(x)), values and gradients (a
-    weighted sum: the backward's p * (g - sum(p g))), a masked class (-inf) and a logit near
-    float32's largest included."""
-    from losskit._array import softmax
-
-    x = rng.normal(size=shape) * 3
-    x.reshape(-1)[1] = -math.inf
-    x.reshape(-1)[-1] = 1e30
-    leaf = _tensor(x, dtype)
-    g = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
-    xp = losskit._array.namespace(leaf, names=("x",))
-    fast = softmax(xp, leaf, axis)
-    with _fast.disabled():
-        generic = softmax(xp, leaf, axis)
-    torch.testing.assert_close(fast, generic, rtol=TOL[dtype], atol=TOL[dtype])
-    (g_fast,) = torch.autograd.grad((fast * g).sum(), leaf)
-    (g_generic,) = torch.autograd.grad((generic * g).sum(), leaf)
     torch.testing.assert_close(g_fast, g_generic, rtol=TOL[dtype], atol=TOL[dtype])
 
 
