@@ -143,3 +143,36 @@ def test_an_option_on_another_device_than_the_inputs_points_to_as_module():
     loss = losskit.SoftmaxCELoss(class_weight=torch.tensor([1.0, 3.0], device="meta"))
     with pytest.raises(ValueError, match=r"class_weight, .*on meta.*loss\.as_module\(\) makes them so"):
         loss(torch.zeros(2, 2), torch.tensor([0, 1]))
+
+
+def test_a_replica_of_data_parallel_computes_with_its_own_tensors():
+    """DataParallel runs shallow copies of the module in threads: each sets its own tensors on a
+    loss of its own (a shared loss computed with another replica's tensor, or device's)."""
+    x, y = torch.randn(4, 2, dtype=torch.float64), torch.tensor([0, 1, 1, 0])
+    weight = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    module = losskit.SoftmaxCELoss(class_weight=weight).as_module()
+    replica = module._replicate_for_data_parallel()
+    assert replica.loss is not module.loss
+    other = torch.tensor([1.0, 100.0], dtype=torch.float64)
+    replica._buffers["class_weight"] = other  # as replicate() gives each replica its device's copy
+    torch.testing.assert_close(replica(x, y), F.cross_entropy(x, y, weight=other, reduction="none"))
+    assert module.loss._class_weight is module.class_weight  # untouched by the replica's call
+    torch.testing.assert_close(module(x, y), F.cross_entropy(x, y, weight=weight, reduction="none"))
+
+
+def test_a_parameter_option_is_a_parameter_of_the_module_and_learns():
+    margin = torch.nn.Parameter(torch.tensor(2.0, dtype=torch.float64))
+    module = losskit.HingeLoss(margin=margin).as_module()
+    assert list(module.parameters()) == [margin] and module.margin is margin and "margin" in module.state_dict()
+    pred = torch.tensor([[0.5, -2.0], [1.5, 0.0]], dtype=torch.float64)
+    label = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
+    out = module(pred, label)
+    # Gluon's hinge, the row mean of relu(margin - pred * label): d/dmargin is the share of terms above 0
+    (grad,) = torch.autograd.grad(out.sum(), margin)
+    assert grad.item() == pytest.approx(1 / 2 + 2 / 2)  # row 0: one of two terms active; row 1: both
+
+
+def test_an_option_that_requires_grad_but_is_no_parameter_is_refused():
+    margin = torch.tensor(2.0, requires_grad=True) * 1.0
+    with pytest.raises(ValueError, match=r"HingeLoss's margin requires grad but is no torch.nn.Parameter"):
+        losskit.HingeLoss(margin=margin).as_module()

@@ -170,7 +170,9 @@ class Loss:
         A loss is a plain object: ``model.to(device)`` and ``state_dict()`` do not see a tensor
         ``class_weight`` held by a loss that is an attribute of a model. The module does, under
         the option's name, as they see ``torch.nn.CrossEntropyLoss``'s ``weight``; it is called
-        as the loss is. The loss itself is left as it is. Needs ``pip install 'losskit[torch]'``.
+        as the loss is. The loss itself is left as it is. An option given as a
+        ``torch.nn.Parameter`` is a parameter of the module, learnt through it (see
+        :class:`~losskit.losses._torch_module.LossModule`). Needs ``pip install 'losskit[torch]'``.
 
         >>> import torch, losskit
         >>> criterion = losskit.SoftmaxCELoss(class_weight=torch.tensor([1.0, 3.0])).as_module()
