@@ -193,7 +193,7 @@ def triplet_margin_loss(
     shape = tuple(pred.shape)
     anchor, pos, neg, out_dtype = _triplet_vectors(xp, pred, positive, negative)
     triplets = shape[:-1]  # one triplet per index of the leading axes; () for one unbatched triplet
-    b_axis = _item_batch_axis(batch_axis, triplets, "triplet", f"pred's shape {shape} without its last, vector axis")
+    b_axis = _item_batch_axis(batch_axis, triplets, "triplet", "pred's shape {} without its last, vector axis", shape)
     check_weight(weight)
     sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
     euclidean = not is_symbolic_number(p) and p == 2
@@ -265,8 +265,8 @@ def cosine_embedding_loss(
     if input2.ndim < 1:
         raise ValueError("input1 and input2 need at least one axis (the vector axis, last)")
     pair_shape = tuple(input2.shape[:-1])
-    origin = f"input2's shape {tuple(input2.shape)} without its last, vector axis"
-    b_axis = _item_batch_axis(batch_axis, pair_shape, "pair", origin)
+    origin = "input2's shape {} without its last, vector axis"
+    b_axis = _item_batch_axis(batch_axis, pair_shape, "pair", origin, tuple(input2.shape))
     check_weight(weight)
     y = reshape_to(xp, label, pair_shape, "label", "the pairs (input2's shape without its last axis)")
     if dtype_kind(xp, y.dtype) not in ("integral", "real floating"):
@@ -1251,7 +1251,7 @@ def triplet_margin_with_distance_traced(
     check_weight(weight)
     if distance_function is None:
         triplets = shape[:-1]  # the default distance takes the last axis, as TripletMarginLoss's
-        b_axis = _item_batch_axis(batch_axis, triplets, "triplet", f"the distances of pred, shape {shape}")
+        b_axis = _item_batch_axis(batch_axis, triplets, "triplet", "the distances of pred, shape {}", shape)
         sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
 
         def distance(x: Array, y: Array) -> Array:
@@ -1268,7 +1268,7 @@ def triplet_margin_with_distance_traced(
     d_pos = distance(anchor, pos)
     if triplets is None:
         triplets = tuple(d_pos.shape)
-        b_axis = _item_batch_axis(batch_axis, triplets, "triplet", f"the distances of pred, shape {shape}")
+        b_axis = _item_batch_axis(batch_axis, triplets, "triplet", "the distances of pred, shape {}", shape)
         sample_weight = check_sample_weight(xp, sample_weight, triplets or (1,))
     d_neg = distance(anchor, neg)
     if swap:
@@ -1292,14 +1292,15 @@ def check_distance_function(distance_function: Any) -> Any:
     return distance_function
 
 
-def _item_batch_axis(batch_axis: Any, items: tuple[int, ...], item: str, origin: str) -> int:
+def _item_batch_axis(batch_axis: Any, items: tuple[int, ...], item: str, origin: str, shape: tuple[int, ...]) -> int:
     """``batch_axis`` as an axis of the shape ``items`` of the triplets or pairs (one loss per
-    ``item``); ``ValueError`` naming that shape and ``origin``, where it comes from."""
+    ``item``); ``ValueError`` naming that shape and where it comes from, ``origin`` with ``shape``
+    in it (formatted on the error's path only: a call's overhead)."""
     try:
         return check_batch_axis(batch_axis, max(len(items), 1))
     except ValueError:  # said of the items: "an input with 1 axes" misled for 2-D inputs
         raise ValueError(
-            f"batch_axis={batch_axis} is out of range for the {item}s, shape {items} ({origin}): "
+            f"batch_axis={batch_axis} is out of range for the {item}s, shape {items} ({origin.format(shape)}): "
             f"the loss has one value per {item}"
         ) from None
 
