@@ -5,9 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from .._core import REDUCTIONS, check_ignore_index, check_reduction
-
-__all__ = ["REDUCTIONS", "check_int", "check_label_shape", "check_options", "check_partition"]
+from .._core import check_ignore_index, check_reduction
 
 
 def check_options(reduction: str, ignore_index: Any, label_smoothing: Any) -> float:

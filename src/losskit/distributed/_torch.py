@@ -9,9 +9,9 @@ import torch
 import torch.distributed as dist
 
 from .._array import namespace
-from .._core import check_labels_in_range, without_ignored
+from .._core import REDUCTIONS, check_labels_in_range, without_ignored
 from ..fused._torch import refuse_second_derivative
-from ._common import REDUCTIONS, check_int, check_label_shape, check_options, check_partition
+from ._common import check_int, check_label_shape, check_options, check_partition
 
 
 def vocab_parallel_cross_entropy(

@@ -39,8 +39,6 @@ from .._core import (
 LAYOUTS = ("NTC", "TNC")
 LABEL_LAYOUTS = ("NT", "TN")
 
-# The recursion's log(0) is LOG_ZERO: -1e30 plus any log-probability stays far below every reachable path.
-
 
 def check_layouts(layout: str, label_layout: str) -> None:
     if layout not in LAYOUTS:
@@ -248,6 +246,7 @@ def _ctc_generic(xp: Any, logits: Array, label: Array, pred_lengths: Array, labe
     before = xp.where(label_lengths > 0, before, log_zero[:, 0])
     log_likelihood = logaddexp(xp, last, before)
     # a label that no alignment of the input can produce has likelihood 0: loss +inf, as torch
+    # LOG_ZERO plus any log-probability stays far below every reachable path
     infeasible = log_likelihood < LOG_ZERO / 2
     loss = xp.where(infeasible, xp.full_like(log_likelihood, float("inf")), -log_likelihood)
     # no input frame at all (alpha above started from frame 0 regardless): the empty label has
